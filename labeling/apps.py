@@ -1,0 +1,8 @@
+"""Labeling app: bounding-box regions and the tagging screens."""
+
+from django.apps import AppConfig
+
+
+class LabelingConfig(AppConfig):
+    name = "labeling"
+    default_auto_field = "django.db.models.BigAutoField"

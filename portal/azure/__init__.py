@@ -1,0 +1,1 @@
+"""Azure Custom Vision wire-compatibility plumbing (routes, auth, errors, JSON); no business logic."""

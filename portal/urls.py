@@ -1,0 +1,20 @@
+"""Root URLconf: auth, health, each app's pages, and the Azure-compatible API."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from portal import views
+from projects import accounts
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("account/", accounts.account, name="account"),
+    path("account/keys/<str:which>/regenerate", accounts.account_regenerate, name="account-regenerate"),
+    path("", include("projects.urls")),
+    path("", include("labeling.urls")),
+    path("", include("training.urls")),
+]

@@ -1,0 +1,122 @@
+"""Projects, tags, images and the per-user API keys (Azure ids are UUIDs, so ours are too)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from projects.domains import CLASSIFICATION, DEFAULT_CLASSIFICATION_DOMAIN, DOMAINS_BY_ID, Domain
+
+
+class Project(models.Model):
+    class ProjectType(models.TextChoices):
+        CLASSIFICATION = "classification", "Classification"
+        DETECTION = "detection", "Object detection"
+
+    class ClassificationType(models.TextChoices):
+        MULTICLASS = "Multiclass", "Multiclass (one tag per image)"
+        MULTILABEL = "Multilabel", "Multilabel (several tags per image)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    project_type = models.CharField(max_length=20, choices=ProjectType.choices, default=ProjectType.CLASSIFICATION)
+    classification_type = models.CharField(
+        max_length=20, choices=ClassificationType.choices, default=ClassificationType.MULTICLASS
+    )
+    domain_id = models.UUIDField(default=DEFAULT_CLASSIFICATION_DOMAIN)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-modified"]
+        indexes = [models.Index(fields=["owner", "-modified"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def domain(self) -> Domain:
+        return DOMAINS_BY_ID[self.domain_id]
+
+    @property
+    def is_detection(self) -> bool:
+        return self.project_type == self.ProjectType.DETECTION
+
+    @property
+    def is_multilabel(self) -> bool:
+        return self.classification_type == self.ClassificationType.MULTILABEL
+
+    @property
+    def domain_type(self) -> str:
+        return CLASSIFICATION if not self.is_detection else "ObjectDetection"
+
+
+class Tag(models.Model):
+    class TagType(models.TextChoices):
+        REGULAR = "Regular", "Regular"
+        NEGATIVE = "Negative", "Negative"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    type = models.CharField(max_length=20, choices=TagType.choices, default=TagType.REGULAR)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "project", name="tag_name_unique_per_project_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _image_path(instance: Image, filename: str) -> str:
+    return f"projects/{instance.project_id}/images/{instance.id}/{filename}"
+
+
+class Image(models.Model):
+    """A training image. ``file`` is the original with EXIF orientation applied."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to=_image_path, max_length=300)
+    thumbnail = models.FileField(upload_to=_image_path, max_length=300)
+    display = models.FileField(upload_to=_image_path, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    content_type = models.CharField(max_length=50, default="image/jpeg")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    tags = models.ManyToManyField(Tag, related_name="images", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="image_sha256_unique_per_project")]
+        indexes = [models.Index(fields=["project", "-created", "-id"])]
+
+    def __str__(self) -> str:
+        return self.original_name or str(self.id)
+
+
+def _new_key() -> str:
+    return secrets.token_hex(16)
+
+
+class ApiKey(models.Model):
+    """A user's Training and Prediction keys (Azure's Training-Key / Prediction-Key headers)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_key")
+    training_key = models.CharField(max_length=64, unique=True, default=_new_key)
+    prediction_key = models.CharField(max_length=64, unique=True, default=_new_key)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)

@@ -1,0 +1,41 @@
+"""Shared fixtures: personas (owner, stranger) with logged-in clients, per-test media and data dirs."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Each test writes media under its own tmp dir; static files need no collectstatic."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DATA_DIR = tmp_path / "data"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def owner(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user(username="owner", password="owner-pass-123")
+
+
+@pytest.fixture
+def stranger(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user(username="stranger", password="stranger-pass-123")
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def stranger_client(stranger) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(stranger)
+    return client

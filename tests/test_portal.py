@@ -1,0 +1,48 @@
+"""Portal wiring: health endpoint, login required, API keys command and account page."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_storage_broker_and_worker(client):
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["database"]["ok"] is True
+    assert body["storage"]["ok"] is True
+    assert body["broker"]["ok"] is True
+    assert body["worker"]["ok"] is False  # no worker runs in this test
+    assert body["status"] == "degraded"
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_apikeys_command_creates_user_and_prints_keys(capsys, django_user_model):
+    call_command("apikeys", "alice")
+    out = capsys.readouterr().out
+    user = django_user_model.objects.get(username="alice")
+    assert f"TRAINING_KEY={user.api_key.training_key}" in out
+    assert f"PREDICTION_KEY={user.api_key.prediction_key}" in out
+    call_command("apikeys", "alice")  # idempotent: same keys printed again
+    assert f"TRAINING_KEY={user.api_key.training_key}" in capsys.readouterr().out
+
+
+def test_account_page_shows_and_regenerates_keys(owner_client, owner):
+    page = owner_client.get("/account/")
+    assert page.status_code == 200
+    old = owner.api_key.training_key
+    assert old in page.content.decode()
+    response = owner_client.post("/account/keys/training/regenerate", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    owner.api_key.refresh_from_db()
+    assert owner.api_key.training_key != old
+    assert owner.api_key.training_key in response.content.decode()
+    assert "<html" not in response.content.decode()  # an htmx fragment, not the full page

