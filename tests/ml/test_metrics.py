@@ -1,0 +1,150 @@
+"""Metrics: AP checked against scikit-learn and pycocotools on fixed inputs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from training.ml.metrics import average_precision, compute_metrics, match_detections
+
+
+def _cls_vp(i: int, true: list[str], probs: dict[str, float]) -> dict:
+    return {
+        "id": f"im{i}",
+        "tags": true,
+        "boxes": [],
+        "predictions": [{"tag": t, "probability": p, "box": None} for t, p in probs.items()],
+    }
+
+
+def test_classification_ap_matches_sklearn_including_ties() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60).astype(bool)
+    s = np.round(rng.random(60), 1)  # many ties
+    assert average_precision(s, y, int(y.sum())) == pytest.approx(average_precision_score(y, s), abs=1e-12)
+
+
+def test_multiclass_metrics_precision_recall_and_confusion() -> None:
+    vps = [
+        _cls_vp(0, ["ant"], {"ant": 0.9, "bee": 0.1}),
+        _cls_vp(1, ["ant"], {"ant": 0.3, "bee": 0.7}),
+        _cls_vp(2, ["bee"], {"ant": 0.2, "bee": 0.8}),
+        _cls_vp(3, ["bee"], {"ant": 0.45, "bee": 0.55}),
+    ]
+    m = compute_metrics("classification", ["ant", "bee"], vps)
+    ant, bee = m["per_tag"]
+    assert (ant["precision"], ant["recall"], ant["image_count"]) == (1.0, 0.5, 2)
+    assert (bee["precision"], bee["recall"]) == (pytest.approx(2 / 3), 1.0)
+    assert m["confusion"]["matrix"] == [[1, 1], [0, 2]]
+    assert m["confusion"]["cells"]["ant|bee"] == ["im1"]
+    assert m["overall"]["accuracy"] == 0.75
+    truth = np.array([1, 1, 0, 0])
+    assert ant["ap"] == pytest.approx(average_precision_score(truth, [0.9, 0.3, 0.2, 0.45]))
+    assert m["overall"]["ap"] == pytest.approx((ant["ap"] + bee["ap"]) / 2)
+    # A higher threshold changes precision/recall, not AP.
+    m2 = compute_metrics("classification", ["ant", "bee"], vps, threshold=0.75)
+    assert m2["per_tag"][1]["recall"] == 0.5 and m2["per_tag"][1]["ap"] == bee["ap"]
+    json.dumps(m)
+
+
+def test_multilabel_is_detected_and_reports_tp_fp_fn_cells() -> None:
+    vps = [
+        _cls_vp(0, ["a", "b"], {"a": 0.9, "b": 0.6}),
+        _cls_vp(1, ["a"], {"a": 0.2, "b": 0.7}),
+    ]
+    m = compute_metrics("classification", ["a", "b"], vps)
+    assert m["confusion"]["cells"]["a|fn"] == ["im1"]
+    assert m["confusion"]["cells"]["b|fp"] == ["im1"]
+    assert m["overall"]["accuracy"] == 0.5
+
+
+def _random_detection_case(seed: int) -> tuple[list[str], list[dict]]:
+    rng = np.random.default_rng(seed)
+    tags = ["cat", "dog"]
+    vps = []
+    for i in range(25):
+        boxes = []
+        for _ in range(rng.integers(0, 4)):
+            l, t = rng.random(2) * 0.6
+            boxes.append({"tag": tags[rng.integers(0, 2)], "left": l, "top": t,
+                          "width": 0.1 + rng.random() * 0.3, "height": 0.1 + rng.random() * 0.3})
+        preds = []
+        for b in boxes:  # noisy copies of true boxes plus random false ones
+            if rng.random() < 0.8:
+                jitter = rng.normal(0, 0.04, 4)
+                preds.append({"tag": b["tag"] if rng.random() < 0.9 else tags[0],
+                              "probability": float(rng.random()),
+                              "box": {"left": b["left"] + jitter[0], "top": b["top"] + jitter[1],
+                                      "width": abs(b["width"] + jitter[2]), "height": abs(b["height"] + jitter[3])}})
+        for _ in range(rng.integers(0, 3)):
+            l, t = rng.random(2) * 0.7
+            preds.append({"tag": tags[rng.integers(0, 2)], "probability": float(rng.random()),
+                          "box": {"left": l, "top": t, "width": 0.2, "height": 0.2}})
+        vps.append({"id": f"im{i}", "tags": sorted({b["tag"] for b in boxes}), "boxes": boxes, "predictions": preds})
+    return tags, vps
+
+
+def _pycocotools_ap(tags: list[str], vps: list[dict]) -> list[float]:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    scale = 1000.0
+    images = [{"id": i, "width": 1000, "height": 1000} for i in range(len(vps))]
+    anns, dets = [], []
+    for i, vp in enumerate(vps):
+        for b in vp["boxes"]:
+            bb = [b["left"] * scale, b["top"] * scale, b["width"] * scale, b["height"] * scale]
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": tags.index(b["tag"]) + 1,
+                         "bbox": bb, "area": bb[2] * bb[3], "iscrowd": 0})
+        for p in vp["predictions"]:
+            b = p["box"]
+            dets.append({"image_id": i, "category_id": tags.index(p["tag"]) + 1, "score": p["probability"],
+                         "bbox": [b["left"] * scale, b["top"] * scale, b["width"] * scale, b["height"] * scale]})
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": anns,
+                  "categories": [{"id": j + 1, "name": t} for j, t in enumerate(tags)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        dt = gt.loadRes(dets)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.params.iouThrs = np.array([0.5])
+        ev.params.maxDets = [1000]
+        ev.params.areaRng = [[0, 1e10]]
+        ev.params.areaRngLbl = ["all"]
+        ev.evaluate()
+        ev.accumulate()
+    prec = ev.eval["precision"][0, :, :, 0, 0]  # (recall points, categories)
+    return [float(prec[:, k].mean()) for k in range(len(tags))]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_detection_ap_matches_pycocotools(seed: int) -> None:
+    tags, vps = _random_detection_case(seed)
+    m = compute_metrics("detection", tags, vps, interpolation="coco101")
+    expected = _pycocotools_ap(tags, vps)
+    assert [t["ap"] for t in m["per_tag"]] == pytest.approx(expected, abs=1e-9)
+    assert m["overall"]["ap"] == pytest.approx(np.mean(expected), abs=1e-9)
+
+
+def test_detection_all_point_ap_and_threshold_counts() -> None:
+    box = {"left": 0.1, "top": 0.1, "width": 0.4, "height": 0.4}
+    far = {"left": 0.6, "top": 0.6, "width": 0.2, "height": 0.2}
+    vps = [
+        {"id": "a", "tags": ["x"], "boxes": [{"tag": "x", **box}],
+         "predictions": [{"tag": "x", "probability": 0.9, "box": box},
+                         {"tag": "x", "probability": 0.8, "box": box},  # duplicate -> FP
+                         {"tag": "x", "probability": 0.3, "box": far}]},
+        {"id": "b", "tags": ["x"], "boxes": [{"tag": "x", **box}],
+         "predictions": [{"tag": "x", "probability": 0.4, "box": box}]},
+    ]
+    m = compute_metrics("detection", ["x"], vps)
+    x = m["per_tag"][0]
+    # Ranked: TP(0.9) FP(0.8) TP(0.4) FP(0.3) over 2 positives -> 0.5*1 + 0.5*(2/3).
+    assert x["ap"] == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert (x["precision"], x["recall"]) == (0.5, 0.5)  # at 0.5: TP 0.9, FP 0.8; box b missed
+    assert match_detections(np.array([[0, 0, 1, 1]]), np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
