@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -27,7 +27,7 @@ def _check_storage() -> dict[str, Any]:
             ok = fh.read() == b"ok"
     finally:
         default_storage.delete(name)
-    return {"ok": ok, "backend": type(default_storage).__name__}
+    return {"ok": ok, "backend": type(storages["default"]).__name__}
 
 
 def _check_broker() -> dict[str, Any]:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.test import Client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The file-based SQLite test database (see settings) lives under the data dir: make sure it exists.
+    from django.conf import settings
+
+    Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Each test writes media under its own tmp dir; static files need no collectstatic."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.DATA_DIR = tmp_path / "data"
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
