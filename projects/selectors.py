@@ -1,14 +1,106 @@
-"""Read-side queries for projects, tags and images; every one is scoped to a user."""
+"""Read-side queries for projects, tags and images; every entry point is scoped to a user or a project."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
+from django.http import Http404
 
-from projects.models import Project
+from projects.models import Image, Project, Tag
+
+ORDERS = {"newest": ("-created", "-id"), "oldest": ("created", "id")}
+
+
+def _uuid_or_404(value: Any) -> UUID:
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise Http404("Not found.") from exc
 
 
 def project_list_for(*, user: Any) -> QuerySet[Project]:
-    """Projects the user owns (a stranger never sees them)."""
-    return Project.objects.filter(owner=user)
+    """Projects the user owns, newest change first, with ``image_count`` and ``cover_image_id`` (for tiles)."""
+    images = Image.objects.filter(project=OuterRef("pk")).order_by()
+    return Project.objects.filter(owner=user).annotate(
+        image_count=Coalesce(
+            Subquery(images.values("project").annotate(n=Count("pk")).values("n")[:1]),
+            Value(0),
+            output_field=IntegerField(),
+        ),
+        cover_image_id=Subquery(images.order_by("-created", "-id").values("id")[:1]),
+    )
+
+
+def project_get_for(*, user: Any, project_id: Any) -> Project:
+    """The user's project; Http404 for an unknown id or someone else's project (never 403: ids don't leak)."""
+    pk = _uuid_or_404(project_id)
+    project = Project.objects.filter(owner=user, pk=pk).first() if getattr(user, "is_authenticated", False) else None
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def tag_list(*, project: Project) -> QuerySet[Tag]:
+    """The project's tags by name (case-insensitive) with ``image_count``."""
+    return Tag.objects.filter(project=project).annotate(image_count=Count("images")).order_by(Lower("name"), "id")
+
+
+def tag_get(*, project: Project, tag_id: Any) -> Tag:
+    """A tag of this project; Http404 otherwise."""
+    tag = Tag.objects.filter(project=project, pk=_uuid_or_404(tag_id)).first()
+    if tag is None:
+        raise Http404("No such tag.")
+    return tag
+
+
+def _has_tag(tag_ids: Sequence[UUID] | None = None) -> Exists:
+    through = Image.tags.through.objects.filter(image_id=OuterRef("pk"))
+    if tag_ids is not None:
+        through = through.filter(tag_id__in=tag_ids)
+    return Exists(through)
+
+
+def image_list(
+    *, project: Project, tagged: bool | None = None, tag_ids: Iterable[Any] = (), order: str = "newest"
+) -> QuerySet[Image]:
+    """The project's images, filtered Azure-style: ``tagged`` True/False/None (all); ``tag_ids`` = any of them.
+
+    EXISTS subqueries instead of joins, so no DISTINCT and no duplicates; tags are prefetched (one
+    query per page, whatever the page size).
+    """
+    images = Image.objects.filter(project=project)
+    ids = [_uuid_or_404(t) for t in tag_ids]
+    if ids:
+        images = images.filter(_has_tag(ids))
+    elif tagged is True:
+        images = images.filter(_has_tag())
+    if tagged is False:
+        images = images.filter(~_has_tag())
+    return images.order_by(*ORDERS.get(order, ORDERS["newest"])).prefetch_related("tags")
+
+
+def image_counts(*, project: Project) -> dict[str, int]:
+    """All / tagged / untagged image counts of the project, in one query."""
+    counts = Image.objects.filter(project=project).aggregate(
+        all=Count("pk"), tagged=Count("pk", filter=Q(_has_tag()))
+    )
+    return {"all": counts["all"], "tagged": counts["tagged"], "untagged": counts["all"] - counts["tagged"]}
+
+
+def image_get_for(*, user: Any, image_id: Any) -> Image:
+    """An image of one of the user's projects (with its project and tags); Http404 for anyone else."""
+    image = (
+        Image.objects.select_related("project")
+        .prefetch_related("tags")
+        .filter(pk=_uuid_or_404(image_id), project__owner=user)
+        .first()
+        if getattr(user, "is_authenticated", False)
+        else None
+    )
+    if image is None:
+        raise Http404("No such image.")
+    return image
