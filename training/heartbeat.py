@@ -23,10 +23,18 @@ def heartbeat_beat(*, hostname: str, queues: str = "") -> None:
         hostname=hostname, defaults={"pid": os.getpid(), "queues": queues, "last_seen": timezone.now()}
     )
     for hook in _after_beat_hooks:
-        hook()
+        hook(hostname=hostname)
 
 
-_after_beat_hooks: list[Any] = []
+def _reap_lost_iterations(*, hostname: str) -> None:
+    """Every alive worker also fails iterations whose worker is gone (its own dead pool processes included)."""
+    from training.services import iterations_reap_lost
+
+    iterations_reap_lost(local_hostname=hostname)
+
+
+# Called with ``hostname=`` after each beat.
+_after_beat_hooks: list[Any] = [_reap_lost_iterations]
 
 
 def heartbeat_start(*, hostname: str, queues: str = "", interval: float = HEARTBEAT_SECONDS) -> threading.Event:

@@ -1,0 +1,334 @@
+"""Training services against the real database: Azure's checks, queueing, cancel, the lost-worker reaper."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from projects.models import Tag
+from tests.factories import make_project, make_tag
+from tests.training.builders import add_image, tagged_project
+from training import errors
+from training.models import Iteration, WorkerHeartbeat
+from training.services import (
+    image_retag,
+    iteration_cancel,
+    iteration_delete,
+    iteration_manifest,
+    iteration_publish,
+    iteration_queue,
+    iteration_rename,
+    iteration_run,
+    iteration_unpublish,
+    iterations_reap_lost,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _queue(project, owner, **kw):  # type: ignore[no-untyped-def]
+    return iteration_queue(project=project, requested_by=owner, **kw)
+
+
+def _complete(iteration: Iteration) -> Iteration:
+    """Move an iteration to Completed as the worker would (the data path, not the engine, is under test)."""
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.COMPLETED, finished=timezone.now(),
+                                                     started=timezone.now(), progress=1.0)
+    iteration.refresh_from_db()
+    return iteration
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+def test_training_requires_two_tags(owner):
+    project = tagged_project(owner, tags=("Hemlock",), per_tag=5)
+    with pytest.raises(errors.ClassificationTrainingValidationFailed, match="at least 2 tags"):
+        _queue(project, owner)
+    assert not Iteration.objects.exists()
+
+
+def test_each_tag_needs_the_minimum_number_of_images(owner, settings):
+    settings.TAGSIGHT_MIN_IMAGES_PER_TAG = 3
+    project = tagged_project(owner, tags=("Hemlock",), per_tag=3)
+    cherry = make_tag(project, "Cherry")
+    add_image(project, tags=[cherry])
+    add_image(project, tags=[cherry])
+    with pytest.raises(errors.ClassificationTrainingValidationFailed) as exc:
+        _queue(project, owner)
+    assert "'Cherry' has 2" in str(exc.value) and "at least 3" in str(exc.value)
+    assert exc.value.code == "BadRequestClassificationTrainingValidationFailed"
+    add_image(project, tags=[cherry])
+    assert _queue(project, owner).status == Iteration.Status.TRAINING
+
+
+def test_multiclass_image_with_two_tags_is_rejected(owner, settings):
+    settings.TAGSIGHT_MIN_IMAGES_PER_TAG = 2
+    project = tagged_project(owner, per_tag=2)
+    add_image(project, tags=list(project.tags.all()))
+    with pytest.raises(errors.MultiClassTrainingValidationFailed, match="more than one tag") as exc:
+        _queue(project, owner)
+    assert exc.value.code == "BadRequestMultiClassClassificationTrainingValidationFailed"
+
+
+def test_multilabel_project_accepts_several_tags_per_image(owner, settings):
+    settings.TAGSIGHT_MIN_IMAGES_PER_TAG = 2
+    project = tagged_project(owner, per_tag=2, classification_type="Multilabel")
+    add_image(project, tags=list(project.tags.all()))
+    assert _queue(project, owner).image_count == 5
+
+
+def test_one_tag_plus_the_negative_tag_is_enough(owner, settings):
+    settings.TAGSIGHT_MIN_IMAGES_PER_TAG = 2
+    project = tagged_project(owner, tags=("Hemlock",), per_tag=2)
+    negative = make_tag(project, "Negative", type=Tag.TagType.NEGATIVE)
+    add_image(project, tags=[negative])
+    add_image(project, tags=[negative])
+    iteration = _queue(project, owner)
+    manifest = iteration_manifest(iteration=iteration, local_paths={i["id"]: "x" for i in iteration.snapshot["images"]})
+    assert manifest.negative_tag == "Negative" and set(manifest.tags) == {"Hemlock", "Negative"}
+
+
+def test_detection_needs_the_minimum_number_of_boxes_per_tag(owner, settings):
+    settings.TAGSIGHT_MIN_BOXES_PER_TAG = 3
+    from projects.domains import DEFAULT_DETECTION_DOMAIN
+
+    project = make_project(owner, project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
+    fork = make_tag(project, "fork")
+    box = {"left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5}
+    for _ in range(2):
+        add_image(project, regions=[{**box, "tag": fork.id}])
+    with pytest.raises(errors.DetectionTrainingValidationFailed, match="'fork' has 2") as exc:
+        _queue(project, owner)
+    assert exc.value.code == "BadRequestDetectionTrainingValidationFailed"
+    add_image(project, regions=[{**box, "tag": fork.id}])
+    iteration = _queue(project, owner)
+    manifest = iteration_manifest(iteration=iteration, local_paths={i["id"]: "x" for i in iteration.snapshot["images"]})
+    assert manifest.task == "detection" and len(manifest.samples) == 3
+    assert manifest.samples[0].boxes[0].tag == "fork" and manifest.samples[0].boxes[0].width == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------------------------------- queueing
+
+
+def test_queue_creates_a_training_iteration_and_schedules_the_task_after_commit(
+    owner, django_capture_on_commit_callbacks
+):
+    project = tagged_project(owner)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        iteration = _queue(project, owner)
+    assert len(callbacks) == 1
+    assert iteration.name == "Iteration 1" and iteration.is_queued and iteration.image_count == 10
+    assert iteration.backbone == project.domain.backbone and iteration.task_id
+    assert {t["name"] for t in iteration.snapshot["tags"]} == {"Hemlock", "Cherry"}
+
+
+def test_second_training_while_one_is_in_progress_is_refused(owner):
+    project = tagged_project(owner)
+    _queue(project, owner)
+    with pytest.raises(errors.TrainingAlreadyInProgress) as exc:
+        _queue(project, owner, force=True)
+    assert exc.value.code == "BadRequestTrainingAlreadyInProgress"
+
+
+def test_nothing_new_to_train_unless_forced(owner):
+    project = tagged_project(owner)
+    _complete(_queue(project, owner))
+    with pytest.raises(errors.TrainingNotNeeded, match="Nothing new to train") as exc:
+        _queue(project, owner)
+    assert exc.value.code == "BadRequestTrainingNotNeeded"
+    assert _queue(project, owner, force=True).name == "Iteration 2"
+
+
+def test_new_image_makes_training_needed_again(owner):
+    project = tagged_project(owner)
+    _complete(_queue(project, owner))
+    add_image(project, tags=[project.tags.first()])
+    assert _queue(project, owner).image_count == 11
+
+
+def test_advanced_training_needs_a_budget(owner):
+    project = tagged_project(owner)
+    with pytest.raises(errors.InvalidTrainingBudget):
+        _queue(project, owner, training_type="Advanced", budget_minutes=0)
+    iteration = _queue(project, owner, training_type="Advanced", budget_minutes=3)
+    assert iteration.budget_minutes == 3
+
+
+def test_snapshot_is_frozen_against_later_edits(owner):
+    project = tagged_project(owner)
+    iteration = _queue(project, owner)
+    tag = project.tags.get(name="Hemlock")
+    tag.name = "Renamed"
+    tag.save()
+    add_image(project, tags=[tag])
+    iteration.refresh_from_db()
+    assert iteration.image_count == 10 and "Hemlock" in {t["name"] for t in iteration.snapshot["tags"]}
+
+
+# ------------------------------------------------------------------------------------------- run / cancel
+
+
+def test_cancelled_queued_iteration_never_runs(owner):
+    project = tagged_project(owner)
+    iteration = iteration_cancel(iteration=_queue(project, owner))
+    assert iteration.status == Iteration.Status.CANCELLED and iteration.finished is not None
+    iteration_run(iteration_id=iteration.id, worker_hostname="w@test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.CANCELLED and iteration.started is None
+
+
+def test_failed_iteration_is_not_run_again(owner):
+    project = tagged_project(owner)
+    iteration = _queue(project, owner)
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.FAILED, error="worker lost")
+    iteration_run(iteration_id=iteration.id, worker_hostname="w@test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.FAILED and iteration.started is None
+
+
+def test_image_missing_from_storage_fails_with_a_readable_reason(owner):
+    from django.core.files.storage import default_storage
+
+    project = tagged_project(owner)
+    iteration = _queue(project, owner)
+    default_storage.delete(iteration.snapshot["images"][0]["file"])
+    iteration_run(iteration_id=iteration.id, worker_hostname="w@test")
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.FAILED
+    assert "could not be read from storage" in iteration.error and iteration.error_code == "ErrorImageStorage"
+    assert iteration.worker_hostname == "w@test" and iteration.finished is not None
+
+
+# ------------------------------------------------------------------------------------------- reaper
+
+
+def _running(project, owner, *, hostname="w@host", pid=999_999, parent=999_998, started_ago=60):  # type: ignore[no-untyped-def]
+    iteration = _queue(project, owner, force=True)
+    Iteration.objects.filter(id=iteration.id).update(
+        started=timezone.now() - timedelta(seconds=started_ago), worker_hostname=hostname, worker_pid=pid,
+        worker_parent_pid=parent,
+    )
+    return iteration
+
+
+def _beat(hostname="w@host", pid=999_998, ago=0):  # type: ignore[no-untyped-def]
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname, defaults={"pid": pid, "last_seen": timezone.now() - timedelta(seconds=ago)}
+    )
+
+
+def test_reaper_fails_an_iteration_whose_worker_stopped_beating(owner):
+    project = tagged_project(owner)
+    iteration = _running(project, owner)
+    _beat(ago=45)
+    assert iterations_reap_lost() == 1
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.FAILED and iteration.error.startswith("Worker lost")
+    assert iteration.error_code == "ErrorWorkerLost"
+    assert _queue(project, owner, force=True).status == Iteration.Status.TRAINING  # the user can train again
+
+
+def test_reaper_keeps_an_iteration_whose_worker_is_alive(owner):
+    project = tagged_project(owner)
+    iteration = _running(project, owner)
+    _beat(ago=2)
+    assert iterations_reap_lost() == 0
+    iteration.refresh_from_db()
+    assert iteration.is_running
+
+
+def test_reaper_fails_an_iteration_of_a_restarted_worker(owner):
+    project = tagged_project(owner)
+    iteration = _running(project, owner)
+    _beat(pid=12345, ago=0)  # same hostname, a new process beating after the job started
+    assert iterations_reap_lost(project=project) == 1
+    iteration.refresh_from_db()
+    assert "restarted" in iteration.error
+
+
+def test_reaper_gives_a_just_started_job_time_for_its_first_heartbeat(owner):
+    project = tagged_project(owner)
+    _running(project, owner, hostname="new@host", started_ago=3)
+    assert iterations_reap_lost() == 0
+
+
+def test_reaper_on_the_worker_machine_sees_a_dead_pool_process(owner):
+    project = tagged_project(owner)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    iteration = _running(project, owner, pid=dead.pid, parent=999_998)
+    _beat(ago=0)
+    assert iterations_reap_lost(local_hostname="other@host") == 0
+    assert iterations_reap_lost(local_hostname="w@host") == 1
+    iteration.refresh_from_db()
+    assert "pool process died" in iteration.error
+
+
+def test_reaper_never_touches_finished_iterations(owner):
+    project = tagged_project(owner)
+    iteration = _running(project, owner)
+    iteration_cancel(iteration=iteration)
+    assert iterations_reap_lost() == 0
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.CANCELLED
+
+
+# ------------------------------------------------------------------------------------------- lifecycle
+
+
+def test_publish_requires_a_completed_iteration_and_a_unique_name(owner):
+    project = tagged_project(owner)
+    first = _queue(project, owner)
+    with pytest.raises(errors.IterationNotCompleted):
+        iteration_publish(iteration=first, publish_name="prod")
+    _complete(first)
+    iteration_publish(iteration=first, publish_name="prod")
+    second = _complete(_queue(project, owner, force=True))
+    with pytest.raises(errors.InvalidPublishName, match="already published"):
+        iteration_publish(iteration=second, publish_name="prod")
+    with pytest.raises(errors.InvalidPublishName):
+        iteration_publish(iteration=second, publish_name="a/b")
+    iteration_unpublish(iteration=first)
+    assert iteration_publish(iteration=second, publish_name="prod").is_published
+    with pytest.raises(errors.IterationNotPublished):
+        iteration_unpublish(iteration=first)
+
+
+def test_published_iteration_cannot_be_deleted(owner):
+    project = tagged_project(owner)
+    iteration = _complete(_queue(project, owner))
+    iteration_publish(iteration=iteration, publish_name="prod")
+    with pytest.raises(errors.IterationIsPublished) as exc:
+        iteration_delete(iteration=iteration)
+    assert exc.value.code == "BadRequestIterationIsPublished"
+    iteration_unpublish(iteration=iteration)
+    iteration_delete(iteration=iteration)
+    assert not Iteration.objects.exists()
+
+
+def test_rename_rejects_empty_and_duplicate_names(owner):
+    project = tagged_project(owner)
+    first = _complete(_queue(project, owner))
+    second = _queue(project, owner, force=True)
+    assert iteration_rename(iteration=first, name="  Baseline ").name == "Baseline"
+    with pytest.raises(errors.IterationNameNotUnique):
+        iteration_rename(iteration=second, name="baseline")
+    with pytest.raises(errors.IterationNameInvalid):
+        iteration_rename(iteration=second, name="   ")
+
+
+def test_retag_sets_adds_and_removes_tags(owner):
+    project = tagged_project(owner, per_tag=1)
+    hemlock, cherry = project.tags.get(name="Hemlock"), project.tags.get(name="Cherry")
+    image = hemlock.images.first()
+    image_retag(project=project, image_id=image.id, tag_id=cherry.id, mode="set")
+    assert [t.name for t in image.tags.all()] == ["Cherry"]
+    image_retag(project=project, image_id=image.id, tag_id=hemlock.id, mode="add")
+    assert {t.name for t in image.tags.all()} == {"Cherry", "Hemlock"}
+    image_retag(project=project, image_id=image.id, tag_id=cherry.id, mode="remove")
+    assert [t.name for t in image.tags.all()] == ["Hemlock"]

@@ -1,0 +1,64 @@
+"""Training-domain errors: each carries Azure's CustomVisionErrorCodes ``code`` and an HTTP ``status``."""
+
+from __future__ import annotations
+
+from projects.errors import ProjectsError
+
+
+class TrainingError(ProjectsError):
+    """Base for training-domain failures (a ProjectsError, so the edges translate one base class)."""
+
+
+class TrainingValidationFailed(TrainingError):
+    """The dataset does not meet the minimums (tags, images per tag, boxes per tag)."""
+
+    code = "BadRequestTrainingValidationFailed"
+
+
+class ClassificationTrainingValidationFailed(TrainingValidationFailed):
+    code = "BadRequestClassificationTrainingValidationFailed"
+
+
+class MultiClassTrainingValidationFailed(TrainingValidationFailed):
+    code = "BadRequestMultiClassClassificationTrainingValidationFailed"
+
+
+class DetectionTrainingValidationFailed(TrainingValidationFailed):
+    code = "BadRequestDetectionTrainingValidationFailed"
+
+
+class TrainingNotNeeded(TrainingError):
+    code = "BadRequestTrainingNotNeeded"
+
+
+class TrainingAlreadyInProgress(TrainingError):
+    code = "BadRequestTrainingAlreadyInProgress"
+    status = 409
+
+
+class IterationIsPublished(TrainingError):
+    code = "BadRequestIterationIsPublished"
+
+
+class IterationNotPublished(TrainingError):
+    code = "BadRequestIterationNotPublished"
+
+
+class IterationNotCompleted(TrainingError):
+    code = "BadRequestIterationIsNotTrained"
+
+
+class InvalidPublishName(TrainingError):
+    code = "BadRequestInvalidPublishName"
+
+
+class IterationNameInvalid(TrainingError):
+    code = "BadRequestIterationName"
+
+
+class IterationNameNotUnique(TrainingError):
+    code = "BadRequestIterationNameNotUnique"
+
+
+class InvalidTrainingBudget(TrainingError):
+    code = "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining"
