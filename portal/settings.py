@@ -156,6 +156,8 @@ TAGSIGHT_MAX_IMAGE_SIDE = env_int("TAGSIGHT_MAX_IMAGE_SIDE", default=10240)
 TAGSIGHT_THUMBNAIL_SIZE = env_int("TAGSIGHT_THUMBNAIL_SIZE", default=256)
 TAGSIGHT_DISPLAY_SIZE = env_int("TAGSIGHT_DISPLAY_SIZE", default=1600)
 TAGSIGHT_PAGE_SIZE = env_int("TAGSIGHT_PAGE_SIZE", default=60)
+# Server-side URL fetches (create_images_from_urls, Quick Test by URL) refuse private/loopback/metadata hosts unless set.
+TAGSIGHT_ALLOW_PRIVATE_URLS = env_bool("TAGSIGHT_ALLOW_PRIVATE_URLS", default=False)
 # Training minimums (Azure's defaults), adjustable.
 TAGSIGHT_MIN_IMAGES_PER_TAG = env_int("TAGSIGHT_MIN_IMAGES_PER_TAG", default=5)
 TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)

@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("labeling.urls")),
     path("", include("training.urls")),
+    path("", include("portal.azure.urls")),
 ]
