@@ -1,14 +1,343 @@
-"""HTML views for projects, tags and images."""
+"""HTML views for projects, tags and images: full pages, or htmx fragments of the same templates."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
-from projects.selectors import project_list_for
+from projects import errors, selectors, services
+from projects.forms import GridFilterForm, ImageActionForm, ProjectForm, TagForm, UploadTagsForm
+from projects.models import Project, Tag
+
+logger = logging.getLogger(__name__)
 
 
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+# ---------------------------------------------------------------------------------------------- projects
+
+
+@require_GET
 @login_required
-def project_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "projects/project_list.html", {"projects": project_list_for(user=request.user)})
+def project_list(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "projects/project_list.html", {"projects": selectors.project_list_for(user=request.user)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(owner=request.user, **form.cleaned_data)
+        except errors.ProjectsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("projects:project-detail", project_id=project.id)
+    return render(request, "projects/project_form.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_edit(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    form = ProjectForm(request.POST or None, initial=ProjectForm.initial_for(project))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(project=project, **form.cleaned_data)
+        except errors.ProjectsError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Project settings saved.")
+            return redirect("projects:project-detail", project_id=project.id)
+    return render(request, "projects/project_form.html", {"form": form, "project": project})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_delete(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    if request.method == "POST":
+        name = project.name
+        services.project_delete(project=project)
+        messages.success(request, f"Project “{name}” and its images were deleted.")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("projects:project-list"))
+        return redirect("projects:project-list")
+    counts = selectors.image_counts(project=project)
+    return render(request, "projects/project_confirm_delete.html", {"project": project, "counts": counts})
+
+
+# ---------------------------------------------------------------------------------------------- training images
+
+
+def _workspace(request: HttpRequest, project: Project, *, params: Any = None) -> dict[str, Any]:
+    """Context of the Training images workspace: tag panel with counts, filters, one page of the grid.
+
+    A constant number of queries whatever the project size: tags with counts, the three counts,
+    one page of images (+1 to know whether there is more) and their prefetched tags.
+    """
+    tags = list(selectors.tag_list(project=project))
+    form = GridFilterForm(params if params is not None else request.GET, tags=tags)
+    filter_, tag_ids, page = form.values()
+    page_size = settings.TAGSIGHT_PAGE_SIZE
+    images_qs = selectors.image_list(
+        project=project, tagged={"tagged": True, "untagged": False}.get(filter_), tag_ids=tag_ids
+    )
+    offset = (page - 1) * page_size
+    images = list(images_qs[offset : offset + page_size + 1])
+    has_more = len(images) > page_size
+    query = [("filter", filter_)] + [("tag", str(t)) for t in tag_ids]
+    return {
+        "project": project,
+        "tags": tags,
+        "counts": selectors.image_counts(project=project),
+        "filter": filter_,
+        "selected_tag_ids": {str(t) for t in tag_ids},
+        "images": images[:page_size],
+        "page": page,
+        "has_more": has_more,
+        "offset": offset,
+        "first": offset + 1,
+        "last": offset + min(len(images), page_size),
+        "query": urlencode(query),
+        "next_query": urlencode([*query, ("page", page + 1)]),
+        "prev_query": urlencode([*query, ("page", page - 1)]) if page > 1 else "",
+        "action_form": ImageActionForm(tags=tags),
+    }
+
+
+@require_GET
+@login_required
+def project_detail(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    """The Training images page. htmx: ``#grid-page`` for the next page (infinite scroll), else ``#workspace``."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    context = _workspace(request, project)
+    if request.htmx and not request.htmx.boosted:
+        fragment = "grid-page" if request.GET.get("page") and context["page"] > 1 else "workspace"
+        return render(request, f"projects/project_detail.html#{fragment}", context)
+    return render(request, "projects/project_detail.html", context)
+
+
+def _after_change(request: HtmxHttpRequest, project: Project) -> HttpResponse:
+    """htmx: the refreshed workspace (filters kept from the query string); no JS: back to the page."""
+    if request.htmx:
+        return render(request, "projects/project_detail.html#workspace", _workspace(request, project))
+    url = reverse("projects:project-detail", kwargs={"project_id": project.id})
+    return redirect(f"{url}?{request.GET.urlencode()}" if request.GET else url)
+
+
+@require_POST
+@login_required
+def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    """Add a tag to, remove a tag from, or delete the selected images."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    form = ImageActionForm(request.POST, tags=list(project.tags.all()))
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return _after_change(request, project)
+    data = form.cleaned_data
+    try:
+        if data["action"] == "tag":
+            services.images_tag(project=project, image_ids=data["image_ids"], tag_ids=data["tag_ids"])
+        elif data["action"] == "untag":
+            services.images_untag(project=project, image_ids=data["image_ids"], tag_ids=data["tag_ids"])
+        else:
+            n = services.images_delete(project=project, image_ids=data["image_ids"])
+            messages.success(request, f"Deleted {n} image{'s' if n != 1 else ''}.")
+    except errors.ProjectsError as exc:
+        messages.error(request, exc.message)
+    return _after_change(request, project)
+
+
+# ---------------------------------------------------------------------------------------------- tags
+
+
+@require_POST
+@login_required
+def tag_create(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    """Create a tag from the tag panel, or from the upload page's picker (``picker=1``: it comes back checked)."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    form = TagForm(request.POST)
+    tag: Tag | None = None
+    error = ""
+    if form.is_valid():
+        try:
+            tag = services.tag_create(project=project, name=form.cleaned_data["name"], type=form.cleaned_data["type"])
+        except errors.ProjectsError as exc:
+            error = exc.message
+    else:
+        error = " ".join(e for errs in form.errors.values() for e in errs)
+    if request.POST.get("picker"):
+        checked = {str(t) for t in request.POST.getlist("tags")} | ({str(tag.id)} if tag else set())
+        context = {"project": project, "tags": selectors.tag_list(project=project), "checked": checked,
+                   "tag_error": error}
+        return render(request, "projects/image_upload.html#tag-picker", context)
+    if error:
+        messages.error(request, error)
+    return _after_change(request, project)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def tag_edit(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpResponse:
+    """Rename a tag; GET (htmx) gives the inline rename form in place of the tag's row."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    tag = selectors.tag_get(project=project, tag_id=tag_id)
+    if request.method == "GET":
+        context = {"project": project, "tag": tag, "query": request.GET.urlencode()}
+        template = "projects/tag_edit.html#tag-rename" if request.htmx else "projects/tag_edit.html"
+        return render(request, template, context)
+    form = TagForm(request.POST)
+    if form.is_valid():
+        try:
+            services.tag_update(tag=tag, name=form.cleaned_data["name"])
+        except errors.ProjectsError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, "A tag needs a name.")
+    return _after_change(request, project)
+
+
+@require_POST
+@login_required
+def tag_delete(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpResponse:
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    tag = selectors.tag_get(project=project, tag_id=tag_id)
+    services.tag_delete(tag=tag)
+    messages.success(request, f"Tag “{tag.name}” deleted.")
+    return _after_change(request, project)
+
+
+# ---------------------------------------------------------------------------------------------- upload
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    """GET: the drop zone. POST: one or more files (+ batch tags); JSON per file for the uploader script."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    tags = list(selectors.tag_list(project=project))
+    if request.method == "GET":
+        context = {"project": project, "tags": tags, "checked": set(request.GET.getlist("tag")),
+                   "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+        return render(request, "projects/image_upload.html", context)
+    form = UploadTagsForm(request.POST, tags=tags)
+    if not form.is_valid():
+        if _wants_json(request):
+            return JsonResponse({"status": "ErrorInvalidTag", "message": "Unknown tag."}, status=400)
+        return HttpResponse("Unknown tag.", status=400)
+    results = []
+    for upload in request.FILES.getlist("file"):
+        result = services.image_upload(
+            project=project, data=upload.read(), filename=upload.name or "", tags=form.cleaned_data["tags"]
+        )
+        results.append(
+            {
+                "filename": upload.name,
+                "status": result.status,
+                "ok": result.ok,
+                "message": result.message,
+                "image_id": str(result.image.id) if result.image else None,
+                "thumbnail_url": reverse("projects:image-file", args=[result.image.id, "thumbnail"])
+                if result.image
+                else None,
+            }
+        )
+    if _wants_json(request):
+        if len(results) == 1:
+            only = results[0]
+            return JsonResponse(only, status=201 if only["status"] == "OK" else (200 if only["ok"] else 400))
+        return JsonResponse({"results": results}, status=200 if results else 400)
+    context = {"project": project, "tags": tags, "checked": {str(t) for t in form.cleaned_data["tags"]},
+               "results": results, "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+    return render(request, "projects/image_upload.html", context, status=200 if results else 400)
+
+
+# ---------------------------------------------------------------------------------------------- one image
+
+
+def _image_context(image: Any) -> dict[str, Any]:
+    on = {t.id for t in image.tags.all()}
+    tags = selectors.tag_list(project=image.project)
+    return {"image": image, "project": image.project, "tag_states": [(t, t.id in on) for t in tags]}
+
+
+@require_GET
+@login_required
+def image_detail(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
+    """One image at display size with its tags; htmx: ``#image-panel`` for the grid's dialog."""
+    image = selectors.image_get_for(user=request.user, image_id=image_id)
+    context = _image_context(image)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "projects/image_detail.html#image-panel", context)
+    return render(request, "projects/image_detail.html", context)
+
+
+@require_POST
+@login_required
+def image_tags(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
+    """Toggle one tag on one image from the image panel."""
+    image = selectors.image_get_for(user=request.user, image_id=image_id)
+    tag = selectors.tag_get(project=image.project, tag_id=request.POST.get("tag_id", ""))
+    try:
+        if request.POST.get("action") == "remove":
+            services.images_untag(project=image.project, image_ids=[image.id], tag_ids=[tag.id])
+        else:
+            services.images_tag(project=image.project, image_ids=[image.id], tag_ids=[tag.id])
+    except errors.ProjectsError as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        image = selectors.image_get_for(user=request.user, image_id=image_id)
+        return render(request, "projects/image_detail.html#image-panel", _image_context(image))
+    return redirect("projects:image-detail", image_id=image.id)
+
+
+_KINDS = {"original": "file", "display": "display", "thumbnail": "thumbnail"}
+
+
+@require_GET
+@login_required
+def image_file(request: HtmxHttpRequest, image_id: UUID, kind: str) -> HttpResponse:
+    """Media behind the login: streamed from disk, or a redirect to a presigned S3 URL. Strangers get 404."""
+    if kind not in _KINDS:
+        raise Http404("No such rendition.")
+    image = selectors.image_get_for(user=request.user, image_id=image_id)
+    name = getattr(image, _KINDS[kind]).name
+    if not isinstance(default_storage, FileSystemStorage):
+        return redirect(default_storage.url(name))
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing.") from exc
+    content_type = image.content_type if name == image.file.name else "image/jpeg"
+    response = FileResponse(handle, content_type=content_type)
+    # An image id's bytes never change (orientation is applied once, at upload), so browsers may keep them.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    if kind == "original":
+        response["Content-Disposition"] = f'inline; filename="{_safe_filename(image.original_name, name)}"'
+    return response
+
+
+def _safe_filename(original: str, stored: str) -> str:
+    name = "".join(c for c in original if c.isalnum() or c in "._- ")[:100]
+    return name or stored.rsplit("/", 1)[-1]

@@ -1,0 +1,132 @@
+"""Forms of the projects pages: input validation only (the services enforce the domain rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django import forms
+
+from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS, OBJECT_DETECTION
+from projects.models import Project, Tag
+
+
+def _domain_choices(domain_type: str) -> list[tuple[str, str]]:
+    return [(str(d.id), d.name) for d in DOMAINS if (d.type == OBJECT_DETECTION) == (domain_type == "detection")]
+
+
+class ProjectForm(forms.Form):
+    """Azure's "Create new project" dialog. One domain group per project type, so no script is needed to
+    filter them: the page shows the group of the checked type (CSS :has) and clean() reads that group."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    project_type = forms.ChoiceField(
+        choices=Project.ProjectType.choices, initial=Project.ProjectType.CLASSIFICATION, widget=forms.RadioSelect
+    )
+    classification_type = forms.ChoiceField(
+        choices=Project.ClassificationType.choices,
+        initial=Project.ClassificationType.MULTICLASS,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    domain_classification = forms.ChoiceField(
+        choices=_domain_choices("classification"), initial=str(DEFAULT_CLASSIFICATION_DOMAIN),
+        widget=forms.RadioSelect, required=False, label="Domain",
+    )
+    domain_detection = forms.ChoiceField(
+        choices=_domain_choices("detection"), initial=str(DEFAULT_DETECTION_DOMAIN),
+        widget=forms.RadioSelect, required=False, label="Domain",
+    )
+
+    @classmethod
+    def initial_for(cls, project: Project) -> dict[str, Any]:
+        group = "domain_detection" if project.is_detection else "domain_classification"
+        return {
+            "name": project.name,
+            "description": project.description,
+            "project_type": project.project_type,
+            "classification_type": project.classification_type,
+            group: str(project.domain_id),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        project_type = data.get("project_type") or Project.ProjectType.CLASSIFICATION
+        data["classification_type"] = data.get("classification_type") or Project.ClassificationType.MULTICLASS
+        chosen = data.pop("domain_detection" if project_type == "detection" else "domain_classification", None)
+        data.pop("domain_detection", None)
+        data.pop("domain_classification", None)
+        data["domain_id"] = UUID(chosen) if chosen else None
+        return data
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    type = forms.ChoiceField(choices=Tag.TagType.choices, initial=Tag.TagType.REGULAR, required=False)
+
+    def clean_type(self) -> str:
+        return self.cleaned_data.get("type") or Tag.TagType.REGULAR
+
+
+class GridFilterForm(forms.Form):
+    """The Training images filters, Azure's taggingStatus plus tags (any of them), and the page."""
+
+    FILTERS = (("all", "All"), ("tagged", "Tagged"), ("untagged", "Untagged"))
+    filter = forms.ChoiceField(choices=FILTERS, required=False)
+    tag = forms.TypedMultipleChoiceField(coerce=UUID, required=False)
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tag"].choices = [(str(t.id), t.name) for t in tags]
+
+    def values(self) -> tuple[str, list[UUID], int]:
+        """(filter, tag ids, page) with anything invalid dropped rather than failing the page."""
+        data = self.cleaned_data if self.is_valid() else {}
+        tags = data.get("tag") or []
+        filter_ = data.get("filter") or ("tagged" if tags else "all")
+        return filter_, tags, data.get("page") or 1
+
+
+class UUIDListField(forms.Field):
+    """Many UUIDs from repeated inputs; checked against the project by the service, in one query."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[UUID]:
+        try:
+            return [UUID(str(v)) for v in value or ()]
+        except ValueError as exc:
+            raise forms.ValidationError("Malformed id.", code="invalid") from exc
+
+    def validate(self, value: list[UUID]) -> None:
+        if self.required and not value:
+            raise forms.ValidationError("Select at least one image.", code="required")
+
+
+class ImageActionForm(forms.Form):
+    ACTIONS = (("tag", "Add tag"), ("untag", "Remove tag"), ("delete", "Delete"))
+    action = forms.ChoiceField(choices=ACTIONS)
+    image_ids = UUIDListField()
+    tag_ids = forms.TypedMultipleChoiceField(coerce=UUID, required=False)
+
+    def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tag_ids"].choices = [(str(t.id), t.name) for t in tags]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") in ("tag", "untag") and not data.get("tag_ids"):
+            self.add_error("tag_ids", forms.ValidationError("Pick a tag.", code="tag_required"))
+        return data
+
+
+class UploadTagsForm(forms.Form):
+    """Tags applied to the whole upload batch, as Azure's upload dialog does."""
+
+    tags = forms.TypedMultipleChoiceField(coerce=UUID, required=False)
+
+    def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tags"].choices = [(str(t.id), t.name) for t in tags]
