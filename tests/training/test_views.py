@@ -1,0 +1,242 @@
+"""Training pages through the Django test client: Train, the list, the live body (htmx), Performance, strangers."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.training.builders import tagged_project
+from training.ml.metrics import compute_metrics
+from training.models import Iteration
+from training.services import iteration_queue
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _validation_predictions(project):  # type: ignore[no-untyped-def]
+    """Stored validation predictions as the engine writes them: 4 Hemlock, 4 Cherry, one of each confused."""
+    images = {t.name: [str(i.id) for i in t.images.order_by("id")] for t in project.tags.all()}
+    vps = []
+    for true, other in (("Hemlock", "Cherry"), ("Cherry", "Hemlock")):
+        for n, image_id in enumerate(images[true][:4]):
+            p = [0.9, 0.8, 0.6, 0.3][n]  # the last one is wrong at any threshold above 0.3
+            vps.append({"id": image_id, "tags": [true], "boxes": [],
+                        "predictions": [{"tag": true, "probability": p, "box": None},
+                                        {"tag": other, "probability": 1 - p, "box": None}]})
+    return vps
+
+
+def _completed(project, owner):  # type: ignore[no-untyped-def]
+    iteration = iteration_queue(project=project, requested_by=owner, force=True)
+    tags = ["Cherry", "Hemlock"]
+    vps = _validation_predictions(project)
+    metrics = {"task": "classification", "tags": tags, "threshold": 0.5, "iou_threshold": 0.5,
+               **compute_metrics("classification", tags, vps),
+               "split": {"method": "holdout", "seed": 0, "k": 0, "train_ids": ["a"] * 12,
+                         "val_ids": [v["id"] for v in vps]},
+               "validation_predictions": vps, "backbone": "lite0", "image_size": 224, "mode": "quick",
+               "train_seconds": 2.5, "notes": []}
+    now = timezone.now()
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.COMPLETED, metrics=metrics,
+                                                     started=now, finished=now, progress=1.0)
+    iteration.refresh_from_db()
+    return iteration
+
+
+@pytest.fixture
+def project(owner):  # type: ignore[no-untyped-def]
+    return tagged_project(owner, per_tag=5)
+
+
+def test_train_button_queues_and_opens_the_iteration(owner_client, project):
+    response = owner_client.post(reverse("training:train", args=[project.id]), {"training_type": "Regular"})
+    iteration = Iteration.objects.get()
+    assert response.status_code == 302 and response.url == reverse("training:iteration-detail", args=[iteration.id])
+    assert iteration.is_queued and iteration.requested_by.username == "owner"
+
+
+def test_advanced_training_takes_a_budget(owner_client, project):
+    owner_client.post(reverse("training:train", args=[project.id]),
+                      {"training_type": "Advanced", "budget_minutes": "7"})
+    assert Iteration.objects.get().budget_minutes == 7
+
+
+def test_failed_check_is_explained_on_the_list_page(owner_client, owner):
+    project = tagged_project(owner, tags=("Hemlock",), per_tag=5)
+    response = owner_client.post(reverse("training:train", args=[project.id]), {"training_type": "Regular"})
+    assert response.status_code == 400
+    assert b"at least 2 tags" in response.content and not Iteration.objects.exists()
+
+
+def test_nothing_new_offers_train_anyway(owner_client, owner, project):
+    _completed(project, owner)
+    # The completed iteration was forced; its fingerprint matches the data, so a plain Train is "not needed".
+    response = owner_client.post(reverse("training:train", args=[project.id]), {"training_type": "Regular"})
+    assert response.status_code == 400 and b"Nothing new to train" in response.content
+    assert b'name="force"' in response.content
+    response = owner_client.post(reverse("training:train", args=[project.id]),
+                                 {"training_type": "Regular", "force": "on"})
+    assert response.status_code == 302
+
+
+def test_iteration_list_shows_status_type_size_and_published_badge(owner_client, owner, project):
+    done = _completed(project, owner)
+    done.publish_name = "prod"
+    done.save()
+    response = owner_client.get(reverse("training:iteration-list", args=[project.id]))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Iteration 1" in content and "Completed" in content and "Published as prod" in content
+    assert "Quick" in content and ">10<" in content
+
+
+def test_live_body_polls_while_training(owner_client, owner, project):
+    iteration = iteration_queue(project=project, requested_by=owner)
+    Iteration.objects.filter(id=iteration.id).update(started=timezone.now(), progress=0.4, stage="Training head",
+                                                     worker_hostname="w@x", worker_pid=1, worker_parent_pid=1)
+    from training.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.create(hostname="w@x", pid=1, last_seen=timezone.now())
+    response = owner_client.get(reverse("training:iteration-status", args=[iteration.id]), **HX)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.lstrip().startswith('<div id="iteration-body"') and 'hx-trigger="every 1s"' in content
+    assert "Training head" in content and "width: 40.0%" in content and "Cancel training" in content
+    assert "<html" not in content
+
+
+def test_live_body_stops_polling_with_286_when_done(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    response = owner_client.get(reverse("training:iteration-status", args=[iteration.id]), **HX)
+    content = response.content.decode()
+    assert response.status_code == 286
+    assert "hx-trigger" not in content.split(">", 1)[0] and 'id="tag-table"' in content
+
+
+def test_status_poll_reaps_a_lost_worker(owner_client, owner, project):
+    iteration = iteration_queue(project=project, requested_by=owner)
+    Iteration.objects.filter(id=iteration.id).update(started=timezone.now() - timezone.timedelta(seconds=90),
+                                                     worker_hostname="gone@x")
+    response = owner_client.get(reverse("training:iteration-status", args=[iteration.id]), **HX)
+    assert response.status_code == 286 and b"Worker lost" in response.content
+
+
+def test_cancel_button_stops_a_queued_training(owner_client, owner, project):
+    iteration = iteration_queue(project=project, requested_by=owner)
+    response = owner_client.post(reverse("training:iteration-cancel", args=[iteration.id]), **HX)
+    assert response.status_code == 200 and b"Cancelled" in response.content
+    iteration.refresh_from_db()
+    assert iteration.status == Iteration.Status.CANCELLED
+
+
+def test_performance_tab_shows_overall_and_per_tag_numbers(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    response = owner_client.get(reverse("training:iteration-detail", args=[iteration.id]))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="overall-precision"' in content and "Performance per tag" in content
+    assert content.count("<polyline") == 2 and 'id="confusion"' in content
+    assert "Hold-out split (stratified, seed 0): 12 images to train, 8 to validate" in content
+    assert "EfficientNet-Lite0" in content
+
+
+def test_threshold_slider_recomputes_without_retraining(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    url = reverse("training:iteration-performance", args=[iteration.id])
+    low = owner_client.get(url, {"threshold": "0.25"}, **HX).content.decode()
+    high = owner_client.get(url, {"threshold": "0.85"}, **HX).content.decode()
+    assert low.lstrip().startswith('<div id="performance-results"') and "<html" not in low
+    # At 0.25 every image gets both tags above the threshold: recall 100 %; at 0.85 only the surest one counts.
+    assert 'id="overall-recall">100.0%' in low
+    assert 'id="overall-recall">25.0%' in high
+    assert 'id="overall-precision">66.7%' in low and 'id="overall-precision">100.0%' in high
+
+
+def test_confusion_cell_opens_its_images(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    response = owner_client.get(reverse("training:iteration-images", args=[iteration.id]), {"cell": "Hemlock|Cherry"})
+    content = response.content.decode()
+    assert response.status_code == 200 and "predicted <em>Cherry</em>" in content
+    assert content.count('class="err-card"') == 1
+
+
+def test_error_gallery_retags_in_one_click(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    response = owner_client.get(reverse("training:iteration-errors", args=[iteration.id]))
+    assert response.content.decode().count('class="err-card"') == 2
+    wrong = iteration.metrics["validation_predictions"][3]  # a Hemlock image predicted Cherry
+    cherry = project.tags.get(name="Cherry")
+    response = owner_client.post(reverse("training:iteration-retag", args=[iteration.id]),
+                                 {"image": wrong["id"], "tag": str(cherry.id), "mode": "set"}, **HX)
+    assert response.status_code == 200 and b"Now tagged: <strong>Cherry</strong>" in response.content
+    assert [t.name for t in project.images.get(id=wrong["id"]).tags.all()] == ["Cherry"]
+
+
+def test_diff_against_the_previous_iteration(owner_client, owner, project):
+    _completed(project, owner)
+    from tests.training.builders import add_image
+
+    hemlock, cherry = project.tags.get(name="Hemlock"), project.tags.get(name="Cherry")
+    add_image(project, tags=[hemlock])
+    add_image(project, tags=[hemlock])
+    image = hemlock.images.order_by("created").first()
+    image.tags.set([cherry])
+    second = iteration_queue(project=project, requested_by=owner)
+    content = owner_client.get(reverse("training:iteration-detail", args=[second.id])).content.decode()
+    assert "+2 images, 1 retagged since Iteration 1" in content
+
+
+def test_rename_publish_unpublish_and_delete(owner_client, owner, project):
+    iteration = _completed(project, owner)
+    owner_client.post(reverse("training:iteration-rename", args=[iteration.id]), {"name": "Baseline"})
+    owner_client.post(reverse("training:iteration-publish", args=[iteration.id]), {"publish_name": "prod"})
+    iteration.refresh_from_db()
+    assert iteration.name == "Baseline" and iteration.publish_name == "prod"
+    page = owner_client.get(reverse("training:iteration-delete", args=[iteration.id])).content.decode()
+    assert "Unpublish it first" in page
+    response = owner_client.post(reverse("training:iteration-delete", args=[iteration.id]))
+    assert Iteration.objects.filter(id=iteration.id).exists()
+    owner_client.post(reverse("training:iteration-unpublish", args=[iteration.id]))
+    page = owner_client.get(reverse("training:iteration-delete", args=[iteration.id])).content.decode()
+    assert "Delete iteration" in page
+    response = owner_client.post(reverse("training:iteration-delete", args=[iteration.id]))
+    assert response.status_code == 302 and not Iteration.objects.filter(id=iteration.id).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        ("training:iteration-detail", "get"),
+        ("training:iteration-status", "get"),
+        ("training:iteration-performance", "get"),
+        ("training:iteration-images", "get"),
+        ("training:iteration-errors", "get"),
+        ("training:iteration-delete", "get"),
+        ("training:iteration-delete", "post"),
+        ("training:iteration-cancel", "post"),
+        ("training:iteration-rename", "post"),
+        ("training:iteration-publish", "post"),
+        ("training:iteration-unpublish", "post"),
+        ("training:iteration-retag", "post"),
+    ],
+)
+def test_stranger_gets_404_on_every_iteration_url(stranger_client, owner, project, name, method):
+    iteration = _completed(project, owner)
+    response = getattr(stranger_client, method)(reverse(name, args=[iteration.id]))
+    assert response.status_code == 404
+    iteration.refresh_from_db()
+    assert iteration.name == "Iteration 1" and iteration.publish_name is None
+
+
+@pytest.mark.parametrize(("name", "method"), [("training:train", "post"), ("training:iteration-list", "get")])
+def test_stranger_gets_404_on_project_urls(stranger_client, project, name, method):
+    response = getattr(stranger_client, method)(reverse(name, args=[project.id]))
+    assert response.status_code == 404 and not Iteration.objects.exists()
+
+
+def test_anonymous_is_sent_to_login(client, project):
+    response = client.get(reverse("training:iteration-list", args=[project.id]))
+    assert response.status_code == 302 and "login" in response.url
