@@ -1,0 +1,266 @@
+"""Training API contract for regions, iterations (train, get, rename, delete), publish, performance, exports, stubs."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import make_tag
+from tests.training.builders import add_image, tagged_project
+
+pytestmark = pytest.mark.django_db
+
+ITERATION_KEYS = {"id", "name", "status", "created", "lastModified", "trainedAt", "projectId", "exportable",
+                  "exportableTo", "domainId", "classificationType", "trainingType", "reservedBudgetInHours",
+                  "trainingTimeInMinutes", "publishName", "originalPublishResourceId", "customBaseModelInfo",
+                  "trainingErrorDetails"}
+
+
+def _complete(iteration, **metrics):  # type: ignore[no-untyped-def]
+    """Move an iteration to Completed as the worker would, with the engine's validation predictions."""
+    from training.models import Iteration
+
+    Iteration.objects.filter(id=iteration.id).update(status="Completed", started=timezone.now(),
+                                                     finished=timezone.now(), progress=1.0, metrics=metrics or None)
+    iteration.refresh_from_db()
+    return iteration
+
+
+@pytest.fixture
+def trained(owner):  # type: ignore[no-untyped-def]
+    """A classification project with a queued iteration moved to Completed, with validation predictions."""
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")
+    iteration = iteration_queue(project=project, requested_by=owner)
+    images = list(project.images.prefetch_related("tags"))
+    vps = []
+    for image in images[:4]:
+        true = image.tags.get().name
+        other = "Cherry" if true == "Hemlock" else "Hemlock"
+        vps.append({"id": str(image.id), "tags": [true], "boxes": [],
+                    "predictions": [{"tag": true, "probability": 0.9, "box": None},
+                                    {"tag": other, "probability": 0.1, "box": None}]})
+    return project, _complete(iteration, task="classification", tags=["Cherry", "Hemlock"], validation_predictions=vps)
+
+
+# ---------------------------------------------------------------- regions
+
+
+def test_create_image_regions_200_then_207_for_duplicates(api, od_project):  # type: ignore[no-untyped-def]
+    tag = make_tag(od_project, "fork")
+    image = add_image(od_project)
+    entry = {"imageId": str(image.id), "tagId": str(tag.id), "left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5}
+    response = api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": [entry]})
+    assert response.status_code == 200
+    body = response.json()
+    (created,) = body["created"]
+    assert {"imageId", "regionId", "tagName", "created", "tagId", "left", "top", "width", "height"} == set(created)
+    assert body["duplicated"] == [] and body["exceeded"] == []
+    again = api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": [entry]})
+    assert again.status_code == 207 and again.json()["duplicated"] == [entry]
+    image.refresh_from_db()
+    assert image.regions.count() == 1 and image.tags.get() == tag  # the labeler sees it too
+    assert api.delete(f"/projects/{od_project.id}/images/regions?regionIds={created['regionId']}").status_code == 204
+    assert image.regions.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"left": 1.5}, 400, "BadRequestImageRegions"),
+        ({"width": "wide"}, 400, "BadRequestImageRegions"),
+        ({"imageId": str(uuid.uuid4())}, 404, "NotFoundImage"),
+        ({"tagId": str(uuid.uuid4())}, 404, "NotFoundTag"),
+        ({"tagId": "nope"}, 400, "BadRequestInvalidIds"),
+    ],
+)
+def test_create_image_regions_rejects_bad_entries(api, od_project, change, status, code):  # type: ignore[no-untyped-def]
+    tag = make_tag(od_project, "fork")
+    image = add_image(od_project)
+    entry = {"imageId": str(image.id), "tagId": str(tag.id), "left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5}
+    response = api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": [{**entry, **change}]})
+    assert (response.status_code, response.json()["code"]) == (status, code)
+
+
+def test_create_image_regions_batch_limits(api, od_project):  # type: ignore[no-untyped-def]
+    assert api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": []}).status_code == 400
+    big = [{"imageId": str(uuid.uuid4()), "tagId": str(uuid.uuid4()), "left": 0, "top": 0, "width": 1, "height": 1}] * 65
+    response = api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": big})
+    assert response.json()["code"] == "BadRequestExceededBatchSize"
+    assert api.delete(f"/projects/{od_project.id}/images/regions").status_code == 400
+
+
+def test_region_proposals_answer_an_empty_list(api, od_project):  # type: ignore[no-untyped-def]
+    image = add_image(od_project)
+    body = api.post(f"/projects/{od_project.id}/images/{image.id}/regionproposals").json()
+    assert body == {"projectId": str(od_project.id), "imageId": str(image.id), "proposals": []}
+    assert api.post(f"/projects/{od_project.id}/images/{uuid.uuid4()}/regionproposals").status_code == 404
+
+
+# ---------------------------------------------------------------- train and iterations
+
+
+def test_train_returns_the_new_iteration_as_training(api, owner):  # type: ignore[no-untyped-def]
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?reservedBudgetInHours=0&forceTrain=false", data=b"")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == ITERATION_KEYS
+    assert body["status"] == "Training" and body["trainingType"] == "Regular" and body["projectId"] == str(project.id)
+    assert [i["id"] for i in api.get(f"/projects/{project.id}/iterations").json()] == [body["id"]]
+    assert api.get(f"/projects/{project.id}/iterations/{body['id']}").json()["status"] == "Training"
+    again = api.post(f"/projects/{project.id}/train")
+    assert again.json()["code"] == "BadRequestTrainingAlreadyInProgress" and again.status_code < 500
+
+
+def test_train_advanced_with_budget(api, owner):  # type: ignore[no-untyped-def]
+    project = tagged_project(owner)
+    body = api.post(f"/projects/{project.id}/train?trainingType=Advanced&reservedBudgetInHours=2").json()
+    assert (body["trainingType"], body["reservedBudgetInHours"]) == ("Advanced", 2)
+
+
+@pytest.mark.parametrize(("query", "code"), [("trainingType=Turbo", "BadRequestInvalidTrainingType"),
+                                             ("reservedBudgetInHours=x", "BadRequest"),
+                                             ("forceTrain=maybe", "BadRequest")])
+def test_train_rejects_bad_query(api, owner, query, code):  # type: ignore[no-untyped-def]
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?{query}")
+    assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+def test_train_without_enough_data_is_a_validation_error(api, project):  # type: ignore[no-untyped-def]
+    response = api.post(f"/projects/{project.id}/train")
+    assert response.status_code == 400
+    assert "TrainingValidationFailed" in response.json()["code"]
+
+
+def test_rename_and_delete_iteration(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    base = f"/projects/{project.id}/iterations/{iteration.id}"
+    assert api.patch(base, json_body={"name": "Best"}).json()["name"] == "Best"
+    assert api.patch(base, json_body={"name": ""}).json()["code"] == "BadRequestIterationName"
+    assert api.delete(base).status_code == 204
+    assert api.get(base).json()["code"] == "NotFoundIteration"
+
+
+def test_completed_iteration_shape(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    body = api.get(f"/projects/{project.id}/iterations/{iteration.id}").json()
+    assert body["status"] == "Completed" and body["exportable"] is True and body["trainedAt"].endswith("Z")
+    assert body["classificationType"] == "Multiclass"
+
+
+def test_publish_is_bare_true_and_unpublish_is_204(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    base = f"/projects/{project.id}/iterations/{iteration.id}/publish"
+    response = api.post(f"{base}?publishName=classifyModel&predictionId=/subscriptions/x")
+    assert response.status_code == 200 and response.content == b"true"
+    assert api.get(f"/projects/{project.id}/iterations/{iteration.id}").json()["publishName"] == "classifyModel"
+    refused = api.delete(f"/projects/{project.id}/iterations/{iteration.id}")
+    assert refused.json()["code"] == "BadRequestIterationIsPublished"
+    assert api.delete(base).status_code == 204
+    assert api.delete(base).json()["code"] == "BadRequestIterationNotPublished"
+
+
+@pytest.mark.parametrize(("query", "code"), [("predictionId=x", "BadRequestInvalidPublishName"),
+                                             ("publishName=a", "BadRequestInvalidPublishTarget"),
+                                             ("publishName=a/b&predictionId=x", "BadRequestInvalidPublishName")])
+def test_publish_rejects_bad_query(api, trained, query, code):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    response = api.post(f"/projects/{project.id}/iterations/{iteration.id}/publish?{query}")
+    assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+def test_publishing_an_untrained_iteration_is_refused(api, owner):  # type: ignore[no-untyped-def]
+    project = tagged_project(owner)
+    it = api.post(f"/projects/{project.id}/train").json()
+    response = api.post(f"/projects/{project.id}/iterations/{it['id']}/publish?publishName=a&predictionId=x")
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequestIterationIsNotTrained")
+
+
+# ---------------------------------------------------------------- performance
+
+
+def test_performance_shape_and_threshold(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    base = f"/projects/{project.id}/iterations/{iteration.id}/performance"
+    body = api.get(f"{base}?threshold=0.5&overlapThreshold=0.3").json()
+    assert set(body) == {"perTagPerformance", "precision", "precisionStdDeviation", "recall", "recallStdDeviation",
+                         "averagePrecision"}
+    assert body["precision"] == 1.0 and body["recall"] == 1.0
+    tag_ids = {str(t.id) for t in project.tags.all()}
+    assert {t["id"] for t in body["perTagPerformance"]} <= tag_ids
+    assert api.get(f"{base}?threshold=0.95").json()["recall"] == 0.0
+    assert api.get(f"{base}?threshold=2").json()["code"] == "BadRequest"
+
+
+def test_image_performances_and_count(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    base = f"/projects/{project.id}/iterations/{iteration.id}/performance/images"
+    assert api.get(f"{base}/count").json() == 4
+    page = api.get(f"{base}?take=2&skip=0").json()
+    assert len(page) == 2
+    assert page[0]["predictions"][0]["probability"] == 0.9 and page[0]["imageUri"]
+    counts = {t.name: api.get(f"{base}/count?tagIds={t.id}").json() for t in project.tags.all()}
+    assert sum(counts.values()) == 4 and counts == {"Cherry": 4, "Hemlock": 0}  # the 4 newest images are Cherry
+
+
+def test_performance_of_an_untrained_iteration_is_400(api, owner):  # type: ignore[no-untyped-def]
+    project = tagged_project(owner)
+    it = api.post(f"/projects/{project.id}/train").json()
+    response = api.get(f"/projects/{project.id}/iterations/{it['id']}/performance")
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequestIterationIsNotTrained")
+
+
+# ---------------------------------------------------------------- exports and not-yet operations
+
+
+def test_exports(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    base = f"/projects/{project.id}/iterations/{iteration.id}/export"
+    assert api.get(base).json() == []
+    assert api.post(f"{base}?platform=CoreML").json()["code"] == "BadRequestProjectUnsupportedExportPlatform"
+    assert api.post(f"{base}?platform=Nope").status_code == 400
+    onnx = api.post(f"{base}?platform=ONNX")
+    assert onnx.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/images/predictions"),
+        ("POST", "/images/suggested"),
+        ("POST", "/images/suggested/count"),
+        ("POST", f"/tagsandregions/suggestions?imageIds={uuid.uuid4()}"),
+        ("DELETE", f"/predictions?ids={uuid.uuid4()}"),
+        ("POST", "/predictions/query"),
+        ("GET", "/artifacts?path=x"),
+    ],
+)
+def test_operations_without_a_feature_answer_4xx_azure_errors(api, project, method, path):  # type: ignore[no-untyped-def]
+    response = api.call(method, f"/projects/{project.id}{path}")
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"code", "message"}
+
+
+def test_quick_test_needs_a_trained_iteration(api, project):  # type: ignore[no-untyped-def]
+    response = api.post(f"/projects/{project.id}/quicktest/image", data=b"x", content_type="application/octet-stream")
+    assert (response.status_code, response.json()["code"]) == (404, "NotFoundProjectDefaultIteration")
+
+
+def test_prediction_for_an_unknown_publish_name_is_404(api, trained):  # type: ignore[no-untyped-def]
+    project, _ = trained
+    response = api.post(f"/{project.id}/classify/iterations/nope/image", data=b"x",
+                        content_type="application/octet-stream", prediction=True)
+    assert (response.status_code, response.json()["code"]) == (404, "NotFound")
+
+
+def test_prediction_on_the_wrong_task_is_400(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    api.post(f"/projects/{project.id}/iterations/{iteration.id}/publish?publishName=m&predictionId=x")
+    response = api.post(f"/{project.id}/detect/iterations/m/image", data=b"x",
+                        content_type="application/octet-stream", prediction=True)
+    assert response.status_code == 400
