@@ -1,0 +1,98 @@
+"""Shared browser fixtures: Debian's Chromium driven by Playwright against live_server, and signed-in pages.
+
+Reuse them from any e2e test:  ``def test_x(live_server, logged_in_page): logged_in_page.goto(live_server.url + "/")``.
+Mark browser tests ``@pytest.mark.browser`` and ``@pytest.mark.django_db(transaction=True)`` (live_server's
+thread must see the test's rows). Set TAGSIGHT_SHOTS_DIR to keep screenshots taken with ``screenshot(name)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable from it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path(os.environ.get("TAGSIGHT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole session (never `playwright install`: Debian's chromium)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page in its own context (no cookies shared between tests); fails loudly on JS errors."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def sign_in(page: Any, base_url: str, username: str, password: str) -> Any:
+    """Sign in through the real login form; returns the page on the project list."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+    return page
+
+
+@pytest.fixture
+def logged_in_page(page: Any, live_server: Any, owner: Any) -> Any:
+    """A page signed in as the ``owner`` persona (tests/conftest.py) through the login form."""
+    return sign_in(page, live_server.url, "owner", "owner-pass-123")
+
+
+@pytest.fixture
+def login_as(page: Any, live_server: Any) -> Callable[[Any], Any]:
+    """Sign any user in without the form (session cookie), for tests that are not about signing in."""
+    from django.conf import settings
+    from django.test import Client
+
+    def _login(user: Any) -> Any:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+        return page
+
+    return _login
+
+
+@pytest.fixture
+def screenshot(page: Any) -> Callable[[str], None]:
+    """``screenshot("name")`` saves a full-page PNG under $TAGSIGHT_SHOTS_DIR (nothing when unset)."""
+    folder = os.environ.get("TAGSIGHT_SHOTS_DIR")
+
+    def _shot(name: str) -> None:
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+    return _shot
