@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -91,8 +92,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file (not in-memory) test database, so tests can share it with a real Celery worker process.
-    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", default=str(DATA_DIR / "test.sqlite3"))}
+    # A file (not in-memory) test database, so tests can share it with a real Celery worker process;
+    # one file per test run (pid) so that concurrent runs never clobber each other.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_DATABASE_NAME", default=str(DATA_DIR / f"test-{os.getpid()}.sqlite3"))
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
