@@ -7,10 +7,14 @@ an Azure-style 404, never Django's HTML page.
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, re_path
+from django.urls.conf import _path
+from django.urls.resolvers import LocaleRegexDescriptor, RegexPattern
 from django.views.decorators.csrf import csrf_exempt
 
 from labeling import api as labeling_api
@@ -25,8 +29,26 @@ ID = r"(?P<{}>[^/]+)"
 P = ID.format("project_id")
 
 
+class _CaseInsensitiveRegex(LocaleRegexDescriptor):
+    def _compile(self, regex: str) -> re.Pattern[str]:
+        return re.compile(regex, re.IGNORECASE)
+
+
+class CaseInsensitiveRegexPattern(RegexPattern):
+    """Matches path segments case-insensitively (curl quickstarts write /Training/, the SDKs /training/).
+
+    An inline ``(?i)`` would do the same for matching, but Django cannot reverse a pattern that has a
+    global flag in the middle (after an include's prefix), which breaks every ``reverse()`` in the site.
+    """
+
+    regex = _CaseInsensitiveRegex()
+
+
+ci_path = partial(_path, Pattern=CaseInsensitiveRegexPattern)
+
+
 def r(pattern: str, view: Any, name: str | None = None) -> Any:
-    return re_path(rf"(?i)^{pattern}$", view, name=name)
+    return ci_path(rf"^{pattern}$", view, name=name)
 
 
 @csrf_exempt
@@ -125,7 +147,7 @@ prediction_patterns = [
 ]
 
 urlpatterns = [
-    re_path(r"(?i)^customvision/v3\.(?:[0-3]|4-preview)/training/", include(training_patterns)),
-    re_path(r"(?i)^customvision/v3\.[01]/prediction/", include(prediction_patterns)),
-    re_path(r"(?i)^customvision(?:/|$)", not_found),
+    ci_path(r"^customvision/v3\.(?:[0-3]|4-preview)/training/", include(training_patterns)),
+    ci_path(r"^customvision/v3\.[01]/prediction/", include(prediction_patterns)),
+    ci_path(r"^customvision(?:/|$)", not_found),
 ]
