@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -24,16 +25,6 @@ from training.models import Iteration
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def _project_url(project: Project) -> str:
-    """The project's page (owned by the projects app); the iteration list if it has none yet."""
-    for name in ("projects:project-detail", "projects:image-list"):
-        try:
-            return reverse(name, args=[project.id])
-        except NoReverseMatch:
-            continue
-    return reverse("training:iteration-list", args=[project.id])
 
 
 def _float(value: Any, default: float) -> float:
@@ -54,11 +45,13 @@ def _iteration(request: HttpRequest, iteration_id: uuid.UUID) -> Iteration:
 # --------------------------------------------------------------------------------------------- train / list
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def train(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
-    """Queue a training (Quick, or Advanced with a budget); on a failed check, say why on the list page."""
+    """GET: the Train dialog (Quick / Advanced). POST: queue it; on a failed check, say why in the dialog."""
     project = project_get_for(user=request.user, project_id=project_id)
+    if request.method == "GET":
+        return _train_page(request, project)
     advanced = request.POST.get("training_type") == Iteration.TrainingType.ADVANCED
     try:
         budget = int(request.POST.get("budget_minutes") or 0)
@@ -73,8 +66,24 @@ def train(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
             force=request.POST.get("force") == "on",
         )
     except TrainingError as exc:
-        return _iteration_list(request, project, train_error=exc, status=400)
+        return _train_page(request, project, train_error=exc, status=400)
     return redirect("training:iteration-detail", iteration_id=iteration.id)
+
+
+def _train_page(
+    request: HttpRequest, project: Project, *, train_error: TrainingError | None = None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "tags": tag_list(project=project),
+        "in_progress": selectors.iteration_in_progress(project=project),
+        "latest": selectors.iteration_list(project=project).first(),
+        "train_error": train_error,
+        "workers": selectors.worker_list_alive(),
+        "min_images": settings.TAGSIGHT_MIN_IMAGES_PER_TAG,
+        "min_boxes": settings.TAGSIGHT_MIN_BOXES_PER_TAG,
+    }
+    return render(request, "training/train.html", context, status=status)
 
 
 @require_GET
@@ -84,19 +93,15 @@ def iteration_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpRespo
     return _iteration_list(request, project)
 
 
-def _iteration_list(
-    request: HttpRequest, project: Project, *, train_error: TrainingError | None = None, status: int = 200
-) -> HttpResponse:
+def _iteration_list(request: HttpRequest, project: Project) -> HttpResponse:
     services.iterations_reap_lost(project=project)
     context = {
         "project": project,
-        "project_url": _project_url(project),
         "iterations": selectors.iteration_list(project=project),
         "in_progress": selectors.iteration_in_progress(project=project),
-        "train_error": train_error,
         "workers": selectors.worker_list_alive(),
     }
-    return render(request, "training/iteration_list.html", context, status=status)
+    return render(request, "training/iteration_list.html", context)
 
 
 # --------------------------------------------------------------------------------------------- detail / live
@@ -107,7 +112,6 @@ def _detail_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any
     project = iteration.project
     return {
         "project": project,
-        "project_url": _project_url(project),
         "iteration": iteration,
         "iterations": selectors.iteration_list(project=project),
         "timing": selectors.iteration_timing(iteration=iteration),
@@ -222,7 +226,7 @@ def iteration_delete(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
         messages.success(request, f"{iteration.name} was deleted.")
         return redirect("training:iteration-list", project_id=iteration.project_id)
     return render(request, "training/iteration_delete.html",
-                  {"iteration": iteration, "project": iteration.project, "project_url": _project_url(iteration.project)})
+                  {"iteration": iteration, "project": iteration.project})
 
 
 # --------------------------------------------------------------------------------------------- images behind numbers
@@ -232,7 +236,6 @@ def _gallery_context(request: HttpRequest, iteration: Iteration, items: list[dic
     threshold, iou = _thresholds(request)
     return {
         "project": iteration.project,
-        "project_url": _project_url(iteration.project),
         "iteration": iteration,
         "items": items,
         "tags": list(tag_list(project=iteration.project)),

@@ -64,7 +64,7 @@ def test_advanced_training_takes_a_budget(owner_client, project):
     assert Iteration.objects.get().budget_minutes == 7
 
 
-def test_failed_check_is_explained_on_the_list_page(owner_client, owner):
+def test_failed_check_is_explained_in_the_train_dialog(owner_client, owner):
     project = tagged_project(owner, tags=("Hemlock",), per_tag=5)
     response = owner_client.post(reverse("training:train", args=[project.id]), {"training_type": "Regular"})
     assert response.status_code == 400
@@ -231,7 +231,7 @@ def test_stranger_gets_404_on_every_iteration_url(stranger_client, owner, projec
     assert iteration.name == "Iteration 1" and iteration.publish_name is None
 
 
-@pytest.mark.parametrize(("name", "method"), [("training:train", "post"), ("training:iteration-list", "get")])
+@pytest.mark.parametrize(("name", "method"), [("training:train", "post"), ("training:train", "get"), ("training:iteration-list", "get")])
 def test_stranger_gets_404_on_project_urls(stranger_client, project, name, method):
     response = getattr(stranger_client, method)(reverse(name, args=[project.id]))
     assert response.status_code == 404 and not Iteration.objects.exists()
@@ -240,3 +240,10 @@ def test_stranger_gets_404_on_project_urls(stranger_client, project, name, metho
 def test_anonymous_is_sent_to_login(client, project):
     response = client.get(reverse("training:iteration-list", args=[project.id]))
     assert response.status_code == 302 and "login" in response.url
+
+
+def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
+    response = owner_client.get(reverse("training:train", args=[project.id]))
+    content = response.content.decode()
+    assert response.status_code == 200 and "Quick training" in content and "Advanced training" in content
+    assert 'name="budget_minutes"' in content and "Hemlock" in content
