@@ -30,12 +30,12 @@ class ImageFilter:
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> ImageFilter:
-        """Lenient parse of ``?filter=untagged&tags=<id>,<id>&order=oldest`` (unknown values mean the default)."""
+        """Lenient parse of the grid's ``?filter=untagged&tag=<id>&tag=<id>&order=oldest`` (``tags=a,b`` too)."""
         status = str(query.get("filter") or "all").lower()
         order = str(query.get("order") or "newest").lower()
-        raw = query.getlist("tags") if hasattr(query, "getlist") else [query.get("tags") or ""]
+        getlist = query.getlist if hasattr(query, "getlist") else (lambda k: [query.get(k) or ""])
         tag_ids: list[uuid.UUID] = []
-        for chunk in raw:
+        for chunk in [*getlist("tag"), *getlist("tags")]:
             for part in str(chunk).split(","):
                 try:
                     tag_ids.append(uuid.UUID(part.strip()))
@@ -48,14 +48,13 @@ class ImageFilter:
         )
 
     def query_string(self) -> str:
-        """``?...`` for links (empty for the default filter)."""
-        params: dict[str, str] = {}
+        """``?...`` in the grid's own format, for links (empty for the default filter)."""
+        params: list[tuple[str, str]] = []
         if self.status != "all":
-            params["filter"] = self.status
-        if self.tag_ids:
-            params["tags"] = ",".join(str(t) for t in self.tag_ids)
+            params.append(("filter", self.status))
+        params += [("tag", str(t)) for t in self.tag_ids]
         if self.order != "newest":
-            params["order"] = self.order
+            params.append(("order", self.order))
         return f"?{urlencode(params)}" if params else ""
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
@@ -97,12 +97,7 @@ def tag_choices(*, project: Project) -> list[TagChoice]:
 
 
 def _grid_url(project: Project, image_filter: ImageFilter) -> str:
-    for name in ("projects:project-detail", "projects:image-list"):
-        try:
-            return reverse(name, args=[project.id]) + image_filter.query_string()
-        except NoReverseMatch:
-            continue
-    return reverse("projects:project-list")
+    return reverse("projects:project-detail", args=[project.id]) + image_filter.query_string()
 
 
 def _region_list_context(image: Image) -> dict[str, Any]:
@@ -149,7 +144,7 @@ def _display(image: Image) -> dict[str, Any]:
     """The display rendition's URL and its layout size (the original's aspect, at most TAGSIGHT_DISPLAY_SIZE)."""
     scale = min(1.0, settings.TAGSIGHT_DISPLAY_SIZE / max(image.width, image.height, 1))
     return {
-        "display_url": (image.display or image.file).url,
+        "display_url": reverse("projects:image-file", args=[image.id, "display"]),
         "display_width": max(1, round(image.width * scale)),
         "display_height": max(1, round(image.height * scale)),
     }

@@ -30,7 +30,8 @@ function setPressed(form, on) {
 }
 
 function press(form) {
-  const on = form.elements.on.value === "1";
+  const data = Object.fromEntries(new FormData(form)); // before the optimistic update flips "on"
+  const on = data.on === "1";
   const negative = form.querySelector("button").classList.contains("negative");
   const forms = [...document.querySelectorAll("#tag-buttons form.tag-set")];
   if (on) {
@@ -43,7 +44,7 @@ function press(form) {
   setPressed(form, on);
   const anyOn = forms.some((f) => f.querySelector("button").getAttribute("aria-pressed") === "true");
   document.getElementById("image-tags-summary").innerHTML = anyOn ? "Tagged" : '<span class="muted">Untagged</span>';
-  saver.push({ url: form.action, data: Object.fromEntries(new FormData(form)), onDone: swapButtons });
+  saver.push({ url: form.action, data, onDone: swapButtons });
 }
 
 document.addEventListener("submit", (event) => {

@@ -130,12 +130,13 @@ function boxElement(region, { pending = false } = {}) {
   el.dataset.id = region.id ?? "";
   el.style.setProperty("--c", tag?.color ?? "#0078d4");
   el.classList.toggle("pending", pending);
-  el.classList.toggle("selected", region.id === selected);
+  const isSelected = region.id != null && region.id === selected;
+  el.classList.toggle("selected", isSelected);
   const label = document.createElement("span");
   label.className = "box-label";
   label.textContent = tag?.name ?? (pending ? "Pick a tag…" : "");
   el.append(label);
-  if (region.id === selected) {
+  if (isSelected) {
     for (const h of HANDLES) {
       const handle = document.createElement("span");
       handle.className = `handle handle-${h}`;

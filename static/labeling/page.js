@@ -1,5 +1,18 @@
 // What both labeling screens share: the "?" overlay, ←/→ and G navigation that waits for pending
 // saves, and the toolbar links doing the same.
+//
+// ← returns to the image we came from even when it has left the filter meanwhile (tagged while
+// walking "Untagged"): each → leaves a trail in sessionStorage that ← follows first.
+
+const imageIdOf = (url) => url && new URL(url, window.location.href).pathname.match(/\/images\/([0-9a-f-]{36})\//)?.[1];
+
+function trailTo(imageId) {
+  try { return sessionStorage.getItem(`tagsight:came-from:${imageId}`); } catch { return null; }
+}
+
+function leaveTrail(fromUrl, toUrl) {
+  try { sessionStorage.setItem(`tagsight:came-from:${imageIdOf(toUrl)}`, fromUrl); } catch { /* storage off */ }
+}
 
 export const isTyping = (target) => target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]");
 
@@ -7,6 +20,14 @@ export function setupPage({ saver, help = document.getElementById("help") }) {
   const nextLink = document.getElementById("next-image");
   const previousLink = document.getElementById("previous-image");
   const gridLink = document.getElementById("back-to-grid");
+
+  const here = imageIdOf(window.location.href);
+  const cameFrom = trailTo(here);
+  if (previousLink && cameFrom && imageIdOf(cameFrom) !== here) {
+    previousLink.href = cameFrom;
+    previousLink.classList.remove("disabled");
+    previousLink.removeAttribute("aria-disabled");
+  }
 
   const helpOpen = () => !help.hidden;
   const toggleHelp = (show = !helpOpen()) => {
@@ -20,12 +41,14 @@ export function setupPage({ saver, help = document.getElementById("help") }) {
 
   async function go(url) {
     if (!url) return;
+    if (nextLink && url === nextLink.href) leaveTrail(window.location.href, url);
     if (saver.pending) saver.show("saving", "Saving before moving on…");
     await saver.idle();
     window.location.href = url;
   }
   for (const link of [nextLink, previousLink, gridLink]) {
     link?.addEventListener("click", (event) => {
+      if (!link.href) { event.preventDefault(); return; }
       if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
       event.preventDefault();
       go(link.href);
@@ -41,8 +64,8 @@ export function setupPage({ saver, help = document.getElementById("help") }) {
     if (event.ctrlKey || event.metaKey || event.altKey) return false;
     switch (event.key) {
       case "?": event.preventDefault(); toggleHelp(true); return true;
-      case "ArrowRight": event.preventDefault(); go(nextLink?.href); return true;
-      case "ArrowLeft": event.preventDefault(); go(previousLink?.href); return true;
+      case "ArrowRight": event.preventDefault(); go(nextLink?.getAttribute("href") && nextLink.href); return true;
+      case "ArrowLeft": event.preventDefault(); go(previousLink?.getAttribute("href") && previousLink.href); return true;
       case "g": case "G": event.preventDefault(); go(gridLink?.href); return true;
       default: return false;
     }
