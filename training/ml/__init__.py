@@ -1,0 +1,74 @@
+"""Tagsight's ML engine: public API only (plain PyTorch/onnxruntime; never imports Django)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from training.ml.backbones import BACKBONES, BackboneSpec
+from training.ml.config import TrainConfig
+from training.ml.errors import MLError
+from training.ml.export import export_onnx
+from training.ml.manifest import Box, Manifest, Sample, TrainResult
+from training.ml.metrics import compute_metrics
+from training.ml.predict import Prediction, Predictor, evaluate
+
+__all__ = [
+    "BACKBONES",
+    "BackboneSpec",
+    "Box",
+    "MLError",
+    "Manifest",
+    "Prediction",
+    "Predictor",
+    "Sample",
+    "TrainConfig",
+    "TrainResult",
+    "compute_metrics",
+    "evaluate",
+    "export_onnx",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def train(
+    manifest: Manifest,
+    config: TrainConfig,
+    workdir: str | Path,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a model on ``manifest`` and save it under ``workdir``.
+
+    Args:
+        manifest: images and labels (``manifest.task`` picks classification or detection).
+        config: the run's knobs (backbone, mode, seed, budget, cache_dir, ...).
+        workdir: folder for the artifact (``<workdir>/model``) and, by default, the embedding cache.
+        progress: called with (fraction 0..1, stage text).
+        should_cancel: polled often; when it returns True training stops with ``errors.Cancelled``.
+
+    Returns:
+        TrainResult with ``artifact_path`` (a folder) and the JSON-serialisable metrics.
+
+    Raises:
+        MLError subclasses (EmptyManifest, NotEnoughTags, NotEnoughImagesPerTag, UnreadableImage,
+        InvalidRegion, Cancelled) with stable ``.code`` values.
+    """
+    from training.ml.errors import EmptyManifest
+
+    if not manifest.samples:
+        raise EmptyManifest("The manifest has no images.")
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    if manifest.task == "detection":
+        from training.ml.detection import train_detector
+
+        return train_detector(manifest, config, workdir, progress=progress, should_cancel=should_cancel)
+    if manifest.task != "classification":
+        raise MLError(f"Unknown task {manifest.task!r}.")
+    from training.ml.classification import train_classifier
+
+    return train_classifier(manifest, config, workdir, progress=progress, should_cancel=should_cancel)

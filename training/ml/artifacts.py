@@ -1,0 +1,110 @@
+"""Trained-model artifacts: a folder with one ONNX graph (pre-processing inside) and metadata.
+
+Layout of ``<workdir>/model/``::
+
+    model.onnx      uint8 image [H, W, 3] RGB -> probabilities [1, K] (classification)
+    metadata.json   task, tags, backbone, image_size, multilabel, mode, input spec, ...
+    labels.txt      one tag per line, in output order
+    metrics.json    the evaluation metrics of the run that produced it
+
+The detection package writes the same ``metadata.json`` keys (``task`` = "detection") and its
+own files; :func:`read_metadata` is what ``Predictor.load`` dispatches on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from training.ml.embeddings import PREPROCESS_OPSET, preprocess_graph
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+METADATA_FILE = "metadata.json"
+LABELS_FILE = "labels.txt"
+METRICS_FILE = "metrics.json"
+FORMAT_VERSION = 1
+
+
+def artifact_dir(path: str | Path) -> Path:
+    """The artifact folder for a folder path or a file inside it."""
+    p = Path(path)
+    return p if p.is_dir() else p.parent
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Metadata of an artifact (folder or any file in it).
+
+    Raises:
+        FileNotFoundError: no metadata.json there.
+    """
+    data: dict[str, Any] = json.loads((artifact_dir(path) / METADATA_FILE).read_text())
+    return data
+
+
+def write_artifact(
+    out_dir: str | Path, *, model: onnx.ModelProto, metadata: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> Path:
+    """Write model.onnx, metadata.json, labels.txt (and metrics.json); returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out / MODEL_FILE))
+    meta = {"format_version": FORMAT_VERSION, **metadata}
+    (out / METADATA_FILE).write_text(json.dumps(meta, indent=1))
+    (out / LABELS_FILE).write_text("".join(f"{t}\n" for t in metadata["tags"]))
+    if metrics is not None:
+        (out / METRICS_FILE).write_text(json.dumps(metrics))
+    return out
+
+
+def compose_classifier(
+    trunk_file: str | Path, *, image_size: int, weight: np.ndarray, bias: np.ndarray, multilabel: bool
+) -> onnx.ModelProto:
+    """One graph: uint8 [H, W, 3] -> pre-processing -> trunk -> linear head -> softmax/sigmoid.
+
+    Args:
+        trunk_file: ONNX trunk (input "pixels" [N, 3, S, S], output "embedding" [N, F]).
+        image_size: S.
+        weight: (F, K) head weights acting on raw embeddings.
+        bias: (K,) head bias.
+        multilabel: sigmoid outputs instead of softmax.
+
+    Returns:
+        The composed model (opset 18; input "image", outputs "probabilities" [1, K] and "embedding").
+    """
+    trunk = onnx.load(str(trunk_file))
+    pre = preprocess_graph(image_size, input_name="image", output_name="pixels")
+    k = int(weight.shape[1])
+    head_nodes = [
+        helper.make_node("MatMul", ["embedding", "head_weight"], ["head_mm"]),
+        helper.make_node("Add", ["head_mm", "head_bias"], ["logits"]),
+        helper.make_node("Sigmoid" if multilabel else "Softmax", ["logits"], ["probabilities"], **({} if multilabel else {"axis": 1})),
+    ]
+    inits = list(pre.initializer) + list(trunk.graph.initializer) + [
+        numpy_helper.from_array(np.asarray(weight, dtype=np.float32), "head_weight"),
+        numpy_helper.from_array(np.asarray(bias, dtype=np.float32), "head_bias"),
+    ]
+    graph = helper.make_graph(
+        list(pre.node) + list(trunk.graph.node) + head_nodes,
+        "tagsight_classifier",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["height", "width", 3])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, k]),
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, None]),
+        ],
+        initializer=inits,
+    )
+    # The trunk is exported at opset 17; its ops (Conv, Clip, Add, Pad, GlobalAveragePool, ...) have
+    # the same semantics at 18, which Resize's antialias attribute needs.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", PREPROCESS_OPSET)])
+    model.ir_version = 8
+    model.producer_name = "tagsight"
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,306 @@
+"""Fast embeddings: the backbone trunk in onnxruntime, cached by image content hash.
+
+One ONNX graph per (backbone, image size) is exported once (opset 17, classic exporter) into
+``<cache_dir>/trunks``. Pre-processing is a second tiny ONNX graph (uint8 HxWx3 -> antialiased
+bilinear resize -> [-1, 1] NCHW) so training, the Predictor and every export resize pixels with
+exactly the same code. Embeddings of each image's augmented views are stored under
+``<cache_dir>/embeddings/<backbone>-<size>/<sha[:2]>/<sha>.npy`` so retraining only embeds new
+images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+
+from training.ml.backbones import MEAN, STD, create_backbone, get_spec
+
+logger = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+PREPROCESS_OPSET = 18  # Resize "antialias" needs opset 18
+TRUNK_VERSION = 1  # bump when the trunk graph changes, to invalidate caches
+EMBED_BATCH = 32
+
+# Fraction of the shorter side kept by the centred square crop before resizing (ImageNet's 0.875).
+CROP_FRACTION = 0.875
+# Augmented views embedded per image for training: the image, its mirror, and a closer crop of both
+# ("zoom" keeps 0.75 of the shorter side). Prediction always uses "full".
+VIEWS: tuple[str, ...] = ("full", "flip", "zoom", "zoom_flip")
+ZOOM_FRACTION = 0.75
+
+
+def apply_view(image: np.ndarray, view: str) -> np.ndarray:
+    """Return the uint8 (H, W, 3) array of one augmented view."""
+    out = image
+    if view.startswith("zoom"):
+        # A centred square whose CROP_FRACTION crop (done by the graph) is ZOOM_FRACTION of the image.
+        h, w = out.shape[:2]
+        side = max(1, int(min(h, w) * ZOOM_FRACTION / CROP_FRACTION))
+        top, left = (h - side) // 2, (w - side) // 2
+        out = out[top : top + side, left : left + side]
+    if view.endswith("flip"):
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """onnxruntime options: full graph optimisation, ``threads`` intra-op threads (None = all cores)."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads or 0)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
+def make_session(model: str | Path | bytes, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU inference session (thread-safe ``run``)."""
+    src = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(src, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def preprocess_graph(image_size: int, *, input_name: str = "image", output_name: str = "pixels") -> onnx.GraphProto:
+    """Graph: uint8 image [H, W, 3] (RGB) -> float32 [1, 3, S, S] normalised to [-1, 1].
+
+    Takes the centred square of side ``floor(CROP_FRACTION * min(H, W))`` (aspect ratio kept,
+    ImageNet's evaluation crop), then ONNX Resize-18 (linear, half-pixel, antialias=1, i.e.
+    Pillow-like downscaling; small images are upscaled), then ``(x / 255 - 0.5) / 0.5``.
+    """
+    scale = 1.0 / (255.0 * STD[0])
+    shift = MEAN[0] / STD[0]
+    i64 = TensorProto.INT64
+    nodes = [
+        # side = max(1, floor(f * min(H, W))); top = (H - side) // 2; left = (W - side) // 2
+        helper.make_node("Shape", [input_name], ["pp_shape"], start=0, end=2),
+        helper.make_node("ReduceMin", ["pp_shape"], ["pp_min"], keepdims=1),
+        helper.make_node("Cast", ["pp_min"], ["pp_min_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["pp_min_f", "pp_frac"], ["pp_side_f"]),
+        helper.make_node("Floor", ["pp_side_f"], ["pp_side_fl"]),
+        helper.make_node("Cast", ["pp_side_fl"], ["pp_side0"], to=i64),
+        helper.make_node("Max", ["pp_side0", "pp_one"], ["pp_side"]),
+        helper.make_node("Sub", ["pp_shape", "pp_side"], ["pp_margin"]),
+        helper.make_node("Div", ["pp_margin", "pp_two"], ["pp_starts"]),
+        helper.make_node("Add", ["pp_starts", "pp_side"], ["pp_ends"]),
+        helper.make_node("Slice", [input_name, "pp_starts", "pp_ends", "pp_axes01"], ["pp_crop"]),
+        helper.make_node("Cast", ["pp_crop"], ["pp_f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["pp_f"], ["pp_chw"], perm=[2, 0, 1]),
+        helper.make_node("Unsqueeze", ["pp_chw", "pp_axes0"], ["pp_nchw"]),
+        helper.make_node(
+            "Resize",
+            ["pp_nchw", "", "", "pp_sizes"],
+            ["pp_resized"],
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+            antialias=1,
+        ),
+        helper.make_node("Mul", ["pp_resized", "pp_scale"], ["pp_scaled"]),
+        helper.make_node("Sub", ["pp_scaled", "pp_shift"], [output_name]),
+    ]
+    inits = [
+        helper.make_tensor("pp_frac", TensorProto.FLOAT, [1], [CROP_FRACTION]),
+        helper.make_tensor("pp_one", i64, [1], [1]),
+        helper.make_tensor("pp_two", i64, [1], [2]),
+        helper.make_tensor("pp_axes01", i64, [2], [0, 1]),
+        helper.make_tensor("pp_axes0", i64, [1], [0]),
+        helper.make_tensor("pp_sizes", i64, [4], [1, 3, image_size, image_size]),
+        helper.make_tensor("pp_scale", TensorProto.FLOAT, [], [scale]),
+        helper.make_tensor("pp_shift", TensorProto.FLOAT, [], [shift]),
+    ]
+    return helper.make_graph(
+        nodes,
+        "preprocess",
+        [helper.make_tensor_value_info(input_name, TensorProto.UINT8, ["height", "width", 3])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [1, 3, image_size, image_size])],
+        initializer=inits,
+    )
+
+
+def preprocess_model(image_size: int) -> onnx.ModelProto:
+    """Standalone pre-processing model (see :func:`preprocess_graph`)."""
+    model = helper.make_model(
+        preprocess_graph(image_size), opset_imports=[helper.make_opsetid("", PREPROCESS_OPSET)]
+    )
+    model.ir_version = 8
+    return model
+
+
+def default_cache_dir() -> Path:
+    """Shared cache used when no ``cache_dir`` is configured (TAGSIGHT_ML_CACHE or ~/.cache)."""
+    env = os.environ.get("TAGSIGHT_ML_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "tagsight-ml"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+_export_lock = threading.Lock()
+
+
+def export_trunk(backbone: str, image_size: int, path: Path, *, state_dict: dict | None = None) -> Path:
+    """Export the backbone trunk (normalised NCHW float -> pooled (N, F) embedding) to ONNX.
+
+    Args:
+        backbone: backbone name.
+        image_size: input resolution the static padding is built for.
+        path: output file (written atomically).
+        state_dict: optional fine-tuned weights (default: ImageNet).
+    """
+    import io
+
+    import torch
+
+    model = create_backbone(backbone, image_size=image_size, pretrained=state_dict is None)
+    if state_dict is not None:
+        model.load_state_dict(state_dict, strict=False)
+
+    class Trunk(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net.forward_pooled(x)
+
+    buf = io.BytesIO()
+    with torch.inference_mode():
+        torch.onnx.export(
+            Trunk().eval(),
+            (torch.zeros(1, 3, image_size, image_size),),
+            buf,
+            input_names=["pixels"],
+            output_names=["embedding"],
+            dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def trunk_path(backbone: str, image_size: int, cache_dir: str | Path) -> Path:
+    """Path of the cached ImageNet trunk ONNX for (backbone, size); exported on first use."""
+    path = Path(cache_dir) / "trunks" / f"{backbone}-{image_size}-v{TRUNK_VERSION}.onnx"
+    if not path.exists():
+        with _export_lock:
+            if not path.exists():
+                logger.info("exporting %s trunk at %d px to %s", backbone, image_size, path)
+                export_trunk(backbone, image_size, path)
+    return path
+
+
+class Embedder:
+    """Embeds uint8 images with onnxruntime: preprocess graph per image, trunk in batches."""
+
+    def __init__(self, backbone: str, image_size: int | None, cache_dir: str | Path, threads: int | None = None):
+        self.backbone = backbone
+        self.image_size = image_size or get_spec(backbone).image_size
+        self.cache_dir = Path(cache_dir)
+        self.trunk_file = trunk_path(backbone, self.image_size, cache_dir)
+        self._pre = make_session(preprocess_model(self.image_size).SerializeToString(), threads)
+        self._trunk = make_session(self.trunk_file, threads)
+
+    def pixels(self, image: np.ndarray) -> np.ndarray:
+        """Normalised (1, 3, S, S) float32 input of one uint8 (H, W, 3) image."""
+        return self._pre.run(None, {"image": image})[0]
+
+    def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Trunk embeddings (N, F) of normalised pixels (N, 3, S, S)."""
+        return self._trunk.run(None, {"pixels": pixels})[0]
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Embeddings (N, F) of uint8 images of any sizes."""
+        out = []
+        for start in range(0, len(images), EMBED_BATCH):
+            batch = np.concatenate([self.pixels(im) for im in images[start : start + EMBED_BATCH]])
+            out.append(self.embed_pixels(batch))
+        return np.concatenate(out) if out else np.zeros((0, get_spec(self.backbone).num_features), np.float32)
+
+
+class EmbeddingCache:
+    """Per-image (views, F) float32 arrays on disk, keyed by content SHA-256 + backbone + size."""
+
+    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, views: Sequence[str] = VIEWS):
+        tag = "-".join(views)
+        self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{image_size}-v{TRUNK_VERSION}" / tag
+        self.views = tuple(views)
+
+    def _path(self, sha: str) -> Path:
+        return self.root / sha[:2] / f"{sha}.npy"
+
+    def get(self, sha: str) -> np.ndarray | None:
+        path = self._path(sha)
+        try:
+            arr = np.load(path)
+        except (OSError, ValueError):
+            return None
+        return arr if arr.shape[0] == len(self.views) else None
+
+    def put(self, sha: str, arr: np.ndarray) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, arr.astype(np.float32))
+        _atomic_write(self._path(sha), buf.getvalue())
+
+
+def embed_images(
+    sources: Sequence[Callable[[], np.ndarray]],
+    shas: Sequence[str],
+    *,
+    embedder: Embedder,
+    views: Sequence[str] = VIEWS,
+    progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embeddings (N, V, F) for images, reading cached ones and computing the rest.
+
+    Args:
+        sources: per image, a function returning its uint8 (H, W, 3) array (called only on a miss).
+        shas: per image, its content SHA-256.
+        embedder: the onnxruntime embedder.
+        views: augmented views to embed (see :func:`apply_view`).
+        progress: called with (done, total) after each batch.
+        should_cancel: polled between batches; when it returns True, ``embed_images`` returns early
+            and the caller raises ``Cancelled``.
+
+    Returns:
+        (embeddings, number of images computed, i.e. cache misses).
+    """
+    cache = EmbeddingCache(embedder.cache_dir, embedder.backbone, embedder.image_size, views)
+    n = len(sources)
+    out: list[np.ndarray | None] = [cache.get(sha) for sha in shas]
+    missing = [i for i, arr in enumerate(out) if arr is None]
+    # One image (all its views) per trunk call: an embedding never depends on which other images
+    # were missing from the cache, so cold and warm runs give bit-identical results.
+    per_batch = 1
+    for start in range(0, len(missing), per_batch):
+        if should_cancel and should_cancel():
+            break
+        idx = missing[start : start + per_batch]
+        arrays = [sources[i]() for i in idx]
+        pixels = np.concatenate([embedder.pixels(apply_view(a, v)) for a in arrays for v in views])
+        emb = embedder.embed_pixels(pixels).reshape(len(idx), len(views), -1)
+        for j, i in enumerate(idx):
+            cache.put(shas[i], emb[j])
+            out[i] = emb[j]
+        if progress:
+            progress(n - len(missing) + start + len(idx), n)
+    if any(o is None for o in out):
+        return np.zeros((0,)), len(missing)
+    return np.stack([o for o in out if o is not None]), len(missing)

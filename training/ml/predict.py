@@ -1,0 +1,124 @@
+"""Predictor: load an artifact once, predict images with onnxruntime (thread-safe)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.ml import artifacts
+from training.ml.embeddings import make_session
+from training.ml.images import ImageSource, load_array
+from training.ml.manifest import Box, Manifest
+from training.ml.metrics import compute_metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One predicted tag; ``box`` (normalised left/top/width/height) for detection only."""
+
+    tag: str
+    probability: float
+    box: Box | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return prediction_json(self)
+
+
+def prediction_json(p: Any) -> dict[str, Any]:
+    """{"tag", "probability", "box": {left, top, width, height} | None} of any prediction object."""
+    box = getattr(p, "box", None)
+    box_json = None
+    if box is not None:
+        box_json = {"left": box.left, "top": box.top, "width": box.width, "height": box.height}
+    return {"tag": p.tag, "probability": float(p.probability), "box": box_json}
+
+
+class Predictor:
+    """A loaded model. Use :meth:`load`; ``predict`` may be called from many threads at once."""
+
+    task = "classification"
+
+    def __init__(self, path: Path, metadata: dict[str, Any], threads: int | None = None) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.tags: list[str] = list(metadata["tags"])
+        self.image_size = int(metadata["image_size"])
+        self.multilabel = bool(metadata.get("multilabel", False))
+        self._session = make_session(path / artifacts.MODEL_FILE, threads)
+
+    @classmethod
+    def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> Any:
+        """Load an artifact folder (or a file inside it); detection artifacts get a DetectionPredictor.
+
+        Raises:
+            FileNotFoundError: not an artifact.
+        """
+        path = artifacts.artifact_dir(artifact_path)
+        metadata = artifacts.read_metadata(path)
+        if metadata.get("task") == "detection":
+            from training.ml.detection import DetectionPredictor
+
+            return DetectionPredictor.load(path)
+        return cls(path, metadata, threads)
+
+    def probabilities(self, image: ImageSource) -> np.ndarray:
+        """Raw (K,) probabilities in ``tags`` order."""
+        array = load_array(image, image_size=self.image_size)
+        probs = self._session.run(["probabilities"], {"image": array})[0]
+        return np.asarray(probs[0], dtype=np.float64)
+
+    def predict(self, image: ImageSource) -> list[Prediction]:
+        """Every tag with its probability, most probable first.
+
+        Raises:
+            UnreadableImage: the image cannot be decoded.
+        """
+        probs = self.probabilities(image)
+        order = np.argsort(-probs, kind="stable")
+        return [Prediction(self.tags[i], float(probs[i]), None) for i in order]
+
+    def predict_many(self, images: Sequence[ImageSource]) -> list[list[Prediction]]:
+        """:meth:`predict` for each image, in order."""
+        return [self.predict(im) for im in images]
+
+
+def evaluate(
+    artifact_path: str | Path,
+    manifest: Manifest,
+    *,
+    threshold: float = 0.5,
+    iou_threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Predict every image of ``manifest`` with an artifact and compute metrics on them all.
+
+    Returns:
+        ``compute_metrics`` output plus ``validation_predictions``, ``task`` and ``tags``.
+    """
+    predictor = Predictor.load(artifact_path)
+    tags = list(predictor.tags)
+    rows = []
+    for s in manifest.samples:
+        preds = predictor.predict(manifest.resolve(s))
+        rows.append(
+            {
+                "id": s.id,
+                "tags": list(s.tags),
+                "boxes": [
+                    {"tag": b.tag, "left": b.left, "top": b.top, "width": b.width, "height": b.height} for b in s.boxes
+                ],
+                "predictions": [prediction_json(p) for p in preds],
+            }
+        )
+    metrics = compute_metrics(
+        predictor.task, tags, rows, threshold=threshold, iou_threshold=iou_threshold,
+        **({"multilabel": bool(getattr(predictor, "multilabel", False))} if predictor.task == "classification" else {}),
+    )
+    metrics.update({"task": predictor.task, "tags": tags, "validation_predictions": rows})
+    return metrics
