@@ -253,3 +253,41 @@ def test_keyboard_only_classification_tagging(labeler, live_server, owner, scree
     page.keyboard.press("Escape")
     page.keyboard.press("g")
     page.wait_for_url(re.compile(f"/projects/{project.id}/"))
+
+
+def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    tag_create(project=project, name="fork")
+    image = upload(project, make_image_bytes(size=(4000, 3000), color=(120, 110, 100), fmt="JPEG"))
+    page.goto(f"{live_server.url}/images/{image.id}/label/")
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    fitted = page.locator("#canvas").bounding_box()
+
+    page.mouse.move(*canvas_point(page, 0.5, 0.5))
+    page.mouse.wheel(0, -600)  # zoom in around the cursor
+    page.wait_for_timeout(200)
+    zoomed = page.locator("#canvas").bounding_box()
+    assert zoomed["width"] > fitted["width"] * 1.5
+    centre = (zoomed["x"] + zoomed["width"] / 2, zoomed["y"] + zoomed["height"] / 2)
+    assert centre == pytest.approx((fitted["x"] + fitted["width"] / 2, fitted["y"] + fitted["height"] / 2), abs=3)
+
+    # Space + drag pans (and draws nothing).
+    page.keyboard.down(" ")
+    page.mouse.move(600, 400)
+    page.mouse.down()
+    page.mouse.move(700, 450, steps=5)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    panned = page.locator("#canvas").bounding_box()
+    assert (panned["x"] - zoomed["x"], panned["y"] - zoomed["y"]) == pytest.approx((100, 50), abs=2)
+    assert not Region.objects.exists()
+
+    page.keyboard.press("1")
+    drag(page, (0.45, 0.45), (0.55, 0.6))
+    saved(page)
+    assert_box(the_region(), 0.45, 0.45, 0.1, 0.15)
+    screenshot("labeling-detection-zoomed")
+    page.keyboard.press("0")  # fit again
+    page.wait_for_timeout(100)
+    assert page.locator("#canvas").bounding_box()["width"] == pytest.approx(fitted["width"], abs=1)
