@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -177,7 +178,8 @@ def export_trunk(backbone: str, image_size: int, path: Path, *, state_dict: dict
             return self.net.forward_pooled(x)
 
     buf = io.BytesIO()
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation and constant-folding notices
         torch.onnx.export(
             Trunk().eval(),
             (torch.zeros(1, 3, image_size, image_size),),

@@ -1,0 +1,145 @@
+"""Quick classification: real training on a few real images, determinism, odd images, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.ml import Manifest, Predictor, Sample, TrainConfig, train
+from training.ml.errors import Cancelled, EmptyManifest, NotEnoughImagesPerTag, NotEnoughTags, UnreadableImage
+
+from .conftest import HYMENOPTERA
+
+
+def _config(cache: Path, **kw: object) -> TrainConfig:
+    return TrainConfig(cache_dir=str(cache), **kw)  # type: ignore[arg-type]
+
+
+def test_tiny_real_training_separates_ants_from_bees(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
+    stages: list[tuple[float, str]] = []
+    result = train(tiny_manifest, _config(ml_cache), tmp_path, progress=lambda f, s: stages.append((f, s)))
+    m = result.metrics
+    assert m["split"]["method"] == "kfold" and m["kfold"]["k"] == 5
+    assert m["kfold"]["accuracy_mean"] >= 0.8
+    assert len(m["validation_predictions"]) == 16  # out-of-fold prediction for every image
+    assert {"overall", "per_tag", "confusion", "split", "backbone", "image_size", "mode_delivered"} <= set(m)
+    json.dumps(m)
+    fractions = [f for f, _ in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # The delivered model is trained on all images: it knows a held-back ant and bee.
+    predictor = Predictor.load(result.artifact_path)
+    ant = sorted((HYMENOPTERA / "ants").iterdir())[20]
+    bee = sorted((HYMENOPTERA / "bees").iterdir())[20]
+    assert [predictor.predict(p)[0].tag for p in (ant, bee)] == ["ants", "bees"]
+    probs = [p.probability for p in predictor.predict(ant)]
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_same_manifest_and_seed_give_identical_metrics_and_predictions(
+    tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path
+) -> None:
+    a = train(tiny_manifest, _config(ml_cache, seed=1), tmp_path / "a")
+    b = train(tiny_manifest, _config(tmp_path / "fresh-cache", seed=1), tmp_path / "b")  # cold vs warm cache
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("train_seconds", "embedded_images")}  # noqa: E731
+    assert strip(a.metrics) == strip(b.metrics)
+    image = tiny_manifest.resolve(tiny_manifest.samples[3])
+    assert Predictor.load(a.artifact_path).predict(image) == Predictor.load(b.artifact_path).predict(image)
+    c = train(tiny_manifest, _config(ml_cache, seed=2), tmp_path / "c")
+    assert c.metrics["split"]["folds"] != a.metrics["split"]["folds"]
+
+
+def test_retraining_embeds_only_new_images(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
+    train(tiny_manifest, _config(ml_cache), tmp_path / "a")
+    more = Manifest(
+        task="classification",
+        tags=tiny_manifest.tags,
+        samples=tiny_manifest.samples
+        + tuple(
+            Sample(id=f"new{i}", path=str(p), tags=("ants",))
+            for i, p in enumerate(sorted((HYMENOPTERA / "ants").iterdir())[30:32])
+        ),
+    )
+    assert train(more, _config(ml_cache), tmp_path / "b").metrics["embedded_images"] == 2
+
+
+def _synthetic(tmp_path: Path) -> Manifest:
+    """Tiny, grey, palette and transparent images: dark vs bright tags."""
+    samples = []
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        for tag, base in (("dark", 30), ("bright", 220)):
+            arr = np.clip(base + rng.normal(0, 10, (7 + i, 5 + i)), 0, 255).astype(np.uint8)
+            im = Image.fromarray(arr, "L")
+            if i % 3 == 1:
+                im = im.convert("P")
+            elif i % 3 == 2:
+                im = im.convert("RGBA")
+            path = tmp_path / f"{tag}{i}.png"
+            im.save(path)
+            samples.append(Sample(id=path.name, path=str(path), tags=(tag,)))
+    return Manifest(task="classification", tags=("dark", "bright"), samples=tuple(samples))
+
+
+def test_tiny_grey_palette_and_transparent_images_work(ml_cache: Path, tmp_path: Path) -> None:
+    manifest = _synthetic(tmp_path)
+    result = train(manifest, _config(ml_cache), tmp_path / "run")
+    assert result.metrics["overall"]["accuracy"] == 1.0
+    predictor = Predictor.load(result.artifact_path)
+    rng = np.random.default_rng(1)
+    new_bright = Image.fromarray(np.clip(220 + rng.normal(0, 10, (6, 9)), 0, 255).astype(np.uint8), "L")
+    assert predictor.predict(new_bright)[0].tag == "bright"
+    assert len(predictor.predict(Image.new("L", (1, 1), 250))) == 2  # a single pixel still works
+    assert predictor.predict((tmp_path / "dark0.png").read_bytes())[0].tag == "dark"
+
+
+def test_multilabel_with_negative_tag(ml_cache: Path, tmp_path: Path) -> None:
+    base = _synthetic(tmp_path)
+    samples = []
+    for s in base.samples:
+        idx = int(s.id[-5])
+        tags = ("bright", "square") if s.tags == ("bright",) and idx % 2 else s.tags
+        tags = ("Negative",) if s.tags == ("dark",) and idx < 3 else tags
+        samples.append(Sample(id=s.id, path=s.path, tags=tags))
+    manifest = Manifest(
+        task="classification", tags=("dark", "bright", "square", "Negative"), samples=tuple(samples),
+        multilabel=True, negative_tag="Negative",
+    )
+    result = train(manifest, _config(ml_cache), tmp_path / "run")
+    rng = np.random.default_rng(1)
+    bright = Image.fromarray(np.clip(220 + rng.normal(0, 10, (8, 8)), 0, 255).astype(np.uint8), "L")
+    preds = Predictor.load(result.artifact_path).predict(bright)
+    assert len(preds) == 4 and sum(p.probability for p in preds) != pytest.approx(1.0)
+    assert {p.tag: p.probability for p in preds}["bright"] > 0.5
+    assert "tp" in result.metrics["confusion"]["columns"]
+
+
+def test_cancel_stops_training(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
+    with pytest.raises(Cancelled) as exc:
+        train(tiny_manifest, _config(ml_cache), tmp_path, should_cancel=lambda: True)
+    assert exc.value.code == "TrainingCancelled"
+
+
+def test_bad_manifests_raise_specific_errors(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
+    cfg = _config(ml_cache)
+    empty = Manifest(task="classification", tags=("a", "b"), samples=())
+    with pytest.raises(EmptyManifest):
+        train(empty, cfg, tmp_path)
+    ants = tuple(s for s in tiny_manifest.samples if s.tags == ("ants",))
+    with pytest.raises(NotEnoughTags):
+        train(Manifest(task="classification", tags=("ants", "bees"), samples=ants), cfg, tmp_path)
+    one_bee = ants + tuple(s for s in tiny_manifest.samples if s.tags == ("bees",))[:1]
+    with pytest.raises(NotEnoughImagesPerTag) as exc:
+        train(Manifest(task="classification", tags=("ants", "bees"), samples=one_bee), cfg, tmp_path)
+    assert exc.value.code == "BadRequestNotEnoughImagesPerTag"
+    missing = tiny_manifest.samples + (Sample(id="gone", path=str(tmp_path / "gone.jpg"), tags=("ants",)),)
+    with pytest.raises(UnreadableImage):
+        train(Manifest(task="classification", tags=("ants", "bees"), samples=missing), cfg, tmp_path)
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    junk = tiny_manifest.samples + (Sample(id="junk", path=str(tmp_path / "junk.jpg"), tags=("ants",)),)
+    with pytest.raises(UnreadableImage) as exc2:
+        train(Manifest(task="classification", tags=("ants", "bees"), samples=junk), cfg, tmp_path)
+    assert exc2.value.code == "BadRequestImageFormat"

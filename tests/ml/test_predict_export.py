@@ -1,0 +1,90 @@
+"""Predictor and export: thread-safe prediction, ONNX parity, standalone predict.py, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.ml import Manifest, Predictor, TrainConfig, export_onnx, train
+from training.ml.__main__ import main
+from training.ml.backbones import create_backbone
+from training.ml.images import load_array
+
+from .conftest import HYMENOPTERA
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory, ml_cache: Path) -> str:
+    from .conftest import hymenoptera_manifest
+
+    result = train(hymenoptera_manifest(6), TrainConfig(cache_dir=str(ml_cache)), tmp_path_factory.mktemp("run"))
+    return result.artifact_path
+
+
+def _images(n: int) -> list[Path]:
+    return sorted((HYMENOPTERA / "bees").iterdir())[40 : 40 + n] + sorted((HYMENOPTERA / "ants").iterdir())[40 : 40 + n]
+
+
+def test_predictor_is_thread_safe(artifact: str) -> None:
+    predictor = Predictor.load(artifact)
+    images = _images(4) * 3
+    expected = predictor.predict_many(images)
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(predictor.predict, images)) == expected
+
+
+def test_graph_matches_eager_torch_backbone_and_head(artifact: str) -> None:
+    """The composed ONNX graph computes the same embedding and probabilities as torch."""
+    predictor = Predictor.load(artifact)
+    image = load_array(_images(1)[0], image_size=224)
+    session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), providers=["CPUExecutionProvider"])
+    probs, embedding = session.run(["probabilities", "embedding"], {"image": image})
+    from training.ml.embeddings import make_session, preprocess_model
+
+    pixels = make_session(preprocess_model(224).SerializeToString()).run(None, {"image": image})[0]
+    with torch.inference_mode():
+        ref = create_backbone("lite0").forward_pooled(torch.from_numpy(pixels)).numpy()
+    assert np.abs(ref - embedding).max() < 1e-3
+    assert np.abs(predictor.probabilities(_images(1)[0]) - probs[0]).max() < 1e-6
+
+
+def test_export_has_parity_and_a_standalone_predict_script(artifact: str, tmp_path: Path) -> None:
+    report = export_onnx(artifact, tmp_path / "export", validation_images=_images(3))
+    assert report["passed"] and report["images"] == 6 and report["max_abs_diff"] <= 1e-4
+    out = tmp_path / "export"
+    assert {"model.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {p.name for p in out.iterdir()}
+    assert (out / "labels.txt").read_text().split("\n")[:2] == ["ants", "bees"]
+    run = subprocess.run([sys.executable, str(out / "predict.py"), str(_images(1)[0])], capture_output=True, text=True, check=True)
+    standalone = json.loads(run.stdout)[0]["predictions"]
+    ours = Predictor.load(artifact).predict(_images(1)[0])
+    assert [p["tag"] for p in standalone] == [p.tag for p in ours]
+    assert abs(standalone[0]["probability"] - ours[0].probability) <= 1e-4
+
+
+def test_cli_train_predict_evaluate_export(tmp_path: Path, ml_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import hymenoptera_manifest
+
+    manifest = hymenoptera_manifest(5)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest.to_json()))
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--cache-dir", str(ml_cache), "--seed", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["split"] == {"method": "kfold", "seed": 3, "k": 5}
+    assert main(["predict", summary["artifact"], str(manifest.resolve(manifest.samples[-1]))]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["tag"] == "bees"
+    assert main(["evaluate", summary["artifact"], str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["accuracy"] == 1.0  # its own training images
+    assert main(["export", summary["artifact"], str(tmp_path / "exp")]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"task": "classification", "tags": ["a", "b"], "images": {}}))
+    assert main(["train", str(empty), "--out", str(tmp_path / "e")]) == 2
+    assert json.loads(capsys.readouterr().err)["error"] == "BadRequestTrainingNotNeeded"
