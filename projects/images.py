@@ -134,9 +134,7 @@ def render(
     if not data:
         raise ImageRejected("ErrorImageFormat", "The file is empty.")
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageRejected(
-            "ErrorImageSize", f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
-        )
+        raise ImageRejected("ErrorImageSize", f"The file is larger than {max_bytes / 2**20:g} MB.")
     img = _open(data)
     fmt = img.format or ""
     width, height = img.size

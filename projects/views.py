@@ -248,8 +248,10 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
         return HttpResponse("Unknown tag.", status=400)
     results = []
     for upload in request.FILES.getlist("file"):
+        # One byte over the limit is enough for the service to refuse it; never read a huge file whole.
+        data = upload.read(settings.TAGSIGHT_MAX_IMAGE_BYTES + 1)
         result = services.image_upload(
-            project=project, data=upload.read(), filename=upload.name or "", tags=form.cleaned_data["tags"]
+            project=project, data=data, filename=upload.name or "", tags=form.cleaned_data["tags"]
         )
         results.append(
             {

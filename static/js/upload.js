@@ -34,7 +34,7 @@ function setUp(form) {
       list.append(row);
       const item = { file, row };
       if (maxBytes && file.size > maxBytes) {
-        finish(item, "err", `Rejected: the file is over ${(maxBytes / 1e6).toFixed(0)} MB`);
+        finish(item, "err", `Rejected: the file is larger than ${+(maxBytes / 2 ** 20).toFixed(1)} MB`);
         continue;
       }
       pending.push(item);

@@ -355,3 +355,38 @@ def test_remote_storage_media_redirects_to_the_storage_url(owner_client, project
     response = owner_client.get(reverse("projects:image-file", args=[image.id, "thumbnail"]))
     assert response.status_code == 302
     assert response["Location"] == f"https://bucket.example/{image.thumbnail.name}?signature=abc"
+
+
+def test_project_list_query_count_does_not_grow_with_projects(owner_client, owner):
+    def count_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert owner_client.get("/").status_code == 200
+        return len(ctx.captured_queries)
+
+    project = make_project(owner)
+    services.image_upload(project=project, data=make_image_bytes())
+    few = count_queries()
+    for i in range(5):
+        services.image_upload(project=make_project(owner, name=f"P{i}"), data=make_image_bytes(color=(i, 0, 0)))
+    assert count_queries() == few
+
+
+def test_detection_projects_take_tags_from_regions_not_from_the_grid(owner_client, owner):
+    project = services.project_create(owner=owner, name="Forks", project_type="detection")
+    fork = make_tag(project, "fork")
+    image = services.image_upload(
+        project=project, data=make_image_bytes(),
+        regions=[{"tag": fork.id, "left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5}],
+    ).image
+    grid = owner_client.get(reverse("projects:project-detail", args=[project.id])).content.decode()
+    assert 'value="tag"' not in grid and 'value="delete"' in grid and 'value="Negative"' not in grid
+    upload_page = owner_client.get(reverse("projects:image-upload", args=[project.id])).content.decode()
+    assert 'id="tag-picker"' not in upload_page and "draw a region" in upload_page
+    panel = owner_client.get(reverse("projects:image-detail", args=[image.id]), **HX).content.decode()
+    assert "fork" in panel and reverse("projects:image-tags", args=[image.id]) not in panel
+
+
+def test_oversized_upload_is_refused_without_reading_it_whole(owner_client, project, settings):
+    settings.TAGSIGHT_MAX_IMAGE_BYTES = 1000
+    response = upload_file(owner_client, project, make_image_bytes((200, 200), fmt="BMP"))
+    assert response.status_code == 400 and response.json()["status"] == "ErrorImageSize"
