@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from labeling import services
+from labeling import geometry, services
 from labeling.errors import LabelingError
 from labeling.forms import RegionForm, TagCreateForm, TagSetForm
 from labeling.models import Region
@@ -100,10 +100,23 @@ def _grid_url(project: Project, image_filter: ImageFilter) -> str:
     return reverse("projects:project-detail", args=[project.id]) + image_filter.query_string()
 
 
+@dataclass(frozen=True)
+class RegionRow:
+    """A region as the side panel lists it: its tag colour and its box in the original's pixels."""
+
+    region: Region
+    color: str
+    pixels: str
+
+
 def _region_list_context(image: Image) -> dict[str, Any]:
     choices = {c.tag.id: c for c in tag_choices(project=image.project)}
-    regions = [(r, choices[r.tag_id].color) for r in regions_for(image=image)]
-    return {"image": image, "regions": regions}
+    rows = []
+    for r in regions_for(image=image):
+        x, y, w, h = (round(v) for v in geometry.to_pixels(
+            geometry.Box(r.left, r.top, r.width, r.height), image.width, image.height))
+        rows.append(RegionRow(r, choices[r.tag_id].color, f"{w}×{h} px at {x}, {y}"))
+    return {"image": image, "regions": rows}
 
 
 @require_GET

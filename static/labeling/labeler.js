@@ -86,7 +86,7 @@ async function resync() {
 }
 
 function save(from, to) {
-  const onDone = (html) => swapFragment(html, "region-list");
+  const onDone = (html) => { swapFragment(html, "region-list"); markSelectedInList(); };
   if (!to) {
     saver.push({ url: urls.delete(from.id), data: {}, missingOk: true, onDone });
   } else if (!from) {
@@ -153,10 +153,14 @@ function render() {
   if (drag?.kind === "draw" && drag.el) els.push(drag.el);
   if (pendingBox) els.push(boxElement(pendingBox, { pending: true }));
   layer.replaceChildren(...els);
+  markSelectedInList();
+  root.classList.toggle("has-selection", Boolean(selected));
+}
+
+function markSelectedInList() {
   for (const li of document.querySelectorAll("#region-list li[data-region-id]")) {
     li.classList.toggle("selected", li.dataset.regionId === selected);
   }
-  root.classList.toggle("has-selection", Boolean(selected));
 }
 
 function select(id) {
@@ -178,6 +182,16 @@ function renderSticky() {
 let pendingBox = null;
 
 async function createTag(name) {
+  saver.show("saving", "Creating the tag…");
+  try {
+    return await postTag(name); // the box's own save follows at once and reports from then on
+  } catch (error) {
+    if (!saver.pending) saver.show("saved", "All changes saved");
+    throw error;
+  }
+}
+
+async function postTag(name) {
   const response = await fetch(urls.tagCreate, {
     method: "POST",
     headers: { "X-CSRFToken": JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"], "HX-Request": "true" },
@@ -330,6 +344,7 @@ stage.addEventListener("auxclick", (event) => event.preventDefault()); // middle
 
 document.querySelector(".labeler-side").addEventListener("click", (event) => {
   const item = event.target.closest("#region-list li[data-region-id]");
+  if (item && event.target.closest(".region-delete")) { remove(item.dataset.regionId); stage.focus({ preventScroll: true }); return; }
   if (item) { select(item.dataset.regionId); stage.focus({ preventScroll: true }); return; }
   const choice = event.target.closest("#tag-list .tag-choice");
   if (choice) { useTag(choice.dataset.tagId); stage.focus({ preventScroll: true }); }

@@ -291,3 +291,34 @@ def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owne
     page.keyboard.press("0")  # fit again
     page.wait_for_timeout(100)
     assert page.locator("#canvas").bounding_box()["width"] == pytest.approx(fitted["width"], abs=1)
+
+
+def test_the_picker_creates_a_new_tag_and_the_list_deletes_boxes(labeler, live_server, owner):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    tag_create(project=project, name="fork")
+    image = upload(project, make_image_bytes(size=(800, 600), color=(60, 60, 60)))
+    page.goto(f"{live_server.url}/images/{image.id}/label/")
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    drag(page, (0.1, 0.1), (0.4, 0.3))
+    page.keyboard.type("Spoon")
+    sync_api.expect(page.locator("#picker-list li.create")).to_have_text("Create tag “Spoon”")
+    page.keyboard.press("Escape")  # cancels the new box
+    sync_api.expect(page.locator(".box")).to_have_count(0)
+
+    drag(page, (0.1, 0.1), (0.4, 0.3))
+    page.keyboard.type("Spoon")
+    page.keyboard.press("Enter")
+    saved(page)
+    region = the_region()
+    assert region.tag.name == "Spoon" and region.tag.project == project
+    sync_api.expect(page.locator("#tag-list .tag-choice", has_text="Spoon")).to_contain_text("2")  # hotkey 2
+    sync_api.expect(page.locator("#region-list")).to_contain_text("240×120 px at 80, 60")
+
+    page.locator("#region-list li", has_text="Spoon").hover()
+    page.locator("#region-list .region-delete").click()
+    saved(page)
+    assert not Region.objects.exists()
+    page.keyboard.press("Control+z")
+    saved(page)
+    assert the_region().id == region.id
