@@ -32,6 +32,7 @@ def test_drop_three_images_with_a_tag_and_find_them_under_it(page, live_server, 
     base = live_server.url
     page.goto(f"{base}/")  # not signed in: the login form
     assert "/accounts/login/" in page.url
+    screenshot("00-login")
     sign_in(page, base, "owner", "owner-pass-123")
     screenshot("01-project-list-empty")
 
@@ -90,6 +91,12 @@ def test_drop_three_images_with_a_tag_and_find_them_under_it(page, live_server, 
     page.click("[data-testid=filter-untagged]")
     page.wait_for_selector(".empty-state")
     assert page.locator("#grid .thumb").count() == 0
+
+    page.click(".brand")  # the project list: a tile with a cover thumbnail and the image count
+    tile = page.locator("[data-testid=project-tile]")
+    assert "Trees" in tile.inner_text() and "3 images" in tile.inner_text()
+    page.wait_for_function("document.querySelector('.tile-cover img').naturalWidth > 0")
+    screenshot("09-project-list")
 
 
 def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_server, owner, login_as, screenshot):
