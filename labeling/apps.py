@@ -1,5 +1,7 @@
 """Labeling app: bounding-box regions and the tagging screens."""
 
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 

@@ -31,3 +31,6 @@ class Region(models.Model):
                 name="region_within_unit",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} at ({self.left:.3f}, {self.top:.3f}, {self.width:.3f}, {self.height:.3f})"

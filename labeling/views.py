@@ -257,12 +257,13 @@ def tag_set(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
         return JsonResponse({"code": "NotFoundTag", "message": "Pick a tag."}, status=400)
     tag = tag_get_for_region(image=image, tag_id=form.cleaned_data["tag"])
     services.image_tag_set(image=image, tag=tag, on=form.cleaned_data["on"])
+    qs = ImageFilter.from_query(request.GET).query_string()
     if not request.htmx:  # a plain form post (no JS): back to the same page
-        return redirect(reverse("labeling:labeler", args=[image.id]) + ImageFilter.from_query(request.GET).query_string())
+        return redirect(reverse("labeling:labeler", args=[image.id]) + qs)
     context = {
         "image": image,
         "project": image.project,
-        "filter_qs": ImageFilter.from_query(request.GET).query_string(),
+        "filter_qs": qs,
         **_tag_buttons_context(image, tag_choices(project=image.project)),
     }
     return render(request, "labeling/classifier.html#tag-buttons", context)

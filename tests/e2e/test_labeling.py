@@ -216,7 +216,9 @@ def test_keyboard_only_classification_tagging(labeler, live_server, owner, scree
     negative = tag_create(project=project, name="Negative", type="Negative")
     images = [
         upload(project, photo(QUICKSTART / f"classification/{path}", (i * 40, 100, 60)))
-        for i, path in enumerate(["Hemlock/hemlock_10.jpg", "Japanese_Cherry/japanese_cherry_1.jpg", "Hemlock/hemlock_2.jpg"])
+        for i, path in enumerate(
+            ["Hemlock/hemlock_10.jpg", "Japanese_Cherry/japanese_cherry_1.jpg", "Hemlock/hemlock_2.jpg"]
+        )
     ]
     first = images[-1]  # newest first
     page.goto(f"{live_server.url}/images/{first.id}/label/?filter=untagged")

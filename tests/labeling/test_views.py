@@ -93,7 +93,9 @@ def test_create_region_answers_the_region_list_fragment(owner_client, image, for
         ({"height": ""}, 400, "BadRequestImageRegions"),
     ],
 )
-def test_bad_region_input_is_refused_with_a_message_and_nothing_written(owner_client, image, fork, change, status, code):
+def test_bad_region_input_is_refused_with_a_message_and_nothing_written(  # type: ignore[no-untyped-def]
+    owner_client, image, fork, change, status, code
+):
     response = owner_client.post(create_url(image), {**BOX, "tag": fork.id, **change}, **HX)
     body = json.loads(response.content)
     assert response.status_code == status and body["code"] == code and body["message"]
@@ -129,7 +131,8 @@ def test_tag_create_from_the_picker(owner_client, image, fork):
 
 
 def test_fast_tagger_sets_tags_and_answers_the_buttons(owner_client, classification):
-    hemlock, cherry = tag_create(project=classification, name="Hemlock"), tag_create(project=classification, name="Cherry")
+    hemlock = tag_create(project=classification, name="Hemlock")
+    cherry = tag_create(project=classification, name="Cherry")
     image = upload(classification)
     url = reverse("labeling:tag-set", args=[image.id])
     response = owner_client.post(url, {"tag": hemlock.id, "on": "1"}, **HX)
