@@ -68,6 +68,8 @@ class Env:
             "CELERY_BROKER_URL": "filesystem://",
             "TAGSIGHT_MIN_IMAGES_PER_TAG": "5",
             "PYTHONPATH": str(ROOT),
+            # Pages rendered by the driver need no collectstatic manifest.
+            "STATICFILES_STORAGE_BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
         }
         self.workers: list[tuple[subprocess.Popen[bytes], Path]] = []
 
@@ -103,10 +105,10 @@ class Env:
     def stop_all(self) -> None:
         for proc, _ in self.workers:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGQUIT)  # cold shutdown: the tests are over, nothing to finish
         for proc, _ in self.workers:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
@@ -278,6 +280,7 @@ result = r.status_code
             break
         time.sleep(2)
     lost_after = time.monotonic() - killed_at
+    print(f"worker lost: iteration failed {lost_after:.1f} s after SIGKILL")
     state = env.iteration(iteration)
     assert state["status"] == "Failed" and state["error"].startswith("Worker lost"), state
     assert lost_after <= 60, lost_after
