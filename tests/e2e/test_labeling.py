@@ -221,7 +221,9 @@ def test_keyboard_only_classification_tagging(labeler, live_server, owner, scree
         )
     ]
     first = images[-1]  # newest first
-    page.goto(f"{live_server.url}/images/{first.id}/label/?filter=untagged")
+    page.goto(f"{live_server.url}/projects/{project.id}/?filter=untagged")  # the grid, Untagged
+    page.get_by_test_id("start-labeling").click()
+    page.wait_for_url(re.compile(f"/images/{first.id}/label/\\?filter=untagged"))
     sync_api.expect(page.locator("#classifier")).to_have_attribute("data-ready", "true")
     sync_api.expect(page.locator("#progress")).to_contain_text("1 of 3")
 
@@ -253,8 +255,8 @@ def test_keyboard_only_classification_tagging(labeler, live_server, owner, scree
     page.keyboard.press("?")
     sync_api.expect(page.locator("#help")).to_be_visible()
     page.keyboard.press("Escape")
-    page.keyboard.press("g")
-    page.wait_for_url(re.compile(f"/projects/{project.id}/"))
+    page.keyboard.press("g")  # back to the grid, same filter
+    page.wait_for_url(re.compile(f"/projects/{project.id}/\\?filter=untagged"))
 
 
 def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
