@@ -351,8 +351,8 @@ document.querySelector(".labeler-side").addEventListener("click", (event) => {
 });
 
 function useTag(tagId) {
+  if (picker.isOpen) { picker.pick(tagId); return; } // a new box waiting for its tag, or a retag
   if (selected) { retag(selected, tagId); return; }
-  if (pendingBox) return;
   sticky = sticky === tagId ? null : tagId;
   renderSticky();
 }
@@ -403,6 +403,7 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("keyup", (event) => {
   if (event.key === " ") { spaceDown = false; stage.classList.remove("pan-ready"); }
 });
+window.addEventListener("blur", () => { spaceDown = false; stage.classList.remove("pan-ready"); });
 
 // ---- start ---------------------------------------------------------------------------------------
 
