@@ -102,6 +102,8 @@ def _workspace(request: HttpRequest, project: Project, *, params: Any = None) ->
     offset = (page - 1) * page_size
     images = list(images_qs[offset : offset + page_size + 1])
     has_more = len(images) > page_size
+    images = images[:page_size]
+    _annotate_tiles(images)
     query = [("filter", filter_)] + [("tag", str(t)) for t in tag_ids]
     return {
         "project": project,
@@ -109,7 +111,7 @@ def _workspace(request: HttpRequest, project: Project, *, params: Any = None) ->
         "counts": selectors.image_counts(project=project),
         "filter": filter_,
         "selected_tag_ids": {str(t) for t in tag_ids},
-        "images": images[:page_size],
+        "images": images,
         "page": page,
         "has_more": has_more,
         "offset": offset,
@@ -120,6 +122,21 @@ def _workspace(request: HttpRequest, project: Project, *, params: Any = None) ->
         "prev_query": urlencode([*query, ("page", page - 1)]) if page > 1 else "",
         "action_form": ImageActionForm(tags=tags),
     }
+
+
+_PLACEHOLDER = UUID(int=0)
+
+
+def _annotate_tiles(images: list[Any]) -> None:
+    """URLs and tag names for each tile, reversed once per page rather than three times per image."""
+    detail = reverse("projects:image-detail", args=[_PLACEHOLDER])
+    thumbnail = reverse("projects:image-file", args=[_PLACEHOLDER, "thumbnail"])
+    placeholder = str(_PLACEHOLDER)
+    for image in images:
+        image_id = str(image.id)
+        image.detail_url = detail.replace(placeholder, image_id)
+        image.thumbnail_url = thumbnail.replace(placeholder, image_id)
+        image.tag_names = [t.name for t in image.tags.all()]
 
 
 @require_GET
@@ -281,7 +298,9 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 def _image_context(image: Any) -> dict[str, Any]:
     on = {t.id for t in image.tags.all()}
     tags = selectors.tag_list(project=image.project)
-    return {"image": image, "project": image.project, "tag_states": [(t, t.id in on) for t in tags]}
+    newer, older = selectors.image_neighbors(image=image)
+    return {"image": image, "project": image.project, "tag_states": [(t, t.id in on) for t in tags],
+            "newer_id": newer, "older_id": older}
 
 
 @require_GET

@@ -28,7 +28,14 @@ function toggle(box, event) {
     }
   }
   lastClicked = box.value;
-  refreshSelection();
+  // ← / → step through images while the dialog (or the image page) shows one.
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+  const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
+  if (link) { event.preventDefault(); link.click(); }
+});
+
+refreshSelection();
 }
 
 document.addEventListener("click", (event) => {
@@ -68,7 +75,14 @@ document.addEventListener("click", (event) => {
 document.addEventListener("htmx:afterSwap", (event) => {
   const dialog = document.getElementById("image-dialog");
   if (dialog && event.detail.target === dialog && !dialog.open) dialog.showModal();
-  refreshSelection();
+  // ← / → step through images while the dialog (or the image page) shows one.
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+  const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
+  if (link) { event.preventDefault(); link.click(); }
+});
+
+refreshSelection();
 });
 
 // Closing the dialog after tagging there: refresh the workspace so counts and filters are right.
@@ -85,6 +99,13 @@ document.addEventListener("htmx:afterRequest", (event) => {
   if (dialog && dialog.open && dialog.contains(event.detail.elt) && event.detail.requestConfig.verb === "post") {
     dialog.dataset.changed = "1";
   }
+});
+
+// ← / → step through images while the dialog (or the image page) shows one.
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+  const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
+  if (link) { event.preventDefault(); link.click(); }
 });
 
 refreshSelection();

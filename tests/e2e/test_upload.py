@@ -133,6 +133,11 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     page.wait_for_selector("#image-dialog[open] #image-panel img")
     page.wait_for_function("document.querySelector('#image-panel img').naturalWidth > 0")
     screenshot("08-image-dialog")
+    second = Image.objects.filter(project=project).order_by("-created", "-id")[1]
+    page.keyboard.press("ArrowRight")  # the next image, in the grid's order
+    page.wait_for_selector(f"#image-panel img[src*='{second.id}']")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector(f"#image-panel img[src*='{newest.id}']")
     on = newest.tags.filter(pk=bees.pk).exists()
     page.click("#image-panel .chip")
     page.wait_for_selector("#image-panel .chip" + (":not(.on)" if on else ".on"))

@@ -78,3 +78,10 @@ def test_image_get_for_is_404_for_strangers(owner, stranger, tagged_project):
         selectors.image_get_for(user=stranger, image_id=images[0].id)
     with pytest.raises(Http404):
         selectors.image_get_for(user=owner, image_id="bad")
+
+
+def test_image_neighbors_follow_the_newest_first_grid(tagged_project):
+    *_, images = tagged_project  # images[4] is the newest, first in the grid
+    assert selectors.image_neighbors(image=images[4]) == (None, images[3].id)
+    assert selectors.image_neighbors(image=images[2]) == (images[3].id, images[1].id)
+    assert selectors.image_neighbors(image=images[0]) == (images[1].id, None)
