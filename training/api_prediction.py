@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal.azure import wire
 from portal.azure.auth import prediction_key_required, training_key_required
-from portal.azure.errors import AzureError, not_implemented, service
+from portal.azure.errors import AzureError, service
 from portal.azure.multipart import image_parts
 from projects.api import project_for
 from projects.models import Project
@@ -35,10 +35,7 @@ def _predictor(iteration: Any) -> Any:
         if iteration.id in _cache:
             _cache.move_to_end(iteration.id)
             return _cache[iteration.id]
-    try:
-        from training.ml import Predictor  # type: ignore[attr-defined]
-    except ImportError:
-        raise not_implemented("Prediction (the model runtime)") from None
+    from training.ml import Predictor
     path = service("training.services", "iteration_artifact_local")(iteration=iteration)
     predictor = Predictor.load(path)
     with _cache_lock:
@@ -96,15 +93,8 @@ def _run(project: Project, iteration: Any, data: bytes, *, limit: int = MAX_PRED
     if len(data) > limit:
         raise AzureError("BadRequestImageSizeBytes", f"The image is larger than {limit} bytes.", 400)
     predictor = _predictor(iteration)
-    from training.ml.images import decode_image  # type: ignore[attr-defined]
-
-    try:
-        image = decode_image(data)
-    except Exception as exc:
-        if getattr(exc, "code", None):
-            raise
-        raise AzureError("BadRequestImageFormat", "The data is not a supported image.", 400) from None
-    return wire.respond(image_prediction_json(project, iteration, predictor.predict(image)))
+    predictions = predictor.predict(data)  # UnreadableImage (BadRequestImageFormat) for undecodable bytes
+    return wire.respond(image_prediction_json(project, iteration, predictions))
 
 
 def _url_bytes(request: HttpRequest) -> bytes:
