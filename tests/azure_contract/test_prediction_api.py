@@ -1,0 +1,127 @@
+"""Prediction API and Quick Test against a REAL model: train in-process with the worker's service, then predict.
+
+The classification quickstart's 10 + 10 photos are uploaded through the API, the iteration is queued through
+the API and run by ``training.services.iteration_run`` (what the Celery task calls), published through the
+API, and predicted through the Prediction API in every form (bytes, multipart, url, nostore) and Quick Test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.factories import DATASETS
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+QUICKSTART = DATASETS / "azure-quickstart"
+MANIFEST = json.loads((QUICKSTART / "manifest.json").read_text())["classification"]
+TEST = MANIFEST["test"][0]
+
+
+@pytest.fixture
+def published(api, owner):  # type: ignore[no-untyped-def]
+    from training.services import iteration_run
+
+    project = api.post("/projects?name=Trees").json()
+    tags = {n: api.post(f"/projects/{project['id']}/tags?name={n}").json()["id"] for n in MANIFEST["tags"]}
+    images = [{"name": i["file"], "contents": base64.b64encode((QUICKSTART / i["file"]).read_bytes()).decode(),
+               "tagIds": [tags[i["tag"]]]} for i in MANIFEST["train"]]
+    assert api.post(f"/projects/{project['id']}/images/files", json_body={"images": images}).status_code == 200
+    iteration = api.post(f"/projects/{project['id']}/train").json()
+    assert iteration["status"] == "Training"
+    iteration_run(iteration_id=iteration["id"])
+    done = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}").json()
+    assert done["status"] == "Completed", done["trainingErrorDetails"]
+    response = api.post(f"/projects/{project['id']}/iterations/{iteration['id']}/publish?publishName=classifyModel&predictionId=x")
+    assert response.content == b"true"
+    return project, done, tags
+
+
+def _check(body, project, iteration, tags):  # type: ignore[no-untyped-def]
+    assert set(body) == {"id", "project", "iteration", "created", "predictions"}
+    assert (body["project"], body["iteration"]) == (project["id"], iteration["id"])
+    preds = body["predictions"]
+    assert {p["tagName"] for p in preds} == set(MANIFEST["tags"])
+    assert all(p["tagId"] == tags[p["tagName"]] and 0 <= p["probability"] <= 1 and p["boundingBox"] is None
+               for p in preds)
+    assert [p["probability"] for p in preds] == sorted((p["probability"] for p in preds), reverse=True)
+    assert preds[0]["tagName"] == TEST["expected_top_tag"]
+
+
+def test_classify_every_way(api, published, settings):  # type: ignore[no-untyped-def]
+    project, iteration, tags = published
+    data = (QUICKSTART / TEST["file"]).read_bytes()
+    base = f"/{project['id']}/classify/iterations/classifyModel"
+    raw = api.post(f"{base}/image?application=test", data=data, content_type="application/octet-stream", prediction=True)
+    assert raw.status_code == 200, raw.content
+    _check(raw.json(), project, iteration, tags)
+    boundary = "xYz"
+    multipart = (f'--{boundary}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n').encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    nostore = api.post(f"{base}/image/nostore", data=multipart, content_type=f"multipart/form-data; boundary={boundary}",
+                       prediction=True)
+    _check(nostore.json(), project, iteration, tags)
+
+    # By URL, from a local server (private addresses allowed for this test only).
+    settings.TAGSIGHT_ALLOW_PRIVATE_URLS = True
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # type: ignore[no-untyped-def]  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):  # type: ignore[no-untyped-def]
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = {"url": f"http://127.0.0.1:{server.server_address[1]}/test.jpg"}
+        for suffix in ("url", "url/nostore"):
+            response = api.post(f"{base}/{suffix}", json_body=url, prediction=True)
+            assert response.status_code == 200, response.content
+            _check(response.json(), project, iteration, tags)
+        quick = api.post(f"/projects/{project['id']}/quicktest/url", json_body=url)
+        _check(quick.json(), project, iteration, tags)
+    finally:
+        server.shutdown()
+
+    quick = api.post(f"/projects/{project['id']}/quicktest/image?iterationId={iteration['id']}&store=false",
+                     data=data, content_type="application/octet-stream")
+    _check(quick.json(), project, iteration, tags)
+
+
+def test_prediction_errors_with_a_real_model(api, published, settings):  # type: ignore[no-untyped-def]
+    project, iteration, _ = published
+    base = f"/{project['id']}/classify/iterations/classifyModel"
+    junk = api.post(f"{base}/image", data=b"not an image", content_type="application/octet-stream", prediction=True)
+    assert (junk.status_code, junk.json()["code"]) == (400, "BadRequestImageFormat")
+    big = api.post(f"{base}/image", data=b"\xff" * (4 * 1024 * 1024 + 1), content_type="application/octet-stream",
+                   prediction=True)
+    assert (big.status_code, big.json()["code"]) == (400, "BadRequestImageSizeBytes")
+    private = api.post(f"{base}/url", json_body={"url": "http://169.254.169.254/latest"}, prediction=True)
+    assert (private.status_code, private.json()["code"]) == (400, "BadRequestImageUrl")
+    assert api.post(f"{base}/url", json_body={}, prediction=True).status_code == 400
+    # Unpublished: the name is gone.
+    api.delete(f"/projects/{project['id']}/iterations/{iteration['id']}/publish")
+    gone = api.post(f"{base}/image", data=b"x", content_type="application/octet-stream", prediction=True)
+    assert (gone.status_code, gone.json()["code"]) == (404, "NotFound")
+
+
+def test_performance_of_a_real_iteration(api, published):  # type: ignore[no-untyped-def]
+    project, iteration, tags = published
+    perf = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}/performance?threshold=0.5").json()
+    assert {t["name"] for t in perf["perTagPerformance"]} == set(MANIFEST["tags"])
+    assert {t["id"] for t in perf["perTagPerformance"]} == set(tags.values())
+    assert 0 <= perf["precision"] <= 1 and 0 <= perf["recall"] <= 1
+    count = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}/performance/images/count").json()
+    images = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}/performance/images").json()
+    assert len(images) == count
