@@ -1,0 +1,87 @@
+"""Project services: create, update, delete (with its media)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+
+from projects import errors
+from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS_BY_ID, OBJECT_DETECTION
+from projects.models import Project, Tag
+from projects.services.base import clean_name, storage_delete_tree
+
+
+def _domain_for(project_type: str | None, domain_id: UUID | str | None) -> tuple[str, UUID]:
+    """Resolve (project_type, domain_id); the domain decides the type, as in Azure."""
+    if project_type is not None and project_type not in Project.ProjectType.values:
+        raise errors.ProjectsError(f"Unknown project type {project_type!r}.")
+    if domain_id in (None, ""):
+        is_detection = project_type == Project.ProjectType.DETECTION
+        return (project_type or "classification", DEFAULT_DETECTION_DOMAIN if is_detection else DEFAULT_CLASSIFICATION_DOMAIN)
+    try:
+        domain = DOMAINS_BY_ID[domain_id if isinstance(domain_id, UUID) else UUID(str(domain_id))]
+    except (KeyError, ValueError) as exc:
+        raise errors.UnknownDomain(f"Unknown domain {domain_id}.") from exc
+    domain_type = Project.ProjectType.DETECTION if domain.type == OBJECT_DETECTION else Project.ProjectType.CLASSIFICATION
+    if project_type is not None and project_type != domain_type:
+        raise errors.UnknownDomain(f"Domain {domain.name!r} is not a {Project.ProjectType(project_type).label} domain.")
+    return domain_type, domain.id
+
+
+def project_create(
+    *,
+    owner: Any,
+    name: str,
+    description: str = "",
+    project_type: str | None = None,
+    classification_type: str = "Multiclass",
+    domain_id: UUID | str | None = None,
+) -> Project:
+    """Create a project. The domain decides the project type; without one, the type's General domain."""
+    name = clean_name(name, errors.ProjectNameInvalid, "project")
+    project_type, resolved_domain = _domain_for(project_type, domain_id)
+    if classification_type not in Project.ClassificationType.values:
+        raise errors.UnknownClassificationType(f"Unknown classification type {classification_type!r}.")
+    return Project.objects.create(
+        owner=owner,
+        name=name,
+        description=description or "",
+        project_type=project_type,
+        classification_type=classification_type,
+        domain_id=resolved_domain,
+    )
+
+
+_PROJECT_FIELDS = {"name", "description", "classification_type", "domain_id", "project_type"}
+
+
+def project_update(*, project: Project, **fields: Any) -> Project:
+    """Change name, description, classification type or domain (a domain of another type changes the type)."""
+    unknown = set(fields) - _PROJECT_FIELDS
+    if unknown:
+        raise TypeError(f"project_update() got unexpected fields {sorted(unknown)}")
+    if "name" in fields:
+        project.name = clean_name(fields["name"], errors.ProjectNameInvalid, "project")
+    if "description" in fields:
+        project.description = fields["description"] or ""
+    if "classification_type" in fields:
+        if fields["classification_type"] not in Project.ClassificationType.values:
+            raise errors.UnknownClassificationType(f"Unknown classification type {fields['classification_type']!r}.")
+        project.classification_type = fields["classification_type"]
+    if "domain_id" in fields or "project_type" in fields:
+        project_type, domain_id = _domain_for(fields.get("project_type"), fields.get("domain_id", project.domain_id))
+        if project_type == Project.ProjectType.DETECTION and project.tags.filter(type=Tag.TagType.NEGATIVE).exists():
+            raise errors.TagTypeInvalid("Remove the Negative tag first: detection projects have no Negative tag.")
+        project.project_type, project.domain_id = project_type, domain_id
+    project.save()
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete the project, its rows, and (once the deletion commits) every file under its media folder."""
+    prefix = f"projects/{project.id}"
+    with transaction.atomic():
+        project.delete()
+        transaction.on_commit(lambda: storage_delete_tree(prefix))

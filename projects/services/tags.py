@@ -1,0 +1,57 @@
+"""Tag services: names unique per project ignoring case; Negative only in classification."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from projects import errors
+from projects.models import Project, Tag
+from projects.services.base import clean_name
+
+
+def tag_create(*, project: Project, name: str, description: str = "", type: str = "Regular") -> Tag:  # noqa: A002
+    """Create a tag; names are unique per project ignoring case; Negative only in classification projects."""
+    name = clean_name(name, errors.TagNameInvalid, "tag")
+    _check_tag_type(project=project, type=type)
+    if Tag.objects.filter(project=project, name__iexact=name).exists():
+        raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.")
+    try:
+        with transaction.atomic():
+            return Tag.objects.create(project=project, name=name, description=description or "", type=type)
+    except IntegrityError as exc:  # a concurrent create won the race for the same name
+        raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.") from exc
+
+
+def _check_tag_type(*, project: Project, type: str) -> None:  # noqa: A002
+    if type not in Tag.TagType.values:
+        raise errors.TagTypeInvalid(f"Unknown tag type {type!r}.")
+    if type == Tag.TagType.NEGATIVE:
+        if project.is_detection:
+            raise errors.TagTypeInvalid("Negative tags exist only in classification projects.")
+        if project.tags.filter(type=Tag.TagType.NEGATIVE).exists():
+            raise errors.TagTypeInvalid("This project already has a Negative tag.")
+
+
+def tag_update(*, tag: Tag, name: str | None = None, description: str | None = None, type: str | None = None) -> Tag:  # noqa: A002
+    """Rename a tag, or change its description or type."""
+    if name is not None:
+        name = clean_name(name, errors.TagNameInvalid, "tag")
+        if Tag.objects.filter(project_id=tag.project_id, name__iexact=name).exclude(pk=tag.pk).exists():
+            raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.")
+        tag.name = name
+    if description is not None:
+        tag.description = description
+    if type is not None and type != tag.type:
+        _check_tag_type(project=tag.project, type=type)
+        tag.type = type
+    try:
+        with transaction.atomic():
+            tag.save()
+    except IntegrityError as exc:
+        raise errors.TagNameNotUnique(f"A tag named {tag.name!r} already exists in this project.") from exc
+    return tag
+
+
+def tag_delete(*, tag: Tag) -> None:
+    """Delete a tag; its images stay (untagged if it was their only tag) and its regions go."""
+    tag.delete()
