@@ -6,7 +6,7 @@ import { boxFromPoints, moveBox, resizeBox, sameBox, tooSmall } from "./geometry
 import { History } from "./history.js";
 import { setupPage, isTyping } from "./page.js";
 import { TagPicker } from "./picker.js";
-import { Saver } from "./saver.js";
+import { Saver, csrfToken } from "./saver.js";
 import { Viewport } from "./viewport.js";
 
 const root = document.getElementById("labeler");
@@ -194,7 +194,7 @@ async function createTag(name) {
 async function postTag(name) {
   const response = await fetch(urls.tagCreate, {
     method: "POST",
-    headers: { "X-CSRFToken": JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"], "HX-Request": "true" },
+    headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
     body: new URLSearchParams({ name }),
   });
   const text = await response.text();

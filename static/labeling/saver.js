@@ -4,9 +4,11 @@
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function csrfToken() {
-  const headers = document.body.getAttribute("hx-headers");
-  try { return JSON.parse(headers)["X-CSRFToken"]; } catch { return ""; }
+/** The CSRF cookie first (it stays current if the user signs in again in another tab), else the page's token. */
+export function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  if (cookie) return decodeURIComponent(cookie.slice("csrftoken=".length));
+  try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch { return ""; }
 }
 
 export class Saver {
@@ -67,7 +69,8 @@ export class Saver {
           op.onDone?.(text, response);
           continue;
         }
-        if (response.type === "opaqueredirect" || response.status === 0) {
+        if (response.type === "opaqueredirect" || response.status === 0 || response.status === 403) {
+          // Signed out (login redirect) or a stale CSRF token: kept and retried until the user signs in again.
           failure = "you are signed out: sign in again in another tab";
         } else if (response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status)) {
           this.queue.shift();

@@ -326,3 +326,21 @@ def test_the_picker_creates_a_new_tag_and_the_list_deletes_boxes(labeler, live_s
     page.keyboard.press("Control+z")
     saved(page)
     assert the_region().id == region.id
+
+
+def test_edits_made_while_signed_out_wait_and_are_saved_after_signing_in(labeler, live_server, owner, login_as):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    tag_create(project=project, name="fork")
+    image = upload(project, make_image_bytes(size=(800, 600), color=(90, 30, 60)))
+    page.goto(f"{live_server.url}/images/{image.id}/label/")
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    page.context.clear_cookies(name="sessionid")  # the session ended
+    page.keyboard.press("1")
+    drag(page, (0.2, 0.2), (0.5, 0.5))
+    sync_api.expect(page.locator("#save-status")).to_contain_text("signed out")
+    assert not Region.objects.exists()
+    login_as(owner)  # signed in again (e.g. in another tab)
+    page.locator("#save-retry").click()
+    saved(page)
+    assert_box(the_region(), 0.2, 0.2, 0.3, 0.3)
