@@ -1,0 +1,297 @@
+"""Detection: box-aware augmentation, target assignment, decoding/NMS, bad boxes, training, export."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.ml import errors
+from training.ml.config import TrainConfig
+from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
+from training.ml.detection import data as ddata
+from training.ml.detection.engine import Recipe, make_split
+from training.ml.detection.model import assign_targets, decode, locations
+from training.ml.manifest import Box, Manifest, Sample
+
+DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+RACCOON = DATASETS / "raccoon"
+
+# Small enough for a ~10 s CPU fit, big enough to learn one raccoon box.
+TINY_RECIPE = Recipe(image_size=128, views_per_image=6, epochs=25, batch_size=8, lr=3e-3, channels=32, num_convs=1)
+
+
+def _square_image(size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Grey (3, H, W) uint8 image with a pure red rectangle at pixel ``box`` (x0, y0, x1, y1)."""
+    w, h = size
+    img = torch.full((3, h, w), 90, dtype=torch.uint8)
+    x0, y0, x1, y1 = box
+    img[:, y0:y1, x0:x1] = torch.tensor([250, 10, 10], dtype=torch.uint8)[:, None, None]
+    return img
+
+
+def _target(boxes: list[tuple[float, float, float, float]], labels: list[int]) -> ddata.Target:
+    return ddata.Target(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(labels))
+
+
+def _raccoon_manifest(names: list[str], split: dict[str, str] | None = None) -> Manifest:
+    data = json.loads((RACCOON / "manifest.json").read_text())
+    samples = []
+    for rel in names:
+        info = data["images"][rel]
+        boxes = tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"]) for r in info["regions"])
+        samples.append(
+            Sample(id=rel, path=str(RACCOON / rel), tags=("raccoon",), boxes=boxes, split=(split or {}).get(rel))
+        )
+    return Manifest(task="detection", tags=("raccoon",), samples=tuple(samples))
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def test_random_views_keep_boxes_on_the_object() -> None:
+    img = _square_image((200, 150), (50, 40, 130, 110))
+    tgt = _target([(50 / 200, 40 / 150, 130 / 200, 110 / 150)], [0])
+    rng = np.random.default_rng(0)
+    flipped_seen = False
+    for _ in range(30):
+        view, boxes, labels = ddata.random_view(img, tgt, 64, rng)
+        assert view.shape == (3, 64, 64) and view.dtype == torch.uint8
+        assert boxes.shape == (1, 4) and labels.tolist() == [0]
+        x0, y0, x1, y1 = boxes[0].tolist()
+        assert 0 <= x0 < x1 <= 64 and 0 <= y0 < y1 <= 64
+        # Inside the box the view is red; just outside (where visible) it is not.
+        inner = view[:, math.ceil(y0) + 2 : math.floor(y1) - 2, math.ceil(x0) + 2 : math.floor(x1) - 2].float()
+        assert inner[0].mean() > 150 and inner[1].mean() < 90
+        red = (view[0].float() > 150) & (view[1].float() < 90)
+        ys, xs = torch.nonzero(red, as_tuple=True)
+        assert abs(xs.min().item() - x0) <= 2 and abs(xs.max().item() + 1 - x1) <= 2
+        assert abs(ys.min().item() - y0) <= 2 and abs(ys.max().item() + 1 - y1) <= 2
+        flipped_seen |= x0 > 64 - x1 + 4
+    assert flipped_seen
+
+
+def test_random_view_drops_boxes_cropped_out_and_keeps_shape() -> None:
+    # Two small objects in opposite corners: zoomed-in crops often keep one of them only.
+    img = _square_image((300, 300), (10, 10, 40, 40))
+    img[:, 260:290, 260:290] = torch.tensor([250, 10, 10], dtype=torch.uint8)[:, None, None]
+    tgt = _target([(10 / 300, 10 / 300, 40 / 300, 40 / 300), (260 / 300, 260 / 300, 290 / 300, 290 / 300)], [0, 1])
+    rng = np.random.default_rng(1)
+    counts = set()
+    for _ in range(40):
+        view, boxes, labels = ddata.random_view(img, tgt, 64, rng, zoom=(0.3, 1.0))
+        assert view.shape == (3, 64, 64)
+        counts.add(len(boxes))
+        for b in boxes:
+            w, h = (b[2] - b[0]).item(), (b[3] - b[1]).item()
+            assert w >= 2 and h >= 2
+    assert 2 in counts and (1 in counts or 0 in counts)
+
+
+def test_full_view_scales_boxes_to_the_view() -> None:
+    img = _square_image((100, 50), (10, 10, 60, 40))
+    tgt = _target([(0.1, 0.2, 0.6, 0.8)], [0])
+    view, boxes, _ = ddata.full_view(img, tgt, 64)
+    assert view.shape == (3, 64, 64)
+    assert torch.allclose(boxes, torch.tensor([[6.4, 12.8, 38.4, 51.2]]))
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        Box("a", 0.5, 0.5, 0.6, 0.2),  # right edge at 1.1
+        Box("a", -0.2, 0.1, 0.3, 0.3),  # left of the image
+        Box("a", 0.1, 0.1, 0.0, 0.3),  # zero width
+        Box("a", 0.1, 0.1, 0.3, -0.1),  # negative height
+        Box("b", 0.1, 0.1, 0.3, 0.3),  # unknown tag
+        Box("a", float("nan"), 0.1, 0.3, 0.3),
+    ],
+)
+def test_bad_boxes_raise_invalid_region(box: Box, tmp_path: Path) -> None:
+    sample = Sample(id="x", path="missing.jpg", tags=("a",), boxes=(box,))
+    with pytest.raises(errors.InvalidRegion) as exc:
+        ddata.sample_target(sample, ("a",))
+    assert exc.value.code == "BadRequestInvalidRegion"
+    manifest = Manifest(task="detection", tags=("a",), samples=(sample,))
+    with pytest.raises(errors.InvalidRegion):
+        train_detector(manifest, TrainConfig(), tmp_path)
+
+
+def test_tiny_overshoot_is_clipped_and_images_without_boxes_are_negatives() -> None:
+    sample = Sample(id="x", path="x.jpg", boxes=(Box("a", 0.5, 0.5, 0.5004, 0.2),))
+    assert ddata.sample_target(sample, ("a",)).boxes[0, 2].item() == 1.0
+    empty = ddata.sample_target(Sample(id="y", path="y.jpg"), ("a",))
+    assert empty.boxes.shape == (0, 4) and empty.labels.shape == (0,)
+
+
+def test_empty_manifest_and_no_boxes_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(errors.EmptyManifest):
+        train_detector(Manifest(task="detection", tags=("a",), samples=()), TrainConfig(), tmp_path)
+    negatives = Manifest(task="detection", tags=("a",), samples=(Sample(id="y", path="y.jpg"),))
+    with pytest.raises(errors.NotEnoughImagesPerTag):
+        train_detector(negatives, TrainConfig(), tmp_path)
+
+
+# --------------------------------------------------------------------------- targets and decoding
+
+
+def test_assignment_puts_a_big_box_on_a_coarse_level_and_a_small_one_on_the_finest() -> None:
+    points, strides, levels = locations(320)
+    boxes = torch.tensor([[20.0, 20.0, 300.0, 300.0], [10.0, 10.0, 40.0, 40.0]])
+    labels, ltrb = assign_targets(points, strides, levels, boxes, torch.tensor([0, 1]))
+    big = labels == 0
+    small = labels == 1
+    assert big.any() and small.any()
+    assert set(levels[big].tolist()) == {2} and set(levels[small].tolist()) == {0}
+    # Distances reproduce the box from every positive location.
+    pts = points[big]
+    rebuilt = torch.cat([pts - ltrb[big][:, :2], pts + ltrb[big][:, 2:]], 1)
+    assert torch.allclose(rebuilt, boxes[0].expand_as(rebuilt))
+    assert (labels == -1).sum() > 0.9 * len(labels)
+
+
+def _fake_outputs(points: torch.Tensor, entries: list[tuple[int, int, float, list[float]]], k: int):
+    """Head outputs with given (location, class, probability, ltrb) and everything else at ~0."""
+    n = points.shape[0]
+    cls = torch.full((1, n, k), -20.0)
+    ltrb = torch.full((1, n, 4), 4.0)
+    ctr = torch.full((1, n), 20.0)  # centerness ~1, so score ~= class probability
+    for loc, c, p, d in entries:
+        cls[0, loc, c] = math.log(p / (1 - p))
+        ltrb[0, loc] = torch.tensor(d)
+    return cls, ltrb, ctr
+
+
+def test_decode_applies_class_aware_nms_and_normalises_boxes() -> None:
+    points, _, _ = locations(128)
+    near = [int(i) for i in torch.nonzero((points[:, 0] == 56) & (points[:, 1] == 56)).flatten()[:1]]
+    loc = near[0]
+    d = [30.0, 30.0, 30.0, 30.0]
+    other = loc + 1  # neighbour at the same level: the same box shifted by one stride (IoU > 0.5)
+    outs = _fake_outputs(points, [(loc, 0, 0.9, d), (other, 0, 0.8, d), (other, 1, 0.7, d)], k=2)
+    boxes, scores, labels = decode(outs, points, 128)
+    assert labels.tolist() == [0, 1]  # same-class duplicate suppressed, other class kept
+    assert scores[0].item() == pytest.approx(math.sqrt(0.9), abs=1e-3)  # sqrt(class * centerness)
+    x, y = points[loc].tolist()
+    assert boxes[0].tolist() == pytest.approx([(x - 30) / 128, (y - 30) / 128, (x + 30) / 128, (y + 30) / 128])
+    assert ((boxes >= 0) & (boxes <= 1)).all()
+
+
+def test_decode_keeps_at_most_300_boxes_above_the_floor() -> None:
+    points, _, _ = locations(1024)
+    n = points.shape[0]
+    cls = torch.full((1, n, 1), 0.0)  # p = 0.5 everywhere
+    cls[0, ::2] = -10.0  # ~0.007 after sqrt(p * ctr): below the 0.01 floor
+    ltrb = torch.full((1, n, 4), 2.0)  # tiny boxes: no overlap, nothing suppressed
+    ctr = torch.full((1, n), 20.0)
+    boxes, scores, labels = decode((cls, ltrb, ctr), points, 1024)
+    assert len(boxes) == 300 and (scores > 0.01).all()
+    assert torch.all(scores[:-1] >= scores[1:])
+
+
+def test_split_uses_given_field_else_seeded_holdout() -> None:
+    m = Manifest(
+        task="detection",
+        tags=("a",),
+        samples=tuple(
+            Sample(id=str(i), path="p", boxes=(Box("a", 0.1, 0.1, 0.2, 0.2),), split="test" if i < 3 else "train")
+            for i in range(10)
+        ),
+    )
+    s = make_split(m, TrainConfig())
+    assert s["method"] == "given" and s["_val"] == [0, 1, 2]
+    plain = Manifest(task="detection", tags=("a",), samples=tuple(Sample(id=str(i), path="p") for i in range(40)))
+    a, b = make_split(plain, TrainConfig(seed=3)), make_split(plain, TrainConfig(seed=3))
+    assert a["method"] == "holdout" and a["_val"] == b["_val"] and len(a["_val"]) == 12
+    assert make_split(plain, TrainConfig(seed=4))["_val"] != a["_val"]
+    small = make_split(Manifest(task="detection", tags=("a",), samples=plain.samples[:9]), TrainConfig())
+    assert small["method"] == "kfold" and sorted(sum(small["_folds"], [])) == list(range(9))
+
+
+# --------------------------------------------------------------------------- real training
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    """A short fit on 4 raccoon photos (3 train, 1 given validation image)."""
+    names = [f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)]
+    manifest = _raccoon_manifest(names, split={names[-1]: "test"})
+    seen: list[tuple[float, str]] = []
+    result = train_detector(
+        manifest,
+        TrainConfig(seed=0, image_size=128),
+        tmp_path_factory.mktemp("det"),
+        recipe=TINY_RECIPE,
+        progress=lambda f, s: seen.append((f, s)),
+    )
+    return manifest, result, seen
+
+
+@pytest.mark.slow
+def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
+    manifest, result, seen = tiny_run
+    m = result.metrics
+    assert m["task"] == "detection" and m["split"]["method"] == "given"
+    assert m["split"]["val_ids"] == ["images/raccoon-4.jpg"] and len(m["split"]["train_ids"]) == 3
+    assert [v["id"] for v in m["validation_predictions"]] == ["images/raccoon-4.jpg"]
+    assert set(m["overall"]) >= {"precision", "recall", "ap"}
+    json.dumps(m)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    predictor = DetectionPredictor.load(result.artifact_path)
+    assert predictor.task == "detection" and predictor.tags == ["raccoon"]
+    sample = manifest.samples[0]
+    preds = predictor.predict(manifest.resolve(sample))
+    assert preds and preds[0].tag == "raccoon" and preds[0].box.tag == "raccoon"
+    assert all(p.probability >= 0.01 for p in preds) and len(preds) <= 300
+    true = sample.boxes[0]
+    assert _iou(preds[0].box, true) > 0.5, (preds[0], true)
+    assert predictor.predict_many([manifest.resolve(sample)])[0] == preds
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a.left + a.width, b.left + b.width) - max(a.left, b.left))
+    iy = max(0.0, min(a.top + a.height, b.top + b.height) - max(a.top, b.top))
+    inter = ix * iy
+    return inter / (a.width * a.height + b.width * b.height - inter)
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics(tiny_run, tmp_path: Path) -> None:
+    manifest, first, _ = tiny_run
+    again = train_detector(manifest, TrainConfig(seed=0, image_size=128), tmp_path, recipe=TINY_RECIPE)
+    drop = ("train_seconds",)
+    assert {k: v for k, v in again.metrics.items() if k not in drop} == {
+        k: v for k, v in first.metrics.items() if k not in drop
+    }
+
+
+def test_cancellation_raises_cancelled(tmp_path: Path) -> None:
+    manifest = _raccoon_manifest(["images/raccoon-1.jpg", "images/raccoon-2.jpg"])
+    with pytest.raises(errors.Cancelled):
+        train_detector(manifest, TrainConfig(image_size=128), tmp_path, recipe=TINY_RECIPE, should_cancel=lambda: True)
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_the_predictor(tiny_run, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    manifest, result, _ = tiny_run
+    images = [str(manifest.resolve(s)) for s in manifest.samples]
+    report = export_detector_onnx(result.artifact_path, tmp_path, validation_images=images)
+    assert report["ok"], report
+    assert report["max_abs_probability_diff"] <= 1e-4 and report["images"] == 4
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["input"]["name"] == "image" and meta["tags"] == ["raccoon"]
+    assert (tmp_path / "labels.txt").read_text() == "raccoon\n"
+    assert json.loads((tmp_path / "parity.json").read_text())["ok"]
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    boxes, scores, labels = sess.run(None, {"image": ddata.load_array(images[0], image_size=128)})
+    assert boxes.shape[1] == 4 and len(scores) == len(labels) == len(boxes) > 0

@@ -1,0 +1,165 @@
+"""End-to-end ONNX export of a detector: preprocessing, network, box decoding and NMS in one graph.
+
+Graph convention (also written to metadata.json)::
+
+    input  "image"  uint8 [H, W, 3], RGB, any size (decoded like training.ml.images.load_array)
+    output "boxes"  float32 [D, 4]  x0, y0, x1, y1 normalised to the input image (0..1)
+           "scores" float32 [D]     probability, sorted descending, >= 0.01, D <= 300
+           "labels" int64   [D]     index into labels.txt
+
+The parity report runs the graph and the DetectionPredictor on the same images and matches boxes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from training.ml.detection import data as ddata
+from training.ml.detection.model import (
+    MAX_DETECTIONS,
+    NMS_IOU,
+    PRE_NMS_TOPK,
+    SCORE_FLOOR,
+    Detector,
+    decode,
+    locations,
+)
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+
+
+class EndToEnd(nn.Module):
+    """uint8 (H, W, 3) image -> (boxes, scores, labels), the traced body of the exported graph."""
+
+    def __init__(self, detector: Detector, image_size: int) -> None:
+        super().__init__()
+        self.detector = detector
+        self.image_size = image_size
+        self.register_buffer("points", locations(image_size, detector.head.strides)[0])
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = ddata.preprocess(image, self.image_size)
+        return decode(self.detector(x), self.points, self.image_size)
+
+
+def export_detector_onnx(
+    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Write model.onnx, labels.txt, metadata.json and parity.json to ``out_dir``.
+
+    Args:
+        artifact_path: a detection artifact directory (see predict.py).
+        out_dir: created if missing.
+        validation_images: paths / bytes / PIL images to check the graph against the Predictor.
+
+    Returns:
+        The parity report (also in parity.json).
+    """
+    from training.ml.detection.engine import OPSET, _onnx_export, make_session
+    from training.ml.detection.predict import DetectionPredictor, load_detector
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    detector, meta = load_detector(artifact_path)
+    size = int(meta["image_size"])
+    model = EndToEnd(detector, size).eval()
+    example = torch.zeros(size + 37, size + 91, 3, dtype=torch.uint8)
+    _onnx_export(
+        model,
+        (example,),
+        out / MODEL_FILE,
+        input_names=["image"],
+        output_names=["boxes", "scores", "labels"],
+        dynamic_axes={"image": {0: "height", 1: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}, "labels": {0: "n"}},
+    )
+    (out / "labels.txt").write_text("".join(f"{t}\n" for t in meta["tags"]))
+    export_meta = {
+        "task": "detection",
+        "format": "onnx",
+        "tags": meta["tags"],
+        "backbone": meta["backbone"],
+        "image_size": size,
+        "input": {
+            "name": "image",
+            "dtype": "uint8",
+            "shape": ["height", "width", 3],
+            "channels": "RGB",
+            "decode": "EXIF-rotate, RGB; JPEGs larger than 2x image_size may be decoded with PIL draft",
+        },
+        "outputs": {
+            "boxes": {"dtype": "float32", "shape": ["n", 4], "format": "xyxy normalised to the input image"},
+            "scores": {"dtype": "float32", "shape": ["n"], "meaning": "probability, sorted descending"},
+            "labels": {"dtype": "int64", "shape": ["n"], "meaning": "index into labels.txt"},
+        },
+        "preprocessing_in_graph": (
+            f"Resize to {size}x{size} (linear, antialias=1, half_pixel; stretched, no letterbox), x / 127.5 - 1"
+        ),
+        "postprocessing_in_graph": {
+            "score": "sqrt(sigmoid(class) * sigmoid(centerness))",
+            "score_floor": SCORE_FLOOR,
+            "pre_nms_topk": PRE_NMS_TOPK,
+            "nms": f"class-aware, IoU {NMS_IOU}",
+            "max_detections": MAX_DETECTIONS,
+        },
+        "opset": OPSET,
+    }
+    (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
+    predictor = DetectionPredictor.load(artifact_path)
+    session = make_session(out / MODEL_FILE, None)
+    report = parity_report(predictor, session, validation_images)
+    (out / "parity.json").write_text(json.dumps(report, indent=1))
+    logger.info("exported detector to %s (parity max dprob %s)", out, report["max_abs_probability_diff"])
+    return report
+
+
+def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[str, Any]:
+    """Run both paths on each image; match each Predictor box to the graph's same-label box of best IoU."""
+    from torchvision.ops import box_iou
+
+    per_image = []
+    max_dp = max_db = 0.0
+    unmatched = 0
+    t_graph = 0.0
+    for im in images:
+        boxes, scores, labels = predictor.detect(im)
+        arr = ddata.load_array(im, image_size=predictor.image_size)
+        t = time.perf_counter()
+        gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in session.run(None, {"image": arr}))
+        t_graph += time.perf_counter() - t
+        dp = db = 0.0
+        miss = 0
+        for i in range(len(boxes)):
+            same = torch.nonzero(gl == labels[i]).flatten()
+            if len(same) == 0:
+                miss += 1
+                continue
+            ious = box_iou(boxes[i : i + 1], gb[same])[0]
+            j = same[int(ious.argmax())]
+            dp = max(dp, abs(float(scores[i]) - float(gs[j])))
+            db = max(db, float((boxes[i] - gb[j]).abs().max()))
+        miss += max(0, len(gb) - len(boxes))
+        per_image.append(
+            {"image": str(im)[:200] if isinstance(im, str | Path) else "<image>", "predictor_boxes": len(boxes),
+             "onnx_boxes": len(gb), "max_abs_probability_diff": dp, "max_abs_box_diff": db, "unmatched": miss}
+        )
+        max_dp, max_db, unmatched = max(max_dp, dp), max(max_db, db), unmatched + miss
+    return {
+        "images": len(per_image),
+        "max_abs_probability_diff": max_dp,
+        "max_abs_box_diff": max_db,
+        "unmatched_boxes": unmatched,
+        "ok": bool(max_dp <= 1e-4 and max_db <= 1e-4 and unmatched == 0),
+        "onnx_ms_per_image": 1000 * t_graph / max(len(per_image), 1),
+        "per_image": per_image,
+    }

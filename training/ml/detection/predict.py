@@ -1,0 +1,186 @@
+"""Detection artifacts (save/load) and the DetectionPredictor (onnxruntime fast path).
+
+An artifact is a directory::
+
+    metadata.json   {"task": "detection", "format": "tagsight-detector", "tags", "backbone",
+                     "image_size", "recipe", "model": "model.pt", "onnx": "model_core.onnx", ...}
+    model.pt        state_dict of the whole Detector (trunk + head)
+    model_core.onnx uint8 (H, W, 3) image -> resize, normalise, Detector -> (cls logits, ltrb, centerness)
+
+The Predictor runs model_core.onnx in onnxruntime (preprocessing included, so the resize is the
+same kernel as in the export) and decodes / NMSes in torch with the same function the exported
+end-to-end graph is traced from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.ml.detection import data as ddata
+from training.ml.detection.model import DetectionHead, Detector, decode, locations
+from training.ml.manifest import Box
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "tagsight-detector"
+METADATA = "metadata.json"
+WEIGHTS = "model.pt"
+CORE_ONNX = "model_core.onnx"
+
+
+class ImageToOutputs(torch.nn.Module):
+    """uint8 (H, W, 3) image -> resize + normalise -> Detector head outputs (batch of 1)."""
+
+    def __init__(self, detector: Detector, image_size: int) -> None:
+        super().__init__()
+        self.detector = detector
+        self.image_size = image_size
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.detector(ddata.preprocess(image, self.image_size))
+
+
+def save_artifact(
+    path: Path,
+    detector: Detector,
+    *,
+    tags: Sequence[str],
+    backbone: str,
+    image_size: int,
+    recipe: dict[str, Any],
+    threads: int | None = None,
+) -> None:
+    """Write ``path/`` (metadata.json, model.pt, model_core.onnx)."""
+    from training.ml.detection.engine import _onnx_export
+
+    path.mkdir(parents=True, exist_ok=True)
+    detector = detector.eval()
+    torch.save(detector.state_dict(), path / WEIGHTS)
+    example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
+    _onnx_export(
+        ImageToOutputs(detector, image_size).eval(),
+        (example,),
+        path / CORE_ONNX,
+        input_names=["image"],
+        output_names=["cls_logits", "ltrb", "centerness"],
+        dynamic_axes={"image": {0: "height", 1: "width"}},
+    )
+    meta = {
+        "task": "detection",
+        "format": FORMAT,
+        "version": 1,
+        "tags": list(tags),
+        "backbone": backbone,
+        "image_size": image_size,
+        "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+        "head": {"channels": recipe["channels"], "num_convs": recipe["num_convs"], "strides": list(recipe["strides"])},
+        "recipe": recipe,
+        "model": WEIGHTS,
+        "onnx": CORE_ONNX,
+    }
+    (path / METADATA).write_text(json.dumps(meta, indent=1))
+
+
+def read_metadata(artifact_path: str | Path) -> dict[str, Any]:
+    """The artifact's metadata (``artifact_path`` is the directory or its metadata.json)."""
+    p = Path(artifact_path)
+    if p.is_file():
+        p = p.parent
+    return dict(json.loads((p / METADATA).read_text()))
+
+
+def load_detector(artifact_path: str | Path) -> tuple[Detector, dict[str, Any]]:
+    """Rebuild the torch Detector from an artifact (used by export)."""
+    from training.ml.backbones import create_backbone, get_spec
+
+    root = Path(artifact_path)
+    root = root.parent if root.is_file() else root
+    meta = read_metadata(root)
+    trunk = create_backbone(meta["backbone"], image_size=meta["image_size"], pretrained=False)
+    head = DetectionHead(
+        tuple(get_spec(meta["backbone"]).stage_channels),  # type: ignore[arg-type]
+        len(meta["tags"]),
+        channels=meta["head"]["channels"],
+        num_convs=meta["head"]["num_convs"],
+        strides=tuple(meta["head"]["strides"]),
+    )
+    detector = Detector(trunk, head)
+    detector.load_state_dict(torch.load(root / meta["model"], map_location="cpu", weights_only=True))
+    return detector.eval(), meta
+
+
+def _prediction_class() -> Any:
+    try:
+        from training.ml.predict import Prediction
+
+        return Prediction
+    except ImportError:  # the core Predictor module is not there (yet): same fields, local class
+        from dataclasses import make_dataclass
+
+        global _FALLBACK
+        if _FALLBACK is None:
+            _FALLBACK = make_dataclass(
+                "Prediction", [("tag", str), ("probability", float), ("box", Any)], frozen=True
+            )
+        return _FALLBACK
+
+
+_FALLBACK: Any = None
+
+
+class DetectionPredictor:
+    """Loads a detection artifact once; thread-safe ``predict`` / ``predict_many``.
+
+    Predictions are ``Prediction(tag, probability, box)`` with ``box`` a normalised
+    left/top/width/height :class:`Box`, after class-aware NMS, sorted by probability, at most 300,
+    probability >= 0.01.
+    """
+
+    task = "detection"
+
+    def __init__(self, root: Path, meta: dict[str, Any], session: Any) -> None:
+        self.root = root
+        self.meta = meta
+        self.tags: list[str] = list(meta["tags"])
+        self.image_size: int = int(meta["image_size"])
+        self._session = session
+        self._points = locations(self.image_size, tuple(meta["head"]["strides"]))[0]
+
+    @classmethod
+    def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> DetectionPredictor:
+        """Open an artifact directory (or its metadata.json)."""
+        from training.ml.detection.engine import make_session
+
+        root = Path(artifact_path)
+        root = root.parent if root.is_file() else root
+        meta = read_metadata(root)
+        if meta.get("task") != "detection":
+            raise ValueError(f"{root} is not a detection artifact")
+        return cls(root, meta, make_session(root / meta["onnx"], threads))
+
+    @torch.inference_mode()
+    def detect(self, image: ddata.ImageInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,)."""
+        arr = ddata.load_array(image, image_size=self.image_size)
+        outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
+        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size)
+
+    def predict(self, image: ddata.ImageInput) -> list[Any]:
+        """Detections of one image (PIL image, bytes or path) as Prediction objects."""
+        prediction = _prediction_class()
+        boxes, scores, labels = self.detect(image)
+        out = []
+        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+            tag = self.tags[int(c)]
+            out.append(prediction(tag=tag, probability=float(p), box=Box(tag, x0, y0, x1 - x0, y1 - y0)))
+        return out
+
+    def predict_many(self, images: Sequence[ddata.ImageInput]) -> list[list[Any]]:
+        """``predict`` for each image, in order."""
+        return [self.predict(im) for im in images]
