@@ -390,3 +390,11 @@ def test_oversized_upload_is_refused_without_reading_it_whole(owner_client, proj
     settings.TAGSIGHT_MAX_IMAGE_BYTES = 1000
     response = upload_file(owner_client, project, make_image_bytes((200, 200), fmt="BMP"))
     assert response.status_code == 400 and response.json()["status"] == "ErrorImageSize"
+
+
+def test_htmx_answers_carry_their_messages_out_of_band(owner_client, project, image):
+    url = reverse("projects:images-action", args=[project.id])
+    body = owner_client.post(url, {"action": "delete", "image_ids": [image.id]}, **HX).content.decode()
+    assert 'id="messages"' in body and 'hx-swap-oob="true"' in body and "Deleted 1 image." in body
+    full = owner_client.get(reverse("projects:project-detail", args=[project.id])).content.decode()
+    assert full.count('id="messages"') == 1 and "hx-swap-oob" not in full
