@@ -178,6 +178,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_out": str(DATA_DIR / "broker" / "queue"),
         "control_folder": str(DATA_DIR / "broker" / "control"),
         "store_processed": False,
+        # kombu polls the folder (default every 1 s); 0.1 s takes ~0.5 s off every click-to-train.
+        "polling_interval": 0.1,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=3600)}

@@ -138,7 +138,8 @@ def iteration_status(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
     iteration = _iteration(request, iteration_id)
     services.iterations_reap_lost(project=iteration.project)
     iteration.refresh_from_db()
-    response = render(request, "training/iteration_detail.html#iteration-body", _detail_context(request, iteration))
+    context = {**_detail_context(request, iteration), "oob_nav": True}
+    response = render(request, "training/iteration_detail.html#iteration-body", context)
     if iteration.is_done:
         stop = HttpResponseStopPolling(response.content)
         stop["Content-Type"] = response["Content-Type"]

@@ -103,7 +103,7 @@ def test_live_body_polls_while_training(owner_client, owner, project):
     response = owner_client.get(reverse("training:iteration-status", args=[iteration.id]), **HX)
     content = response.content.decode()
     assert response.status_code == 200
-    assert content.lstrip().startswith('<div id="iteration-body"') and 'hx-trigger="every 1s"' in content
+    assert content.lstrip().startswith('<div id="iteration-body"') and 'hx-trigger="every 500ms"' in content
     assert "Training head" in content and "width: 40.0%" in content and "Cancel training" in content
     assert "<html" not in content
 
