@@ -388,3 +388,17 @@ def test_negative_tag_cannot_join_regular_tags(owner):
     image = upload(project, make_image_bytes(), tags=[regular]).image
     with pytest.raises(errors.NegativeAndRegularTagOnSameImage):
         services.images_tag(project=project, image_ids=[image.id], tag_ids=[negative.id])
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [("CMYK", "JPEG"), ("L", "JPEG"), ("I;16", "PNG"), ("LA", "PNG"), ("RGBA", "WEBP"), ("P", "GIF"), ("1", "BMP")],
+)
+def test_unusual_pixel_modes_get_rgb_renditions(owner, mode, fmt):
+    img = PILImage.new("RGB", (300, 120), (10, 200, 30)).convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    result = upload(make_project(owner), buf.getvalue())
+    assert result.status == "OK", result.message
+    with PILImage.open(result.image.thumbnail) as thumb:
+        assert thumb.mode == "RGB" and thumb.size == (256, 102)
