@@ -143,3 +143,16 @@ def test_bad_manifests_raise_specific_errors(tiny_manifest: Manifest, ml_cache: 
     with pytest.raises(UnreadableImage) as exc2:
         train(Manifest(task="classification", tags=("ants", "bees"), samples=junk), cfg, tmp_path)
     assert exc2.value.code == "BadRequestImageFormat"
+
+
+@pytest.mark.slow
+def test_advanced_mode_delivers_the_better_model_and_says_which(
+    tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path
+) -> None:
+    result = train(tiny_manifest, _config(ml_cache, mode="advanced", budget_seconds=20), tmp_path)
+    m = result.metrics
+    assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
+    assert result.notes and m["notes"] == result.notes
+    assert any(("did not beat" in n) or ("delivered" in n) for n in result.notes)
+    predictor = Predictor.load(result.artifact_path)
+    assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == "ants"

@@ -292,7 +292,8 @@ def train_classifier(
     rows, fold_scores = evaluate_heads(manifest, plan, embeddings, y, seed=config.seed)
     metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
     mode_delivered = "quick"
-    step(0.9, "training the final model")
+    split_json = plan.to_json(manifest.samples)
+    step(0.8, "training the final model")
     head = fit_head(*_train_views(embeddings, y, range(len(manifest.samples))), multilabel=manifest.multilabel, seed=config.seed)
     trunk_file = embedder.trunk_file
     if config.mode == "advanced":
@@ -300,13 +301,14 @@ def train_classifier(
 
         outcome = finetune_classifier(
             manifest, config, embedder=embedder, plan=plan, quick_rows=rows, quick_head=head,
-            workdir=workdir, progress=progress, should_cancel=should_cancel,
+            workdir=workdir, progress=progress, should_cancel=should_cancel, embeddings=embeddings,
         )
         notes += outcome.notes
-        if outcome.delivered:
+        if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
             metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
+            split_json = outcome.split
     step(0.97, "saving the model")
     metrics.update(
         {
@@ -314,7 +316,7 @@ def train_classifier(
             "tags": list(manifest.tags),
             "multilabel": manifest.multilabel,
             "negative_tag": manifest.negative_tag,
-            "split": plan.to_json(manifest.samples),
+            "split": split_json,
             "validation_predictions": rows,
             "backbone": config.backbone,
             "image_size": embedder.image_size,
@@ -324,7 +326,7 @@ def train_classifier(
             "embedded_images": misses,
         }
     )
-    if plan.method == "kfold":
+    if plan.method == "kfold" and mode_delivered == "quick":
         acc = [f["accuracy"] for f in fold_scores]
         aps = [f["ap"] for f in fold_scores]
         metrics["kfold"] = {

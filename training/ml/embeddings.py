@@ -17,6 +17,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -152,30 +153,38 @@ def _atomic_write(path: Path, data: bytes) -> None:
 _export_lock = threading.Lock()
 
 
-def export_trunk(backbone: str, image_size: int, path: Path, *, state_dict: dict | None = None) -> Path:
+def export_trunk(
+    backbone: str, image_size: int, path: Path, *, model: Any = None, prefix_blocks: int | None = None
+) -> Path:
     """Export the backbone trunk (normalised NCHW float -> pooled (N, F) embedding) to ONNX.
 
     Args:
         backbone: backbone name.
         image_size: input resolution the static padding is built for.
         path: output file (written atomically).
-        state_dict: optional fine-tuned weights (default: ImageNet).
+        model: an ``EfficientNetLite`` to export (default: the ImageNet one).
+        prefix_blocks: export only stem + the first ``prefix_blocks`` blocks (output: feature map
+            "features" [N, C, h, w]) — the frozen part in advanced fine-tuning.
     """
     import io
 
     import torch
 
-    model = create_backbone(backbone, image_size=image_size, pretrained=state_dict is None)
-    if state_dict is not None:
-        model.load_state_dict(state_dict, strict=False)
+    if model is None:
+        model = create_backbone(backbone, image_size=image_size, pretrained=True)
+    net = model.eval()
 
     class Trunk(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = model
+            self.net = net
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if prefix_blocks is not None:
+                return self.net.blocks[:prefix_blocks](self.net.stem(x))
             return self.net.forward_pooled(x)
+
+    output = "features" if prefix_blocks is not None else "embedding"
 
     buf = io.BytesIO()
     with torch.inference_mode(), warnings.catch_warnings():
@@ -185,8 +194,8 @@ def export_trunk(backbone: str, image_size: int, path: Path, *, state_dict: dict
             (torch.zeros(1, 3, image_size, image_size),),
             buf,
             input_names=["pixels"],
-            output_names=["embedding"],
-            dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}},
+            output_names=[output],
+            dynamic_axes={"pixels": {0: "batch"}, output: {0: "batch"}},
             opset_version=ONNX_OPSET,
             do_constant_folding=True,
             dynamo=False,
