@@ -96,7 +96,7 @@ function save(from, to) {
   }
 }
 
-const pick = (r) => Object.fromEntries(COORDS.map((k) => [k, r[k].toFixed(6)]));
+const pick = (r) => Object.fromEntries(COORDS.map((k) => [k, String(r[k])])); // full precision: rounding could cross 1
 
 /** Makes a change locally and saves it: from/to are region snapshots, null for "absent". */
 function apply(from, to) {
@@ -164,6 +164,7 @@ function markSelectedInList() {
 }
 
 function select(id) {
+  if (id === selected) return;
   selected = id;
   render();
 }
@@ -295,6 +296,7 @@ stage.addEventListener("pointermove", (event) => {
     return;
   }
   const p = point(event);
+  if (drag.id && !regions.has(drag.id)) { drag = null; return; } // resynchronised away meanwhile
   if (drag.kind === "draw") {
     drag.box = boxFromPoints(drag.start.x, drag.start.y, p.x, p.y);
     place(drag.el, drag.box);
@@ -324,18 +326,18 @@ function endDrag(event, cancelled = false) {
     if (cancelled || !d.box || tooSmall(d.box, r.width, r.height)) { render(); return; } // a click: no box
     if (sticky && tagById(sticky)) createRegion(d.box, sticky);
     else askTagForNewBox(d.box);
-  } else if (d.kind === "move" || d.kind === "resize") {
+  } else if ((d.kind === "move" || d.kind === "resize") && regions.has(d.id)) {
     const after = { ...regions.get(d.id) };
     if (cancelled) { regions.set(d.id, d.before); render(); return; }
-    if (!sameBox(d.before, after)) commit(d.before, after);
-    else render();
+    if (!sameBox(d.before, after)) commit(d.before, after); // else a plain click: keep the DOM (double-click)
   }
 }
 
 stage.addEventListener("pointerup", (event) => endDrag(event));
 stage.addEventListener("pointercancel", (event) => endDrag(event, true));
 stage.addEventListener("dblclick", (event) => {
-  const box = event.target.closest(".box[data-id]:not(.pending)");
+  // With pointer capture the event targets the stage itself: look up what is under the pointer.
+  const box = document.elementFromPoint(event.clientX, event.clientY)?.closest(".box[data-id]:not(.pending)");
   if (box) askRetag(box.dataset.id);
 });
 stage.addEventListener("auxclick", (event) => event.preventDefault()); // middle-click paste/scroll

@@ -319,6 +319,15 @@ def test_the_picker_creates_a_new_tag_and_the_list_deletes_boxes(labeler, live_s
     sync_api.expect(page.locator("#tag-list .tag-choice", has_text="Spoon")).to_contain_text("2")  # hotkey 2
     sync_api.expect(page.locator("#region-list")).to_contain_text("240×120 px at 80, 60")
 
+    page.locator(".box", has_text="Spoon").dblclick()  # double-click retags: the picker opens at the box
+    sync_api.expect(page.locator("#picker")).to_be_visible()
+    page.keyboard.press("1")  # a hotkey on the empty picker field picks fork
+    saved(page)
+    assert the_region().tag.name == "fork"
+    page.keyboard.press("Control+z")
+    saved(page)
+    assert the_region().tag.name == "Spoon"
+
     page.locator("#region-list li", has_text="Spoon").hover()
     page.locator("#region-list .region-delete").click()
     saved(page)
