@@ -71,7 +71,8 @@ def main() -> int:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "TAGSIGHT_DATA_DIR": str(data),
            "DATABASE_URL": f"sqlite:///{data / 'tagsight.sqlite3'}", "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
     t = time.perf_counter()
     project_id = django(env, f"""
 from django.contrib.auth import get_user_model
@@ -167,7 +168,7 @@ add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
     for r in rows:
         print(f"{r['run']:>3}  {r['images']:>6}  {r['wall']:>9.2f} s  ({r['click_to_created']:>9.2f} s  "
               f"{r['queue']:>8.2f} s  {r['worker']:>5.2f} s  {r['engine']:>13.2f} s  {r['page']:>7.2f} s)  "
-              f"{r['rss']:>6.0f} MiB  {r['accuracy'] if r['accuracy'] is not None else float('nan'):.3f}  {r['status']}")
+              f"{r['rss']:>6.0f} MiB  {r['accuracy'] or float('nan'):.3f}  {r['status']}")
     return 0
 
 

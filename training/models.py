@@ -20,6 +20,9 @@ class WorkerHeartbeat(models.Model):
     started = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField()
 
+    def __str__(self) -> str:
+        return self.hostname
+
 
 class Iteration(models.Model):
     """One training run of a project, frozen on the data it was trained on.
@@ -78,7 +81,8 @@ class Iteration(models.Model):
     artifact_path = models.CharField(max_length=500, blank=True, default="")  # default_storage name/prefix
     artifact_kind = models.CharField(max_length=10, blank=True, default="")  # "file" | "dir"
 
-    publish_name = models.CharField(max_length=200, null=True, blank=True)
+    # NULL (not "") when unpublished, so the per-project unique constraint ignores unpublished iterations.
+    publish_name = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -515,7 +515,9 @@ def iteration_publish(*, iteration: Iteration, publish_name: str) -> Iteration:
     """Make a Completed iteration available to the prediction endpoint under ``publish_name`` (unique per project)."""
     publish_name = _check_publish_name(publish_name)
     if iteration.status != Status.COMPLETED:
-        raise errors.IterationNotCompleted(f"{iteration.name} is {iteration.status}; only a completed one can be published.")
+        raise errors.IterationNotCompleted(
+            f"{iteration.name} is {iteration.status}; only a completed one can be published."
+        )
     if iteration.publish_name == publish_name:
         return iteration
     if iteration.is_published:

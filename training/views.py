@@ -233,7 +233,9 @@ def iteration_delete(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
 # --------------------------------------------------------------------------------------------- images behind numbers
 
 
-def _gallery_context(request: HttpRequest, iteration: Iteration, items: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def _gallery_context(
+    request: HttpRequest, iteration: Iteration, items: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     threshold, iou = _thresholds(request)
     return {
         "project": iteration.project,
@@ -268,7 +270,8 @@ def iteration_errors(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
     iteration = _iteration(request, iteration_id)
     threshold, iou = _thresholds(request)
     items = selectors.iteration_errors(iteration=iteration, threshold=threshold, iou_threshold=iou)
-    return render(request, "training/iteration_gallery.html", _gallery_context(request, iteration, items, mode="errors"))
+    context = _gallery_context(request, iteration, items, mode="errors")
+    return render(request, "training/iteration_gallery.html", context)
 
 
 @require_POST
@@ -294,8 +297,9 @@ def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpRe
             raise
         error = str(exc)
     if request.htmx:
+        current = sorted(image.tags.values_list("name", flat=True))
         return render(request, "training/iteration_gallery.html#retag-result",
-                      {"image": image, "current_tags": sorted(image.tags.values_list("name", flat=True)), "error": error})
+                      {"image": image, "current_tags": current, "error": error})
     if error:
         messages.error(request, error)
     else:

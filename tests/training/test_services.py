@@ -332,3 +332,19 @@ def test_retag_sets_adds_and_removes_tags(owner):
     assert {t.name for t in image.tags.all()} == {"Cherry", "Hemlock"}
     image_retag(project=project, image_id=image.id, tag_id=cherry.id, mode="remove")
     assert [t.name for t in image.tags.all()] == ["Hemlock"]
+
+
+def test_deleting_or_cancelling_a_running_iteration_tells_the_worker_to_stop(owner):
+    from training.services import _CancelCheck
+
+    project = tagged_project(owner)
+    iteration = _running(project, owner)
+    check = _CancelCheck(iteration.id)
+    assert check() is False
+    iteration_cancel(iteration=iteration)
+    check.last_check = 0.0
+    assert check() is True and not check.orphaned
+    other = _running(project, owner)
+    check = _CancelCheck(other.id)
+    iteration_delete(iteration=other)
+    assert check() is True

@@ -231,7 +231,9 @@ def test_stranger_gets_404_on_every_iteration_url(stranger_client, owner, projec
     assert iteration.name == "Iteration 1" and iteration.publish_name is None
 
 
-@pytest.mark.parametrize(("name", "method"), [("training:train", "post"), ("training:train", "get"), ("training:iteration-list", "get")])
+@pytest.mark.parametrize(
+    ("name", "method"), [("training:train", "post"), ("training:train", "get"), ("training:iteration-list", "get")]
+)
 def test_stranger_gets_404_on_project_urls(stranger_client, project, name, method):
     response = getattr(stranger_client, method)(reverse(name, args=[project.id]))
     assert response.status_code == 404 and not Iteration.objects.exists()
@@ -247,3 +249,57 @@ def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
     content = response.content.decode()
     assert response.status_code == 200 and "Quick training" in content and "Advanced training" in content
     assert 'name="budget_minutes"' in content and "Hemlock" in content
+
+
+def _detection_iteration(owner, settings):  # type: ignore[no-untyped-def]
+    from projects.domains import DEFAULT_DETECTION_DOMAIN
+    from tests.factories import make_project, make_tag
+    from tests.training.builders import add_image
+
+    settings.TAGSIGHT_MIN_BOXES_PER_TAG = 2
+    project = make_project(owner, name="Kitchen", project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
+    fork = make_tag(project, "fork")
+    box = {"left": 0.2, "top": 0.2, "width": 0.4, "height": 0.4}
+    images = [add_image(project, regions=[{**box, "tag": fork.id}]) for _ in range(2)]
+    iteration = iteration_queue(project=project, requested_by=owner)
+    true = {"tag": "fork", **box}
+    vps = [  # image 1: found (IoU 0.6); image 2: a box beside the fork (IoU 0.14) — a false positive and a miss
+        {"id": str(images[0].id), "tags": ["fork"], "boxes": [true],
+         "predictions": [{"tag": "fork", "probability": 0.9,
+                          "box": {"left": 0.25, "top": 0.2, "width": 0.4, "height": 0.4}}]},
+        {"id": str(images[1].id), "tags": ["fork"], "boxes": [true],
+         "predictions": [{"tag": "fork", "probability": 0.8,
+                          "box": {"left": 0.5, "top": 0.2, "width": 0.4, "height": 0.4}}]},
+    ]
+    metrics = {"task": "detection", "tags": ["fork"], **compute_metrics("detection", ["fork"], vps),
+               "validation_predictions": vps, "split": {"method": "given", "seed": 0}, "backbone": "lite0"}
+    now = timezone.now()
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.COMPLETED, metrics=metrics,
+                                                     started=now, finished=now)
+    iteration.refresh_from_db()
+    return iteration
+
+
+def test_detection_performance_has_an_iou_slider_and_map(owner_client, owner, settings):
+    iteration = _detection_iteration(owner, settings)
+    content = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert 'name="iou"' in content and "mAP" in content and 'id="confusion"' not in content
+    url = reverse("training:iteration-performance", args=[iteration.id])
+    strict = owner_client.get(url, {"threshold": "0.5", "iou": "0.5"}, **HX).content.decode()
+    loose = owner_client.get(url, {"threshold": "0.5", "iou": "0.1"}, **HX).content.decode()
+    assert 'id="overall-recall">50.0%' in strict and 'id="overall-recall">100.0%' in loose
+
+
+def test_detection_error_gallery_draws_true_and_predicted_boxes(owner_client, owner, settings):
+    iteration = _detection_iteration(owner, settings)
+    content = owner_client.get(reverse("training:iteration-errors", args=[iteration.id])).content.decode()
+    assert content.count('class="err-card"') == 1
+    assert 'class="missed"' in content and 'class="fp"' in content and "Fix the boxes" in content
+
+
+def test_admin_lists_iterations(client, owner, project, django_user_model):
+    admin = django_user_model.objects.create_superuser(username="root", password="root-pass-123")
+    client.force_login(admin)
+    iteration = _completed(project, owner)
+    assert client.get(reverse("admin:training_iteration_changelist")).status_code == 200
+    assert client.get(reverse("admin:training_iteration_change", args=[iteration.id])).status_code == 200
