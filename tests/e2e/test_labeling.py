@@ -286,6 +286,11 @@ def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owne
     panned = page.locator("#canvas").bounding_box()
     assert (panned["x"] - zoomed["x"], panned["y"] - zoomed["y"]) == pytest.approx((100, 50), abs=2)
     assert not Region.objects.exists()
+    page.mouse.down(button="middle")  # so does a middle drag
+    page.mouse.move(600, 400, steps=5)
+    page.mouse.up(button="middle")
+    assert page.locator("#canvas").bounding_box()["x"] == pytest.approx(zoomed["x"], abs=2)
+    assert not Region.objects.exists()
 
     page.keyboard.press("1")
     drag(page, (0.45, 0.45), (0.55, 0.6))
