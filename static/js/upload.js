@@ -63,6 +63,12 @@ function setUp(form) {
       xhr.addEventListener("load", () => {
         let body = {};
         try { body = JSON.parse(xhr.responseText); } catch { body = { ok: false, message: `Server error (${xhr.status})` }; }
+        if (body.thumbnail_url) {
+          const img = document.createElement("img");
+          img.src = body.thumbnail_url;
+          img.alt = "";
+          item.row.querySelector(".upload-name").prepend(img);
+        }
         if (body.status === "OK") finish(item, "OK", "Stored");
         else if (body.ok) finish(item, "dup", "Duplicate — already in the project");
         else finish(item, "err", `Rejected: ${body.message || body.status || xhr.statusText}`);

@@ -147,3 +147,57 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     page.wait_for_function(
         "document.querySelector('#tag-{} [data-testid=tag-count]').textContent.trim() === '{}'".format(bees.id, expected)
     )
+
+
+def test_tag_panel_create_rename_delete_and_delete_images(page, live_server, owner, login_as, screenshot):
+    from projects import services
+    from projects.models import Image, Tag
+
+    project = services.project_create(owner=owner, name="Insects")
+    photos = sorted((DATASETS / "hymenoptera" / "ants").glob("*.jpg"))[:3]
+    for photo in photos:
+        services.image_upload(project=project, data=photo.read_bytes(), filename=photo.name)
+    login_as(owner)
+    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm / data-confirm prompts
+    page.goto(f"{live_server.url}/projects/{project.id}/")
+
+    page.fill(".tag-panel .tag-add input[name=name]", "ants")
+    page.press(".tag-panel .tag-add input[name=name]", "Enter")
+    page.wait_for_selector(".tag-row[data-tag-name=ants]")
+    ants = Tag.objects.get(project=project, name="ants")
+
+    row = page.locator(f"#tag-{ants.id}")
+    row.hover()
+    row.locator("a[title^=Rename]").click()
+    page.wait_for_selector(f"#tag-{ants.id} form.tag-rename")
+    page.fill(f"#tag-{ants.id} input[name=name]", "Formicidae")
+    screenshot("10-tag-rename")
+    page.press(f"#tag-{ants.id} input[name=name]", "Enter")
+    page.wait_for_selector(".tag-row[data-tag-name=Formicidae]")
+    assert Tag.objects.get(pk=ants.pk).name == "Formicidae"
+
+    page.click("[data-select-all]")
+    page.click("#image-actions button[value=tag]")
+    page.wait_for_function(f"document.querySelector('#tag-{ants.id} [data-testid=tag-count]').textContent.trim() === '3'")
+
+    page.locator("#grid .thumb").first.locator(".thumb-check").click()
+    page.click("#image-actions button[value=delete]")
+    page.wait_for_function("document.querySelectorAll('#grid .thumb').length === 2")
+    assert Image.objects.filter(project=project).count() == 2
+    assert "Deleted 1 image." in page.inner_text("#messages")
+
+    row = page.locator(f"#tag-{ants.id}")
+    row.hover()
+    row.locator("button[title^=Delete]").click()
+    page.wait_for_selector(".tag-empty")
+    assert not Tag.objects.filter(project=project).exists()
+
+    page.click("[data-testid=train] ~ a[title='Project settings']")
+    page.wait_for_selector(".project-form")
+    screenshot("11-project-settings")
+    page.click("text=Delete project…")
+    page.wait_for_selector("text=Delete project?")
+    screenshot("12-project-delete")
+    page.click("button:has-text('Delete project')")
+    page.wait_for_url(f"{live_server.url}/")
+    assert not Image.objects.exists()
