@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from labeling import api as labeling_api
 from portal.azure.auth import methods
 from portal.azure.errors import error_response
+from portal.azure.openapi import openapi_json
 from projects import api as projects_api
 from projects import api_images as images_api
 from training import api as training_api
@@ -147,6 +148,7 @@ prediction_patterns = [
 ]
 
 urlpatterns = [
+    ci_path(r"^customvision/openapi\.json$", openapi_json, name="azure-openapi"),
     ci_path(r"^customvision/v3\.(?:[0-3]|4-preview)/training/", include(training_patterns)),
     ci_path(r"^customvision/v3\.[01]/prediction/", include(prediction_patterns)),
     ci_path(r"^customvision(?:/|$)", not_found),

@@ -177,3 +177,21 @@ def test_a_method_the_route_does_not_have_is_a_json_405(api):  # type: ignore[no
 def test_malformed_project_id_is_404_not_500(api):  # type: ignore[no-untyped-def]
     _assert_error(api.get("/projects/not-a-guid"), 404, "NotFoundProject")
     _assert_error(api.get("/projects/not-a-guid/tags"), 404, "NotFoundProject")
+
+
+def test_openapi_document_lists_only_routes_we_serve(client):  # type: ignore[no-untyped-def]
+    from django.urls import resolve
+
+    from portal.azure.urls import not_found
+
+    doc = client.get("/customvision/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    operations = 0
+    for path, methods in doc["paths"].items():
+        concrete = path.replace("{publishedName}", "live")
+        for name in ("projectId", "domainId", "imageId", "iterationId", "tagId"):
+            concrete = concrete.replace(f"{{{name}}}", str(uuid.uuid4()))
+        match = resolve(concrete)
+        assert match.func is not not_found, path
+        operations += len(methods)
+    assert operations == len(TRAINING_ROUTES) + len(PREDICTION_ROUTES)
