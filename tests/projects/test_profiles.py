@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import connection
 from django.urls import reverse
 from storages.backends.s3 import S3Storage
 
@@ -80,10 +81,54 @@ def test_storage_failing_mid_upload_leaves_nothing(owner, settings):
     project = make_project(owner)
     result = services.image_upload(project=project, data=make_image_bytes())
     assert result.status == "ErrorStorage"
-    assert not Image.objects.exists()
-    dirs, files = default_storage.listdir(f"projects/{project.id}/images")
-    leftovers = [f for d in dirs for f in default_storage.listdir(f"projects/{project.id}/images/{d}")[1]] + files
-    assert leftovers == []
+    assert not Image.objects.exists() and leftover_files(project) == []
+
+
+def leftover_files(project: Any) -> list[str]:
+    """Every file under the project's images folder (S3 lists nothing for a missing prefix; disk raises)."""
+    folder = f"projects/{project.id}/images"
+    try:
+        dirs, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [f for d in dirs for f in default_storage.listdir(f"{folder}/{d}")[1]] + files
+
+
+# A real database failure, injected with a trigger (no mocks): each vendor's way of refusing an INSERT.
+FAIL_INSERT = {
+    "sqlite": (
+        ["CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"],
+        ["DROP TRIGGER fail_insert"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION tagsight_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$"
+            " LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION tagsight_fail()",
+        ],
+        ["DROP TRIGGER fail_insert ON {table}", "DROP FUNCTION tagsight_fail()"],
+    ),
+}
+
+
+@pytest.mark.skipif(connection.vendor not in FAIL_INSERT, reason="no failure trigger for this database")
+@pytest.mark.parametrize("table", ["projects_image", "projects_image_tags"])
+def test_database_failure_mid_upload_leaves_no_files_and_no_row(owner, table):
+    project = make_project(owner)
+    tag = make_tag(project)
+    create, drop = FAIL_INSERT[connection.vendor]
+    with connection.cursor() as cursor:
+        for sql in create:
+            cursor.execute(sql.format(table=table))
+    try:
+        result = services.image_upload(project=project, data=make_image_bytes(), tags=[tag])
+    finally:
+        with connection.cursor() as cursor:
+            for sql in drop:
+                cursor.execute(sql.format(table=table))
+    assert result.status == "ErrorUnknown" and result.image is None
+    assert not Image.objects.exists() and leftover_files(project) == []
+    assert services.image_upload(project=project, data=make_image_bytes(), tags=[tag]).status == "OK"
 
 
 def test_tag_names_are_unique_ignoring_case_in_the_database(owner):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import connection
 from PIL import Image as PILImage
 
 from projects import errors, services
@@ -328,26 +327,6 @@ def test_storage_failure_writes_nothing(owner, settings):
     assert result.status == "ErrorStorage" and result.image is None
     assert type(default_storage._wrapped) is FailingStorage
     assert Image.objects.count() == 0 and media_files() == []
-
-
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="the failure is injected with an SQLite trigger")
-@pytest.mark.parametrize("table", ["projects_image", "projects_image_tags"])
-def test_database_failure_leaves_no_files_and_no_row(owner, table):
-    project = make_project(owner)
-    tag = make_tag(project)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON {table} "
-            "BEGIN SELECT RAISE(ABORT, 'simulated database failure'); END"
-        )
-    try:
-        result = upload(project, make_image_bytes(), tags=[tag])
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER fail_insert")
-    assert result.status == "ErrorUnknown" and result.image is None
-    assert Image.objects.count() == 0 and media_files() == []
-    assert upload(project, make_image_bytes(), tags=[tag]).status == "OK"  # and the project still works
 
 
 # -------------------------------------------------------------------------------------------- bulk image operations
