@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from portal.azure import wire
 from portal.azure.auth import training_key_required
 from portal.azure.errors import AzureError, not_implemented
+from portal.azure.media import media_uri
 from projects.domains import DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION, Domain
 from projects.models import Image, Project, Tag
 from projects import services
@@ -73,15 +74,6 @@ def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def _file_uri(request: HttpRequest, field: Any) -> str | None:
-    if not field:
-        return None
-    try:
-        return request.build_absolute_uri(field.url)
-    except ValueError:
-        return None
-
-
 def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
     regions = [
         {
@@ -101,9 +93,9 @@ def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
         "created": wire.iso(image.created),
         "width": image.width,
         "height": image.height,
-        "resizedImageUri": _file_uri(request, image.display) or _file_uri(request, image.file),
-        "thumbnailUri": _file_uri(request, image.thumbnail),
-        "originalImageUri": _file_uri(request, image.file),
+        "resizedImageUri": media_uri(request, image, "display") or media_uri(request, image, "original"),
+        "thumbnailUri": media_uri(request, image, "thumbnail"),
+        "originalImageUri": media_uri(request, image, "original"),
         "tags": [
             {"tagId": str(tag.id), "tagName": tag.name, "created": wire.iso(image.created)} for tag in image.tags.all()
         ],

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from labeling import api as labeling_api
 from portal.azure.auth import methods
 from portal.azure.errors import error_response
+from portal.azure.media import media
 from portal.azure.openapi import openapi_json
 from projects import api as projects_api
 from projects import api_images as images_api
@@ -149,6 +150,7 @@ prediction_patterns = [
 
 urlpatterns = [
     ci_path(r"^customvision/openapi\.json$", openapi_json, name="azure-openapi"),
+    re_path(r"^customvision/media/(?P<token>[A-Za-z0-9_:.\-]+)$", media, name="azure-media"),
     ci_path(r"^customvision/v3\.(?:[0-3]|4-preview)/training/", include(training_patterns)),
     ci_path(r"^customvision/v3\.[01]/prediction/", include(prediction_patterns)),
     ci_path(r"^customvision(?:/|$)", not_found),

@@ -462,3 +462,17 @@ def test_create_image_tags_rejects_unknown_ids(api, project):  # type: ignore[no
 def test_update_image_metadata_is_an_azure_error(api, project):  # type: ignore[no-untyped-def]
     response = api.post(f"/projects/{project.id}/images/metadata?imageIds={uuid.uuid4()}", json_body={"a": "b"})
     assert (response.status_code, response.json()["code"]) == (400, "BadRequestNotSupported")
+
+
+def test_image_uris_are_signed_links_that_work_without_a_key(api, project, client):  # type: ignore[no-untyped-def]
+    data = HEMLOCK.read_bytes()
+    api.post(f"/projects/{project.id}/images", data=data, content_type="application/octet-stream")
+    (image,) = api.get(f"/projects/{project.id}/images").json()
+    original = client.get(image["originalImageUri"].replace("http://testserver", ""))
+    assert original.status_code == 200 and b"".join(original.streaming_content) == data
+    thumb = client.get(image["thumbnailUri"].replace("http://testserver", ""))
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    assert client.get(image["resizedImageUri"].replace("http://testserver", "")).status_code == 200
+    tampered = image["originalImageUri"].replace("http://testserver", "")[:-3] + "abc"
+    assert client.get(tampered).status_code == 404
+    assert client.get("/customvision/media/nonsense").json()["code"] == "NotFound"
