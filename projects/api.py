@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core import signing
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -240,17 +241,71 @@ def delete_project(request: HttpRequest, project_id: str) -> HttpResponse:
     return wire.no_content()
 
 
+EXPORT_SALT = "tagsight.azure.project-export"
+EXPORT_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
 @training_key_required
 def export_project(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Project export")
+    """ProjectExport: counts and a signed token naming the project (valid a week) for import_project."""
+    from labeling.models import Region
+
+    project = project_for(request, project_id)
+    images = project.images.count()
+    token = signing.dumps({"p": str(project.id), "u": request.user.pk}, salt=EXPORT_SALT, compress=True)
+    return wire.respond(
+        {
+            "iterationCount": project.iterations.count(),  # type: ignore[attr-defined]
+            "imageCount": images,
+            "tagCount": project.tags.count(),
+            "regionCount": Region.objects.filter(image__project=project).count(),
+            "estimatedImportTimeInMS": images * 50,
+            "token": token,
+        }
+    )
 
 
 @training_key_required
 def import_project(request: HttpRequest) -> HttpResponse:
-    if not wire.query_str(request, "token"):
-        raise AzureError("BadRequestInvalidImportToken", "token is required.", 400)
-    raise AzureError("BadRequestInvalidImportToken", "Project import is not implemented yet in Tagsight.", 400)
+    """A copy of an exported project (tags, images, regions; not iterations) for the key's owner."""
+    token = wire.query_str(request, "token") or ""
+    try:
+        payload = signing.loads(token, salt=EXPORT_SALT, max_age=EXPORT_MAX_AGE_SECONDS)
+        source = Project.objects.get(id=payload["p"], owner_id=payload["u"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError, Project.DoesNotExist):
+        raise AzureError("BadRequestInvalidImportToken", "The import token is invalid or has expired.", 400) from None
+    name = (wire.query_str(request, "name") or source.name).strip()
+    project = _project_copy(source=source, owner=request.user, name=name)
+    return wire.respond(project_json(project))
+
+
+def _project_copy(*, source: Project, owner: Any, name: str) -> Project:
+    """Recreate a project through the portal's own services (so every rule applies as for a fresh upload)."""
+    from django.core.files.storage import default_storage
+    from django.db import transaction
+
+    with transaction.atomic():
+        project = services.project_create(
+            owner=owner, name=name, description=source.description, project_type=source.project_type,
+            classification_type=source.classification_type, domain_id=source.domain_id,
+        )
+        tags = {
+            t.id: services.tag_create(project=project, name=t.name, description=t.description, type=t.type)
+            for t in source.tags.all()
+        }
+    for image in source.images.prefetch_related("tags", "regions").order_by("created"):
+        with default_storage.open(image.file.name, "rb") as fh:
+            data = fh.read()
+        regions = [
+            {"tag": tags[r.tag_id], "left": r.left, "top": r.top, "width": r.width, "height": r.height}
+            for r in image.regions.all()  # type: ignore[attr-defined]
+        ]
+        region_tags = {r.tag_id for r in image.regions.all()}  # type: ignore[attr-defined]
+        services.image_upload(
+            project=project, data=data, filename=image.original_name,
+            tags=[tags[t.id] for t in image.tags.all() if t.id not in region_tags], regions=regions,
+        )
+    return project
 
 
 # ---------------------------------------------------------------- tags

@@ -124,10 +124,29 @@ def test_delete_project_is_204(api, project, owner):  # type: ignore[no-untyped-
     assert api.get(f"/projects/{project.id}").json()["code"] == "NotFoundProject"
 
 
-def test_export_and_import_project_answer_azure_errors(api, project):  # type: ignore[no-untyped-def]
-    assert api.get(f"/projects/{project.id}/export").json()["code"] == "BadRequestNotSupported"
-    response = api.post("/projects/import?token=abc")
-    assert (response.status_code, response.json()["code"]) == (400, "BadRequestInvalidImportToken")
+def test_export_then_import_copies_tags_images_and_regions(api, stranger_api, od_project, owner, stranger):  # type: ignore[no-untyped-def]
+    tag = make_tag(od_project, "fork")
+    region = {"tagId": str(tag.id), "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}
+    body = {"images": [{"name": "f1", "contents": _b64(_png(1)), "regions": [region]},
+                       {"name": "f2", "contents": _b64(_png(2))}]}
+    api.post(f"/projects/{od_project.id}/images/files", json_body=body)
+    export = api.get(f"/projects/{od_project.id}/export").json()
+    assert {k: export[k] for k in ("iterationCount", "imageCount", "tagCount", "regionCount")} == {
+        "iterationCount": 0, "imageCount": 2, "tagCount": 1, "regionCount": 1}
+    # The token works for another account too (as Azure's does), and makes an independent copy.
+    response = stranger_api.post(f"/projects/import?token={export['token']}&name=Copy")
+    assert response.status_code == 200, response.content
+    copy = stranger.projects.get()
+    assert response.json()["id"] == str(copy.id) and copy.name == "Copy" and copy.is_detection
+    assert copy.images.count() == 2 and copy.tags.get().name == "fork"
+    assert [(r.left, r.top, r.width, r.height) for i in copy.images.all() for r in i.regions.all()] == [
+        (0.1, 0.2, 0.3, 0.4)]
+
+
+def test_import_rejects_a_bad_token(api, project):  # type: ignore[no-untyped-def]
+    for query in ("", "token=abc", "token=" + "x" * 40):
+        response = api.post(f"/projects/import?{query}")
+        assert (response.status_code, response.json()["code"]) == (400, "BadRequestInvalidImportToken")
 
 
 # ---------------------------------------------------------------- tags
