@@ -162,6 +162,11 @@ TAGSIGHT_DISPLAY_SIZE = env_int("TAGSIGHT_DISPLAY_SIZE", default=1600)
 TAGSIGHT_PAGE_SIZE = env_int("TAGSIGHT_PAGE_SIZE", default=60)
 # Server-side URL fetches (create_images_from_urls, Quick Test by URL) refuse private/loopback/metadata hosts unless set.
 TAGSIGHT_ALLOW_PRIVATE_URLS = env_bool("TAGSIGHT_ALLOW_PRIVATE_URLS", default=False)
+# Prediction (Quick Test, prediction endpoint): Azure's 4 MB image limit; stored predictions kept this many days;
+# loaded models kept per process (LRU).
+TAGSIGHT_MAX_PREDICTION_BYTES = env_int("TAGSIGHT_MAX_PREDICTION_BYTES", default=4 * 1024 * 1024)
+TAGSIGHT_PREDICTION_RETENTION_DAYS = env_int("TAGSIGHT_PREDICTION_RETENTION_DAYS", default=30)
+TAGSIGHT_PREDICTOR_CACHE_SIZE = env_int("TAGSIGHT_PREDICTOR_CACHE_SIZE", default=4)
 # Training minimums (Azure's defaults), adjustable.
 TAGSIGHT_MIN_IMAGES_PER_TAG = env_int("TAGSIGHT_MIN_IMAGES_PER_TAG", default=5)
 TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)

@@ -1,0 +1,166 @@
+"""Export services: an iteration's model as a zip for offline use (ONNX), built once in the background.
+
+``export_request`` is what the page (and the API) call: it returns the existing export when there is one
+(Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
+export. ``export_build`` is what the Celery task runs: ``training.ml.export_onnx`` (model.onnx with the
+preprocessing inside, labels.txt, metadata.json, a standalone predict.py, parity.json on the iteration's
+validation images) zipped into default_storage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from projects.models import Image
+from training.errors import TrainingError
+from training.models import Iteration
+from training.models_predictions import Export
+
+logger = logging.getLogger(__name__)
+
+PLATFORMS = ("ONNX",)
+FLAVORS = ("",)
+
+
+class ExportError(TrainingError):
+    code = "BadRequestExportValidationFailed"
+
+
+def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
+    """The iteration's export for this platform: reused when Done or in flight, (re)queued when new or Failed."""
+    platform, flavor = (platform or "ONNX").upper(), flavor or ""
+    if platform not in PLATFORMS or flavor not in FLAVORS:
+        raise ExportError(f"Export to {platform} {flavor} is not supported; Tagsight exports ONNX.",
+                          code="BadRequestExportPlatformNotSupported")
+    if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
+        raise ExportError(f"{iteration.name} is not trained; only a completed iteration can be exported.",
+                          code="BadRequestIterationNotCompleted")
+    try:
+        with transaction.atomic():
+            export, created = Export.objects.get_or_create(iteration=iteration, platform=platform, flavor=flavor)
+    except IntegrityError:  # a concurrent request created it first
+        export, created = Export.objects.get(iteration=iteration, platform=platform, flavor=flavor), False
+    if not created:
+        # Only a Failed export is built again, and only by the request that flips it back to Exporting.
+        retried = Export.objects.filter(id=export.id, status=Export.Status.FAILED).update(
+            status=Export.Status.EXPORTING, error="", finished=None
+        )
+        if not retried:
+            return export
+        export.refresh_from_db()
+    transaction.on_commit(lambda: _schedule(export=export))
+    logger.info("export %s of iteration %s queued", export.id, iteration.id)
+    return export
+
+
+def _schedule(*, export: Export) -> None:
+    from training.tasks_predictions import export_iteration as export_iteration_task
+
+    export_iteration_task.apply_async(args=[str(export.id)], queue="default")
+
+
+def export_list(*, iteration: Iteration) -> list[Export]:
+    return list(Export.objects.filter(iteration=iteration))
+
+
+def _validation_images(*, iteration: Iteration, folder: Path) -> list[Path]:
+    """Local copies of the iteration's validation images (the parity report runs on them)."""
+    ids = [row["id"] for row in (iteration.metrics or {}).get("validation_predictions", ())]
+    files = dict(Image.objects.filter(project_id=iteration.project_id, id__in=ids).values_list("id", "file"))
+    by_str = {str(k): v for k, v in files.items()}
+    paths = []
+    for sample_id in ids:
+        name = by_str.get(str(sample_id))
+        if not name:
+            continue  # deleted since training
+        target = folder / f"{sample_id}{Path(name).suffix.lower()}"
+        try:
+            with default_storage.open(name, "rb") as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+        except OSError:
+            continue
+        paths.append(target)
+    return paths
+
+
+def export_build(*, export_id: Any) -> Export | None:
+    """Build one queued export (the Celery task). Never raises: a failure ends as Failed with a reason."""
+    export = Export.objects.select_related("iteration").filter(id=export_id).first()
+    if export is None or export.status != Export.Status.EXPORTING:
+        logger.info("export %s is not waiting to be built; skipping", export_id)
+        return export
+    iteration = export.iteration
+    try:
+        name, size, parity = _build(iteration=iteration, export=export)
+    except Exception as exc:  # noqa: BLE001 - every failure must end as a readable Failed
+        logger.exception("export %s failed", export.id)
+        Export.objects.filter(id=export.id).update(
+            status=Export.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000], finished=timezone.now()
+        )
+    else:
+        Export.objects.filter(id=export.id).update(
+            status=Export.Status.DONE, file=name, size=size, parity=parity, finished=timezone.now()
+        )
+    export.refresh_from_db()
+    return export
+
+
+def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
+    from training.ml import export_onnx
+    from training.services import iteration_artifact_local
+
+    artifact = iteration_artifact_local(iteration=iteration)
+    with tempfile.TemporaryDirectory(prefix=f"tagsight-export-{export.id}-") as tmp:
+        root = Path(tmp)
+        images = root / "validation"
+        images.mkdir()
+        out = root / "export"
+        report = export_onnx(artifact, out, validation_images=_validation_images(iteration=iteration, folder=images))
+        for row in report.get("per_image", ()):  # no server paths in the download
+            if isinstance(row, dict) and "image" in row:
+                row["image"] = Path(str(row["image"])).name
+        (out / "parity.json").write_text(json.dumps(report, indent=1))
+        (out / "README.txt").write_text(_readme(iteration=iteration, report=report))
+        zip_path = root / "export.zip"
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(out).as_posix())
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in iteration.name).strip("-") or "iteration"
+        with open(zip_path, "rb") as handle:
+            name = default_storage.save(
+                f"training/iterations/{iteration.id}/exports/{export.platform.lower()}/{safe}-onnx.zip", handle
+            )
+        size = zip_path.stat().st_size
+    summary = {k: report.get(k) for k in ("images", "max_abs_diff", "tolerance", "passed") if k in report}
+    return name, size, summary
+
+
+def _readme(*, iteration: Iteration, report: dict[str, Any]) -> str:
+    return (
+        f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n\n"
+        "Files: model.onnx (pre-processing inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
+        "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
+        "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
+        "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n\n"
+        f"Parity: {report.get('images', 0)} images, max |difference| {report.get('max_abs_diff', 0):.2e}, "
+        f"passed: {report.get('passed')}.\n"
+    )
+
+
+def export_delete_files(*, iteration: Iteration) -> None:
+    for export in Export.objects.filter(iteration=iteration).exclude(file=""):
+        try:
+            default_storage.delete(export.file)
+        except OSError:
+            logger.exception("could not delete export %s", export.file)
