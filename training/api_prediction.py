@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
@@ -14,7 +12,7 @@ from django.utils import timezone
 
 from portal.azure import wire
 from portal.azure.auth import prediction_key_required, training_key_required
-from portal.azure.errors import AzureError, service
+from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
 from projects.api import project_for
 from projects.models import Project
@@ -23,26 +21,13 @@ from training.api import iteration_for, iteration_status
 logger = logging.getLogger(__name__)
 
 MAX_PREDICTION_BYTES = 4 * 1024 * 1024  # Azure's prediction limit
-PREDICTORS_CACHED = 4
-
-_cache: OrderedDict[uuid.UUID, Any] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def _predictor(iteration: Any) -> Any:
-    """The loaded model of an iteration, kept in a small LRU so each request does not reload it."""
-    with _cache_lock:
-        if iteration.id in _cache:
-            _cache.move_to_end(iteration.id)
-            return _cache[iteration.id]
-    from training.ml import Predictor
-    path = service("training.services", "iteration_artifact_local")(iteration=iteration)
-    predictor = Predictor.load(path)
-    with _cache_lock:
-        _cache[iteration.id] = predictor
-        while len(_cache) > PREDICTORS_CACHED:
-            _cache.popitem(last=False)
-    return predictor
+    """The loaded model of an iteration, from the prediction service's shared LRU (training.predictions)."""
+    from training.predictions import predictor_get
+
+    return predictor_get(iteration=iteration)
 
 
 def _field(obj: Any, *names: str) -> Any:
@@ -89,12 +74,15 @@ def image_prediction_json(project: Project, iteration: Any, predictions: Any) ->
     }
 
 
-def _run(project: Project, iteration: Any, data: bytes, *, limit: int = MAX_PREDICTION_BYTES) -> HttpResponse:
-    if len(data) > limit:
-        raise AzureError("BadRequestImageSizeBytes", f"The image is larger than {limit} bytes.", 400)
-    predictor = _predictor(iteration)
-    predictions = predictor.predict(data)  # UnreadableImage (BadRequestImageFormat) for undecodable bytes
-    return wire.respond(image_prediction_json(project, iteration, predictions))
+def _run(project: Project, iteration: Any, data: bytes, *, limit: int | None = None, store: bool = True,
+         source: str = "api", application: str = "") -> HttpResponse:
+    from training.predictions import prediction_run
+
+    result = prediction_run(project=project, iteration=iteration, data=data, store=store, source=source,
+                            application=application, max_bytes=limit)
+    body = image_prediction_json(project, iteration, result.predictions)
+    body.update(id=str(result.id), created=wire.iso(result.created))
+    return wire.respond(body)
 
 
 def _url_bytes(request: HttpRequest) -> bytes:
@@ -131,15 +119,16 @@ def _published(request: HttpRequest, project_id: str, task: str, publish_name: s
     return project, iteration
 
 
-def _image(request: HttpRequest, project_id: str, task: str, publish_name: str) -> HttpResponse:
+def _image(request: HttpRequest, project_id: str, task: str, publish_name: str, *, store: bool = True) -> HttpResponse:
     project, iteration = _published(request, project_id, task, publish_name)
-    wire.query_str(request, "application")  # tags stored predictions in Azure; Tagsight does not store them yet
-    return _run(project, iteration, image_parts(request)[0])
+    application = wire.query_str(request, "application") or ""
+    return _run(project, iteration, image_parts(request)[0], store=store, application=application)
 
 
-def _url(request: HttpRequest, project_id: str, task: str, publish_name: str) -> HttpResponse:
+def _url(request: HttpRequest, project_id: str, task: str, publish_name: str, *, store: bool = True) -> HttpResponse:
     project, iteration = _published(request, project_id, task, publish_name)
-    return _run(project, iteration, _url_bytes(request))
+    application = wire.query_str(request, "application") or ""
+    return _run(project, iteration, _url_bytes(request), store=store, application=application)
 
 
 @prediction_key_required
@@ -149,7 +138,7 @@ def predict_image(request: HttpRequest, project_id: str, task: str, publish_name
 
 @prediction_key_required
 def predict_image_nostore(request: HttpRequest, project_id: str, task: str, publish_name: str) -> HttpResponse:
-    return _image(request, project_id, task, publish_name)
+    return _image(request, project_id, task, publish_name, store=False)
 
 
 @prediction_key_required
@@ -159,7 +148,7 @@ def predict_url(request: HttpRequest, project_id: str, task: str, publish_name: 
 
 @prediction_key_required
 def predict_url_nostore(request: HttpRequest, project_id: str, task: str, publish_name: str) -> HttpResponse:
-    return _url(request, project_id, task, publish_name)
+    return _url(request, project_id, task, publish_name, store=False)
 
 
 # ---------------------------------------------------------------- Quick Test (Training API)
@@ -185,11 +174,13 @@ def _quick_test_iteration(request: HttpRequest, project: Project) -> Any:
 def quick_test_image(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     iteration = _quick_test_iteration(request, project)
-    return _run(project, iteration, image_parts(request)[0], limit=settings.TAGSIGHT_MAX_IMAGE_BYTES)
+    return _run(project, iteration, image_parts(request)[0], limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
+                store=wire.query_bool(request, "store", True), source="quicktest")
 
 
 @training_key_required
 def quick_test_image_url(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     iteration = _quick_test_iteration(request, project)
-    return _run(project, iteration, _url_bytes(request), limit=settings.TAGSIGHT_MAX_IMAGE_BYTES)
+    return _run(project, iteration, _url_bytes(request), limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
+                store=wire.query_bool(request, "store", True), source="quicktest")
