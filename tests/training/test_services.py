@@ -348,3 +348,21 @@ def test_deleting_or_cancelling_a_running_iteration_tells_the_worker_to_stop(own
     check = _CancelCheck(other.id)
     iteration_delete(iteration=other)
     assert check() is True
+
+
+def test_a_folder_artifact_round_trips_through_storage(owner, tmp_path, settings):
+    from training.services import _store_artifact, iteration_artifact_local
+
+    settings.DATA_DIR = tmp_path / "data"
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "weights.bin").write_bytes(b"\x00\x01" * 100)
+    (model / "sub" / "labels.json").write_text('["a", "b"]')
+    iteration = _complete(_queue(tagged_project(owner), owner))
+    name, kind = _store_artifact(iteration_id=iteration.id, artifact=model)
+    Iteration.objects.filter(id=iteration.id).update(artifact_path=name, artifact_kind=kind)
+    iteration.refresh_from_db()
+    local = iteration_artifact_local(iteration=iteration)
+    assert kind == "dir" and (local / "weights.bin").read_bytes() == b"\x00\x01" * 100
+    assert (local / "sub" / "labels.json").read_text() == '["a", "b"]'
+    assert iteration_artifact_local(iteration=iteration) == local  # cached: downloaded once
