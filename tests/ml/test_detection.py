@@ -22,7 +22,9 @@ DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 RACCOON = DATASETS / "raccoon"
 
 # Small enough for a ~10 s CPU fit, big enough to learn one raccoon box.
-TINY_RECIPE = Recipe(image_size=128, views_per_image=6, epochs=25, batch_size=8, lr=3e-3, channels=32, num_convs=1)
+TINY_RECIPE = Recipe(
+    image_size=128, views_per_image=6, epochs=25, min_steps=0, batch_size=8, lr=3e-3, channels=32, num_convs=1
+)
 
 
 def _square_image(size: tuple[int, int], box: tuple[int, int, int, int]) -> torch.Tensor:

@@ -34,7 +34,7 @@ def load_rgb(image: ImageInput, image_size: int | None = None) -> Tensor:
     Raises:
         errors.UnreadableImage: missing file or undecodable bytes.
     """
-    return torch.from_numpy(load_array(image, image_size=image_size)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.array(load_array(image, image_size=image_size))).permute(2, 0, 1).contiguous()
 
 
 def resize_uint8(image: Tensor, height: int, width: int) -> Tensor:

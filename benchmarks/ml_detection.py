@@ -1,0 +1,102 @@
+"""Detection benchmark: raccoon mAP@0.5 on its own 160/40 split, azure-quickstart fork test image,
+Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
+
+    .venv/bin/python benchmarks/ml_detection.py                 # both datasets, one subprocess each
+    .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced] [--seed 0]
+    .venv/bin/python benchmarks/ml_detection.py azure
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def iou(a: dict[str, float], b: dict[str, float]) -> float:
+    ix = max(0.0, min(a["left"] + a["width"], b["left"] + b["width"]) - max(a["left"], b["left"]))
+    iy = max(0.0, min(a["top"] + a["height"], b["top"] + b["height"]) - max(a["top"], b["top"]))
+    inter = ix * iy
+    return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
+
+
+def run(dataset: str, mode: str, seed: int) -> None:
+    from training.ml.config import TrainConfig
+    from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
+    from training.ml.manifest import Manifest
+    from training.ml.metrics import compute_metrics
+
+    manifest_path = DATASETS / ("raccoon" if dataset == "raccoon" else "azure-quickstart/detection") / "manifest.json"
+    manifest = Manifest.from_json(manifest_path)
+    stages: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def progress(fraction: float, stage: str) -> None:
+        stages.setdefault(stage.split(":")[0].split(" (")[0], time.perf_counter() - t0)
+
+    with tempfile.TemporaryDirectory() as work:
+        result = train_detector(manifest, TrainConfig(seed=seed, mode=mode), work, progress=progress)  # type: ignore[arg-type]
+        wall = time.perf_counter() - t0
+        m = result.metrics
+        coco = compute_metrics("detection", m["tags"], m["validation_predictions"], interpolation="coco101")
+        print(f"dataset={dataset} mode={mode} seed={seed} split={m['split']['method']} "
+              f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}")
+        print(f"  train_detector wall {wall:.1f}s (stage start times: "
+              + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + ")")
+        print(f"  mAP@0.5 {m['overall']['ap']:.3f} (all-point; coco101 {coco['overall']['ap']:.3f}) "
+              f"precision {m['overall']['precision']:.3f} recall {m['overall']['recall']:.3f} at p>=0.5")
+        for note in m["notes"]:
+            print(f"  note: {note}")
+        predictor = DetectionPredictor.load(result.artifact_path)
+        if dataset == "azure":
+            info = json.loads((DATASETS / "azure-quickstart" / "manifest.json").read_text())["detection"]["test"][0]
+            preds = predictor.predict(DATASETS / "azure-quickstart" / info["file"])
+            top = preds[0]
+            exp = info["expected"][0]
+            box = {"left": top.box.left, "top": top.box.top, "width": top.box.width, "height": top.box.height}
+            print(f"  test image top prediction: {top.tag} p={top.probability:.3f} box="
+                  + ", ".join(f"{k}={v:.2f}" for k, v in box.items())
+                  + f"; expected {exp['tag']} IoU={iou(box, exp):.2f} -> "
+                  + ("OK" if top.tag == exp["tag"] and iou(box, exp) >= 0.5 else "WRONG"))
+        images = [manifest.resolve(s) for s in manifest.samples if s.id in set(m["split"]["val_ids"])][:20]
+        predictor.predict(images[0])
+        t = time.perf_counter()
+        for im in images:
+            predictor.predict(im)
+        print(f"  Predictor {1000 * (time.perf_counter() - t) / len(images):.1f} ms/image (decode + model + NMS)")
+        report = export_detector_onnx(result.artifact_path, Path(work) / "export", validation_images=images)
+        print(f"  ONNX export parity on {report['images']} images: max|dp| {report['max_abs_probability_diff']:.2e} "
+              f"max|dbox| {report['max_abs_box_diff']:.2e} unmatched {report['unmatched_boxes']} ok={report['ok']}, "
+              f"{report['onnx_ms_per_image']:.1f} ms/image in onnxruntime")
+    print(f"  peak RSS {peak_rss_mib():.0f} MiB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "all"], default="all")
+    parser.add_argument("--mode", choices=["quick", "advanced"], default="quick")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.dataset == "all":
+        for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
+            subprocess.run([sys.executable, __file__, name, "--mode", args.mode, "--seed", str(args.seed)], check=True)
+    else:
+        run(args.dataset, args.mode, args.seed)
+
+
+if __name__ == "__main__":
+    main()
