@@ -239,7 +239,12 @@ def load_embeddings(
     span: tuple[float, float] = (0.05, 0.8),
 ) -> tuple[np.ndarray, Embedder, int]:
     """(N, V, F) embeddings of every sample (cache first); also the embedder and the miss count."""
-    embedder = Embedder(config.backbone, config.image_size, cache_dir, threads=config.threads)
+    # The trunk ONNX depends only on (backbone, size): without a configured cache it goes to the
+    # machine-wide default_cache_dir() rather than being re-exported for every workdir.
+    embedder = Embedder(
+        config.backbone, config.image_size, cache_dir, threads=config.threads,
+        trunk_cache_dir=config.cache_dir or default_cache_dir(),
+    )
     paths = [manifest.resolve(s) for s in manifest.samples]
     shas = [s.sha256 or file_sha256(p) for s, p in zip(manifest.samples, paths)]
     size = embedder.image_size

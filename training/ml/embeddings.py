@@ -221,11 +221,20 @@ def trunk_path(backbone: str, image_size: int, cache_dir: str | Path) -> Path:
 class Embedder:
     """Embeds uint8 images with onnxruntime: preprocess graph per image, trunk in batches."""
 
-    def __init__(self, backbone: str, image_size: int | None, cache_dir: str | Path, threads: int | None = None):
+    def __init__(
+        self,
+        backbone: str,
+        image_size: int | None,
+        cache_dir: str | Path,
+        threads: int | None = None,
+        *,
+        trunk_cache_dir: str | Path | None = None,
+    ):
+        """``cache_dir`` holds the embeddings; the trunk ONNX goes to ``trunk_cache_dir`` (default: the same)."""
         self.backbone = backbone
         self.image_size = image_size or get_spec(backbone).image_size
         self.cache_dir = Path(cache_dir)
-        self.trunk_file = trunk_path(backbone, self.image_size, cache_dir)
+        self.trunk_file = trunk_path(backbone, self.image_size, trunk_cache_dir or cache_dir)
         self._pre = make_session(preprocess_model(self.image_size).SerializeToString(), threads)
         self._trunk = make_session(self.trunk_file, threads)
 
