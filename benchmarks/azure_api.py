@@ -11,14 +11,17 @@ Images are the real photos of ../shared/datasets, each made unique by bytes afte
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -58,6 +61,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--big-batch", action="store_true", help="also send one 64 x ~6 MB batch and report RSS")
+    parser.add_argument("--predictions", type=int, default=30, help="classify_image calls to time (0: skip)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="tagsight-bench-"))
@@ -68,20 +72,26 @@ def main() -> int:
                           capture_output=True, text=True).stdout
     found = dict(line.split("=", 1) for line in keys.splitlines() if "=" in line)
     port = free_port()
-    web = subprocess.Popen([str(BIN / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                            "--threads", "4", "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=env)
+    # Exactly `make serve`: scripts/serve.py starts gunicorn (2 workers x 4 threads) and a Celery worker.
+    serve = subprocess.Popen([str(BIN / "python"), "scripts/serve.py"], cwd=ROOT, start_new_session=True,
+                             env={**env, "PORT": str(port), "TAGSIGHT_ADMIN_PASSWORD": "bench-admin"},
+                             stdout=open(data_dir / "serve.log", "wb"), stderr=subprocess.STDOUT)
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(600):
             try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        return run(endpoint, found["TRAINING_KEY"], found["PREDICTION_KEY"], web.pid, args)
+                with urllib.request.urlopen(f"{endpoint}/healthz", timeout=5) as r:
+                    if json.load(r).get("worker", {}).get("ok"):
+                        break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        web_pid = int(subprocess.run(["pgrep", "-P", str(serve.pid), "-f", "gunicorn"], capture_output=True,
+                                     text=True).stdout.split()[0])
+        return run(endpoint, found["TRAINING_KEY"], found["PREDICTION_KEY"], web_pid, args)
     finally:
-        web.terminate()
-        web.wait(30)
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
 
 
 def run(endpoint: str, training_key: str, prediction_key: str, web_pid: int, args: argparse.Namespace) -> int:
@@ -123,7 +133,41 @@ def run(endpoint: str, training_key: str, prediction_key: str, web_pid: int, arg
         print(f"64 x 6 MB batch (not images: each is rejected, all are parsed): {time.perf_counter() - start:.1f} s, "
               f"statuses {sorted({r.status for r in summary.images})}, "
               f"web workers' peak RSS now {peak_rss_mb(children(web_pid)):.0f} MB")
+    if args.predictions:
+        predict_latency(endpoint, trainer, prediction_key, args.predictions)
     return 0
+
+
+def predict_latency(endpoint: str, trainer: Any, prediction_key: str, n: int) -> None:
+    """Train the classification quickstart (real worker), publish it, time classify_image through the SDK."""
+    from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
+    from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry
+    from msrest.authentication import ApiKeyCredentials
+
+    manifest = json.loads((DATASETS / "azure-quickstart" / "manifest.json").read_text())["classification"]
+    project = trainer.create_project("latency")
+    tags = {name: trainer.create_tag(project.id, name).id for name in manifest["tags"]}
+    entries = [ImageFileCreateEntry(name=i["file"], contents=(DATASETS / "azure-quickstart" / i["file"]).read_bytes(),
+                                    tag_ids=[tags[i["tag"]]]) for i in manifest["train"]]
+    trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
+    start = time.perf_counter()
+    iteration = trainer.train_project(project.id)
+    while iteration.status == "Training":
+        time.sleep(1)
+        iteration = trainer.get_iteration(project.id, iteration.id)
+    print(f"classification quickstart trained by the worker: {iteration.status} in {time.perf_counter() - start:.0f} s")
+    trainer.publish_iteration(project.id, iteration.id, "bench", "bench")
+    predictor = CustomVisionPredictionClient(endpoint, ApiKeyCredentials(in_headers={"Prediction-key": prediction_key}))
+    data = (DATASETS / "azure-quickstart" / manifest["test"][0]["file"]).read_bytes()
+    times = []
+    for _ in range(n + 2):  # the first call in each of the 2 web workers loads the model
+        t0 = time.perf_counter()
+        predictor.classify_image_with_no_store(project.id, "bench", data)
+        times.append((time.perf_counter() - t0) * 1000)
+    cold, warm = times[:2], sorted(times[2:])
+    print(f"classify_image_with_no_store through the SDK ({len(data) // 1024} kB JPEG): first calls "
+          f"{cold[0]:.0f} / {cold[1]:.0f} ms (model load), then median {warm[len(warm) // 2]:.0f} ms, "
+          f"p90 {warm[int(len(warm) * 0.9)]:.0f} ms over {len(warm)} calls")
 
 
 if __name__ == "__main__":

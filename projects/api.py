@@ -13,11 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from portal.azure import wire
 from portal.azure.auth import training_key_required
-from portal.azure.errors import AzureError, not_implemented
+from portal.azure.errors import AzureError
 from portal.azure.media import media_uri
+from projects import services
 from projects.domains import DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION, Domain
 from projects.models import Image, Project, Tag
-from projects import services
 from projects.selectors import project_get_for, project_list_for, tag_list
 
 logger = logging.getLogger(__name__)

@@ -273,10 +273,23 @@ def get_image_performance_count(request: HttpRequest, project_id: str, iteration
 # ---------------------------------------------------------------- exports and artifacts
 
 
+def export_json(request: HttpRequest, export: Any) -> dict[str, Any]:
+    from portal.azure.media import export_uri
+
+    return {
+        "platform": export.platform,
+        "status": export.status,
+        "downloadUri": export_uri(request, export) if export.status == "Done" else None,
+        "flavor": export.flavor or None,
+        "newerVersionAvailable": False,
+    }
+
+
 @training_key_required
 def get_exports(request: HttpRequest, project_id: str, iteration_id: str) -> HttpResponse:
-    iteration_for(project_for(request, project_id), iteration_id)
-    return wire.respond([])
+    iteration = iteration_for(project_for(request, project_id), iteration_id)
+    exports = service("training.exports", "export_list")(iteration=iteration)
+    return wire.respond([export_json(request, e) for e in exports])
 
 
 @training_key_required
@@ -290,9 +303,13 @@ def export_iteration(request: HttpRequest, project_id: str, iteration_id: str) -
             f"Export platform {platform!r} is not supported; Tagsight exports ONNX.",
             400,
         )
+    flavor = wire.query_str(request, "flavor") or ""
+    if flavor:
+        raise AzureError("BadRequestProjectUnsupportedExportPlatform", f"ONNX flavor {flavor!r} is not supported.", 400)
     if iteration_status(iteration) != "Completed":
         raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
-    raise not_implemented("ONNX export")
+    export = service("training.exports", "export_request")(iteration=iteration, platform=matched, flavor="")
+    return wire.respond(export_json(request, export))
 
 
 @training_key_required
@@ -308,8 +325,42 @@ def get_artifact(request: HttpRequest, project_id: str) -> HttpResponse:
 
 @training_key_required
 def create_images_from_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Creating images from stored predictions")
+    from projects.api import image_json, tags_for, with_relations
+
+    project = project_for(request, project_id)
+    body = wire.json_body(request, required=True)
+    entries = wire.body_field(body, "images") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+        raise AzureError("BadRequestImageBatch", "images must be a non-empty list of {id, tagIds, regions}.", 400)
+    if len(entries) > 64:
+        raise AzureError("BadRequestImageBatch", "At most 64 images per batch.", 400)
+    batch_tags = wire.parse_guids(wire.body_field(body, "tagIds") or [], what="tagIds")
+    add = service("training.predictions", "prediction_add_to_training")
+    stored = {p.id: p for p in project.stored_predictions.all()}  # type: ignore[attr-defined]
+    results = []
+    for entry in entries:
+        pid = wire.parse_guid(wire.body_field(entry, "id"), what="id")
+        tags = tags_for(project, batch_tags + wire.parse_guids(wire.body_field(entry, "tagIds") or [], what="tagIds"))
+        regions = [
+            {"tag": tags_for(project, [wire.parse_guid(wire.body_field(r, "tagId"), what="tagId")])[0],
+             **{k: wire.body_field(r, k) for k in ("left", "top", "width", "height")}}
+            for r in (wire.body_field(entry, "regions") or []) if isinstance(r, dict)
+        ]
+        prediction = stored.get(pid)
+        if prediction is None:
+            results.append({"sourceUrl": None, "status": "ErrorSource", "image": None})
+            continue
+        try:
+            result = add(prediction=prediction, tags=[t.id for t in tags], regions=regions)
+        except Exception as exc:
+            if not getattr(exc, "code", None):
+                raise
+            results.append({"sourceUrl": None, "status": "ErrorUnknown", "image": None})
+            continue
+        image = with_relations(project.images.filter(id=result.image.id)).get()
+        results.append({"sourceUrl": None, "status": result.status, "image": image_json(request, image)})
+    ok = all(r["status"] == "OK" for r in results)
+    return wire.respond({"isBatchSuccessful": ok, "images": results}, status=200 if ok else 207)
 
 
 @training_key_required
@@ -332,15 +383,81 @@ def suggest_tags_and_regions(request: HttpRequest, project_id: str) -> HttpRespo
 
 @training_key_required
 def delete_prediction(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
+    project = project_for(request, project_id)
     ids = wire.query_guids(request, "ids", limit=MAX_PREDICTION_IDS)
     if not ids:
         raise AzureError("BadRequestPredictionIdsMissing", "ids is required.", 400)
-    raise not_implemented("Stored predictions")
+    service("training.predictions", "predictions_delete")(project=project, prediction_ids=ids)
+    return wire.no_content()
+
+
+def stored_prediction_json(request: HttpRequest, project: Project, prediction: Any) -> dict[str, Any]:
+    from portal.azure.media import prediction_uri
+    from training.api_prediction import image_prediction_json
+
+    body = image_prediction_json(project, prediction.iteration, prediction.predictions) if prediction.iteration else {
+        "predictions": []}
+    return {
+        "resizedImageUri": prediction_uri(request, prediction, "file"),
+        "thumbnailUri": prediction_uri(request, prediction, "thumbnail"),
+        "originalImageUri": prediction_uri(request, prediction, "file"),
+        "domain": str(project.domain_id),
+        "id": str(prediction.id),
+        "project": str(project.id),
+        "iteration": str(prediction.iteration_id) if prediction.iteration_id else None,
+        "created": wire.iso(prediction.created),
+        "predictions": body["predictions"],
+    }
+
+
+def _token_float(token: dict[str, Any], tag: dict[str, Any], name: str) -> float | None:
+    value = wire.body_field(tag, name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise AzureError("BadRequestPredictionInvalidQueryParameters", f"{name} must be between 0 and 1.", 400)
+    return float(value)
 
 
 @training_key_required
 def query_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    wire.json_body(request)
-    raise not_implemented("Stored predictions")
+    """PredictionQueryResult: stored predictions filtered by the token (iteration, <= 2 tags, time, application)."""
+    import datetime as dt
+
+    project = project_for(request, project_id)
+    token = wire.json_body(request) or {}
+    tags = wire.body_field(token, "tags") or []
+    if not isinstance(tags, list) or len(tags) > 2 or not all(isinstance(t, dict) for t in tags):
+        raise AzureError("BadRequestPredictionTagsExceededCount", "At most 2 tags per query.", 400)
+    iteration_id = wire.body_field(token, "iterationId")
+    filters: dict[str, Any] = {}
+    if iteration_id:
+        filters["iteration_id"] = wire.parse_guid(iteration_id, what="iterationId")
+    if tags:
+        names = {str(t.id): t.name for t in project.tags.all()}
+        tag_id = str(wire.parse_guid(wire.body_field(tags[0], "id"), what="tags.id"))
+        filters.update(tag=names.get(tag_id, f"<unknown tag {tag_id}>"), min_probability=_token_float(token, tags[0], "minThreshold"),
+                       max_probability=_token_float(token, tags[0], "maxThreshold"))
+    order = {"newest": "newest", "oldest": "oldest", "suggested": "uncertain"}.get(
+        str(wire.body_field(token, "orderBy") or "Newest").lower(), "newest")
+    qs = service("training.predictions", "prediction_list")(project=project, order=order, **filters)
+    for name, lookup in (("startTime", "created__gte"), ("endTime", "created__lte")):
+        value = wire.body_field(token, name)
+        if value:
+            try:
+                qs = qs.filter(**{lookup: dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))})
+            except ValueError:
+                raise AzureError("BadRequestPredictionInvalidQueryParameters", f"{name} is not ISO-8601.", 400) from None
+    application = wire.body_field(token, "application")
+    if application:
+        qs = qs.filter(application=str(application))
+    try:
+        skip = int(wire.body_field(token, "continuation") or 0)
+        take = min(max(int(wire.body_field(token, "maxCount") or 50), 1), 256)
+    except (TypeError, ValueError):
+        raise AzureError("BadRequestPredictionInvalidQueryParameters", "continuation/maxCount are invalid.", 400) from None
+    page = list(qs[skip : skip + take + 1])
+    more = len(page) > take
+    out_token = {**token, "continuation": str(skip + take) if more else None, "maxCount": take}
+    return wire.respond({"token": out_token,
+                         "results": [stored_prediction_json(request, project, p) for p in page[:take]]})

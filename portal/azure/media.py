@@ -1,7 +1,8 @@
-"""Signed, key-less image URLs for the API's ``*ImageUri`` fields (Azure hands out SAS URLs the same way).
+"""Signed, key-less file URLs for the API's ``*Uri`` fields (Azure hands out SAS URLs the same way).
 
-A URL carries a signed, time-limited token naming the image and the rendition; whoever holds it can fetch
-that one file until it expires, as with Azure's SAS links. No token, a bad one or an expired one: 404.
+A URL carries a signed, time-limited token naming one stored file (an image rendition, a stored
+prediction's image, an export's zip); whoever holds it can fetch that one file until it expires, as with
+Azure's SAS links. No token, a bad one or an expired one: 404.
 """
 
 from __future__ import annotations
@@ -18,34 +19,67 @@ from portal.azure.errors import error_response
 
 SALT = "tagsight.azure.media"
 MAX_AGE_SECONDS = 24 * 3600
-KINDS = {"original": "file", "display": "display", "thumbnail": "thumbnail"}
+KINDS = {"original": "file", "display": "display", "thumbnail": "thumbnail"}  # image renditions
+
+
+def _uri(request: HttpRequest, what: str, obj_id: Any, field: str) -> str:
+    token = signing.dumps([what, str(obj_id), field], salt=SALT, compress=True)
+    return request.build_absolute_uri(reverse("azure-media", args=[token]))
 
 
 def media_uri(request: HttpRequest, image: Any, kind: str) -> str | None:
-    """Absolute signed URL of one rendition of an image (None when the rendition is missing)."""
-    if not getattr(image, KINDS[kind]):
-        return None
-    token = signing.dumps([str(image.id), kind], salt=SALT, compress=True)
-    return request.build_absolute_uri(reverse("azure-media", args=[token]))
+    """Absolute signed URL of one rendition of a training image (None when the rendition is missing)."""
+    field = KINDS[kind]
+    return _uri(request, "image", image.id, field) if getattr(image, field) else None
+
+
+def prediction_uri(request: HttpRequest, prediction: Any, field: str) -> str | None:
+    """Signed URL of a stored prediction's image (``file`` or ``thumbnail``)."""
+    return _uri(request, "prediction", prediction.id, field) if getattr(prediction, field) else None
+
+
+def export_uri(request: HttpRequest, export: Any) -> str | None:
+    """Signed URL of a finished export's zip."""
+    return _uri(request, "export", export.id, "file") if export.file else None
+
+
+def _resolve(what: str, obj_id: str, field: str) -> tuple[str, str, str | None]:
+    """(storage name, content type, download filename) of a token's file; LookupError when gone."""
+    if what == "image" and field in KINDS.values():
+        from projects.models import Image
+
+        image = Image.objects.get(id=obj_id)
+        return getattr(image, field).name, image.content_type if field == "file" else "image/jpeg", None
+    if what == "prediction" and field in ("file", "thumbnail"):
+        from training.models import StoredPrediction
+
+        prediction = StoredPrediction.objects.get(id=obj_id)
+        return getattr(prediction, field), prediction.content_type if field == "file" else "image/jpeg", None
+    if what == "export" and field == "file":
+        from training.models import Export
+
+        export = Export.objects.get(id=obj_id, status="Done")
+        return export.file, "application/zip", export.file.rsplit("/", 1)[-1]
+    raise LookupError(what)
 
 
 @require_GET
 def media(request: HttpRequest, token: str) -> HttpResponse:
-    from projects.models import Image
+    from django.core.exceptions import ObjectDoesNotExist
 
     try:
-        image_id, kind = signing.loads(token, salt=SALT, max_age=MAX_AGE_SECONDS)
-        field = KINDS[kind]
-        image = Image.objects.get(id=image_id)
-    except (signing.BadSignature, ValueError, TypeError, KeyError, Image.DoesNotExist):
-        return error_response("NotFound", "This image link is invalid or has expired.", 404)
-    name = getattr(image, field).name
+        what, obj_id, field = signing.loads(token, salt=SALT, max_age=MAX_AGE_SECONDS)
+        name, content_type, filename = _resolve(what, obj_id, field)
+    except (signing.BadSignature, ValueError, TypeError, LookupError, ObjectDoesNotExist):
+        return error_response("NotFound", "This link is invalid or has expired.", 404)
+    if not name:
+        return error_response("NotFound", "The file is missing.", 404)
     if not isinstance(default_storage, FileSystemStorage):
         return HttpResponseRedirect(default_storage.url(name))
     try:
         handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         return error_response("NotFound", "The file is missing.", 404)
-    response = FileResponse(handle, content_type=image.content_type if field == "file" else "image/jpeg")
+    response = FileResponse(handle, content_type=content_type, as_attachment=bool(filename), filename=filename or "")
     response["Cache-Control"] = f"private, max-age={MAX_AGE_SECONDS}"
     return response

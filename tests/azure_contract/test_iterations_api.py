@@ -231,17 +231,18 @@ def test_exports(api, trained):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/images/predictions"),
+        ("POST", "/images/predictions"),  # no body
         ("POST", "/images/suggested"),
         ("POST", "/images/suggested/count"),
         ("POST", f"/tagsandregions/suggestions?imageIds={uuid.uuid4()}"),
-        ("DELETE", f"/predictions?ids={uuid.uuid4()}"),
-        ("POST", "/predictions/query"),
+        ("DELETE", "/predictions"),  # no ids
+        ("POST", "/predictions/query"),  # body of the wrong type (below)
         ("GET", "/artifacts?path=x"),
     ],
 )
-def test_operations_without_a_feature_answer_4xx_azure_errors(api, project, method, path):  # type: ignore[no-untyped-def]
-    response = api.call(method, f"/projects/{project.id}{path}")
+def test_operations_without_a_feature_or_input_answer_4xx_azure_errors(api, project, method, path):  # type: ignore[no-untyped-def]
+    body = [1] if path.endswith("query") else None
+    response = api.call(method, f"/projects/{project.id}{path}", json_body=body)
     assert 400 <= response.status_code < 500
     assert set(response.json()) == {"code", "message"}
 

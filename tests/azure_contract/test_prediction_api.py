@@ -125,3 +125,54 @@ def test_performance_of_a_real_iteration(api, published):  # type: ignore[no-unt
     count = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}/performance/images/count").json()
     images = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}/performance/images").json()
     assert len(images) == count
+
+
+def test_stored_predictions_query_add_to_training_and_delete(api, published, client):  # type: ignore[no-untyped-def]
+    project, iteration, tags = published
+    data = (QUICKSTART / TEST["file"]).read_bytes()
+    base = f"/{project['id']}/classify/iterations/classifyModel"
+    stored = api.post(f"{base}/image?application=shop", data=data, content_type="application/octet-stream",
+                      prediction=True).json()
+    api.post(f"{base}/image/nostore", data=data, content_type="application/octet-stream", prediction=True)
+    query = api.post(f"/projects/{project['id']}/predictions/query", json_body={"maxCount": 10}).json()
+    assert [r["id"] for r in query["results"]] == [stored["id"]]  # nostore left nothing behind
+    (result,) = query["results"]
+    assert result["iteration"] == iteration["id"] and result["predictions"][0]["tagName"] == TEST["expected_top_tag"]
+    image = client.get(result["originalImageUri"].replace("http://testserver", ""))
+    assert image.status_code == 200 and b"".join(image.streaming_content) == data
+    by_app = api.post(f"/projects/{project['id']}/predictions/query", json_body={"application": "other"}).json()
+    assert by_app["results"] == []
+    top = tags[TEST["expected_top_tag"]]
+    by_tag = api.post(f"/projects/{project['id']}/predictions/query",
+                      json_body={"tags": [{"id": top, "minThreshold": 0.0, "maxThreshold": 1.0}]}).json()
+    assert len(by_tag["results"]) == 1
+    too_many = api.post(f"/projects/{project['id']}/predictions/query", json_body={"tags": [{"id": top}] * 3})
+    assert too_many.json()["code"] == "BadRequestPredictionTagsExceededCount"
+
+    # Add it to the training set (the Predictions tab's action), through the API.
+    added = api.post(f"/projects/{project['id']}/images/predictions",
+                     json_body={"images": [{"id": stored["id"], "tagIds": [top]}]})
+    assert added.status_code in (200, 207), added.content
+    assert added.json()["images"][0]["status"] in ("OK", "OKDuplicate")
+    assert api.post(f"/projects/{project['id']}/predictions/query", json_body={}).json()["results"] == []
+
+    again = api.post(f"{base}/image", data=data, content_type="application/octet-stream", prediction=True).json()
+    assert api.delete(f"/projects/{project['id']}/predictions?ids={again['id']}").status_code == 204
+    assert api.post(f"/projects/{project['id']}/predictions/query", json_body={}).json()["results"] == []
+
+
+def test_onnx_export_through_the_api(api, published, client, settings):  # type: ignore[no-untyped-def]
+    project, iteration, _ = published
+    base = f"/projects/{project['id']}/iterations/{iteration['id']}/export"
+    assert api.post(f"{base}?platform=CoreML").json()["code"] == "BadRequestProjectUnsupportedExportPlatform"
+    first = api.post(f"{base}?platform=ONNX")
+    assert first.status_code == 200, first.content
+    assert first.json()["platform"] == "ONNX" and first.json()["status"] in ("Exporting", "Done")
+    from training.exports import export_build
+    from training.models import Export
+
+    export_build(export_id=Export.objects.get().id)  # what the export task runs
+    (done,) = api.get(base).json()
+    assert done["status"] == "Done" and done["downloadUri"]
+    download = client.get(done["downloadUri"].replace("http://testserver", ""))
+    assert download.status_code == 200 and b"".join(download.streaming_content)[:2] == b"PK"

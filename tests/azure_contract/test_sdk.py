@@ -140,7 +140,7 @@ def test_sdk_errors_before_training(trainer, predictor):  # type: ignore[no-unty
     assert err.value.error.code == "NotFoundIteration"
     with pytest.raises(Exception) as perr:
         predictor.classify_image(project.id, "nothing", b"\xff\xd8")
-    assert getattr(perr.value, "response").status_code == 404
+    assert perr.value.response.status_code == 404
 
 
 def test_sdk_bad_key_is_401(live_server):  # type: ignore[no-untyped-def]
