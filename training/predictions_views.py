@@ -1,0 +1,343 @@
+"""HTML views of Quick Test, the Predictions tab and ONNX export (thin: selectors and services do the work)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from projects.errors import ProjectsError
+from projects.models import Image, Project, Tag
+from projects.selectors import project_get_for
+from training import exports, predictions, selectors
+from training.models import Iteration
+from training.models_predictions import Export, StoredPrediction
+
+SAMPLES = {  # shipped Quick Test samples (static/training/samples, MIT, see LICENSE.txt there)
+    "hemlock-test.jpg": "Hemlock (Azure quickstart test image)",
+    "japanese-cherry.jpg": "Japanese cherry",
+    "fork-test.jpg": "Fork (Azure detection quickstart)",
+}
+MAX_VALIDATION_SAMPLES = 8
+PAGE_SIZE = 48
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+# --------------------------------------------------------------------------------------------- Quick Test
+
+
+def _completed(project: Project) -> list[Iteration]:
+    return list(
+        Iteration.objects.filter(project=project, status=Iteration.Status.COMPLETED)
+        .defer("snapshot", "metrics").order_by("-number")
+    )
+
+
+def _validation_samples(iteration: Iteration | None) -> list[Image]:
+    if iteration is None:
+        return []
+    metrics = Iteration.objects.filter(id=iteration.id).values_list("metrics", flat=True).first() or {}
+    ids = [row.get("id") for row in metrics.get("validation_predictions", ())][:MAX_VALIDATION_SAMPLES]
+    found = {str(i.id): i for i in Image.objects.filter(project_id=iteration.project_id, id__in=ids)}
+    return [found[str(i)] for i in ids if str(i) in found]
+
+
+def _quick_test_context(project: Project, iteration: Iteration | None, **extra: Any) -> dict[str, Any]:
+    samples = {k: v for k, v in SAMPLES.items() if ("fork" in k) == project.is_detection}
+    return {
+        "project": project,
+        "iterations": _completed(project),
+        "iteration": iteration,
+        "validation_samples": _validation_samples(iteration),
+        "shipped_samples": samples,
+        **extra,
+    }
+
+
+def _chosen_iteration(request: HttpRequest, project: Project) -> Iteration | None:
+    value = request.POST.get("iteration") or request.GET.get("iteration")
+    completed = Iteration.objects.filter(project=project, status=Iteration.Status.COMPLETED)
+    if value:
+        try:
+            return completed.get(id=uuid.UUID(str(value)))
+        except (ValueError, Iteration.DoesNotExist):
+            raise Http404("No such completed iteration.") from None
+    return completed.order_by("-number").first()
+
+
+def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
+    """The image to test: a sample, an uploaded file or a URL fetched server-side. Raises PredictionError."""
+    sample = request.POST.get("sample", "")
+    if sample.startswith("image:"):
+        try:
+            image = Image.objects.get(project=project, id=uuid.UUID(sample[6:]))
+        except (ValueError, Image.DoesNotExist):
+            raise Http404("No such image.") from None
+        with default_storage.open(image.file.name, "rb") as handle:
+            return handle.read(), image.original_name or "validation image"
+    if sample.startswith("static:"):
+        name = sample[7:]
+        path = finders.find(f"training/samples/{name}") if name in SAMPLES else None
+        if not path:
+            raise Http404("No such sample.")
+        return Path(str(path)).read_bytes(), name
+    upload = request.FILES.get("file")
+    if upload is not None:
+        limit = settings.TAGSIGHT_MAX_PREDICTION_BYTES
+        if upload.size and upload.size > limit:
+            raise predictions.PredictionError(
+                f"The file is {upload.size / 2**20:.1f} MB; the limit for prediction is {limit / 2**20:g} MB.",
+                code="BadRequestImageSizeBytes",
+            )
+        return upload.read(), upload.name or "upload"
+    url = (request.POST.get("url") or "").strip()
+    if url:
+        from projects.fetch import FetchError, fetch_image
+
+        try:
+            return fetch_image(url), url
+        except FetchError as exc:
+            raise predictions.PredictionError(f"Could not use that URL: {exc.message}", code="BadRequestImageUrl") from None
+    raise predictions.PredictionError("Choose an image file, paste an image URL or click a sample.",
+                                      code="BadRequestImageFormat")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def quick_test(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
+    """GET: the Quick Test page. POST: predict the chosen image and answer the result (a fragment for htmx)."""
+    project = project_get_for(user=request.user, project_id=project_id)
+    iteration = _chosen_iteration(request, project)
+    if request.method == "GET":
+        return render(request, "training/quick_test.html", _quick_test_context(project, iteration))
+    template = "training/quick_test.html#qt-result" if request.htmx else "training/quick_test.html"
+    if iteration is None:
+        error = "This project has no trained iteration yet: train it first."
+        return _result(request, template, project, iteration, error=error)
+    try:
+        data, label = _input_bytes(request, project)
+        result = predictions.prediction_run(project=project, iteration=iteration, data=data, store=True,
+                                            source=StoredPrediction.Source.QUICK_TEST)
+    except ProjectsError as exc:
+        return _result(request, template, project, iteration, error=str(exc))
+    return _result(request, template, project, iteration, result=result, label=label)
+
+
+def _result(request: HtmxHttpRequest, template: str, project: Project, iteration: Iteration | None,
+            **extra: Any) -> HttpResponse:
+    status = 400 if extra.get("error") and not request.htmx else 200
+    return render(request, template, _quick_test_context(project, iteration, posted=True, **extra), status=status)
+
+
+# --------------------------------------------------------------------------------------------- Predictions tab
+
+
+def _fraction(value: Any) -> float | None:
+    """A percentage field (0..100) as a fraction, or None."""
+    try:
+        return min(1.0, max(0.0, float(value) / 100.0)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@require_GET
+@login_required
+def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for(user=request.user, project_id=project_id)
+    params = request.GET
+    iteration_id = params.get("iteration") or None
+    try:
+        iteration_id = uuid.UUID(iteration_id) if iteration_id else None
+    except ValueError:
+        iteration_id = None
+    order = params.get("order") if params.get("order") in predictions.ORDERS else "uncertain"
+    qs = predictions.prediction_list(
+        project=project, iteration_id=iteration_id, tag=params.get("tag", ""),
+        min_probability=_fraction(params.get("min")), max_probability=_fraction(params.get("max")), order=order,
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(params.get("page"))
+    query = params.copy()
+    query.pop("page", None)
+    context = {
+        "project": project,
+        "page": page,
+        "total": StoredPrediction.objects.filter(project=project).count(),
+        "iterations": selectors.iteration_list(project=project),
+        "tags": predictions.prediction_tag_names(project=project),
+        "filters": {"iteration": str(iteration_id or ""), "tag": params.get("tag", ""), "min": params.get("min", ""),
+                    "max": params.get("max", ""), "order": order},
+        "query": query.urlencode(),
+        "retention_days": settings.TAGSIGHT_PREDICTION_RETENTION_DAYS,
+    }
+    template = "training/prediction_list.html#prediction-grid" if request.htmx and request.htmx.target == "prediction-grid" else "training/prediction_list.html"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def predictions_delete(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
+    project = project_get_for(user=request.user, project_id=project_id)
+    try:
+        n = predictions.predictions_delete(project=project, prediction_ids=request.POST.getlist("ids"))
+    except ProjectsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Deleted {n} prediction{'s' if n != 1 else ''}.")
+    return redirect(reverse("training:prediction-list", args=[project.id]) + _back_query(request))
+
+
+def _back_query(request: HttpRequest) -> str:
+    query = request.POST.get("back", "")
+    return f"?{query}" if query and "\n" not in query else ""
+
+
+def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any) -> dict[str, Any]:
+    project = prediction.project
+    tags = list(Tag.objects.filter(project=project).order_by("name"))
+    by_name = {t.name: t for t in tags}
+    preds = prediction.predictions
+    if project.is_detection:
+        boxes = [dict(p, tag_id=str(by_name[p["tag"]].id) if p["tag"] in by_name else "", keep=p["probability"] >= threshold)
+                 for p in preds if p.get("box")]
+        chosen: set[str] = set()
+    else:
+        boxes = []
+        above = [p["tag"] for p in preds if p["probability"] >= threshold]
+        if not project.is_multilabel:
+            above = [preds[0]["tag"]] if preds else []
+        chosen = {str(by_name[t].id) for t in above if t in by_name}
+    return {
+        "project": project,
+        "prediction": prediction,
+        "tags": tags,
+        "chosen": chosen,
+        "boxes": boxes,
+        "threshold": threshold,
+        "probabilities": {p["tag"]: p["probability"] for p in preds if not p.get("box")},
+        **extra,
+    }
+
+
+@require_GET
+@login_required
+def prediction_detail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
+    threshold = _fraction(request.GET.get("threshold"))
+    context = _detail_context(prediction, 0.5 if threshold is None else threshold, back=request.GET.get("back", ""))
+    return render(request, "training/prediction_detail.html", context)
+
+
+@require_POST
+@login_required
+def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    """"Add to training images": the corrected tags (classification) or kept boxes (detection)."""
+    prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
+    project = prediction.project
+    regions = []
+    if project.is_detection:
+        for i in request.POST.getlist("box"):
+            if request.POST.get(f"keep-{i}") != "on":
+                continue
+            try:
+                regions.append({"tag": request.POST[f"tag-{i}"], **{
+                    k: float(request.POST[f"{k}-{i}"]) for k in ("left", "top", "width", "height")}})
+            except (KeyError, ValueError):
+                continue
+    try:
+        result = predictions.prediction_add_to_training(
+            prediction=prediction, tags=request.POST.getlist("tags"), regions=regions
+        )
+    except ProjectsError as exc:
+        context = _detail_context(prediction, 0.5, error=str(exc), back=request.POST.get("back", ""))
+        return render(request, "training/prediction_detail.html", context, status=400)
+    note = " (it was already there; its tags were added)" if result.status == "OKDuplicate" else ""
+    messages.success(request, f"Added to training images{note}.")
+    return redirect(reverse("training:prediction-list", args=[project.id]) + _back_query(request))
+
+
+@require_POST
+@login_required
+def prediction_delete(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
+    project_id = prediction.project_id
+    predictions.prediction_delete(prediction=prediction)
+    messages.success(request, "Prediction deleted.")
+    return redirect(reverse("training:prediction-list", args=[project_id]) + _back_query(request))
+
+
+@require_GET
+@login_required
+def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -> HttpResponse:
+    """The stored image (``original``) or its ``thumbnail``, behind the login; strangers get 404."""
+    if kind not in ("original", "thumbnail"):
+        raise Http404("No such rendition.")
+    prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
+    name = prediction.file if kind == "original" else (prediction.thumbnail or prediction.file)
+    if not isinstance(default_storage, FileSystemStorage):
+        return redirect(default_storage.url(name))
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing.") from exc
+    response = FileResponse(handle, content_type=prediction.content_type if kind == "original" else "image/jpeg")
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def _export_panel(request: HttpRequest, iteration: Iteration, **extra: Any) -> HttpResponse:
+    context = {"iteration": iteration, "exports": exports.export_list(iteration=iteration), **extra}
+    return render(request, "training/_export_panel.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
+    """GET: the export panel (polled while building). POST: export (reuses a Done or in-flight export)."""
+    iteration = selectors.iteration_get_for(user=request.user, iteration_id=iteration_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            exports.export_request(iteration=iteration, platform=request.POST.get("platform", "ONNX"))
+        except ProjectsError as exc:
+            error = str(exc)
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            return redirect("training:iteration-detail", iteration_id=iteration.id)
+    return _export_panel(request, iteration, error=error)
+
+
+@require_GET
+@login_required
+def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
+    try:
+        export = Export.objects.select_related("iteration").get(
+            id=export_id, iteration__project__owner=request.user, status=Export.Status.DONE
+        )
+    except (Export.DoesNotExist, ValueError):
+        raise Http404("No such export.") from None
+    if not isinstance(default_storage, FileSystemStorage):
+        return redirect(default_storage.url(export.file))
+    try:
+        handle = default_storage.open(export.file, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing.") from exc
+    return FileResponse(handle, as_attachment=True, filename=Path(export.file).name, content_type="application/zip")

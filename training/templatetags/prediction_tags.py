@@ -1,0 +1,50 @@
+"""Template helpers of Quick Test, Predictions and the iteration page's prediction/export panels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def css_pct(value: Any) -> str:
+    """0.1234 -> "12.3400%" (a CSS length; full precision for box positions)."""
+    try:
+        return f"{min(100.0, max(0.0, float(value) * 100)):.4f}%"
+    except (TypeError, ValueError):
+        return "0%"
+
+
+@register.inclusion_tag("training/_iteration_prediction_panels.html", takes_context=True)
+def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]:
+    """The iteration page's "Prediction URL" (published iterations) and "Export" panels."""
+    from projects.accounts import apikey_get_or_create
+    from training.exports import export_list
+
+    request = context.get("request")
+    key = ""
+    if iteration.is_published and request is not None and request.user.is_authenticated:
+        key = apikey_get_or_create(user=request.user).prediction_key
+    base = request.build_absolute_uri("/").rstrip("/") if request is not None else ""
+    task = "detect" if iteration.is_detection else "classify"
+    return {
+        "iteration": iteration,
+        "prediction_key": key,
+        "endpoint": base,
+        "task": task,
+        "exports": export_list(iteration=iteration) if iteration.status == "Completed" else [],
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.filter
+def sci(value: Any) -> str:
+    """2.3e-07 -> "2.3e-07" (tiny differences stay readable)."""
+    try:
+        return f"{float(value):.1e}"
+    except (TypeError, ValueError):
+        return "—"
