@@ -52,7 +52,9 @@ def children(pid: int) -> list[int]:
 
 
 def photos() -> list[bytes]:
-    files = sorted(DATASETS.glob("azure-quickstart/classification/**/*.jpg")) + sorted(DATASETS.glob("hymenoptera/**/*.jpg"))
+    files = sorted(DATASETS.glob("azure-quickstart/classification/**/*.jpg")) + sorted(
+        DATASETS.glob("hymenoptera/**/*.jpg")
+    )
     return [f.read_bytes() for f in files]
 
 
@@ -68,14 +70,25 @@ def main() -> int:
     env = {**os.environ, "TAGSIGHT_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "portal.settings"}
     env.pop("DATABASE_URL", None)
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    keys = subprocess.run([str(BIN / "python"), "manage.py", "apikeys", "bench"], cwd=ROOT, env=env, check=True,
-                          capture_output=True, text=True).stdout
+    keys = subprocess.run(
+        [str(BIN / "python"), "manage.py", "apikeys", "bench"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     found = dict(line.split("=", 1) for line in keys.splitlines() if "=" in line)
     port = free_port()
     # Exactly `make serve`: scripts/serve.py starts gunicorn (2 workers x 4 threads) and a Celery worker.
-    serve = subprocess.Popen([str(BIN / "python"), "scripts/serve.py"], cwd=ROOT, start_new_session=True,
-                             env={**env, "PORT": str(port), "TAGSIGHT_ADMIN_PASSWORD": "bench-admin"},
-                             stdout=open(data_dir / "serve.log", "wb"), stderr=subprocess.STDOUT)
+    serve = subprocess.Popen(
+        [str(BIN / "python"), "scripts/serve.py"],
+        cwd=ROOT,
+        start_new_session=True,
+        env={**env, "PORT": str(port), "TAGSIGHT_ADMIN_PASSWORD": "bench-admin"},
+        stdout=open(data_dir / "serve.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         endpoint = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -86,8 +99,11 @@ def main() -> int:
             except (OSError, ValueError):
                 pass
             time.sleep(0.5)
-        web_pid = int(subprocess.run(["pgrep", "-P", str(serve.pid), "-f", "gunicorn"], capture_output=True,
-                                     text=True).stdout.split()[0])
+        web_pid = int(
+            subprocess.run(
+                ["pgrep", "-P", str(serve.pid), "-f", "gunicorn"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
         return run(endpoint, found["TRAINING_KEY"], found["PREDICTION_KEY"], web_pid, args)
     finally:
         serve.send_signal(signal.SIGTERM)
@@ -109,19 +125,25 @@ def run(endpoint: str, training_key: str, prediction_key: str, web_pid: int, arg
     pool = photos()
     images = [pool[i % len(pool)] + b"\x00tagsight-bench-" + str(i).encode() for i in range(args.images)]
     total_mb = sum(len(i) for i in images) / 1e6
-    print(f"{len(images)} real photos ({total_mb:.0f} MB, mean {total_mb / len(images) * 1000:.0f} kB), "
-          f"batches of {args.batch}")
+    print(
+        f"{len(images)} real photos ({total_mb:.0f} MB, mean {total_mb / len(images) * 1000:.0f} kB), "
+        f"batches of {args.batch}"
+    )
     start = time.perf_counter()
     statuses: dict[str, int] = {}
     for i in range(0, len(images), args.batch):
-        entries = [ImageFileCreateEntry(name=f"{j}.jpg", contents=images[j], tag_ids=[tag.id])
-                   for j in range(i, min(i + args.batch, len(images)))]
+        entries = [
+            ImageFileCreateEntry(name=f"{j}.jpg", contents=images[j], tag_ids=[tag.id])
+            for j in range(i, min(i + args.batch, len(images)))
+        ]
         summary = trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
         for r in summary.images:
             statuses[r.status] = statuses.get(r.status, 0) + 1
     elapsed = time.perf_counter() - start
-    print(f"create_images_from_files: {len(images)} images in {elapsed:.1f} s "
-          f"({len(images) / elapsed:.1f} images/s); statuses {statuses}")
+    print(
+        f"create_images_from_files: {len(images)} images in {elapsed:.1f} s "
+        f"({len(images) / elapsed:.1f} images/s); statuses {statuses}"
+    )
     print(f"count check: {trainer.get_image_count(project.id)} images in the project")
     print(f"web workers' peak RSS: {peak_rss_mb(children(web_pid)):.0f} MB")
 
@@ -130,9 +152,11 @@ def run(endpoint: str, training_key: str, prediction_key: str, web_pid: int, arg
         entries = [ImageFileCreateEntry(name=f"big{j}", contents=b) for j, b in enumerate(big)]
         start = time.perf_counter()
         summary = trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
-        print(f"64 x 6 MB batch (not images: each is rejected, all are parsed): {time.perf_counter() - start:.1f} s, "
-              f"statuses {sorted({r.status for r in summary.images})}, "
-              f"web workers' peak RSS now {peak_rss_mb(children(web_pid)):.0f} MB")
+        print(
+            f"64 x 6 MB batch (not images: each is rejected, all are parsed): {time.perf_counter() - start:.1f} s, "
+            f"statuses {sorted({r.status for r in summary.images})}, "
+            f"web workers' peak RSS now {peak_rss_mb(children(web_pid)):.0f} MB"
+        )
     if args.predictions:
         predict_latency(endpoint, trainer, prediction_key, args.predictions)
     return 0
@@ -147,8 +171,12 @@ def predict_latency(endpoint: str, trainer: Any, prediction_key: str, n: int) ->
     manifest = json.loads((DATASETS / "azure-quickstart" / "manifest.json").read_text())["classification"]
     project = trainer.create_project("latency")
     tags = {name: trainer.create_tag(project.id, name).id for name in manifest["tags"]}
-    entries = [ImageFileCreateEntry(name=i["file"], contents=(DATASETS / "azure-quickstart" / i["file"]).read_bytes(),
-                                    tag_ids=[tags[i["tag"]]]) for i in manifest["train"]]
+    entries = [
+        ImageFileCreateEntry(
+            name=i["file"], contents=(DATASETS / "azure-quickstart" / i["file"]).read_bytes(), tag_ids=[tags[i["tag"]]]
+        )
+        for i in manifest["train"]
+    ]
     trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
     start = time.perf_counter()
     iteration = trainer.train_project(project.id)
@@ -165,9 +193,11 @@ def predict_latency(endpoint: str, trainer: Any, prediction_key: str, n: int) ->
         predictor.classify_image_with_no_store(project.id, "bench", data)
         times.append((time.perf_counter() - t0) * 1000)
     cold, warm = times[:2], sorted(times[2:])
-    print(f"classify_image_with_no_store through the SDK ({len(data) // 1024} kB JPEG): first calls "
-          f"{cold[0]:.0f} / {cold[1]:.0f} ms (model load), then median {warm[len(warm) // 2]:.0f} ms, "
-          f"p90 {warm[int(len(warm) * 0.9)]:.0f} ms over {len(warm)} calls")
+    print(
+        f"classify_image_with_no_store through the SDK ({len(data) // 1024} kB JPEG): first calls "
+        f"{cold[0]:.0f} / {cold[1]:.0f} ms (model load), then median {warm[len(warm) // 2]:.0f} ms, "
+        f"p90 {warm[int(len(warm) * 0.9)]:.0f} ms over {len(warm)} calls"
+    )
 
 
 if __name__ == "__main__":

@@ -286,8 +286,12 @@ def _project_copy(*, source: Project, owner: Any, name: str) -> Project:
 
     with transaction.atomic():
         project = services.project_create(
-            owner=owner, name=name, description=source.description, project_type=source.project_type,
-            classification_type=source.classification_type, domain_id=source.domain_id,
+            owner=owner,
+            name=name,
+            description=source.description,
+            project_type=source.project_type,
+            classification_type=source.classification_type,
+            domain_id=source.domain_id,
         )
         tags = {
             t.id: services.tag_create(project=project, name=t.name, description=t.description, type=t.type)
@@ -302,8 +306,11 @@ def _project_copy(*, source: Project, owner: Any, name: str) -> Project:
         ]
         region_tags = {r.tag_id for r in image.regions.all()}  # type: ignore[attr-defined]
         services.image_upload(
-            project=project, data=data, filename=image.original_name,
-            tags=[tags[t.id] for t in image.tags.all() if t.id not in region_tags], regions=regions,
+            project=project,
+            data=data,
+            filename=image.original_name,
+            tags=[tags[t.id] for t in image.tags.all() if t.id not in region_tags],
+            regions=regions,
         )
     return project
 

@@ -127,7 +127,9 @@ def fetch_image(url: str, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
                 raise FetchError(f"{url} answered HTTP {response.status}.")
             content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
             if not content_type.startswith("image/"):
-                raise FetchError(f"{url} is not an image (Content-Type {content_type or 'missing'}).", "ErrorImageFormat")
+                raise FetchError(
+                    f"{url} is not an image (Content-Type {content_type or 'missing'}).", "ErrorImageFormat"
+                )
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limit:
                 raise FetchError(f"{url} is larger than {limit} bytes.", "ErrorImageSize")

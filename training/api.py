@@ -206,7 +206,9 @@ def _validation_images(request: HttpRequest, iteration: Any) -> list[dict[str, A
     names = _tag_ids(iteration)
     items = []
     for vp in (iteration.metrics or {}).get("validation_predictions", ()):
-        true_ids = {names.get(t, t) for t in vp.get("tags", ())} | {names.get(b.get("tag"), "") for b in vp.get("boxes", ())}
+        true_ids = {names.get(t, t) for t in vp.get("tags", ())} | {
+            names.get(b.get("tag"), "") for b in vp.get("boxes", ())
+        }
         if wanted and not (wanted & true_ids):
             continue
         items.append(vp)
@@ -342,9 +344,12 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
         pid = wire.parse_guid(wire.body_field(entry, "id"), what="id")
         tags = tags_for(project, batch_tags + wire.parse_guids(wire.body_field(entry, "tagIds") or [], what="tagIds"))
         regions = [
-            {"tag": tags_for(project, [wire.parse_guid(wire.body_field(r, "tagId"), what="tagId")])[0],
-             **{k: wire.body_field(r, k) for k in ("left", "top", "width", "height")}}
-            for r in (wire.body_field(entry, "regions") or []) if isinstance(r, dict)
+            {
+                "tag": tags_for(project, [wire.parse_guid(wire.body_field(r, "tagId"), what="tagId")])[0],
+                **{k: wire.body_field(r, k) for k in ("left", "top", "width", "height")},
+            }
+            for r in (wire.body_field(entry, "regions") or [])
+            if isinstance(r, dict)
         ]
         prediction = stored.get(pid)
         if prediction is None:
@@ -395,8 +400,11 @@ def stored_prediction_json(request: HttpRequest, project: Project, prediction: A
     from portal.azure.media import prediction_uri
     from training.api_prediction import image_prediction_json
 
-    body = image_prediction_json(project, prediction.iteration, prediction.predictions) if prediction.iteration else {
-        "predictions": []}
+    body = (
+        image_prediction_json(project, prediction.iteration, prediction.predictions)
+        if prediction.iteration
+        else {"predictions": []}
+    )
     return {
         "resizedImageUri": prediction_uri(request, prediction, "file"),
         "thumbnailUri": prediction_uri(request, prediction, "thumbnail"),
@@ -436,10 +444,14 @@ def query_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
     if tags:
         names = {str(t.id): t.name for t in project.tags.all()}
         tag_id = str(wire.parse_guid(wire.body_field(tags[0], "id"), what="tags.id"))
-        filters.update(tag=names.get(tag_id, f"<unknown tag {tag_id}>"), min_probability=_token_float(token, tags[0], "minThreshold"),
-                       max_probability=_token_float(token, tags[0], "maxThreshold"))
+        filters.update(
+            tag=names.get(tag_id, f"<unknown tag {tag_id}>"),
+            min_probability=_token_float(token, tags[0], "minThreshold"),
+            max_probability=_token_float(token, tags[0], "maxThreshold"),
+        )
     order = {"newest": "newest", "oldest": "oldest", "suggested": "uncertain"}.get(
-        str(wire.body_field(token, "orderBy") or "Newest").lower(), "newest")
+        str(wire.body_field(token, "orderBy") or "Newest").lower(), "newest"
+    )
     qs = service("training.predictions", "prediction_list")(project=project, order=order, **filters)
     for name, lookup in (("startTime", "created__gte"), ("endTime", "created__lte")):
         value = wire.body_field(token, name)
@@ -447,7 +459,9 @@ def query_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
             try:
                 qs = qs.filter(**{lookup: dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))})
             except ValueError:
-                raise AzureError("BadRequestPredictionInvalidQueryParameters", f"{name} is not ISO-8601.", 400) from None
+                raise AzureError(
+                    "BadRequestPredictionInvalidQueryParameters", f"{name} is not ISO-8601.", 400
+                ) from None
     application = wire.body_field(token, "application")
     if application:
         qs = qs.filter(application=str(application))
@@ -455,9 +469,12 @@ def query_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
         skip = int(wire.body_field(token, "continuation") or 0)
         take = min(max(int(wire.body_field(token, "maxCount") or 50), 1), 256)
     except (TypeError, ValueError):
-        raise AzureError("BadRequestPredictionInvalidQueryParameters", "continuation/maxCount are invalid.", 400) from None
+        raise AzureError(
+            "BadRequestPredictionInvalidQueryParameters", "continuation/maxCount are invalid.", 400
+        ) from None
     page = list(qs[skip : skip + take + 1])
     more = len(page) > take
     out_token = {**token, "continuation": str(skip + take) if more else None, "maxCount": take}
-    return wire.respond({"token": out_token,
-                         "results": [stored_prediction_json(request, project, p) for p in page[:take]]})
+    return wire.respond(
+        {"token": out_token, "results": [stored_prediction_json(request, project, p) for p in page[:take]]}
+    )

@@ -74,12 +74,27 @@ def image_prediction_json(project: Project, iteration: Any, predictions: Any) ->
     }
 
 
-def _run(project: Project, iteration: Any, data: bytes, *, limit: int | None = None, store: bool = True,
-         source: str = "api", application: str = "") -> HttpResponse:
+def _run(
+    project: Project,
+    iteration: Any,
+    data: bytes,
+    *,
+    limit: int | None = None,
+    store: bool = True,
+    source: str = "api",
+    application: str = "",
+) -> HttpResponse:
     from training.predictions import prediction_run
 
-    result = prediction_run(project=project, iteration=iteration, data=data, store=store, source=source,
-                            application=application, max_bytes=limit)
+    result = prediction_run(
+        project=project,
+        iteration=iteration,
+        data=data,
+        store=store,
+        source=source,
+        application=application,
+        max_bytes=limit,
+    )
     body = image_prediction_json(project, iteration, result.predictions)
     body.update(id=str(result.id), created=wire.iso(result.created))
     return wire.respond(body)
@@ -174,13 +189,25 @@ def _quick_test_iteration(request: HttpRequest, project: Project) -> Any:
 def quick_test_image(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     iteration = _quick_test_iteration(request, project)
-    return _run(project, iteration, image_parts(request)[0], limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
-                store=wire.query_bool(request, "store", True), source="quicktest")
+    return _run(
+        project,
+        iteration,
+        image_parts(request)[0],
+        limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
+        store=wire.query_bool(request, "store", True),
+        source="quicktest",
+    )
 
 
 @training_key_required
 def quick_test_image_url(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     iteration = _quick_test_iteration(request, project)
-    return _run(project, iteration, _url_bytes(request), limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
-                store=wire.query_bool(request, "store", True), source="quicktest")
+    return _run(
+        project,
+        iteration,
+        _url_bytes(request),
+        limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
+        store=wire.query_bool(request, "store", True),
+        source="quicktest",
+    )

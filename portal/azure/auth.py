@@ -1,4 +1,4 @@
-"""Key authentication: ``@training_key_required`` / ``@prediction_key_required`` (Training-Key / Prediction-Key headers)."""
+"""Key authentication: ``@training_key_required`` / ``@prediction_key_required`` (Training-Key, Prediction-Key)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""create_images_from_files bodies without extra copies: base64 ``contents`` are sliced from the raw body, decoded one at a time.
+"""create_images_from_files bodies without extra copies: each base64 ``contents`` is decoded from the body, in turn.
 
 A full batch is 64 x 6 MB as base64 JSON (~512 MB). ``json.loads`` on it would hold the body, its str
 copy and every base64 str at once. Instead each ``"contents": "<base64>"`` value is swapped for its

@@ -58,7 +58,9 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def error_response(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message}, status=status, content_type="application/json; charset=utf-8")
+    return JsonResponse(
+        {"code": code, "message": message}, status=status, content_type="application/json; charset=utf-8"
+    )
 
 
 def translate_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -1,4 +1,4 @@
-"""Binary image bodies the SDKs' way: the bytes of the multipart part ``imageData`` (even with no filename), or a raw body.
+"""Binary image bodies the SDKs' way: the bytes of multipart part ``imageData`` (even without filename), or a raw body.
 
 Django's MultiPartParser treats a part without a filename as a text field and decodes it lossily, so the
 body is parsed here. Every part named ``imageData`` (or any file part) is returned as exact bytes.
@@ -14,7 +14,7 @@ from portal.azure.errors import AzureError
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _NAME = re.compile(rb'\bname="([^"]*)"', re.IGNORECASE)
-_FILENAME = re.compile(rb'\bfilename\*?=', re.IGNORECASE)
+_FILENAME = re.compile(rb"\bfilename\*?=", re.IGNORECASE)
 
 
 def image_parts(request: HttpRequest, *, field: str = "imageData") -> list[bytes]:

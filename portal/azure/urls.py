@@ -1,4 +1,4 @@
-"""Azure Custom Vision routes: /customvision/{v3.0..v3.4-preview}/training/... and /customvision/{v3.0|v3.1}/prediction/...
+"""Azure Custom Vision routes: /customvision/{v3.0..v3.4-preview}/training/..., /customvision/{v3.0|v3.1}/prediction/...
 
 Every version string the SDKs and samples use maps to the same handlers; the path is matched
 case-insensitively (the curl quickstart writes ``/Training/``). Unknown paths under the prefix answer
@@ -72,9 +72,7 @@ training_patterns = [
     r(rf"projects/{P}/export", methods(GET=projects_api.export_project)),
     r(
         rf"projects/{P}/images",
-        methods(
-            GET=images_api.get_images, POST=images_api.create_images_from_data, DELETE=images_api.delete_images
-        ),
+        methods(GET=images_api.get_images, POST=images_api.create_images_from_data, DELETE=images_api.delete_images),
     ),
     r(rf"projects/{P}/images/count", methods(GET=images_api.get_image_count)),
     r(rf"projects/{P}/images/id", methods(GET=images_api.get_images_by_ids)),
@@ -103,7 +101,9 @@ training_patterns = [
     r(rf"projects/{P}/iterations", methods(GET=training_api.get_iterations)),
     r(
         rf"projects/{P}/iterations/{ID.format('iteration_id')}",
-        methods(GET=training_api.get_iteration, PATCH=training_api.update_iteration, DELETE=training_api.delete_iteration),
+        methods(
+            GET=training_api.get_iteration, PATCH=training_api.update_iteration, DELETE=training_api.delete_iteration
+        ),
     ),
     r(
         rf"projects/{P}/iterations/{ID.format('iteration_id')}/export",

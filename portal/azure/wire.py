@@ -40,7 +40,9 @@ def guid(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def parse_guid(value: str | None, *, code: str = "BadRequestInvalidIds", what: str = "id", status: int = 400) -> uuid.UUID:
+def parse_guid(
+    value: str | None, *, code: str = "BadRequestInvalidIds", what: str = "id", status: int = 400
+) -> uuid.UUID:
     try:
         return uuid.UUID(str(value).strip().strip("{}"))
     except (ValueError, AttributeError, TypeError):
@@ -93,7 +95,9 @@ def query_bool(request: HttpRequest, name: str, default: bool = False) -> bool:
     raise AzureError("BadRequest", f"{name} must be true or false, got {value!r}.", 400)
 
 
-def query_int(request: HttpRequest, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def query_int(
+    request: HttpRequest, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = query_str(request, name)
     if value is None or value == "":
         return default
@@ -108,7 +112,9 @@ def query_int(request: HttpRequest, name: str, default: int, *, minimum: int | N
     return number
 
 
-def query_float(request: HttpRequest, name: str, default: float, *, minimum: float = 0.0, maximum: float = 1.0) -> float:
+def query_float(
+    request: HttpRequest, name: str, default: float, *, minimum: float = 0.0, maximum: float = 1.0
+) -> float:
     value = query_str(request, name)
     if value is None or value == "":
         return default

@@ -25,8 +25,17 @@ class Api:
             return {"HTTP_PREDICTION_KEY": self.prediction_key}
         return {"HTTP_TRAINING_KEY": self.training_key}
 
-    def call(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
-             content_type: str = "application/json", prediction: bool = False, **extra: Any) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        content_type: str = "application/json",
+        prediction: bool = False,
+        **extra: Any,
+    ) -> Any:
         base = PREDICTION if prediction else TRAINING
         url = path if path.startswith("/") and path.startswith("/customvision") else base + path
         body = json.dumps(json_body) if json_body is not None else (data if data is not None else b"")

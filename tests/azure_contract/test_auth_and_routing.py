@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 P = "{project}"
-I = "{iteration}"
+IT = "{iteration}"
 # (method, path after the training base) for every Training operation of the spec.
 TRAINING_ROUTES = [
     ("GET", "/domains"),
@@ -46,16 +46,16 @@ TRAINING_ROUTES = [
     ("POST", f"/projects/{P}/images/tags"),
     ("DELETE", f"/projects/{P}/images/tags?imageIds={uuid.uuid4()}&tagIds={uuid.uuid4()}"),
     ("GET", f"/projects/{P}/iterations"),
-    ("GET", f"/projects/{P}/iterations/{I}"),
-    ("PATCH", f"/projects/{P}/iterations/{I}"),
-    ("DELETE", f"/projects/{P}/iterations/{I}"),
-    ("GET", f"/projects/{P}/iterations/{I}/export"),
-    ("POST", f"/projects/{P}/iterations/{I}/export?platform=ONNX"),
-    ("GET", f"/projects/{P}/iterations/{I}/performance"),
-    ("GET", f"/projects/{P}/iterations/{I}/performance/images"),
-    ("GET", f"/projects/{P}/iterations/{I}/performance/images/count"),
-    ("POST", f"/projects/{P}/iterations/{I}/publish?publishName=a&predictionId=b"),
-    ("DELETE", f"/projects/{P}/iterations/{I}/publish"),
+    ("GET", f"/projects/{P}/iterations/{IT}"),
+    ("PATCH", f"/projects/{P}/iterations/{IT}"),
+    ("DELETE", f"/projects/{P}/iterations/{IT}"),
+    ("GET", f"/projects/{P}/iterations/{IT}/export"),
+    ("POST", f"/projects/{P}/iterations/{IT}/export?platform=ONNX"),
+    ("GET", f"/projects/{P}/iterations/{IT}/performance"),
+    ("GET", f"/projects/{P}/iterations/{IT}/performance/images"),
+    ("GET", f"/projects/{P}/iterations/{IT}/performance/images/count"),
+    ("POST", f"/projects/{P}/iterations/{IT}/publish?publishName=a&predictionId=b"),
+    ("DELETE", f"/projects/{P}/iterations/{IT}/publish"),
     ("DELETE", f"/projects/{P}/predictions?ids={uuid.uuid4()}"),
     ("POST", f"/projects/{P}/predictions/query"),
     ("POST", f"/projects/{P}/quicktest/image"),
@@ -109,8 +109,11 @@ def test_training_route_with_a_wrong_key_is_401(bad_api, project, method, path):
 def test_prediction_route_with_a_wrong_or_missing_key_is_401(bad_api, api, client, project, method, path):  # type: ignore[no-untyped-def]
     _assert_error(bad_api.call(method, _fill(path, project), prediction=True), 401, "Unauthorized")
     # The training key is not a prediction key.
-    response = client.post("/customvision/v3.1/prediction" + _fill(path, project),
-                           HTTP_TRAINING_KEY=api.training_key, content_type="application/json")
+    response = client.post(
+        "/customvision/v3.1/prediction" + _fill(path, project),
+        HTTP_TRAINING_KEY=api.training_key,
+        content_type="application/json",
+    )
     _assert_error(response, 401, "Unauthorized")
 
 
@@ -157,8 +160,12 @@ def test_key_header_is_case_insensitive(client, api, header):  # type: ignore[no
 
 @pytest.mark.parametrize("prefix", ["/customvision/v3.0/prediction", "/customvision/v3.1/Prediction"])
 def test_prediction_versions_route_to_the_prediction_api(client, api, project, prefix):  # type: ignore[no-untyped-def]
-    response = client.post(f"{prefix}/{project.id}/classify/iterations/nope/image",
-                           data=b"x", content_type="application/octet-stream", HTTP_PREDICTION_KEY=api.prediction_key)
+    response = client.post(
+        f"{prefix}/{project.id}/classify/iterations/nope/image",
+        data=b"x",
+        content_type="application/octet-stream",
+        HTTP_PREDICTION_KEY=api.prediction_key,
+    )
     _assert_error(response, 404, "NotFound")
 
 

@@ -12,18 +12,35 @@ from tests.training.builders import add_image, tagged_project
 
 pytestmark = pytest.mark.django_db
 
-ITERATION_KEYS = {"id", "name", "status", "created", "lastModified", "trainedAt", "projectId", "exportable",
-                  "exportableTo", "domainId", "classificationType", "trainingType", "reservedBudgetInHours",
-                  "trainingTimeInMinutes", "publishName", "originalPublishResourceId", "customBaseModelInfo",
-                  "trainingErrorDetails"}
+ITERATION_KEYS = {
+    "id",
+    "name",
+    "status",
+    "created",
+    "lastModified",
+    "trainedAt",
+    "projectId",
+    "exportable",
+    "exportableTo",
+    "domainId",
+    "classificationType",
+    "trainingType",
+    "reservedBudgetInHours",
+    "trainingTimeInMinutes",
+    "publishName",
+    "originalPublishResourceId",
+    "customBaseModelInfo",
+    "trainingErrorDetails",
+}
 
 
 def _complete(iteration, **metrics):  # type: ignore[no-untyped-def]
     """Move an iteration to Completed as the worker would, with the engine's validation predictions."""
     from training.models import Iteration
 
-    Iteration.objects.filter(id=iteration.id).update(status="Completed", started=timezone.now(),
-                                                     finished=timezone.now(), progress=1.0, metrics=metrics or None)
+    Iteration.objects.filter(id=iteration.id).update(
+        status="Completed", started=timezone.now(), finished=timezone.now(), progress=1.0, metrics=metrics or None
+    )
     iteration.refresh_from_db()
     return iteration
 
@@ -40,9 +57,17 @@ def trained(owner):  # type: ignore[no-untyped-def]
     for image in images[:4]:
         true = image.tags.get().name
         other = "Cherry" if true == "Hemlock" else "Hemlock"
-        vps.append({"id": str(image.id), "tags": [true], "boxes": [],
-                    "predictions": [{"tag": true, "probability": 0.9, "box": None},
-                                    {"tag": other, "probability": 0.1, "box": None}]})
+        vps.append(
+            {
+                "id": str(image.id),
+                "tags": [true],
+                "boxes": [],
+                "predictions": [
+                    {"tag": true, "probability": 0.9, "box": None},
+                    {"tag": other, "probability": 0.1, "box": None},
+                ],
+            }
+        )
     return project, _complete(iteration, task="classification", tags=["Cherry", "Hemlock"], validation_predictions=vps)
 
 
@@ -87,7 +112,9 @@ def test_create_image_regions_rejects_bad_entries(api, od_project, change, statu
 
 def test_create_image_regions_batch_limits(api, od_project):  # type: ignore[no-untyped-def]
     assert api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": []}).status_code == 400
-    big = [{"imageId": str(uuid.uuid4()), "tagId": str(uuid.uuid4()), "left": 0, "top": 0, "width": 1, "height": 1}] * 65
+    big = [
+        {"imageId": str(uuid.uuid4()), "tagId": str(uuid.uuid4()), "left": 0, "top": 0, "width": 1, "height": 1}
+    ] * 65
     response = api.post(f"/projects/{od_project.id}/images/regions", json_body={"regions": big})
     assert response.json()["code"] == "BadRequestExceededBatchSize"
     assert api.delete(f"/projects/{od_project.id}/images/regions").status_code == 400
@@ -122,9 +149,14 @@ def test_train_advanced_with_budget(api, owner):  # type: ignore[no-untyped-def]
     assert (body["trainingType"], body["reservedBudgetInHours"]) == ("Advanced", 2)
 
 
-@pytest.mark.parametrize(("query", "code"), [("trainingType=Turbo", "BadRequestInvalidTrainingType"),
-                                             ("reservedBudgetInHours=x", "BadRequest"),
-                                             ("forceTrain=maybe", "BadRequest")])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("trainingType=Turbo", "BadRequestInvalidTrainingType"),
+        ("reservedBudgetInHours=x", "BadRequest"),
+        ("forceTrain=maybe", "BadRequest"),
+    ],
+)
 def test_train_rejects_bad_query(api, owner, query, code):  # type: ignore[no-untyped-def]
     project = tagged_project(owner)
     response = api.post(f"/projects/{project.id}/train?{query}")
@@ -165,9 +197,14 @@ def test_publish_is_bare_true_and_unpublish_is_204(api, trained):  # type: ignor
     assert api.delete(base).json()["code"] == "BadRequestIterationNotPublished"
 
 
-@pytest.mark.parametrize(("query", "code"), [("predictionId=x", "BadRequestInvalidPublishName"),
-                                             ("publishName=a", "BadRequestInvalidPublishTarget"),
-                                             ("publishName=a/b&predictionId=x", "BadRequestInvalidPublishName")])
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("predictionId=x", "BadRequestInvalidPublishName"),
+        ("publishName=a", "BadRequestInvalidPublishTarget"),
+        ("publishName=a/b&predictionId=x", "BadRequestInvalidPublishName"),
+    ],
+)
 def test_publish_rejects_bad_query(api, trained, query, code):  # type: ignore[no-untyped-def]
     project, iteration = trained
     response = api.post(f"/projects/{project.id}/iterations/{iteration.id}/publish?{query}")
@@ -188,8 +225,14 @@ def test_performance_shape_and_threshold(api, trained):  # type: ignore[no-untyp
     project, iteration = trained
     base = f"/projects/{project.id}/iterations/{iteration.id}/performance"
     body = api.get(f"{base}?threshold=0.5&overlapThreshold=0.3").json()
-    assert set(body) == {"perTagPerformance", "precision", "precisionStdDeviation", "recall", "recallStdDeviation",
-                         "averagePrecision"}
+    assert set(body) == {
+        "perTagPerformance",
+        "precision",
+        "precisionStdDeviation",
+        "recall",
+        "recallStdDeviation",
+        "averagePrecision",
+    }
     assert body["precision"] == 1.0 and body["recall"] == 1.0
     tag_ids = {str(t.id) for t in project.tags.all()}
     assert {t["id"] for t in body["perTagPerformance"]} <= tag_ids
@@ -254,14 +297,19 @@ def test_quick_test_needs_a_trained_iteration(api, project):  # type: ignore[no-
 
 def test_prediction_for_an_unknown_publish_name_is_404(api, trained):  # type: ignore[no-untyped-def]
     project, _ = trained
-    response = api.post(f"/{project.id}/classify/iterations/nope/image", data=b"x",
-                        content_type="application/octet-stream", prediction=True)
+    response = api.post(
+        f"/{project.id}/classify/iterations/nope/image",
+        data=b"x",
+        content_type="application/octet-stream",
+        prediction=True,
+    )
     assert (response.status_code, response.json()["code"]) == (404, "NotFound")
 
 
 def test_prediction_on_the_wrong_task_is_400(api, trained):  # type: ignore[no-untyped-def]
     project, iteration = trained
     api.post(f"/projects/{project.id}/iterations/{iteration.id}/publish?publishName=m&predictionId=x")
-    response = api.post(f"/{project.id}/detect/iterations/m/image", data=b"x",
-                        content_type="application/octet-stream", prediction=True)
+    response = api.post(
+        f"/{project.id}/detect/iterations/m/image", data=b"x", content_type="application/octet-stream", prediction=True
+    )
     assert response.status_code == 400

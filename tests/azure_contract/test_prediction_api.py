@@ -29,15 +29,23 @@ def published(api, owner):  # type: ignore[no-untyped-def]
 
     project = api.post("/projects?name=Trees").json()
     tags = {n: api.post(f"/projects/{project['id']}/tags?name={n}").json()["id"] for n in MANIFEST["tags"]}
-    images = [{"name": i["file"], "contents": base64.b64encode((QUICKSTART / i["file"]).read_bytes()).decode(),
-               "tagIds": [tags[i["tag"]]]} for i in MANIFEST["train"]]
+    images = [
+        {
+            "name": i["file"],
+            "contents": base64.b64encode((QUICKSTART / i["file"]).read_bytes()).decode(),
+            "tagIds": [tags[i["tag"]]],
+        }
+        for i in MANIFEST["train"]
+    ]
     assert api.post(f"/projects/{project['id']}/images/files", json_body={"images": images}).status_code == 200
     iteration = api.post(f"/projects/{project['id']}/train").json()
     assert iteration["status"] == "Training"
     iteration_run(iteration_id=iteration["id"])
     done = api.get(f"/projects/{project['id']}/iterations/{iteration['id']}").json()
     assert done["status"] == "Completed", done["trainingErrorDetails"]
-    response = api.post(f"/projects/{project['id']}/iterations/{iteration['id']}/publish?publishName=classifyModel&predictionId=x")
+    response = api.post(
+        f"/projects/{project['id']}/iterations/{iteration['id']}/publish?publishName=classifyModel&predictionId=x"
+    )
     assert response.content == b"true"
     return project, done, tags
 
@@ -47,8 +55,9 @@ def _check(body, project, iteration, tags):  # type: ignore[no-untyped-def]
     assert (body["project"], body["iteration"]) == (project["id"], iteration["id"])
     preds = body["predictions"]
     assert {p["tagName"] for p in preds} == set(MANIFEST["tags"])
-    assert all(p["tagId"] == tags[p["tagName"]] and 0 <= p["probability"] <= 1 and p["boundingBox"] is None
-               for p in preds)
+    assert all(
+        p["tagId"] == tags[p["tagName"]] and 0 <= p["probability"] <= 1 and p["boundingBox"] is None for p in preds
+    )
     assert [p["probability"] for p in preds] == sorted((p["probability"] for p in preds), reverse=True)
     assert preds[0]["tagName"] == TEST["expected_top_tag"]
 
@@ -57,14 +66,23 @@ def test_classify_every_way(api, published, settings):  # type: ignore[no-untype
     project, iteration, tags = published
     data = (QUICKSTART / TEST["file"]).read_bytes()
     base = f"/{project['id']}/classify/iterations/classifyModel"
-    raw = api.post(f"{base}/image?application=test", data=data, content_type="application/octet-stream", prediction=True)
+    raw = api.post(
+        f"{base}/image?application=test", data=data, content_type="application/octet-stream", prediction=True
+    )
     assert raw.status_code == 200, raw.content
     _check(raw.json(), project, iteration, tags)
     boundary = "xYz"
-    multipart = (f'--{boundary}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n').encode() + data + \
-        f"\r\n--{boundary}--\r\n".encode()
-    nostore = api.post(f"{base}/image/nostore", data=multipart, content_type=f"multipart/form-data; boundary={boundary}",
-                       prediction=True)
+    multipart = (
+        (f'--{boundary}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n').encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    nostore = api.post(
+        f"{base}/image/nostore",
+        data=multipart,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        prediction=True,
+    )
     _check(nostore.json(), project, iteration, tags)
 
     # By URL, from a local server (private addresses allowed for this test only).
@@ -94,8 +112,11 @@ def test_classify_every_way(api, published, settings):  # type: ignore[no-untype
     finally:
         server.shutdown()
 
-    quick = api.post(f"/projects/{project['id']}/quicktest/image?iterationId={iteration['id']}&store=false",
-                     data=data, content_type="application/octet-stream")
+    quick = api.post(
+        f"/projects/{project['id']}/quicktest/image?iterationId={iteration['id']}&store=false",
+        data=data,
+        content_type="application/octet-stream",
+    )
     _check(quick.json(), project, iteration, tags)
 
 
@@ -104,8 +125,9 @@ def test_prediction_errors_with_a_real_model(api, published, settings):  # type:
     base = f"/{project['id']}/classify/iterations/classifyModel"
     junk = api.post(f"{base}/image", data=b"not an image", content_type="application/octet-stream", prediction=True)
     assert (junk.status_code, junk.json()["code"]) == (400, "BadRequestImageFormat")
-    big = api.post(f"{base}/image", data=b"\xff" * (4 * 1024 * 1024 + 1), content_type="application/octet-stream",
-                   prediction=True)
+    big = api.post(
+        f"{base}/image", data=b"\xff" * (4 * 1024 * 1024 + 1), content_type="application/octet-stream", prediction=True
+    )
     assert (big.status_code, big.json()["code"]) == (400, "BadRequestImageSizeBytes")
     private = api.post(f"{base}/url", json_body={"url": "http://169.254.169.254/latest"}, prediction=True)
     assert (private.status_code, private.json()["code"]) == (400, "BadRequestImageUrl")
@@ -131,8 +153,9 @@ def test_stored_predictions_query_add_to_training_and_delete(api, published, cli
     project, iteration, tags = published
     data = (QUICKSTART / TEST["file"]).read_bytes()
     base = f"/{project['id']}/classify/iterations/classifyModel"
-    stored = api.post(f"{base}/image?application=shop", data=data, content_type="application/octet-stream",
-                      prediction=True).json()
+    stored = api.post(
+        f"{base}/image?application=shop", data=data, content_type="application/octet-stream", prediction=True
+    ).json()
     api.post(f"{base}/image/nostore", data=data, content_type="application/octet-stream", prediction=True)
     query = api.post(f"/projects/{project['id']}/predictions/query", json_body={"maxCount": 10}).json()
     assert [r["id"] for r in query["results"]] == [stored["id"]]  # nostore left nothing behind
@@ -143,15 +166,18 @@ def test_stored_predictions_query_add_to_training_and_delete(api, published, cli
     by_app = api.post(f"/projects/{project['id']}/predictions/query", json_body={"application": "other"}).json()
     assert by_app["results"] == []
     top = tags[TEST["expected_top_tag"]]
-    by_tag = api.post(f"/projects/{project['id']}/predictions/query",
-                      json_body={"tags": [{"id": top, "minThreshold": 0.0, "maxThreshold": 1.0}]}).json()
+    by_tag = api.post(
+        f"/projects/{project['id']}/predictions/query",
+        json_body={"tags": [{"id": top, "minThreshold": 0.0, "maxThreshold": 1.0}]},
+    ).json()
     assert len(by_tag["results"]) == 1
     too_many = api.post(f"/projects/{project['id']}/predictions/query", json_body={"tags": [{"id": top}] * 3})
     assert too_many.json()["code"] == "BadRequestPredictionTagsExceededCount"
 
     # Add it to the training set (the Predictions tab's action), through the API.
-    added = api.post(f"/projects/{project['id']}/images/predictions",
-                     json_body={"images": [{"id": stored["id"], "tagIds": [top]}]})
+    added = api.post(
+        f"/projects/{project['id']}/images/predictions", json_body={"images": [{"id": stored["id"], "tagIds": [top]}]}
+    )
     assert added.status_code in (200, 207), added.content
     assert added.json()["images"][0]["status"] in ("OK", "OKDuplicate")
     assert api.post(f"/projects/{project['id']}/predictions/query", json_body={}).json()["results"] == []

@@ -50,11 +50,22 @@ def world(owner, settings):  # type: ignore[no-untyped-def]  # noqa: F811
     tag = tag_create(project=project, name="Oak")
     image = image_upload(project=project, data=make_image_bytes(), tags=[tag]).image
     iteration = Iteration.objects.create(
-        project=project, number=1, name="Iteration 1", status="Completed", domain_id=project.domain_id,
-        started=timezone.now(), finished=timezone.now(), publish_name="live",
+        project=project,
+        number=1,
+        name="Iteration 1",
+        status="Completed",
+        domain_id=project.domain_id,
+        started=timezone.now(),
+        finished=timezone.now(),
+        publish_name="live",
         snapshot={"tags": [{"id": str(tag.id), "name": "Oak", "type": "Regular"}], "images": []},
-        metrics={"task": "classification", "tags": ["Oak"], "validation_predictions": [
-            {"id": str(image.id), "tags": ["Oak"], "boxes": [], "predictions": [{"tag": "Oak", "probability": 0.8}]}]},
+        metrics={
+            "task": "classification",
+            "tags": ["Oak"],
+            "validation_predictions": [
+                {"id": str(image.id), "tags": ["Oak"], "boxes": [], "predictions": [{"tag": "Oak", "probability": 0.8}]}
+            ],
+        },
     )
     keys = apikey_get_or_create(user=owner)
     ids = {"projectId": project.id, "tagId": tag.id, "imageId": image.id, "iterationId": iteration.id}

@@ -35,14 +35,18 @@ def keys(owner):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def trainer(live_server, keys):  # type: ignore[no-untyped-def]
     # An endpoint ending in "/" as the Azure portal shows it; quickstarts send "Training-key".
-    client = CustomVisionTrainingClient(live_server.url + "/", ApiKeyCredentials(in_headers={"Training-key": keys.training_key}))
+    client = CustomVisionTrainingClient(
+        live_server.url + "/", ApiKeyCredentials(in_headers={"Training-key": keys.training_key})
+    )
     client.config.retry_policy.retries = 0
     return client
 
 
 @pytest.fixture
 def predictor(live_server, keys):  # type: ignore[no-untyped-def]
-    client = CustomVisionPredictionClient(live_server.url, ApiKeyCredentials(in_headers={"Prediction-key": keys.prediction_key}))
+    client = CustomVisionPredictionClient(
+        live_server.url, ApiKeyCredentials(in_headers={"Prediction-key": keys.prediction_key})
+    )
     client.config.retry_policy.retries = 0
     return client
 
@@ -115,17 +119,25 @@ def test_sdk_detection_data_flow(trainer):  # type: ignore[no-untyped-def]
     tags = {name: trainer.create_tag(project.id, name) for name in manifest["tags"]}
     entries = []
     for item in manifest["train"][:4]:
-        regions = [Region(tag_id=tags[r["tag"]].id, left=r["left"], top=r["top"], width=r["width"], height=r["height"])
-                   for r in item["regions"]]
-        entries.append(ImageFileCreateEntry(name=item["name"], contents=(QUICKSTART / item["file"]).read_bytes(),
-                                            regions=regions))
+        regions = [
+            Region(tag_id=tags[r["tag"]].id, left=r["left"], top=r["top"], width=r["width"], height=r["height"])
+            for r in item["regions"]
+        ]
+        entries.append(
+            ImageFileCreateEntry(name=item["name"], contents=(QUICKSTART / item["file"]).read_bytes(), regions=regions)
+        )
     summary = trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
     assert summary.is_batch_successful
     assert sum(len(r.image.regions) for r in summary.images) == 4
     image = summary.images[0].image
-    created = trainer.create_image_regions(project.id, regions=[
-        ImageRegionCreateEntry(image_id=image.id, tag_id=tags[manifest["tags"][0]].id, left=0.5, top=0.5, width=0.2, height=0.2)
-    ])
+    created = trainer.create_image_regions(
+        project.id,
+        regions=[
+            ImageRegionCreateEntry(
+                image_id=image.id, tag_id=tags[manifest["tags"][0]].id, left=0.5, top=0.5, width=0.2, height=0.2
+            )
+        ],
+    )
     assert len(created.created) == 1 and created.created[0].region_id
     trainer.delete_image_regions(project.id, [created.created[0].region_id])
     assert len(trainer.get_images_by_ids(project.id, image_ids=[image.id])[0].regions) == 1

@@ -35,12 +35,23 @@ def _free_port() -> int:
 def served(tmp_path):  # type: ignore[no-untyped-def]
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_NAME")}
-    env.update(TAGSIGHT_DATA_DIR=str(tmp_path / "data"), PORT=str(port), TAGSIGHT_ADMIN_PASSWORD="acceptance-pass",
-               DJANGO_SETTINGS_MODULE="portal.settings", CELERY_BROKER_URL="filesystem://")
+    env.update(
+        TAGSIGHT_DATA_DIR=str(tmp_path / "data"),
+        PORT=str(port),
+        TAGSIGHT_ADMIN_PASSWORD="acceptance-pass",
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        CELERY_BROKER_URL="filesystem://",
+    )
     env.pop("MEDIA_ROOT", None)
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([str(BIN / "python"), "scripts/serve.py"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "python"), "scripts/serve.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180
@@ -57,8 +68,14 @@ def served(tmp_path):  # type: ignore[no-untyped-def]
             if time.time() > deadline or proc.poll() is not None:
                 pytest.fail(f"server did not start: {health}\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
             time.sleep(1)
-        keys = subprocess.run([str(BIN / "python"), "manage.py", "apikeys", "acceptance"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, check=True).stdout
+        keys = subprocess.run(
+            [str(BIN / "python"), "manage.py", "apikeys", "acceptance"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         found = dict(line.split("=", 1) for line in keys.splitlines() if "=" in line)
         yield endpoint, found["TRAINING_KEY"], found["PREDICTION_KEY"], env
     finally:
@@ -72,10 +89,17 @@ def served(tmp_path):  # type: ignore[no-untyped-def]
 
 def test_sdk_quickstart_acceptance_script_passes(served, tmp_path):  # type: ignore[no-untyped-def]
     endpoint, training_key, prediction_key, env = served
-    run_env = {**env, "CV_ENDPOINT": endpoint + "/", "CV_TRAINING_KEY": training_key,
-               "CV_PREDICTION_KEY": prediction_key, "CV_POLL_INTERVAL": "2", "CV_TRAIN_TIMEOUT": "1500"}
-    out = subprocess.run([str(BIN / "python"), str(SCRIPT)], cwd=ROOT, env=run_env, capture_output=True, text=True,
-                         timeout=3000)
+    run_env = {
+        **env,
+        "CV_ENDPOINT": endpoint + "/",
+        "CV_TRAINING_KEY": training_key,
+        "CV_PREDICTION_KEY": prediction_key,
+        "CV_POLL_INTERVAL": "2",
+        "CV_TRAIN_TIMEOUT": "1500",
+    }
+    out = subprocess.run(
+        [str(BIN / "python"), str(SCRIPT)], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=3000
+    )
     report = out.stdout + out.stderr
     (tmp_path / "acceptance.log").write_text(report)
     print(report[-4000:])

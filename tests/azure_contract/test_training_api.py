@@ -13,10 +13,29 @@ from tests.factories import DATASETS, make_image_bytes, make_tag
 pytestmark = pytest.mark.django_db
 
 HEMLOCK = DATASETS / "azure-quickstart" / "classification" / "Hemlock" / "hemlock_1.jpg"
-PROJECT_KEYS = {"id", "name", "description", "settings", "created", "lastModified", "thumbnailUri", "drModeEnabled",
-                "status"}
-IMAGE_KEYS = {"id", "created", "width", "height", "resizedImageUri", "thumbnailUri", "originalImageUri", "tags",
-              "regions", "metadata"}
+PROJECT_KEYS = {
+    "id",
+    "name",
+    "description",
+    "settings",
+    "created",
+    "lastModified",
+    "thumbnailUri",
+    "drModeEnabled",
+    "status",
+}
+IMAGE_KEYS = {
+    "id",
+    "created",
+    "width",
+    "height",
+    "resizedImageUri",
+    "thumbnailUri",
+    "originalImageUri",
+    "tags",
+    "regions",
+    "metadata",
+}
 
 
 def _b64(data: bytes) -> str:
@@ -127,12 +146,20 @@ def test_delete_project_is_204(api, project, owner):  # type: ignore[no-untyped-
 def test_export_then_import_copies_tags_images_and_regions(api, stranger_api, od_project, owner, stranger):  # type: ignore[no-untyped-def]
     tag = make_tag(od_project, "fork")
     region = {"tagId": str(tag.id), "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}
-    body = {"images": [{"name": "f1", "contents": _b64(_png(1)), "regions": [region]},
-                       {"name": "f2", "contents": _b64(_png(2))}]}
+    body = {
+        "images": [
+            {"name": "f1", "contents": _b64(_png(1)), "regions": [region]},
+            {"name": "f2", "contents": _b64(_png(2))},
+        ]
+    }
     api.post(f"/projects/{od_project.id}/images/files", json_body=body)
     export = api.get(f"/projects/{od_project.id}/export").json()
     assert {k: export[k] for k in ("iterationCount", "imageCount", "tagCount", "regionCount")} == {
-        "iterationCount": 0, "imageCount": 2, "tagCount": 1, "regionCount": 1}
+        "iterationCount": 0,
+        "imageCount": 2,
+        "tagCount": 1,
+        "regionCount": 1,
+    }
     # The token works for another account too (as Azure's does), and makes an independent copy.
     response = stranger_api.post(f"/projects/import?token={export['token']}&name=Copy")
     assert response.status_code == 200, response.content
@@ -140,7 +167,8 @@ def test_export_then_import_copies_tags_images_and_regions(api, stranger_api, od
     assert response.json()["id"] == str(copy.id) and copy.name == "Copy" and copy.is_detection
     assert copy.images.count() == 2 and copy.tags.get().name == "fork"
     assert [(r.left, r.top, r.width, r.height) for i in copy.images.all() for r in i.regions.all()] == [
-        (0.1, 0.2, 0.3, 0.4)]
+        (0.1, 0.2, 0.3, 0.4)
+    ]
 
 
 def test_import_rejects_a_bad_token(api, project):  # type: ignore[no-untyped-def]
@@ -216,12 +244,14 @@ def test_create_images_from_files_keeps_bytes_tags_and_shape(api, project):  # t
 
 def test_create_images_from_files_duplicates_and_bad_images_are_207(api, project):  # type: ignore[no-untyped-def]
     _upload(api, project, n=1)
-    body = {"images": [
-        {"name": "dup", "contents": _b64(_png(0))},
-        {"name": "new", "contents": _b64(_png(1))},
-        {"name": "junk", "contents": _b64(b"not an image")},
-        {"name": "nob64", "contents": "!!!"},
-    ]}
+    body = {
+        "images": [
+            {"name": "dup", "contents": _b64(_png(0))},
+            {"name": "new", "contents": _b64(_png(1))},
+            {"name": "junk", "contents": _b64(b"not an image")},
+            {"name": "nob64", "contents": "!!!"},
+        ]
+    }
     response = api.post(f"/projects/{project.id}/images/files", json_body=body)
     assert response.status_code == 207
     summary = response.json()
@@ -267,7 +297,7 @@ def test_create_images_from_files_empty_body_is_400(api, project):  # type: igno
 def test_create_images_from_files_accepts_escaped_slashes_and_batch_tag_ids(api, project):  # type: ignore[no-untyped-def]
     tag = make_tag(project, "Oak")
     raw = _b64(HEMLOCK.read_bytes()).replace("/", "\\/")  # some JSON encoders escape '/'
-    payload = ('{"tagIds": ["%s"], "images": [{"name": "h", "contents": "%s"}]}' % (tag.id, raw)).encode()
+    payload = ('{"tagIds": ["' + str(tag.id) + '"], "images": [{"name": "h", "contents": "' + raw + '"}]}').encode()
     response = api.post(f"/projects/{project.id}/images/files", data=payload)
     assert response.status_code == 200, response.content[:300]
     assert response.json()["images"][0]["image"]["tags"][0]["tagId"] == str(tag.id)
@@ -292,8 +322,11 @@ def test_create_images_from_data_multipart_without_filename_keeps_jpeg_bytes(api
     tag = make_tag(project, "Hemlock")
     data = HEMLOCK.read_bytes()
     body = _multipart([("imageData", data, None, None)])
-    response = api.post(f"/projects/{project.id}/images?tagIds={tag.id}", data=body,
-                        content_type="multipart/form-data; boundary=b0undary")
+    response = api.post(
+        f"/projects/{project.id}/images?tagIds={tag.id}",
+        data=body,
+        content_type="multipart/form-data; boundary=b0undary",
+    )
     assert response.status_code == 200, response.content[:300]
     assert response.json()["images"][0]["image"]["tags"][0]["tagName"] == "Hemlock"
     with default_storage.open(project.images.get().file.name, "rb") as fh:
@@ -301,13 +334,16 @@ def test_create_images_from_data_multipart_without_filename_keeps_jpeg_bytes(api
 
 
 def test_create_images_from_data_several_parts_with_and_without_filenames(api, project):  # type: ignore[no-untyped-def]
-    body = _multipart([
-        ("imageData", _png(1), None, "application/octet-stream"),
-        ("imageData", _png(2), "b.png", "image/png"),
-        ("imageData", _png(1), "dup.png", None),
-    ])
-    response = api.post(f"/projects/{project.id}/images", data=body,
-                        content_type='multipart/form-data; boundary="b0undary"')
+    body = _multipart(
+        [
+            ("imageData", _png(1), None, "application/octet-stream"),
+            ("imageData", _png(2), "b.png", "image/png"),
+            ("imageData", _png(1), "dup.png", None),
+        ]
+    )
+    response = api.post(
+        f"/projects/{project.id}/images", data=body, content_type='multipart/form-data; boundary="b0undary"'
+    )
     assert response.status_code == 207
     assert [r["status"] for r in response.json()["images"]] == ["OK", "OK", "OKDuplicate"]
 
@@ -324,8 +360,11 @@ def test_create_images_from_data_raw_octet_stream(api, project):  # type: ignore
     ("body", "ctype", "code"),
     [
         (b"", "application/octet-stream", "BadRequestImageBatch"),
-        (b"--x\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nhi\r\n--x--\r\n",
-         "multipart/form-data; boundary=x", "BadRequestImageBatch"),
+        (
+            b'--x\r\nContent-Disposition: form-data; name="other"\r\n\r\nhi\r\n--x--\r\n',
+            "multipart/form-data; boundary=x",
+            "BadRequestImageBatch",
+        ),
         (b"garbage", "multipart/form-data; boundary=x", "BadRequestImageBatch"),
         (b"garbage", "multipart/form-data", "BadRequestImageBatch"),
     ],
@@ -336,13 +375,19 @@ def test_create_images_from_data_rejects_empty_or_broken_bodies(api, project, bo
 
 
 def test_create_images_from_data_bad_tag_ids(api, project):  # type: ignore[no-untyped-def]
-    response = api.post(f"/projects/{project.id}/images?tagIds=xyz", data=_png(1), content_type="application/octet-stream")
+    response = api.post(
+        f"/projects/{project.id}/images?tagIds=xyz", data=_png(1), content_type="application/octet-stream"
+    )
     assert response.json()["code"] == "BadRequestInvalidIds"
 
 
 def test_create_images_from_urls_refuses_private_addresses(api, project):  # type: ignore[no-untyped-def]
-    urls = ["http://127.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data", "http://10.0.0.1/x.png",
-            "ftp://example.com/x.jpg"]
+    urls = [
+        "http://127.0.0.1/a.jpg",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/x.png",
+        "ftp://example.com/x.jpg",
+    ]
     response = api.post(f"/projects/{project.id}/images/urls", json_body={"images": [{"url": u} for u in urls]})
     assert response.status_code == 207
     results = response.json()["images"]
@@ -357,8 +402,11 @@ def image_server():  # type: ignore[no-untyped-def]
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    files = {"/hemlock.jpg": (HEMLOCK.read_bytes(), "image/jpeg"), "/page": (b"<html></html>", "text/html"),
-             "/big.jpg": (b"\xff" * (7 * 1024 * 1024), "image/jpeg")}
+    files = {
+        "/hemlock.jpg": (HEMLOCK.read_bytes(), "image/jpeg"),
+        "/page": (b"<html></html>", "text/html"),
+        "/big.jpg": (b"\xff" * (7 * 1024 * 1024), "image/jpeg"),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -388,10 +436,16 @@ def image_server():  # type: ignore[no-untyped-def]
 def test_create_images_from_urls_fetches_when_private_urls_are_allowed(api, project, settings, image_server):  # type: ignore[no-untyped-def]
     settings.TAGSIGHT_ALLOW_PRIVATE_URLS = True
     tag = make_tag(project, "Hemlock")
-    urls = [f"{image_server}/hemlock.jpg", f"{image_server}/page", f"{image_server}/big.jpg",
-            f"{image_server}/missing.jpg", f"{image_server}/redirect"]
-    response = api.post(f"/projects/{project.id}/images/urls",
-                        json_body={"images": [{"url": u} for u in urls], "tagIds": [str(tag.id)]})
+    urls = [
+        f"{image_server}/hemlock.jpg",
+        f"{image_server}/page",
+        f"{image_server}/big.jpg",
+        f"{image_server}/missing.jpg",
+        f"{image_server}/redirect",
+    ]
+    response = api.post(
+        f"/projects/{project.id}/images/urls", json_body={"images": [{"url": u} for u in urls], "tagIds": [str(tag.id)]}
+    )
     assert response.status_code == 207
     results = response.json()["images"]
     assert [r["status"] for r in results] == ["OK", "ErrorImageFormat", "ErrorImageSize", "ErrorSource", "OKDuplicate"]
@@ -402,7 +456,9 @@ def test_create_images_from_urls_fetches_when_private_urls_are_allowed(api, proj
 
 
 def test_private_urls_are_refused_by_default_even_when_served(api, project, image_server):  # type: ignore[no-untyped-def]
-    response = api.post(f"/projects/{project.id}/images/urls", json_body={"images": [{"url": f"{image_server}/hemlock.jpg"}]})
+    response = api.post(
+        f"/projects/{project.id}/images/urls", json_body={"images": [{"url": f"{image_server}/hemlock.jpg"}]}
+    )
     assert response.json()["images"][0]["status"] == "ErrorSource"
 
 
@@ -434,8 +490,18 @@ def test_lists_and_counts_are_bare_and_filtered(api, project):  # type: ignore[n
     assert oldest <= newest
 
 
-@pytest.mark.parametrize("query", ["take=257", "take=-1", "skip=x", "taggingStatus=Maybe", "orderBy=Random",
-                                   "tagIds=bad", f"iterationId={uuid.uuid4()}"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "take=257",
+        "take=-1",
+        "skip=x",
+        "taggingStatus=Maybe",
+        "orderBy=Random",
+        "tagIds=bad",
+        f"iterationId={uuid.uuid4()}",
+    ],
+)
 def test_list_rejects_bad_query_with_4xx(api, project, query):  # type: ignore[no-untyped-def]
     response = api.get(f"/projects/{project.id}/images?{query}")
     assert response.status_code in (400, 404)
