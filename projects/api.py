@@ -87,7 +87,7 @@ def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
             "width": region.width,
             "height": region.height,
         }
-        for region in image.regions.all()  # type: ignore[attr-defined]  # labeling.Region's related_name
+        for region in image.regions.all()  # labeling.Region's related_name
     ]
     return {
         "id": str(image.id),
@@ -255,7 +255,7 @@ def export_project(request: HttpRequest, project_id: str) -> HttpResponse:
     token = signing.dumps({"p": str(project.id), "u": request.user.pk}, salt=EXPORT_SALT, compress=True)
     return wire.respond(
         {
-            "iterationCount": project.iterations.count(),  # type: ignore[attr-defined]
+            "iterationCount": project.iterations.count(),
             "imageCount": images,
             "tagCount": project.tags.count(),
             "regionCount": Region.objects.filter(image__project=project).count(),
@@ -302,9 +302,9 @@ def _project_copy(*, source: Project, owner: Any, name: str) -> Project:
             data = fh.read()
         regions = [
             {"tag": tags[r.tag_id], "left": r.left, "top": r.top, "width": r.width, "height": r.height}
-            for r in image.regions.all()  # type: ignore[attr-defined]
+            for r in image.regions.all()
         ]
-        region_tags = {r.tag_id for r in image.regions.all()}  # type: ignore[attr-defined]
+        region_tags = {r.tag_id for r in image.regions.all()}
         services.image_upload(
             project=project,
             data=data,

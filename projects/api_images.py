@@ -52,7 +52,7 @@ def _entry(project: Project, raw: dict[str, Any], batch_tag_ids: list[uuid.UUID]
     tag_ids = list(dict.fromkeys(batch_tag_ids + _ids(wire.body_field(raw, "tagIds"), "tagIds")))
     if len(tag_ids) > MAX_BATCH_TAGS:
         raise AzureError("BadRequestExceededBatchSize", f"At most {MAX_BATCH_TAGS} tags per image.", 400)
-    regions = []
+    regions: list[dict[str, Any]] = []
     raw_regions = wire.body_field(raw, "regions") or []
     if not isinstance(raw_regions, list):
         raise AzureError("BadRequestImageRegions", "regions must be a list.", 400)
@@ -64,7 +64,8 @@ def _entry(project: Project, raw: dict[str, Any], batch_tag_ids: list[uuid.UUID]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in coords.values()):
             raise AzureError("BadRequestImageRegions", "A region needs numeric left, top, width and height.", 400)
         regions.append({"tag_id": tag_id, **{k: float(v) for k, v in coords.items()}})
-    wanted = [t for t in tag_ids + [r["tag_id"] for r in regions] if t not in tags]
+    region_tag_ids: list[uuid.UUID] = [r["tag_id"] for r in regions]
+    wanted = [t for t in tag_ids + region_tag_ids if t not in tags]
     tags.update({t.id: t for t in tags_for(project, wanted)})
     return _Entry(
         name=str(wire.body_field(raw, "name") or ""),
@@ -198,7 +199,7 @@ def _check_iteration(request: HttpRequest, project: Project) -> None:
     value = wire.query_str(request, "iterationId")
     if value:
         iteration_id = wire.parse_guid(value, code="NotFoundIteration", what="iterationId", status=404)
-        if not project.iterations.filter(id=iteration_id).exists():  # type: ignore[attr-defined]
+        if not project.iterations.filter(id=iteration_id).exists():
             raise AzureError("NotFoundIteration", f"Iteration {value} not found.", 404)
 
 

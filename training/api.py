@@ -57,7 +57,7 @@ def iteration_for(project: Project, iteration_id: str) -> Any:
         iid = uuid.UUID(iteration_id)
     except ValueError:
         iid = None
-    iteration = project.iterations.filter(id=iid).first() if iid else None  # type: ignore[attr-defined]
+    iteration = project.iterations.filter(id=iid).first() if iid else None
     if iteration is None:
         raise AzureError("NotFoundIteration", f"Iteration {iteration_id} not found.", 404)
     return iteration
@@ -338,8 +338,8 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
         raise AzureError("BadRequestImageBatch", "At most 64 images per batch.", 400)
     batch_tags = wire.parse_guids(wire.body_field(body, "tagIds") or [], what="tagIds")
     add = service("training.predictions", "prediction_add_to_training")
-    stored = {p.id: p for p in project.stored_predictions.all()}  # type: ignore[attr-defined]
-    results = []
+    stored = {p.id: p for p in project.stored_predictions.all()}
+    results: list[dict[str, Any]] = []
     for entry in entries:
         pid = wire.parse_guid(wire.body_field(entry, "id"), what="id")
         tags = tags_for(project, batch_tags + wire.parse_guids(wire.body_field(entry, "tagIds") or [], what="tagIds"))

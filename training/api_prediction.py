@@ -52,7 +52,7 @@ def _box(value: Any) -> dict[str, float] | None:
 def image_prediction_json(project: Project, iteration: Any, predictions: Any) -> dict[str, Any]:
     """ImagePrediction: one entry per tag (classification) or box (detection), by probability, descending."""
     tag_ids = {t["name"]: str(t["id"]) for t in (iteration.snapshot or {}).get("tags", ())}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in predictions:
         name = str(_field(p, "tag", "tag_name", "label", "name"))
         rows.append(
@@ -121,7 +121,7 @@ def _url_bytes(request: HttpRequest) -> bytes:
 
 def _published(request: HttpRequest, project_id: str, task: str, publish_name: str) -> tuple[Project, Any]:
     project = project_for(request, project_id)
-    iteration = project.iterations.filter(publish_name=publish_name).first()  # type: ignore[attr-defined]
+    iteration = project.iterations.filter(publish_name=publish_name).first()
     if iteration is None:
         raise AzureError("NotFound", f"No iteration of this project is published as {publish_name!r}.", 404)
     wanted = "detect" if project.is_detection else "classify"
@@ -174,9 +174,7 @@ def _quick_test_iteration(request: HttpRequest, project: Project) -> Any:
     if value:
         iteration = iteration_for(project, value)
     else:
-        iteration = (
-            project.iterations.filter(status="Completed").order_by("-number").first()  # type: ignore[attr-defined]
-        )
+        iteration = project.iterations.filter(status="Completed").order_by("-number").first()
         if iteration is None:
             raise AzureError("NotFoundProjectDefaultIteration", "The project has no trained iteration.", 404)
     if iteration_status(iteration) != "Completed":
