@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 _stop: Any = None
 
@@ -28,3 +28,22 @@ def _on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None)
     if hostname:
         WorkerHeartbeat.objects.filter(hostname=hostname).delete()
+
+
+@worker_process_init.connect
+def _warm_pool_process(**kwargs: Any) -> None:
+    """Import the ML engine (torch, onnxruntime: ~4 s) as a pool process starts, not on the first Train click.
+
+    In a thread: Celery waits only worker_proc_alive_timeout (4 s) for a new pool process to report ready.
+    A task that starts meanwhile simply waits on the import lock.
+    """
+    import logging
+    import threading
+
+    def warm() -> None:
+        try:
+            import training.ml  # noqa: F401
+        except ImportError:  # the worker still runs; the training task reports the error on the iteration
+            logging.getLogger(__name__).exception("could not import training.ml in the pool process")
+
+    threading.Thread(target=warm, name="tagsight-warm-ml", daemon=True).start()
