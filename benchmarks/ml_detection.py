@@ -51,14 +51,22 @@ def run(dataset: str, mode: str, seed: int) -> None:
     with tempfile.TemporaryDirectory() as work:
         result = train_detector(manifest, TrainConfig(seed=seed, mode=mode), work, progress=progress)  # type: ignore[arg-type]
         wall = time.perf_counter() - t0
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_train = cpu.ru_utime + cpu.ru_stime
         m = result.metrics
         coco = compute_metrics("detection", m["tags"], m["validation_predictions"], interpolation="coco101")
-        print(f"dataset={dataset} mode={mode} seed={seed} split={m['split']['method']} "
-              f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}")
-        print(f"  train_detector wall {wall:.1f}s (stage start times: "
-              + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + ")")
-        print(f"  mAP@0.5 {m['overall']['ap']:.3f} (all-point; coco101 {coco['overall']['ap']:.3f}) "
-              f"precision {m['overall']['precision']:.3f} recall {m['overall']['recall']:.3f} at p>=0.5")
+        print(
+            f"dataset={dataset} mode={mode} seed={seed} split={m['split']['method']} "
+            f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}"
+        )
+        print(
+            f"  train_detector wall {wall:.1f}s, CPU {cpu_train:.0f}s, peak RSS {peak_rss_mib():.0f} MiB "
+            "(stage starts: " + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + ")"
+        )
+        print(
+            f"  mAP@0.5 {m['overall']['ap']:.3f} (all-point; coco101 {coco['overall']['ap']:.3f}) "
+            f"precision {m['overall']['precision']:.3f} recall {m['overall']['recall']:.3f} at p>=0.5"
+        )
         for note in m["notes"]:
             print(f"  note: {note}")
         predictor = DetectionPredictor.load(result.artifact_path)
@@ -68,10 +76,12 @@ def run(dataset: str, mode: str, seed: int) -> None:
             top = preds[0]
             exp = info["expected"][0]
             box = {"left": top.box.left, "top": top.box.top, "width": top.box.width, "height": top.box.height}
-            print(f"  test image top prediction: {top.tag} p={top.probability:.3f} box="
-                  + ", ".join(f"{k}={v:.2f}" for k, v in box.items())
-                  + f"; expected {exp['tag']} IoU={iou(box, exp):.2f} -> "
-                  + ("OK" if top.tag == exp["tag"] and iou(box, exp) >= 0.5 else "WRONG"))
+            print(
+                f"  test image top prediction: {top.tag} p={top.probability:.3f} box="
+                + ", ".join(f"{k}={v:.2f}" for k, v in box.items())
+                + f"; expected {exp['tag']} IoU={iou(box, exp):.2f} -> "
+                + ("OK" if top.tag == exp["tag"] and iou(box, exp) >= 0.5 else "WRONG")
+            )
         images = [manifest.resolve(s) for s in manifest.samples if s.id in set(m["split"]["val_ids"])][:20]
         predictor.predict(images[0])
         t = time.perf_counter()
@@ -79,10 +89,16 @@ def run(dataset: str, mode: str, seed: int) -> None:
             predictor.predict(im)
         print(f"  Predictor {1000 * (time.perf_counter() - t) / len(images):.1f} ms/image (decode + model + NMS)")
         report = export_detector_onnx(result.artifact_path, Path(work) / "export", validation_images=images)
-        print(f"  ONNX export parity on {report['images']} images: max|dp| {report['max_abs_probability_diff']:.2e} "
-              f"max|dbox| {report['max_abs_box_diff']:.2e} unmatched {report['unmatched_boxes']} ok={report['ok']}, "
-              f"{report['onnx_ms_per_image']:.1f} ms/image in onnxruntime")
-    print(f"  peak RSS {peak_rss_mib():.0f} MiB; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"  ONNX export parity on {report['images']} images: max|dp| {report['max_abs_probability_diff']:.2e} "
+            f"max|dbox| {report['max_abs_box_diff']:.2e} unmatched {report['unmatched_boxes']} ok={report['ok']}, "
+            f"{report['onnx_ms_per_image']:.1f} ms/image in onnxruntime"
+        )
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"  peak RSS {peak_rss_mib():.0f} MiB; process CPU time {usage.ru_utime + usage.ru_stime:.0f}s; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 def main() -> None:

@@ -208,13 +208,17 @@ def test_split_uses_given_field_else_seeded_holdout() -> None:
         ),
     )
     s = make_split(m, TrainConfig())
-    assert s["method"] == "given" and s["_val"] == [0, 1, 2]
-    plain = Manifest(task="detection", tags=("a",), samples=tuple(Sample(id=str(i), path="p") for i in range(40)))
+    assert s.method == "given" and s.folds == [(list(range(3, 10)), [0, 1, 2])]
+    plain = Manifest(
+        task="detection",
+        tags=("a",),
+        samples=tuple(Sample(id=str(i), path="p", tags=("a",) if i % 2 else ()) for i in range(40)),
+    )
     a, b = make_split(plain, TrainConfig(seed=3)), make_split(plain, TrainConfig(seed=3))
-    assert a["method"] == "holdout" and a["_val"] == b["_val"] and len(a["_val"]) == 12
-    assert make_split(plain, TrainConfig(seed=4))["_val"] != a["_val"]
+    assert a.method == "holdout" and a.folds == b.folds and len(a.folds[0][1]) == 12
+    assert make_split(plain, TrainConfig(seed=4)).folds != a.folds
     small = make_split(Manifest(task="detection", tags=("a",), samples=plain.samples[:9]), TrainConfig())
-    assert small["method"] == "kfold" and sorted(sum(small["_folds"], [])) == list(range(9))
+    assert small.method == "kfold" and small.k == 3 and sorted(sum((v for _, v in small.folds), [])) == list(range(9))
 
 
 # --------------------------------------------------------------------------- real training

@@ -170,7 +170,12 @@ def random_view(
     fy = (dy1 - dy0) / (sy1 - sy0)
     px = boxes * torch.tensor([w, h, w, h], dtype=torch.float32)
     vb = torch.stack(
-        [(px[:, 0] - sx0) * fx + dx0, (px[:, 1] - sy0) * fy + dy0, (px[:, 2] - sx0) * fx + dx0, (px[:, 3] - sy0) * fy + dy0],
+        [
+            (px[:, 0] - sx0) * fx + dx0,
+            (px[:, 1] - sy0) * fy + dy0,
+            (px[:, 2] - sx0) * fx + dx0,
+            (px[:, 3] - sy0) * fy + dy0,
+        ],
         1,
     )
     full_area = (vb[:, 2] - vb[:, 0]) * (vb[:, 3] - vb[:, 1])
@@ -178,8 +183,10 @@ def random_view(
     clipped[:, [0, 2]] = clipped[:, [0, 2]].clamp(dx0, dx1)
     clipped[:, [1, 3]] = clipped[:, [1, 3]].clamp(dy0, dy1)
     area = (clipped[:, 2] - clipped[:, 0]).clamp(min=0) * (clipped[:, 3] - clipped[:, 1]).clamp(min=0)
-    keep = (area >= min_visible * full_area.clamp(min=1e-6) - 1e-3) & (clipped[:, 2] - clipped[:, 0] >= 2) & (
-        clipped[:, 3] - clipped[:, 1] >= 2
+    keep = (
+        (area >= min_visible * full_area.clamp(min=1e-6) - 1e-3)
+        & (clipped[:, 2] - clipped[:, 0] >= 2)
+        & (clipped[:, 3] - clipped[:, 1] >= 2)
     )
     out_boxes, out_labels = clipped[keep], target.labels[keep]
     if rng.uniform() < 0.5:

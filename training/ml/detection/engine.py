@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from training.ml.detection.model import (
     locations,
 )
 from training.ml.manifest import Manifest, Sample, TrainResult
+from training.ml.split import SplitPlan, plan_split
 
 logger = logging.getLogger(__name__)
 
@@ -88,54 +89,12 @@ class _Run:
 # --------------------------------------------------------------------------- split
 
 
-def make_split(manifest: Manifest, config: TrainConfig) -> dict[str, Any]:
-    """Train/validation split: the samples' own ``split`` field when given, else seeded stratified
-    hold-out (or k-fold for small sets). Returns the metrics' ``split`` dict (with index lists
-    under the private keys ``_train`` / ``_val`` / ``_folds``)."""
-    samples = manifest.samples
-    n = len(samples)
-    given = [s.split for s in samples]
-    if any(g is not None for g in given):
-        train = [i for i, g in enumerate(given) if g is None or g.lower() == "train"]
-        val = [i for i, g in enumerate(given) if g is not None and g.lower() != "train"]
-        if train and val:
-            return _split_dict("given", config.seed, train, val)
-    k = config.kfold if config.kfold else (3 if n < KFOLD_BELOW else 1)
-    strata: dict[str, list[int]] = {}
-    for i, s in enumerate(samples):
-        strata.setdefault(_primary_tag(s), []).append(i)
-    rng = np.random.default_rng(config.seed)
-    if k >= 2:
-        folds: list[list[int]] = [[] for _ in range(k)]
-        offset = 0
-        for key in sorted(strata):
-            idx = [strata[key][j] for j in rng.permutation(len(strata[key]))]
-            for j, i in enumerate(idx):
-                folds[(j + offset) % k].append(i)
-            offset += len(idx)
-        folds = [sorted(f) for f in folds if f]
-        out = _split_dict("kfold", config.seed, list(range(n)), [])
-        out.update(k=len(folds), folds=[[samples[i].id for i in f] for f in folds], _folds=folds)
-        return out
-    val: list[int] = []
-    for key in sorted(strata):
-        idx = [strata[key][j] for j in rng.permutation(len(strata[key]))]
-        take = int(round(len(idx) * config.val_fraction)) if len(idx) >= 2 else 0
-        val += idx[: max(take, 1 if len(idx) >= 3 else 0)]
-    val_set = set(val)
-    train = [i for i in range(n) if i not in val_set]
-    return _split_dict("holdout", config.seed, train, sorted(val))
-
-
-def _primary_tag(sample: Sample) -> str:
-    counts: dict[str, int] = {}
-    for b in sample.boxes:
-        counts[b.tag] = counts.get(b.tag, 0) + 1
-    return max(sorted(counts), key=lambda t: counts[t]) if counts else ""
-
-
-def _split_dict(method: str, seed: int, train: list[int], val: list[int]) -> dict[str, Any]:
-    return {"method": method, "seed": seed, "k": 1, "_train": train, "_val": val}
+def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
+    """The evaluation split (``training.ml.split``): the samples' own ``split`` field when given,
+    else a seeded stratified hold-out; automatic k-fold (k=3) only below KFOLD_BELOW images, since
+    every fold trains a detector."""
+    k = config.kfold or (3 if len(manifest.samples) < KFOLD_BELOW else 1)
+    return plan_split(manifest, replace(config, kfold=k))
 
 
 # --------------------------------------------------------------------------- features
@@ -190,6 +149,7 @@ def make_session(path: Path | str | bytes, threads: int | None) -> Any:
     so.intra_op_num_threads = threads or torch.get_num_threads()
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    so.enable_cpu_mem_arena = False  # every image has its own size: an arena would only grow
     # No busy-waiting worker threads: they starve everything else on a shared 2-core machine.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path) if isinstance(path, Path) else path, so, providers=["CPUExecutionProvider"])
@@ -202,7 +162,7 @@ def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, sc
     """ONNX symbolic for torch's antialiased bilinear resize (the classic exporter has none)."""
     from torch.onnx import symbolic_helper
 
-    size = symbolic_helper._get_const(output_size, "is", "output_size")
+    size = symbolic_helper._get_const(output_size, "is", "output_size")  # type: ignore[no-untyped-call]
     empty = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
     batch_channels = g.op(
         "Slice",
@@ -227,7 +187,7 @@ def _onnx_export(module: torch.nn.Module, args: Any, path: Path, **kwargs: Any) 
     """Classic (TorchScript) ONNX export at OPSET, warnings silenced."""
     import warnings
 
-    from torch.onnx import register_custom_op_symbolic
+    from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
 
     register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, OPSET)
     with warnings.catch_warnings(), torch.no_grad():
@@ -267,7 +227,7 @@ def build_features(
     total = n * per
     first_stage = 0 if recipe.strides[0] == 8 else 1
 
-    for i, (img, tgt) in enumerate(zip(images, targets)):
+    for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
         for v in range(per):
             with torch_threads(1):
                 if v == 0:
@@ -280,7 +240,7 @@ def build_features(
             owner.append(i)
             # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
             outs = session.run(None, {"image": view.permute(1, 2, 0).numpy()})
-            for stage, (lst, o) in enumerate(zip(feats, outs)):
+            for stage, (lst, o) in enumerate(zip(feats, outs, strict=True)):
                 if stage >= first_stage:  # C3 is not cached when the head starts at P4
                     lst.append(o.astype(np.float16))
         run.report((i + 1) / n, f"computing features ({(i + 1) * per}/{total} views)")
@@ -358,7 +318,7 @@ def _fit(
             out = head(feats)
             loss = fcos_loss(out, store.labels[idx].long(), store.ltrb[idx], points)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(head.parameters(), 10.0)
             opt.step()
             sched.step()
@@ -384,8 +344,8 @@ class FinetuneRecipe:
 
 def trunk_tail(trunk: torch.nn.Module) -> tuple[int, torch.nn.Sequential]:
     """Index of the first block after C4, and a copy of the blocks from there to C5."""
-    ends = list(trunk._pyramid_ends)  # type: ignore[union-attr,arg-type]
-    blocks = list(trunk.blocks)  # type: ignore[union-attr,arg-type]
+    ends: list[int] = list(trunk._pyramid_ends)  # type: ignore[arg-type]
+    blocks: list[torch.nn.Module] = list(trunk.blocks)  # type: ignore[arg-type]
     start = int(ends[1]) + 1
     return start, copy.deepcopy(torch.nn.Sequential(*blocks[start : int(ends[2]) + 1]))
 
@@ -417,15 +377,18 @@ def finetune_tail(
             m.requires_grad_(False)  # frozen BatchNorm: batch statistics of 16 views are too noisy
     tail.eval()
     head.train()
-    params = [
-        {"params": [p for p in tail.parameters() if p.requires_grad], "lr": ft.tail_lr},
-        {"params": list(head.parameters()), "lr": ft.head_lr},
-    ]
-    opt = torch.optim.AdamW(params, weight_decay=ft.weight_decay)
+    tail_params = [p for p in tail.parameters() if p.requires_grad]
+    trainable = tail_params + list(head.parameters())
+    opt = torch.optim.AdamW(
+        [{"params": tail_params, "lr": ft.tail_lr}, {"params": list(head.parameters()), "lr": ft.head_lr}],
+        weight_decay=ft.weight_decay,
+    )
     nv = len(view_idx)
     steps_per_epoch = max(1, math.ceil(nv / recipe.batch_size))
     plan = [max_steps if max_steps is not None else steps_per_epoch * ft.epochs]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / plan[0], 1.0))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / plan[0], 1.0)))
+    )
     start = time.perf_counter()
     step = 0
     with torch_threads(threads or 1):
@@ -439,8 +402,8 @@ def finetune_tail(
                 feats = [store.feats[0][idx].float() if store.feats[0].numel() else store.feats[0], c4, tail(c4)]
                 loss = fcos_loss(head(feats), store.labels[idx].long(), store.ltrb[idx], points)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for group in params for p in group["params"]], 10.0)
+                loss.backward()  # type: ignore[no-untyped-call]
+                torch.nn.utils.clip_grad_norm_(trainable, 10.0)
                 opt.step()
                 sched.step()
                 step += 1
@@ -482,7 +445,7 @@ def predict_images(
 def detections_to_dicts(boxes: Tensor, scores: Tensor, labels: Tensor, tags: Sequence[str]) -> list[dict[str, Any]]:
     """xyxy normalised detections -> [{"tag", "probability", "box": {left, top, width, height}}]."""
     res = []
-    for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+    for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
         box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
         res.append({"tag": tags[int(c)], "probability": float(p), "box": box})
     return res
@@ -514,7 +477,7 @@ def train_detector(
     Args:
         manifest: ``task == "detection"``; samples with boxes (images without any are negatives).
         config: backbone, mode, seed, split options, threads, budget (advanced).
-        workdir: output folder; the artifact is ``workdir/detector`` (a directory).
+        workdir: output folder; the artifact is ``workdir/model`` (a directory, like classification).
         progress: called with (fraction 0..1, stage text).
         should_cancel: polled often; when it returns True, ``errors.Cancelled`` is raised.
         recipe: head-training hyper-parameters (default :class:`Recipe`; tests shrink it).
@@ -557,7 +520,7 @@ def train_detector(
     split = make_split(manifest, config)
 
     trunk = create_backbone(config.backbone, image_size=recipe.image_size, pretrained=True)
-    in_channels = tuple(get_spec(config.backbone).stage_channels)
+    in_channels = get_spec(config.backbone).stage_channels
     session = trunk_session(trunk, recipe.image_size, work / "trunk.onnx", config.threads)
     run.stage(0.05, 0.25)
     store = build_features(images, targets, session, recipe, config.seed, run)
@@ -565,7 +528,7 @@ def train_detector(
 
     # Evaluation: train on one side, predict the other (every fold for k-fold).
     advanced = config.mode == "advanced"
-    folds = split.get("_folds") or [split["_val"]]
+    folds = [val for _, val in split.folds]
     vps: dict[str, dict[int, list[dict[str, Any]]]] = {"quick": {}, "advanced": {}}
     fold_maps: dict[str, list[float]] = {"quick": [], "advanced": []}
     ft = FinetuneRecipe()
@@ -573,12 +536,12 @@ def train_detector(
     n_phase = (len(folds) + 1) * (2 if advanced else 1)
     budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)
 
-    def stage(k: int, frac: float = 1.0) -> None:
+    def stage(k: float, frac: float = 1.0) -> None:
         run.stage(0.25 + 0.7 * k / n_phase, 0.25 + 0.7 * (k + frac) / n_phase)
 
     def record(kind: str, val: list[int], preds: list[list[dict[str, Any]]]) -> None:
         fold_vps = []
-        for i, p in zip(val, preds):
+        for i, p in zip(val, preds, strict=True):
             vps[kind][i] = p
             fold_vps.append(_true_entry(manifest.samples[i], p))
         fold_maps[kind].append(compute_metrics("detection", tags, fold_vps)["overall"]["ap"])
@@ -624,7 +587,6 @@ def train_detector(
                 f"Advanced fine-tuning did not beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f}); "
                 "delivered the quick model."
             )
-    val_order = sorted(vps[delivered])
     validation_predictions = merged(delivered)
     fold_maps_delivered = fold_maps[delivered]
 
@@ -639,11 +601,22 @@ def train_detector(
         tail_start, tail = trunk_tail(trunk)
         steps = int(np.mean(ft_steps))
         finetune_tail(
-            store, all_views, final_head, tail, recipe, ft, config.seed, run, "final fine-tuning", config.threads,
-            budget, max_steps=steps,
+            store,
+            all_views,
+            final_head,
+            tail,
+            recipe,
+            ft,
+            config.seed,
+            run,
+            "final fine-tuning",
+            config.threads,
+            budget,
+            max_steps=steps,
         )
+        blocks: list[torch.nn.Module] = list(trunk.blocks)
         for j, block in enumerate(tail):
-            trunk.blocks[tail_start + j].load_state_dict(block.state_dict())  # type: ignore[index]
+            blocks[tail_start + j].load_state_dict(block.state_dict())
         notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
     notes.append(
         f"Delivered model retrained on all {len(images)} images with the evaluated recipe "
@@ -653,7 +626,7 @@ def train_detector(
     run.stage(0.95, 1.0)
     run.report(0.0, "saving")
     detector = Detector(trunk, final_head).eval()
-    artifact = work / "detector"
+    artifact = work / "model"
     save_artifact(
         artifact,
         detector,
@@ -661,13 +634,15 @@ def train_detector(
         backbone=config.backbone,
         image_size=recipe.image_size,
         recipe=asdict(recipe),
-        threads=config.threads,
+        extra={
+            "mode": config.mode,
+            "mode_delivered": delivered,
+            "validation_images": [str(manifest.resolve(manifest.samples[i])) for i in sorted(vps[delivered])][:100],
+        },
     )
     elapsed = time.perf_counter() - t0
     metrics = compute_metrics("detection", tags, validation_predictions)
-    split_out = {k: v for k, v in split.items() if not k.startswith("_")}
-    split_out["train_ids"] = [manifest.samples[i].id for i in split["_train"]]
-    split_out["val_ids"] = [manifest.samples[i].id for i in (split["_val"] or val_order)]
+    split_out = split.to_json(manifest.samples)
     metrics.update(
         task="detection",
         tags=tags,
@@ -690,7 +665,10 @@ def train_detector(
             "accuracy_mean": None,
             "accuracy_std": None,
         }
+    (artifact / "metrics.json").write_text(json.dumps(metrics))
     run.report(1.0, "done")
     (work / "trunk.onnx").unlink(missing_ok=True)
     logger.info("detector trained in %.1fs, mAP@0.5 %.3f", elapsed, metrics["overall"]["ap"])
-    return TrainResult(artifact_path=str(artifact), metrics=json.loads(json.dumps(metrics)), elapsed_seconds=elapsed, notes=notes)
+    return TrainResult(
+        artifact_path=str(artifact), metrics=json.loads(json.dumps(metrics)), elapsed_seconds=elapsed, notes=notes
+    )

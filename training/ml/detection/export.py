@@ -33,6 +33,7 @@ from training.ml.detection.model import (
     decode,
     locations,
 )
+from training.ml.images import load_array
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class EndToEnd(nn.Module):
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = ddata.preprocess(image, self.image_size)
-        return decode(self.detector(x), self.points, self.image_size)
+        points: Tensor = self.points  # type: ignore[assignment]
+        return decode(self.detector(x), points, self.image_size)
 
 
 def export_detector_onnx(
@@ -61,7 +63,8 @@ def export_detector_onnx(
     Args:
         artifact_path: a detection artifact directory (see predict.py).
         out_dir: created if missing.
-        validation_images: paths / bytes / PIL images to check the graph against the Predictor.
+        validation_images: paths / bytes / PIL images to check the graph against the Predictor;
+            default: the artifact's own validation images.
 
     Returns:
         The parity report (also in parity.json).
@@ -117,7 +120,8 @@ def export_detector_onnx(
     (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
     predictor = DetectionPredictor.load(artifact_path)
     session = make_session(out / MODEL_FILE, None)
-    report = parity_report(predictor, session, validation_images)
+    images = list(validation_images) or [p for p in meta.get("validation_images", ()) if Path(p).exists()]
+    report = parity_report(predictor, session, images)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported detector to %s (parity max dprob %s)", out, report["max_abs_probability_diff"])
     return report
@@ -133,7 +137,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[s
     t_graph = 0.0
     for im in images:
         boxes, scores, labels = predictor.detect(im)
-        arr = ddata.load_array(im, image_size=predictor.image_size)
+        arr = load_array(im, image_size=predictor.image_size)
         t = time.perf_counter()
         gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in session.run(None, {"image": arr}))
         t_graph += time.perf_counter() - t
@@ -150,8 +154,14 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[s
             db = max(db, float((boxes[i] - gb[j]).abs().max()))
         miss += max(0, len(gb) - len(boxes))
         per_image.append(
-            {"image": str(im)[:200] if isinstance(im, str | Path) else "<image>", "predictor_boxes": len(boxes),
-             "onnx_boxes": len(gb), "max_abs_probability_diff": dp, "max_abs_box_diff": db, "unmatched": miss}
+            {
+                "image": str(im)[:200] if isinstance(im, str | Path) else "<image>",
+                "predictor_boxes": len(boxes),
+                "onnx_boxes": len(gb),
+                "max_abs_probability_diff": dp,
+                "max_abs_box_diff": db,
+                "unmatched": miss,
+            }
         )
         max_dp, max_db, unmatched = max(max_dp, dp), max(max_db, db), unmatched + miss
     return {

@@ -71,7 +71,11 @@ class DetectionHead(nn.Module):
         def tower() -> nn.Sequential:
             layers: list[nn.Module] = []
             for _ in range(num_convs):
-                layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.GroupNorm(8, channels), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(channels, channels, 3, padding=1),
+                    nn.GroupNorm(8, channels),
+                    nn.ReLU(inplace=True),
+                ]
             return nn.Sequential(*layers)
 
         self.cls_tower = tower()
@@ -81,12 +85,13 @@ class DetectionHead(nn.Module):
         self.centerness = nn.Conv2d(channels, 1, 3, padding=1)
         self.scales = nn.Parameter(torch.ones(len(self.strides)))
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
         for m in [*self.lateral, *self.smooth, self.p6]:
             nn.init.kaiming_uniform_(m.weight, a=1)
-        nn.init.constant_(self.cls_logits.bias, -math.log((1 - 0.01) / 0.01))
+        assert self.cls_logits.bias is not None
+        nn.init.constant_(self.cls_logits.bias, -math.log((1 - 0.01) / 0.01))  # FCOS prior p = 0.01
 
     def forward(self, feats: list[Tensor] | tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
         """Map (C3, C4, C5) to flattened outputs over all locations of all levels.
@@ -94,10 +99,10 @@ class DetectionHead(nn.Module):
         Returns:
             cls_logits (N, L, K), ltrb distances in input pixels (N, L, 4), centerness logits (N, L).
         """
-        lat = [conv(f.float()) for conv, f in zip(self.lateral, feats[self.first_stage :])]
+        lat = [conv(f.float()) for conv, f in zip(self.lateral, feats[self.first_stage :], strict=True)]
         for i in range(len(lat) - 1, 0, -1):
             lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
-        pyramid = [conv(x) for conv, x in zip(self.smooth, lat)]
+        pyramid = [conv(x) for conv, x in zip(self.smooth, lat, strict=True)]
         pyramid.append(self.p6(F.relu(pyramid[-1])))
         cls_out, reg_out, ctr_out = [], [], []
         for level, p in enumerate(pyramid):
@@ -120,7 +125,8 @@ class Detector(nn.Module):
         self.head = head
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return self.head(self.trunk.forward_stages(x))  # type: ignore[operator]
+        stages: list[Tensor] = self.trunk.forward_stages(x)  # type: ignore[operator]
+        return self.head(stages)  # type: ignore[no-any-return]
 
 
 def locations(image_size: int, strides: tuple[int, ...] = STRIDES) -> tuple[Tensor, Tensor, Tensor]:
@@ -194,7 +200,7 @@ def fcos_loss(
     onehot[pos, target_labels[pos]] = 1.0
     loss_cls = sigmoid_focal_loss(cls_logits, onehot, alpha=0.25, gamma=2.0, reduction="sum") / num_pos
     if not bool(pos.any()):
-        return loss_cls + 0.0 * ltrb.sum() + 0.0 * ctr_logits.sum()
+        return loss_cls + 0.0 * ltrb.sum() + 0.0 * ctr_logits.sum()  # type: ignore[no-any-return]
     pts = points[None].expand(pos.shape[0], -1, -1)[pos]
     pred_boxes = distances_to_boxes(pts, ltrb[pos])
     true_boxes = distances_to_boxes(pts, target_ltrb[pos])
@@ -202,7 +208,7 @@ def fcos_loss(
     giou = generalized_box_iou_loss(pred_boxes, true_boxes, reduction="none")
     loss_box = (giou * ctr_t).sum() / ctr_t.sum().clamp(min=1e-6)
     loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits[pos], ctr_t, reduction="sum") / num_pos
-    return loss_cls + loss_box + loss_ctr
+    return loss_cls + loss_box + loss_ctr  # type: ignore[no-any-return]
 
 
 def distances_to_boxes(points: Tensor, ltrb: Tensor) -> Tensor:

@@ -24,7 +24,9 @@ import torch
 
 from training.ml.detection import data as ddata
 from training.ml.detection.model import DetectionHead, Detector, decode, locations
+from training.ml.images import load_array
 from training.ml.manifest import Box
+from training.ml.predict import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class ImageToOutputs(torch.nn.Module):
         self.image_size = image_size
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.detector(ddata.preprocess(image, self.image_size))
+        return self.detector(ddata.preprocess(image, self.image_size))  # type: ignore[no-any-return]
 
 
 def save_artifact(
@@ -54,9 +56,10 @@ def save_artifact(
     backbone: str,
     image_size: int,
     recipe: dict[str, Any],
-    threads: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``path/`` (metadata.json, model.pt, model_core.onnx)."""
+    """Write ``path/`` (metadata.json, model.pt, model_core.onnx, labels.txt); ``extra`` metadata
+    keys (e.g. ``validation_images``, ``mode``) are stored as well."""
     from training.ml.detection.engine import _onnx_export
 
     path.mkdir(parents=True, exist_ok=True)
@@ -83,8 +86,11 @@ def save_artifact(
         "recipe": recipe,
         "model": WEIGHTS,
         "onnx": CORE_ONNX,
+        "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
+        **(extra or {}),
     }
     (path / METADATA).write_text(json.dumps(meta, indent=1))
+    (path / "labels.txt").write_text("".join(f"{t}\n" for t in tags))
 
 
 def read_metadata(artifact_path: str | Path) -> dict[str, Any]:
@@ -104,7 +110,7 @@ def load_detector(artifact_path: str | Path) -> tuple[Detector, dict[str, Any]]:
     meta = read_metadata(root)
     trunk = create_backbone(meta["backbone"], image_size=meta["image_size"], pretrained=False)
     head = DetectionHead(
-        tuple(get_spec(meta["backbone"]).stage_channels),  # type: ignore[arg-type]
+        tuple(get_spec(meta["backbone"]).stage_channels),
         len(meta["tags"]),
         channels=meta["head"]["channels"],
         num_convs=meta["head"]["num_convs"],
@@ -113,25 +119,6 @@ def load_detector(artifact_path: str | Path) -> tuple[Detector, dict[str, Any]]:
     detector = Detector(trunk, head)
     detector.load_state_dict(torch.load(root / meta["model"], map_location="cpu", weights_only=True))
     return detector.eval(), meta
-
-
-def _prediction_class() -> Any:
-    try:
-        from training.ml.predict import Prediction
-
-        return Prediction
-    except ImportError:  # the core Predictor module is not there (yet): same fields, local class
-        from dataclasses import make_dataclass
-
-        global _FALLBACK
-        if _FALLBACK is None:
-            _FALLBACK = make_dataclass(
-                "Prediction", [("tag", str), ("probability", float), ("box", Any)], frozen=True
-            )
-        return _FALLBACK
-
-
-_FALLBACK: Any = None
 
 
 class DetectionPredictor:
@@ -167,20 +154,19 @@ class DetectionPredictor:
     @torch.inference_mode()
     def detect(self, image: ddata.ImageInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,)."""
-        arr = ddata.load_array(image, image_size=self.image_size)
+        arr = load_array(image, image_size=self.image_size)
         outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
         return decode((outs[0], outs[1], outs[2]), self._points, self.image_size)
 
-    def predict(self, image: ddata.ImageInput) -> list[Any]:
+    def predict(self, image: ddata.ImageInput) -> list[Prediction]:
         """Detections of one image (PIL image, bytes or path) as Prediction objects."""
-        prediction = _prediction_class()
         boxes, scores, labels = self.detect(image)
         out = []
-        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
             tag = self.tags[int(c)]
-            out.append(prediction(tag=tag, probability=float(p), box=Box(tag, x0, y0, x1 - x0, y1 - y0)))
+            out.append(Prediction(tag=tag, probability=float(p), box=Box(tag, x0, y0, x1 - x0, y1 - y0)))
         return out
 
-    def predict_many(self, images: Sequence[ddata.ImageInput]) -> list[list[Any]]:
+    def predict_many(self, images: Sequence[ddata.ImageInput]) -> list[list[Prediction]]:
         """``predict`` for each image, in order."""
         return [self.predict(im) for im in images]
