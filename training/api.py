@@ -382,8 +382,42 @@ def query_suggested_image_count(request: HttpRequest, project_id: str) -> HttpRe
 
 @training_key_required
 def suggest_tags_and_regions(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Suggested tags and regions")
+    """Smart labeler: the iteration's predictions for images of the project (nothing stored)."""
+    from django.core.files.storage import default_storage
+
+    from training.api_prediction import image_prediction_json
+
+    project = project_for(request, project_id)
+    iteration = iteration_for(project, wire.query_str(request, "iterationId") or "")
+    if iteration_status(iteration) != "Completed":
+        raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
+    ids = wire.query_guids(request, "imageIds", limit=64)
+    if not ids:
+        raise AzureError("BadRequestInvalidIds", "imageIds is required.", 400)
+    images = {i.id: i for i in project.images.filter(id__in=ids)}
+    if len(images) != len(ids):
+        raise AzureError("BadRequestInvalidIds", "Some imageIds are not images of this project.", 400)
+    prediction_run = service("training.predictions", "prediction_run")
+    out = []
+    for image_id in ids:
+        with default_storage.open(images[image_id].file.name, "rb") as fh:
+            data = fh.read()
+        result = prediction_run(
+            project=project, iteration=iteration, data=data, store=False, source="api", max_bytes=max(len(data), 1)
+        )
+        body = image_prediction_json(project, iteration, result.predictions)
+        top = body["predictions"][0]["probability"] if body["predictions"] else 0.0
+        out.append(
+            {
+                "id": str(image_id),
+                "project": str(project.id),
+                "iteration": str(iteration.id),
+                "created": wire.iso(images[image_id].created),
+                "predictions": body["predictions"],
+                "predictionUncertainty": 1 - abs(2 * top - 1),
+            }
+        )
+    return wire.respond(out)
 
 
 @training_key_required

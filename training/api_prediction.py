@@ -20,8 +20,6 @@ from training.api import iteration_for, iteration_status
 
 logger = logging.getLogger(__name__)
 
-MAX_PREDICTION_BYTES = 4 * 1024 * 1024  # Azure's prediction limit
-
 
 def _predictor(iteration: Any) -> Any:
     """The loaded model of an iteration, from the prediction service's shared LRU (training.predictions)."""

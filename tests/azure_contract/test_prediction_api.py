@@ -202,3 +202,18 @@ def test_onnx_export_through_the_api(api, published, client, settings):  # type:
     assert done["status"] == "Done" and done["downloadUri"]
     download = client.get(done["downloadUri"].replace("http://testserver", ""))
     assert download.status_code == 200 and b"".join(download.streaming_content)[:2] == b"PK"
+
+
+def test_suggest_tags_and_regions_uses_the_model(api, published):  # type: ignore[no-untyped-def]
+    project, iteration, _ = published
+    data = (QUICKSTART / TEST["file"]).read_bytes()
+    image = api.post(f"/projects/{project['id']}/images", data=data, content_type="application/octet-stream").json()
+    image_id = image["images"][0]["image"]["id"]
+    base = f"/projects/{project['id']}/tagsandregions/suggestions"
+    (suggestion,) = api.post(f"{base}?iterationId={iteration['id']}&imageIds={image_id}").json()
+    assert suggestion["id"] == image_id and suggestion["iteration"] == iteration["id"]
+    assert suggestion["predictions"][0]["tagName"] == TEST["expected_top_tag"]
+    assert 0 <= suggestion["predictionUncertainty"] <= 1
+    missing = api.post(f"{base}?iterationId={iteration['id']}&imageIds={project['id']}")
+    assert (missing.status_code, missing.json()["code"]) == (400, "BadRequestInvalidIds")
+    assert api.post(f"{base}?imageIds={image_id}").json()["code"] == "NotFoundIteration"
