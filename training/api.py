@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from portal.azure import wire
 from portal.azure.auth import training_key_required
-from portal.azure.errors import AzureError, not_implemented, service
+from portal.azure.errors import AzureError, service
 from projects.api import project_for
 from projects.models import Image, Project
 
@@ -368,16 +368,123 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
     return wire.respond({"isBatchSuccessful": ok, "images": results}, status=200 if ok else 207)
 
 
+SUGGESTION_SCAN_LIMIT = 256  # untagged images (newest first) one suggestion query looks at
+SUGGESTION_CACHE_SECONDS = 3600
+
+
+def _suggestions(project: Project, iteration: Any, images: list[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The iteration's predictions for these images, cached per (iteration, image): a model run is not free."""
+    from django.core.cache import cache
+    from django.core.files.storage import default_storage
+
+    keys = {image.id: f"tagsight:suggest:{iteration.id}:{image.id}" for image in images}
+    found = cache.get_many(list(keys.values()))
+    out: dict[Any, list[dict[str, Any]]] = {}
+    prediction_run = service("training.predictions", "prediction_run")
+    for image in images:
+        key = keys[image.id]
+        if key not in found:
+            with default_storage.open(image.file.name, "rb") as fh:
+                data = fh.read()
+            result = prediction_run(
+                project=project, iteration=iteration, data=data, store=False, source="api", max_bytes=max(len(data), 1)
+            )
+            found[key] = list(result.predictions)
+            cache.set(key, found[key], SUGGESTION_CACHE_SECONDS)
+        out[image.id] = found[key]
+    return out
+
+
+def _suggestion_iteration(request: HttpRequest, project: Project) -> Any:
+    iteration = iteration_for(project, wire.query_str(request, "iterationId") or "")
+    if iteration_status(iteration) != "Completed":
+        raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
+    return iteration
+
+
+def _tag_filter(project: Project, body: dict[str, Any] | None) -> tuple[dict[str, str], float]:
+    """({tag id: tag name}, threshold) from a TagFilter / SuggestedTagAndRegionQueryToken body."""
+    from projects.api import tags_for
+
+    ids = wire.parse_guids(wire.body_field(body, "tagIds") or [], what="tagIds")
+    threshold = wire.body_field(body, "threshold", 0.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise AzureError("BadRequest", "threshold must be a number between 0 and 1.", 400)
+    tags = tags_for(project, ids) if ids else list(project.tags.all())
+    return {str(t.id): t.name for t in tags}, float(threshold)
+
+
+def _untagged(project: Project) -> list[Any]:
+    from projects.selectors import image_list
+
+    return list(image_list(project=project, tagged=False)[:SUGGESTION_SCAN_LIMIT])
+
+
 @training_key_required
 def query_suggested_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Suggested tags and regions")
+    """SuggestedTagAndRegionQuery over the newest untagged images (at most SUGGESTION_SCAN_LIMIT of them)."""
+    from portal.azure.media import media_uri
+    from training.api_prediction import image_prediction_json
+
+    project = project_for(request, project_id)
+    iteration = _suggestion_iteration(request, project)
+    token = wire.json_body(request) or {}
+    names, threshold = _tag_filter(project, token)
+    images = _untagged(project)
+    predictions = _suggestions(project, iteration, images)
+    rows = []
+    for image in images:
+        preds = image_prediction_json(project, iteration, predictions[image.id])["predictions"]
+        if not any(p["tagId"] in names and p["probability"] >= threshold for p in preds):
+            continue
+        top = preds[0]["probability"] if preds else 0.0
+        rows.append((1 - abs(2 * top - 1), image, preds))
+    descending = str(wire.body_field(token, "sortBy") or "UncertaintyDescending").lower() != "uncertaintyascending"
+    rows.sort(key=lambda r: r[0], reverse=descending)
+    try:
+        skip = int(wire.body_field(token, "continuation") or 0)
+        take = min(max(int(wire.body_field(token, "maxCount") or 50), 1), 256)
+    except (TypeError, ValueError):
+        raise AzureError("BadRequest", "continuation/maxCount are invalid.", 400) from None
+    page = rows[skip : skip + take]
+    results = [
+        {
+            "width": image.width,
+            "height": image.height,
+            "resizedImageUri": media_uri(request, image, "display"),
+            "thumbnailUri": media_uri(request, image, "thumbnail"),
+            "originalImageUri": media_uri(request, image, "original"),
+            "domain": str(project.domain_id),
+            "id": str(image.id),
+            "project": str(project.id),
+            "iteration": str(iteration.id),
+            "created": wire.iso(image.created),
+            "predictions": preds,
+            "predictionUncertainty": uncertainty,
+        }
+        for uncertainty, image, preds in page
+    ]
+    more = skip + take < len(rows)
+    out_token = {**token, "continuation": str(skip + take) if more else None, "maxCount": take}
+    return wire.respond({"token": out_token, "results": results})
 
 
 @training_key_required
 def query_suggested_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Suggested tags and regions")
+    """{tagId: number of untagged images (newest SUGGESTION_SCAN_LIMIT) the model tags with it at >= threshold}."""
+    from training.api_prediction import image_prediction_json
+
+    project = project_for(request, project_id)
+    iteration = _suggestion_iteration(request, project)
+    names, threshold = _tag_filter(project, wire.json_body(request))
+    images = _untagged(project)
+    predictions = _suggestions(project, iteration, images)
+    counts = dict.fromkeys(names, 0)
+    for image in images:
+        for p in image_prediction_json(project, iteration, predictions[image.id])["predictions"]:
+            if p["tagId"] in counts and p["probability"] >= threshold:
+                counts[p["tagId"]] += 1
+    return wire.respond(counts)
 
 
 @training_key_required

@@ -217,3 +217,22 @@ def test_suggest_tags_and_regions_uses_the_model(api, published):  # type: ignor
     missing = api.post(f"{base}?iterationId={iteration['id']}&imageIds={project['id']}")
     assert (missing.status_code, missing.json()["code"]) == (400, "BadRequestInvalidIds")
     assert api.post(f"{base}?imageIds={image_id}").json()["code"] == "NotFoundIteration"
+
+
+def test_suggested_images_and_counts_for_untagged_images(api, published):  # type: ignore[no-untyped-def]
+    project, iteration, tags = published
+    data = (QUICKSTART / TEST["file"]).read_bytes()
+    api.post(f"/projects/{project['id']}/images", data=data, content_type="application/octet-stream")
+    top = tags[TEST["expected_top_tag"]]
+    other = next(t for n, t in tags.items() if t != top)
+    base = f"/projects/{project['id']}/images/suggested"
+    counts = api.post(f"{base}/count?iterationId={iteration['id']}", json_body={"threshold": 0.5}).json()
+    assert counts == {top: 1, other: 0}
+    query = api.post(f"{base}?iterationId={iteration['id']}", json_body={"tagIds": [top], "threshold": 0.5}).json()
+    (result,) = query["results"]
+    assert result["predictions"][0]["tagId"] == top and result["originalImageUri"] and result["width"] > 0
+    assert query["token"]["continuation"] is None
+    none = api.post(f"{base}?iterationId={iteration['id']}", json_body={"tagIds": [other], "threshold": 0.99}).json()
+    assert none["results"] == []
+    bad = api.post(f"{base}/count?iterationId={iteration['id']}", json_body={"threshold": 7})
+    assert (bad.status_code, bad.json()["code"]) == (400, "BadRequest")
