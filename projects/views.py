@@ -86,14 +86,14 @@ def project_delete(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------- training images
 
 
-def _workspace(request: HttpRequest, project: Project, *, params: Any = None) -> dict[str, Any]:
+def _workspace(request: HttpRequest, project: Project) -> dict[str, Any]:
     """Context of the Training images workspace: tag panel with counts, filters, one page of the grid.
 
     A constant number of queries whatever the project size: tags with counts, the three counts,
     one page of images (+1 to know whether there is more) and their prefetched tags.
     """
     tags = list(selectors.tag_list(project=project))
-    form = GridFilterForm(params if params is not None else request.GET, tags=tags)
+    form = GridFilterForm(request.GET, tags=tags)
     filter_, tag_ids, page = form.values()
     page_size = settings.TAGSIGHT_PAGE_SIZE
     images_qs = selectors.image_list(
@@ -120,7 +120,6 @@ def _workspace(request: HttpRequest, project: Project, *, params: Any = None) ->
         "query": urlencode(query),
         "next_query": urlencode([*query, ("page", page + 1)]),
         "prev_query": urlencode([*query, ("page", page - 1)]) if page > 1 else "",
-        "action_form": ImageActionForm(tags=tags),
     }
 
 
