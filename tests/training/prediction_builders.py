@@ -24,3 +24,59 @@ def trained_quickstart(owner: Any, *, publish_name: str | None = None) -> tuple[
     if publish_name:
         iteration = iteration_publish(iteration=iteration, publish_name=publish_name)
     return project, iteration
+
+
+DETECTION = DATASETS / "azure-quickstart" / "detection"
+DETECTION_DOMAIN = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"  # General (object detection)
+
+
+def tiny_fork_detector(owner: Any, tmp_path: Any, *, per_tag: int = 3) -> tuple[Any, Any]:
+    """A detection project (forks and scissors, one box each) with a Completed iteration whose model is a tiny
+    detector trained in seconds by the engine (a short recipe at 128 px): for the plumbing, not for accuracy.
+
+    The artifact is stored like the worker stores it; the iteration's validation images are the uploaded ones.
+    """
+    import json
+    import uuid
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    from tests.factories import make_project, make_tag
+    from tests.training.builders import add_image
+    from training.ml.config import TrainConfig
+    from training.ml.detection import train_detector
+    from training.ml.detection.engine import Recipe
+    from training.ml.manifest import Box, Manifest, Sample
+    from training.models import Iteration
+
+    manifest = json.loads((DETECTION / "manifest.json").read_text())
+    project = make_project(owner, name="Forks", project_type="detection", domain_id=uuid.UUID(DETECTION_DOMAIN))
+    tags = {t: make_tag(project, t) for t in manifest["tags"]}
+    samples = []
+    for tag in manifest["tags"]:
+        for rel in [r for r in manifest["images"] if r.startswith(f"{tag}/")][:per_tag]:
+            info = manifest["images"][rel]
+            regions = [{**{k: r[k] for k in ("left", "top", "width", "height")}, "tag": tags[r["tag"]].id}
+                       for r in info["regions"]]
+            image = add_image(project, regions=regions, data=(DETECTION / rel).read_bytes())
+            boxes = tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"]) for r in info["regions"])
+            samples.append(Sample(id=str(image.id), path=str(DETECTION / rel), tags=(tag,), boxes=boxes))
+    recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, lr=3e-3, channels=32,
+                    num_convs=1)
+    result = train_detector(Manifest(task="detection", tags=tuple(manifest["tags"]), samples=tuple(samples)),
+                            TrainConfig(seed=0, image_size=128, kfold=1), Path(tmp_path) / "det", recipe=recipe)
+    iteration_id = uuid.uuid4()
+    prefix = f"training/iterations/{iteration_id}/artifact"
+    root = Path(result.artifact_path)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                default_storage.save(f"{prefix}/{path.relative_to(root).as_posix()}", handle)
+    iteration = Iteration.objects.create(
+        id=iteration_id, project=project, number=1, name="Iteration 1", status=Iteration.Status.COMPLETED,
+        domain_id=project.domain_id, project_type="detection", artifact_path=prefix, artifact_kind="dir",
+        snapshot={"tags": [{"id": str(t.id), "name": t.name, "type": t.type} for t in tags.values()], "images": []},
+        metrics={"validation_predictions": [{"id": s.id} for s in samples]}, image_count=len(samples),
+    )
+    return project, iteration

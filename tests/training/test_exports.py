@@ -1,0 +1,131 @@
+"""ONNX export: built once in the background, a zip whose standalone predict.py (run in its own process, with
+only onnxruntime, Pillow and numpy) answers what the server answers on the validation images."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from tests.training.prediction_builders import tiny_fork_detector, trained_quickstart
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def _validation_files(iteration, folder: Path) -> list[tuple[Path, bytes]]:  # type: ignore[no-untyped-def]
+    from projects.models import Image
+
+    ids = [row["id"] for row in iteration.metrics["validation_predictions"]]
+    out = []
+    for image in Image.objects.filter(id__in=ids):
+        with default_storage.open(image.file.name, "rb") as f:
+            data = f.read()
+        path = folder / f"{image.id}.{image.file.name.rsplit('.', 1)[-1]}"
+        path.write_bytes(data)
+        out.append((path, data))
+    assert out
+    return out
+
+
+def _build_and_unzip(owner_client, iteration, tmp_path, capture):  # type: ignore[no-untyped-def]
+    from training.exports import export_build, export_request
+    from training.models_predictions import Export
+
+    with capture() as callbacks:
+        export = export_request(iteration=iteration)
+    assert len(callbacks) == 1 and export.status == Export.Status.EXPORTING
+    with capture() as again:
+        assert export_request(iteration=iteration).id == export.id  # in flight: not queued twice
+    assert not again
+    export = export_build(export_id=export.id)
+    assert export.status == Export.Status.DONE, export.error
+    with capture() as done_again:
+        assert export_request(iteration=iteration).id == export.id  # done: reused, never rebuilt
+    assert not done_again and Export.objects.count() == 1
+    response = owner_client.get(reverse("training:export-download", args=[export.id]))
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    zf = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = set(zf.namelist())
+    assert {"model.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= names
+    folder = tmp_path / "export"
+    zf.extractall(folder)
+    parity = json.loads((folder / "parity.json").read_text())
+    assert parity["images"] > 0 and parity["passed"], parity
+    return export, folder
+
+
+def _standalone(folder: Path, images: list[Path], cwd: Path) -> list[dict]:  # type: ignore[type-arg]
+    """predict.py in a separate, isolated interpreter (-I: no repo on sys.path), outside the repository."""
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('training', 'django', 'torch')]")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(folder / "predict.py"), *map(str, images)],
+                          capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_classification_export_matches_the_server(owner, owner_client, tmp_path,
+                                                  django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from training.predictions import prediction_run
+
+    project, iteration = trained_quickstart(owner)
+    export, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    files = _validation_files(iteration, tmp_path)
+    offline = _standalone(folder, [p for p, _ in files], tmp_path)
+    assert len(offline) == len(files)
+    for (path, data), row in zip(files, offline):
+        server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
+        assert [p["tag"] for p in row["predictions"]] == [p["tag"] for p in server]
+        for a, b in zip(row["predictions"], server):
+            assert abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
+
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert reverse("training:export-download", args=[export.id]) in html and "Done" in html
+
+
+def test_failed_export_is_retried_and_unsupported_platform_refused(owner) -> None:  # type: ignore[no-untyped-def]
+    from training.exports import ExportError, export_request
+    from training.models_predictions import Export
+
+    _, iteration = trained_quickstart(owner)
+    with pytest.raises(ExportError):
+        export_request(iteration=iteration, platform="CoreML")
+    export = export_request(iteration=iteration)
+    Export.objects.filter(id=export.id).update(status=Export.Status.FAILED, error="boom")
+    again = export_request(iteration=iteration)
+    assert again.id == export.id and again.status == Export.Status.EXPORTING and again.error == ""
+
+
+def test_export_views_queue_and_poll(owner_client, owner) -> None:  # type: ignore[no-untyped-def]
+    _, iteration = trained_quickstart(owner)
+    url = reverse("training:iteration-export", args=[iteration.id])
+    html = owner_client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Exporting" in html and 'hx-trigger="every 1s"' in html
+    assert owner_client.post(url).status_code == 302
+
+
+def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
+                                             django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from training.predictions import prediction_run
+
+    project, iteration = tiny_fork_detector(owner, tmp_path)
+    _, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    files = _validation_files(iteration, tmp_path)
+    offline = _standalone(folder, [p for p, _ in files], tmp_path)
+    compared = 0
+    for (path, data), row in zip(files, offline):
+        server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
+        assert len(row["predictions"]) == len(server), path
+        for a, b in zip(row["predictions"], server):
+            assert a["tag"] == b["tag"] and abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
+            for k in ("left", "top", "width", "height"):
+                assert abs(a["box"][k] - b["box"][k]) <= 1e-4, (path, k, a, b)
+            compared += 1
+    assert compared > 0
