@@ -186,6 +186,19 @@ def test_decode_applies_class_aware_nms_and_normalises_boxes() -> None:
     assert ((boxes >= 0) & (boxes <= 1)).all()
 
 
+def test_decode_ranks_saturated_scores_by_logit() -> None:
+    # sigmoid(25) and sigmoid(30) are both exactly 1.0 in float32: ranking in log space keeps the
+    # stronger location, so torch and the ONNX graph cannot break the tie differently.
+    points, _, _ = locations(128)
+    loc = int(torch.nonzero((points[:, 0] == 56) & (points[:, 1] == 56)).flatten()[0])
+    d = [30.0, 30.0, 30.0, 30.0]
+    outs = _fake_outputs(points, [(loc, 0, 0.5, d), (loc + 1, 0, 0.5, d)], k=1)
+    outs[0][0, loc, 0], outs[0][0, loc + 1, 0] = 25.0, 30.0
+    boxes, scores, _ = decode(outs, points, 128)
+    assert len(boxes) == 1 and scores[0].item() == 1.0
+    assert boxes[0, 0].item() == pytest.approx((points[loc + 1, 0].item() - 30) / 128)
+
+
 def test_decode_keeps_at_most_300_boxes_above_the_floor() -> None:
     points, _, _ = locations(1024)
     n = points.shape[0]
@@ -301,3 +314,16 @@ def test_onnx_export_matches_the_predictor(tiny_run, tmp_path: Path) -> None:
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     boxes, scores, labels = sess.run(None, {"image": ddata.load_array(images[0], image_size=128)})
     assert boxes.shape[1] == 4 and len(scores) == len(labels) == len(boxes) > 0
+
+
+@pytest.mark.slow
+def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
+    manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
+    recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1)
+    config = TrainConfig(seed=1, image_size=128, kfold=2, mode="advanced", budget_seconds=30)
+    m = train_detector(manifest, config, tmp_path, recipe=recipe).metrics
+    assert m["split"]["method"] == "kfold" and m["kfold"]["k"] == 2 and len(m["split"]["folds"]) == 2
+    assert sorted(v["id"] for v in m["validation_predictions"]) == sorted(s.id for s in manifest.samples)
+    assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
+    assert len(m["finetune"]["steps"]) == 2 and any("Advanced" in n for n in m["notes"])
+    assert DetectionPredictor.load(tmp_path / "model").predict(manifest.resolve(manifest.samples[0])) is not None

@@ -216,6 +216,17 @@ def distances_to_boxes(points: Tensor, ltrb: Tensor) -> Tensor:
     return torch.cat([points - ltrb[..., :2], points + ltrb[..., 2:]], -1)
 
 
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) without saturating at 0 for large x (ONNX has no log1p; exported as is).
+
+    Scores near 1 are ranked in log space: sigmoid() rounds every logit above ~17 to exactly 1.0
+    in float32, and such ties make torch's and onnxruntime's top-k / NMS keep different boxes.
+    """
+    t = torch.exp(-x.abs())
+    log1p = torch.where(t < 1e-4, t - 0.5 * t * t, torch.log(1.0 + t))
+    return torch.clamp(x, max=0.0) - log1p
+
+
 def decode(
     outputs: tuple[Tensor, Tensor, Tensor],
     points: Tensor,
@@ -226,20 +237,21 @@ def decode(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Turn one image's head outputs (batch of 1) into detections; traceable for ONNX export.
 
-    Score = sqrt(sigmoid(class) * sigmoid(centerness)); top PRE_NMS_TOPK candidates above
-    ``score_floor``; class-aware NMS at NMS_IOU; at most ``max_detections``.
+    Score = sqrt(sigmoid(class) * sigmoid(centerness)), ranked as its logarithm; top PRE_NMS_TOPK
+    candidates above ``score_floor``; class-aware NMS at NMS_IOU; at most ``max_detections``.
 
     Returns:
         boxes (D, 4) xyxy normalised to [0, 1], scores (D,), labels (D,) int64, sorted by score.
     """
     cls_logits, ltrb, ctr_logits = outputs
     k = cls_logits.shape[-1]
-    scores = torch.sqrt(torch.sigmoid(cls_logits[0]) * torch.sigmoid(ctr_logits[0])[:, None]).reshape(-1)
-    top_scores, top_idx = scores.topk(min(PRE_NMS_TOPK, scores.shape[0]))
-    keep = top_scores > score_floor
-    top_scores, top_idx = top_scores[keep], top_idx[keep]
+    log_scores = 0.5 * (log_sigmoid(cls_logits[0]) + log_sigmoid(ctr_logits[0])[:, None])
+    flat = log_scores.reshape(-1)
+    top, top_idx = flat.topk(min(PRE_NMS_TOPK, flat.shape[0]))
+    keep = top > math.log(score_floor)
+    top, top_idx = top[keep], top_idx[keep]
     loc = torch.div(top_idx, k, rounding_mode="floor")
     labels = top_idx - loc * k
     boxes = distances_to_boxes(points[loc], ltrb[0][loc]).clamp(0.0, float(image_size)) / float(image_size)
-    kept = batched_nms(boxes, top_scores, labels, NMS_IOU)[:max_detections]
-    return boxes[kept], top_scores[kept], labels[kept]
+    kept = batched_nms(boxes, top, labels, NMS_IOU)[:max_detections]
+    return boxes[kept], torch.exp(top[kept]), labels[kept]
