@@ -7,6 +7,7 @@ process has its own cache (a model loaded before a fork is never reused after it
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -26,7 +27,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from projects.images import ImageRejected, render
+from PIL import Image as PILImage
+
+from projects.images import FORMATS, ImageRejected, render
 from projects.models import Project
 from projects.services.base import storage_delete
 from training.errors import TrainingError
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Source = StoredPrediction.Source
 
+_OPENERS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 _IMAGE_CODES = {
     "ErrorImageFormat": "BadRequestImageFormat",
     "ErrorImageSize": "BadRequestImageSizeBytes",
@@ -170,7 +174,19 @@ def _uncertainty(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
-def _verify(data: bytes, limit: int) -> Any:
+@dataclass(frozen=True)
+class _Header:
+    content_type: str
+    extension: str
+    width: int
+    height: int
+
+
+def _verify(data: bytes, limit: int) -> _Header:
+    """Size, format and dimensions from the header alone (the model's decode then reads every pixel).
+
+    No thumbnail on the request path: the Predictions tab renders it on first view (``prediction_thumbnail``).
+    """
     if not data:
         raise PredictionError("The image is empty.", code="BadRequestImageFormat")
     if len(data) > limit:
@@ -179,10 +195,22 @@ def _verify(data: bytes, limit: int) -> Any:
             code="BadRequestImageSizeBytes",
         )
     try:
-        return render(data, max_side=settings.TAGSIGHT_MAX_IMAGE_SIDE, thumbnail_size=settings.TAGSIGHT_THUMBNAIL_SIZE,
-                      display_size=settings.TAGSIGHT_DISPLAY_SIZE, max_bytes=limit)
-    except ImageRejected as exc:
-        raise PredictionError(exc.message, code=_IMAGE_CODES.get(exc.status, "BadRequestImageFormat")) from None
+        img = PILImage.open(io.BytesIO(data), formats=list(_OPENERS))
+        width, height = img.size
+        orientation = img.getexif().get(0x0112, 1) if img.format in ("JPEG", "MPO", "WEBP", "PNG") else 1
+    except PILImage.DecompressionBombError as exc:
+        raise PredictionError(f"Rejected as a decompression bomb: {exc}", code="BadRequestImageDimensions") from None
+    except Exception:  # noqa: BLE001 - anything Pillow cannot identify is not an image we accept
+        raise PredictionError("Not a supported image (JPEG, PNG, BMP, GIF or WebP), or the file is corrupt.",
+                              code="BadRequestImageFormat") from None
+    max_side = settings.TAGSIGHT_MAX_IMAGE_SIDE
+    if width < 1 or height < 1 or max(width, height) > max_side:
+        raise PredictionError(f"The image is {width}x{height} px; each side must be at most {max_side} px.",
+                              code="BadRequestImageDimensions")
+    if orientation in (5, 6, 7, 8):  # shown (and predicted) rotated by a quarter turn
+        width, height = height, width
+    content_type, extension = FORMATS[img.format or "JPEG"]
+    return _Header(content_type, extension, width, height)
 
 
 def prediction_run(
@@ -230,17 +258,16 @@ def prediction_run(
     )
 
 
-def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, out: Any, data: bytes,
+def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, out: _Header, data: bytes,
            predictions: list[dict[str, Any]], source: str, application: str, model_ms: float) -> StoredPrediction:
     folder = f"projects/{project.id}/predictions/{prediction_id}"
     written: list[str] = []
     try:
-        written.append(default_storage.save(f"{folder}/original.{out.extension}", ContentFile(out.original or data)))
-        written.append(default_storage.save(f"{folder}/thumbnail.jpg", ContentFile(out.thumbnail)))
+        written.append(default_storage.save(f"{folder}/original.{out.extension}", ContentFile(data)))
         top = predictions[0] if predictions else {"tag": "", "probability": 0.0}
         return StoredPrediction.objects.create(
             id=prediction_id, project=project, iteration=iteration, iteration_name=iteration.name,
-            file=written[0], thumbnail=written[1], content_type=out.content_type, width=out.width,
+            file=written[0], thumbnail="", content_type=out.content_type, width=out.width,
             height=out.height, source=source if source in Source.values else Source.API,
             application=(application or "")[:200], predictions=predictions, top_tag=top["tag"][:200],
             top_probability=float(top["probability"]), uncertainty=_uncertainty(float(top["probability"])),
@@ -250,6 +277,25 @@ def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, 
         storage_delete(written)
         logger.exception("could not store a prediction of project %s", project.id)
         raise PredictionError("The prediction could not be stored.", code="ErrorStorage", status=500) from None
+
+
+def prediction_thumbnail(*, prediction: StoredPrediction) -> str:
+    """The storage name of the prediction's thumbnail, rendered (once) on first use."""
+    if prediction.thumbnail:
+        return prediction.thumbnail
+    with default_storage.open(prediction.file, "rb") as handle:
+        data = handle.read()
+    try:
+        out = render(data, max_side=settings.TAGSIGHT_MAX_IMAGE_SIDE, thumbnail_size=settings.TAGSIGHT_THUMBNAIL_SIZE,
+                     display_size=settings.TAGSIGHT_DISPLAY_SIZE)
+    except ImageRejected:
+        return prediction.file
+    name = default_storage.save(prediction.file.rsplit("/", 1)[0] + "/thumbnail.jpg", ContentFile(out.thumbnail))
+    if not StoredPrediction.objects.filter(id=prediction.id, thumbnail="").update(thumbnail=name):
+        default_storage.delete(name)  # another request rendered it first
+        name = StoredPrediction.objects.filter(id=prediction.id).values_list("thumbnail", flat=True).first() or name
+    prediction.thumbnail = name
+    return name
 
 
 # ---------------------------------------------------------------------------------------------- selectors

@@ -287,7 +287,7 @@ def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -
     if kind not in ("original", "thumbnail"):
         raise Http404("No such rendition.")
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
-    name = prediction.file if kind == "original" else (prediction.thumbnail or prediction.file)
+    name = prediction.file if kind == "original" else predictions.prediction_thumbnail(prediction=prediction)
     if not isinstance(default_storage, FileSystemStorage):
         return redirect(default_storage.url(name))
     try:
