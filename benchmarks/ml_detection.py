@@ -2,7 +2,7 @@
 Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
 
     .venv/bin/python benchmarks/ml_detection.py                 # both datasets, one subprocess each
-    .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced] [--seed 0]
+    .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced --budget 600] [--seed 0]
     .venv/bin/python benchmarks/ml_detection.py azure
 """
 
@@ -34,7 +34,7 @@ def iou(a: dict[str, float], b: dict[str, float]) -> float:
     return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
-def run(dataset: str, mode: str, seed: int) -> None:
+def run(dataset: str, mode: str, seed: int, budget: float) -> None:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
     from training.ml.manifest import Manifest
@@ -49,7 +49,8 @@ def run(dataset: str, mode: str, seed: int) -> None:
         stages.setdefault(stage.split(":")[0].split(" (")[0], time.perf_counter() - t0)
 
     with tempfile.TemporaryDirectory() as work:
-        result = train_detector(manifest, TrainConfig(seed=seed, mode=mode), work, progress=progress)  # type: ignore[arg-type]
+        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget)  # type: ignore[arg-type]
+        result = train_detector(manifest, config, work, progress=progress)
         wall = time.perf_counter() - t0
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         cpu_train = cpu.ru_utime + cpu.ru_stime
@@ -106,12 +107,14 @@ def main() -> None:
     parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "all"], default="all")
     parser.add_argument("--mode", choices=["quick", "advanced"], default="quick")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=float, default=600.0, help="advanced mode: TrainConfig.budget_seconds")
     args = parser.parse_args()
     if args.dataset == "all":
         for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
-            subprocess.run([sys.executable, __file__, name, "--mode", args.mode, "--seed", str(args.seed)], check=True)
+            cmd = [sys.executable, __file__, name, "--mode", args.mode, "--seed", str(args.seed)]
+            subprocess.run([*cmd, "--budget", str(args.budget)], check=True)
     else:
-        run(args.dataset, args.mode, args.seed)
+        run(args.dataset, args.mode, args.seed, args.budget)
 
 
 if __name__ == "__main__":
