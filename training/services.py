@@ -214,7 +214,11 @@ def iteration_queue(
 def _schedule(*, iteration: Iteration) -> None:
     from training.tasks import train_iteration as train_iteration_task
 
-    train_iteration_task.apply_async(args=[str(iteration.id)], task_id=iteration.task_id, queue="training")
+    # An advanced budget may outlast the default hard limit: give the task its budget plus half an hour.
+    time_limit = max(int(settings.CELERY_TASK_TIME_LIMIT), iteration.budget_minutes * 60 + 1800)
+    train_iteration_task.apply_async(
+        args=[str(iteration.id)], task_id=iteration.task_id, queue="training", time_limit=time_limit
+    )
 
 
 # ---------------------------------------------------------------------------------------------- run (worker)
@@ -621,10 +625,10 @@ def iteration_artifact_local(*, iteration: Iteration) -> Path:
     target = root / Path(iteration.artifact_path).name
     if not target.exists():
         root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=root, suffix=".part")
+        fd, part = tempfile.mkstemp(dir=root, suffix=".part")
         with os.fdopen(fd, "wb") as out, default_storage.open(iteration.artifact_path, "rb") as src:
             shutil.copyfileobj(src, out)
-        os.replace(tmp, target)
+        os.replace(part, target)
     return target
 
 
