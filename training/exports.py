@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from training.models_predictions import Export
 logger = logging.getLogger(__name__)
 
 PLATFORMS = ("ONNX",)
+STALE_SECONDS = 30 * 60  # an export still "Exporting" after this long lost its worker: queue it again
 FLAVORS = ("",)
 
 
@@ -109,10 +111,14 @@ def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str 
     except IntegrityError:  # a concurrent request created it first
         export, created = Export.objects.get(iteration=iteration, platform=platform, flavor=flavor), False
     if not created:
-        # Only a Failed export is built again, and only by the request that flips it back to Exporting.
+        # Only a Failed export (or one whose worker vanished long ago) is built again, and only by the request
+        # that flips it back to Exporting.
+        now = timezone.now()
         retried = Export.objects.filter(id=export.id, status=Export.Status.FAILED).update(
-            status=Export.Status.EXPORTING, error="", finished=None
-        )
+            status=Export.Status.EXPORTING, error="", finished=None, created=now
+        ) or Export.objects.filter(
+            id=export.id, status=Export.Status.EXPORTING, created__lt=now - timedelta(seconds=STALE_SECONDS)
+        ).update(created=now)
         if not retried:
             return export
         export.refresh_from_db()

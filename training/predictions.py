@@ -267,7 +267,7 @@ def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, 
         top = predictions[0] if predictions else {"tag": "", "probability": 0.0}
         return StoredPrediction.objects.create(
             id=prediction_id, project=project, iteration=iteration, iteration_name=iteration.name,
-            file=written[0], thumbnail="", content_type=out.content_type, width=out.width,
+            file=written[0], thumbnail=written[0], content_type=out.content_type, width=out.width,
             height=out.height, source=source if source in Source.values else Source.API,
             application=(application or "")[:200], predictions=predictions, top_tag=top["tag"][:200],
             top_probability=float(top["probability"]), uncertainty=_uncertainty(float(top["probability"])),
@@ -280,8 +280,11 @@ def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, 
 
 
 def prediction_thumbnail(*, prediction: StoredPrediction) -> str:
-    """The storage name of the prediction's thumbnail, rendered (once) on first use."""
-    if prediction.thumbnail:
+    """The storage name of the prediction's thumbnail, rendered (once) on first use.
+
+    Until then ``thumbnail`` names the original (so API links such as thumbnailUri always work).
+    """
+    if prediction.thumbnail and prediction.thumbnail != prediction.file:
         return prediction.thumbnail
     with default_storage.open(prediction.file, "rb") as handle:
         data = handle.read()
@@ -291,7 +294,7 @@ def prediction_thumbnail(*, prediction: StoredPrediction) -> str:
     except ImageRejected:
         return prediction.file
     name = default_storage.save(prediction.file.rsplit("/", 1)[0] + "/thumbnail.jpg", ContentFile(out.thumbnail))
-    if not StoredPrediction.objects.filter(id=prediction.id, thumbnail="").update(thumbnail=name):
+    if not StoredPrediction.objects.filter(id=prediction.id, thumbnail=prediction.thumbnail).update(thumbnail=name):
         default_storage.delete(name)  # another request rendered it first
         name = StoredPrediction.objects.filter(id=prediction.id).values_list("thumbnail", flat=True).first() or name
     prediction.thumbnail = name

@@ -121,3 +121,23 @@ def test_detection_boxes_hide_under_the_slider(live_server, logged_in_page, owne
     page.click("[data-testid=add-to-training]")
     page.wait_for_url(f"{live_server.url}/projects/{project.id}/predictions/**")
     assert project.images.count() == 1 and project.images.get().tags.count() == 1
+
+
+def test_quick_test_detection_draws_boxes_with_a_live_slider(live_server, logged_in_page, owner,
+                                                             tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.training.prediction_builders import tiny_fork_detector
+
+    page = logged_in_page
+    project, _ = tiny_fork_detector(owner, tmp_path)
+    page.goto(f"{live_server.url}/projects/{project.id}/quicktest")
+    page.click("[data-testid='sample-fork-test.jpg']")
+    page.wait_for_selector("#qt-result .boxes-stage img")
+    total = page.locator("#qt-result .pbox").count()
+    assert total > 0
+    page.locator("[data-box-slider]").fill("0")
+    assert page.locator("#qt-result .pbox:visible").count() == total
+    assert f"{total} box" in page.locator("[data-box-count]").inner_text()
+    page.locator("[data-box-slider]").fill("1")
+    assert page.locator("#qt-result .pbox:visible").count() == 0
+    page.locator("[data-box-slider]").fill("0.1")
+    _shot(page, "quick-test-detection")

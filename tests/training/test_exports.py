@@ -101,6 +101,14 @@ def test_failed_export_is_retried_and_unsupported_platform_refused(owner) -> Non
     Export.objects.filter(id=export.id).update(status=Export.Status.FAILED, error="boom")
     again = export_request(iteration=iteration)
     assert again.id == export.id and again.status == Export.Status.EXPORTING and again.error == ""
+    # Still "Exporting" long after its worker vanished: queued again; a recent one is left alone.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    assert export_request(iteration=iteration).created == again.created
+    Export.objects.filter(id=export.id).update(created=timezone.now() - timedelta(hours=1))
+    assert export_request(iteration=iteration).created > timezone.now() - timedelta(minutes=1)
 
 
 def test_export_views_queue_and_poll(owner_client, owner) -> None:  # type: ignore[no-untyped-def]

@@ -40,10 +40,12 @@ def test_store_and_no_store(trained) -> None:  # type: ignore[no-untyped-def]
     assert (stored.source, stored.application, stored.top_tag) == ("api", "myapp", "Hemlock")
     assert stored.iteration_id == iteration.id and stored.width == 1260 and stored.height == 900
     assert stored.uncertainty == pytest.approx(1 - abs(2 * stored.top_probability - 1))
-    assert default_storage.exists(stored.file) and not stored.thumbnail  # rendered on first view
+    assert default_storage.exists(stored.file) and stored.thumbnail == stored.file  # rendered on first view
     from training.predictions import prediction_thumbnail
 
-    assert default_storage.exists(prediction_thumbnail(prediction=stored)) and stored.thumbnail
+    thumbnail = prediction_thumbnail(prediction=stored)
+    assert thumbnail != stored.file and default_storage.exists(thumbnail)
+    assert StoredPrediction.objects.get(id=stored.id).thumbnail == thumbnail
     with default_storage.open(stored.file, "rb") as f:
         assert f.read() == data
 
