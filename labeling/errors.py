@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+from projects.errors import ProjectsError
 
-class LabelingError(Exception):
-    """Base for labeling failures; views and the Azure API translate it once, at the edge."""
 
-    code = "BadRequest"
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class LabelingError(ProjectsError):
+    """Base for labeling failures (a ProjectsError, so the edges translate one base class)."""
 
 
 class InvalidRegion(LabelingError):
