@@ -16,6 +16,12 @@
   }
 
   document.addEventListener("change", function (e) {
+    if (e.target.id === "qt-iteration") {  // its own validation samples
+      const url = new URL(window.location.href);
+      url.searchParams.set("iteration", e.target.value);
+      window.location.assign(url.toString());
+      return;
+    }
     if (e.target.id === "qt-file" && e.target.files.length) {
       form().querySelector("#qt-url").value = "";
       form().requestSubmit();
