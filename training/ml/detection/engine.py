@@ -100,6 +100,26 @@ def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
 # --------------------------------------------------------------------------- features
 
 
+class LazyImages(Sequence[Tensor]):
+    """The manifest's images (or a subset), decoded on access: nothing but the cached features stays
+    in memory, so peak RSS does not grow with the number of photos."""
+
+    def __init__(self, manifest: Manifest, image_size: int, indices: Sequence[int] | None = None) -> None:
+        self.manifest = manifest
+        self.image_size = image_size
+        self.indices = list(range(len(manifest.samples)) if indices is None else indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Tensor:  # type: ignore[override]
+        sample = self.manifest.samples[self.indices[i]]
+        return ddata.load_rgb(self.manifest.resolve(sample), self.image_size)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+
 class FeatureStore:
     """Augmented views of every image, pushed once through the frozen trunk (fp16 maps + targets)."""
 
@@ -209,7 +229,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def build_features(
-    images: list[Tensor],
+    images: Sequence[Tensor],
     targets: list[ddata.Target],
     session: Any,
     recipe: Recipe,
@@ -422,7 +442,7 @@ def finetune_tail(
 def predict_images(
     session: Any,
     head: DetectionHead,
-    images: list[Tensor],
+    images: Sequence[Tensor],
     image_size: int,
     tags: Sequence[str],
     run: _Run,
@@ -513,10 +533,7 @@ def train_detector(
     work.mkdir(parents=True, exist_ok=True)
 
     run.stage(0.0, 0.05)
-    images = []
-    for i, s in enumerate(manifest.samples):
-        images.append(ddata.load_rgb(manifest.resolve(s), recipe.image_size))
-        run.report((i + 1) / len(manifest.samples), "loading images")
+    images = LazyImages(manifest, recipe.image_size)
     split = make_split(manifest, config)
 
     trunk = create_backbone(config.backbone, image_size=recipe.image_size, pretrained=True)
@@ -551,7 +568,7 @@ def train_detector(
     for val in folds:
         val_set = set(val)
         train_views = store.views_of([i for i in range(len(images)) if i not in val_set])
-        val_images = [images[i] for i in val]
+        val_images = LazyImages(manifest, recipe.image_size, val)
         stage(phase, 0.9)
         head = train_head(
             store, train_views, len(tags), in_channels, recipe, config.seed, run, "training", config.threads
