@@ -331,9 +331,15 @@ def iteration_manifest(*, iteration: Iteration, local_paths: dict[str, Path]) ->
     )
 
 
-def _store_artifact(*, iteration_id: uuid.UUID, artifact: Path) -> tuple[str, str]:
+def iteration_storage_prefix(*, iteration: Iteration) -> str:
+    """Where an iteration's files live in storage: under its project's folder, so deleting the project
+    (projects.services.project_delete removes ``projects/<id>/``) removes its models and exports too."""
+    return f"projects/{iteration.project_id}/iterations/{iteration.id}"
+
+
+def _store_artifact(*, iteration: Iteration, artifact: Path) -> tuple[str, str]:
     """Copy the engine's artifact (a file or a folder) into default_storage; return (name or prefix, kind)."""
-    base = f"training/iterations/{iteration_id}"
+    base = iteration_storage_prefix(iteration=iteration)
     if artifact.is_dir():
         for path in sorted(artifact.rglob("*")):
             if path.is_file():
@@ -392,7 +398,7 @@ def _train(*, iteration: Iteration, progress: _Progress, should_cancel: _CancelC
         progress.set(0.97, "Saving the model", force=True)
         if should_cancel():
             raise _cancelled_error()
-        name, kind = _store_artifact(iteration_id=iteration.id, artifact=Path(result.artifact_path))
+        name, kind = _store_artifact(iteration=iteration, artifact=Path(result.artifact_path))
     metrics = dict(result.metrics)
     metrics.setdefault("train_seconds", result.elapsed_seconds)
     if result.notes:

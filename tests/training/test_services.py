@@ -359,10 +359,28 @@ def test_a_folder_artifact_round_trips_through_storage(owner, tmp_path, settings
     (model / "weights.bin").write_bytes(b"\x00\x01" * 100)
     (model / "sub" / "labels.json").write_text('["a", "b"]')
     iteration = _complete(_queue(tagged_project(owner), owner))
-    name, kind = _store_artifact(iteration_id=iteration.id, artifact=model)
+    name, kind = _store_artifact(iteration=iteration, artifact=model)
     Iteration.objects.filter(id=iteration.id).update(artifact_path=name, artifact_kind=kind)
     iteration.refresh_from_db()
     local = iteration_artifact_local(iteration=iteration)
     assert kind == "dir" and (local / "weights.bin").read_bytes() == b"\x00\x01" * 100
     assert (local / "sub" / "labels.json").read_text() == '["a", "b"]'
     assert iteration_artifact_local(iteration=iteration) == local  # cached: downloaded once
+
+
+def test_deleting_the_project_deletes_its_iterations_models(owner, tmp_path, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    from projects.services import project_delete
+    from training.services import _store_artifact
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"onnx")
+    project = tagged_project(owner)
+    iteration = _complete(_queue(project, owner))
+    name, _ = _store_artifact(iteration=iteration, artifact=model)
+    assert default_storage.exists(f"{name}/model.onnx")
+    with django_capture_on_commit_callbacks(execute=True):
+        project_delete(project=project)
+    assert not default_storage.exists(f"{name}/model.onnx")
