@@ -50,3 +50,10 @@ def env_secret(name: str, *, default: str = "") -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read().strip()
     return os.environ.get(name, default)
+
+
+def ensure_data_dir() -> None:
+    """Create TAGSIGHT_DATA_DIR if missing (called by the entry points, never by settings)."""
+    from django.conf import settings
+
+    os.makedirs(settings.DATA_DIR, exist_ok=True)
