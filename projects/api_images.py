@@ -139,7 +139,8 @@ def create_images_from_data(request: HttpRequest, project_id: str) -> HttpRespon
     tags = tags_for(project, wire.query_guids(request, "tagIds", limit=MAX_BATCH_TAGS))
     parts = image_parts(request)
     _check_count(len(parts))
-    return _summary(request, [_upload(project, _Entry(tags=list(tags)), data) for data in parts])
+    # One copy of one part at a time (the parts are views into the request body).
+    return _summary(request, [_upload(project, _Entry(tags=list(tags)), bytes(part)) for part in parts])
 
 
 @training_key_required

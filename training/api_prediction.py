@@ -135,7 +135,7 @@ def _published(request: HttpRequest, project_id: str, task: str, publish_name: s
 def _image(request: HttpRequest, project_id: str, task: str, publish_name: str, *, store: bool = True) -> HttpResponse:
     project, iteration = _published(request, project_id, task, publish_name)
     application = wire.query_str(request, "application") or ""
-    return _run(project, iteration, image_parts(request)[0], store=store, application=application)
+    return _run(project, iteration, bytes(image_parts(request)[0]), store=store, application=application)
 
 
 def _url(request: HttpRequest, project_id: str, task: str, publish_name: str, *, store: bool = True) -> HttpResponse:
@@ -188,7 +188,7 @@ def quick_test_image(request: HttpRequest, project_id: str) -> HttpResponse:
     return _run(
         project,
         iteration,
-        image_parts(request)[0],
+        bytes(image_parts(request)[0]),
         limit=settings.TAGSIGHT_MAX_IMAGE_BYTES,
         store=wire.query_bool(request, "store", True),
         source="quicktest",

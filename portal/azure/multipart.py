@@ -17,8 +17,11 @@ _NAME = re.compile(rb'\bname="([^"]*)"', re.IGNORECASE)
 _FILENAME = re.compile(rb"\bfilename\*?=", re.IGNORECASE)
 
 
-def image_parts(request: HttpRequest, *, field: str = "imageData") -> list[bytes]:
-    """The image payloads of a request: multipart parts (``imageData`` or with a filename) or the raw body."""
+def image_parts(request: HttpRequest, *, field: str = "imageData") -> list[memoryview]:
+    """The image payloads of a request: multipart parts (``imageData`` or with a filename) or the raw body.
+
+    Views into the one request body, not copies: callers take ``bytes(part)`` one part at a time.
+    """
     content_type = request.headers.get("Content-Type", "")
     body = request.body
     if content_type.lower().startswith("multipart/"):
@@ -32,7 +35,7 @@ def image_parts(request: HttpRequest, *, field: str = "imageData") -> list[bytes
             named = [data for headers, data in parts if _FILENAME.search(headers)]
         images = [data for data in named if data]
     elif body:
-        images = [body]
+        images = [memoryview(body)]
     else:
         images = []
     if not images:
@@ -48,10 +51,11 @@ def _part_name(headers: bytes) -> bytes | None:
     return None
 
 
-def _split(body: bytes, boundary: bytes) -> list[tuple[bytes, bytes]]:
-    """(headers, data) for each part; data is sliced once from the body (no decoding)."""
+def _split(body: bytes, boundary: bytes) -> list[tuple[bytes, memoryview]]:
+    """(headers, data) for each part; data is a view into the body (no copy, no decoding)."""
     delimiter = b"--" + boundary
-    parts: list[tuple[bytes, bytes]] = []
+    view = memoryview(body)
+    parts: list[tuple[bytes, memoryview]] = []
     position = body.find(delimiter)
     if position < 0:
         raise AzureError("BadRequestImageBatch", "multipart body does not contain its boundary.", 400)
@@ -69,11 +73,11 @@ def _split(body: bytes, boundary: bytes) -> list[tuple[bytes, bytes]]:
             raise AzureError("BadRequestImageBatch", "multipart body is truncated.", 400)
         header_end = body.find(b"\r\n\r\n", start, end + 2)
         if body[start : start + 2] == b"\r\n":  # a part with no headers at all
-            headers, data = b"", body[start + 2 : end]
+            headers, data = b"", view[start + 2 : end]
         elif header_end < 0:
-            headers, data = body[start:end], b""
+            headers, data = body[start:end], view[0:0]
         else:
-            headers, data = body[start:header_end], body[header_end + 4 : end]
+            headers, data = body[start:header_end], view[header_end + 4 : end]
         parts.append((headers, data))
         position = end + 2
     return parts
