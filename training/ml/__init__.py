@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from training.ml.backbones import BACKBONES, BackboneSpec
 from training.ml.config import TrainConfig
 from training.ml.errors import MLError
-from training.ml.export import export_onnx
 from training.ml.manifest import Box, Manifest, Sample, TrainResult
 from training.ml.metrics import compute_metrics
-from training.ml.predict import Prediction, Predictor, evaluate
+
+if TYPE_CHECKING:
+    from training.ml.backbones import BACKBONES, BackboneSpec
+    from training.ml.export import export_onnx
+    from training.ml.predict import Prediction, Predictor, evaluate
+
+# torch and onnxruntime take seconds and hundreds of MB to import: the web tier only needs
+# compute_metrics and the dataclasses, so the heavy names load on first use (PEP 562).
+_LAZY = {
+    "BACKBONES": "training.ml.backbones",
+    "BackboneSpec": "training.ml.backbones",
+    "export_onnx": "training.ml.export",
+    "Prediction": "training.ml.predict",
+    "Predictor": "training.ml.predict",
+    "evaluate": "training.ml.predict",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BACKBONES",
