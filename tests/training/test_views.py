@@ -303,3 +303,12 @@ def test_admin_lists_iterations(client, owner, project, django_user_model):
     iteration = _completed(project, owner)
     assert client.get(reverse("admin:training_iteration_changelist")).status_code == 200
     assert client.get(reverse("admin:training_iteration_change", args=[iteration.id])).status_code == 200
+
+
+def test_durations_read_in_tenths_under_ten_seconds_and_minutes_above():
+    from training.templatetags.training_tags import duration
+
+    assert duration(2.34) == "2.3 s"
+    assert duration(0.04) == "0.0 s"
+    assert duration(75) == "1 min 15 s"
+    assert duration(None) == "—"

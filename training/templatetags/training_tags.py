@@ -25,9 +25,11 @@ def pct(value: Any, digits: int = 1) -> str:
 
 @register.filter
 def duration(seconds: Any) -> str:
-    """75 → "1 min 15 s"; None → "—"."""
+    """75 → "1 min 15 s"; 2.34 → "2.3 s" (training takes seconds: tenths matter); None → "—"."""
     if seconds is None:
         return "—"
+    if float(seconds) < 10:
+        return f"{float(seconds):.1f} s"
     s = int(round(float(seconds)))
     if s < 60:
         return f"{s} s"
