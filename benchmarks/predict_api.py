@@ -16,6 +16,7 @@ import argparse
 import http.client
 import io
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -116,6 +117,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--nostore", action="store_true", help="time /image/nostore instead of /image")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (logs, database)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="tagsight-predict-bench-"))
@@ -186,6 +188,8 @@ def main() -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
