@@ -1,10 +1,13 @@
 """Detection training: split, cached-feature head training, evaluation, final retrain, artifact.
 
 Quick mode freezes the whole ImageNet trunk, so its outputs are computed once per augmented view
-(through onnxruntime, ~3x eager torch here) and the FPN + FCOS head trains on the cached maps —
-minutes instead of the ~8 of end-to-end training for the same mAP. Advanced mode then fine-tunes
-the later trunk blocks end to end (BatchNorm frozen) within ``config.budget_seconds`` and keeps the
-result only if it beats quick on the validation split.
+(8 views per image, through onnxruntime) and the FPN + FCOS head trains on the cached maps: raccoon
+(160 train images) reaches mAP@0.5 0.96 in ~90 s on 2 cores, evaluation and final retrain included.
+Advanced mode then fine-tunes the stride-32 trunk blocks (C4 -> C5, BatchNorm frozen) together with
+the head on the cached C4 maps, capped by ``config.budget_seconds``, and keeps the result only if it
+beats quick on the validation split. Head training runs on one torch thread unless
+``config.threads`` says otherwise: deterministic, and immune to the 10x slowdown a busy second core
+causes.
 """
 
 from __future__ import annotations
