@@ -253,7 +253,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     return manifest, result, seen
 
 
-@pytest.mark.slow
 def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
     manifest, result, seen = tiny_run
     m = result.metrics
@@ -282,7 +281,6 @@ def _iou(a: Box, b: Box) -> float:
     return inter / (a.width * a.height + b.width * b.height - inter)
 
 
-@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(tiny_run, tmp_path: Path) -> None:
     manifest, first, _ = tiny_run
     again = train_detector(manifest, TrainConfig(seed=0, image_size=128), tmp_path, recipe=TINY_RECIPE)
@@ -298,7 +296,6 @@ def test_cancellation_raises_cancelled(tmp_path: Path) -> None:
         train_detector(manifest, TrainConfig(image_size=128), tmp_path, recipe=TINY_RECIPE, should_cancel=lambda: True)
 
 
-@pytest.mark.slow
 def test_onnx_export_matches_the_predictor(tiny_run, tmp_path: Path) -> None:
     import onnxruntime as ort
 
@@ -316,7 +313,6 @@ def test_onnx_export_matches_the_predictor(tiny_run, tmp_path: Path) -> None:
     assert boxes.shape[1] == 4 and len(scores) == len(labels) == len(boxes) > 0
 
 
-@pytest.mark.slow
 def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
     recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1)
