@@ -275,10 +275,22 @@ def _image_cache_dir() -> Path:
     return path
 
 
+def _storage_is_local() -> bool:
+    try:
+        default_storage.path("")
+    except NotImplementedError:  # S3 and other remote storages have no local path
+        return False
+    return True
+
+
 def _fetch_images(*, images: Iterable[dict[str, Any]]) -> dict[str, Path]:
     """Local copies of the snapshot's images, cached by SHA-256 (works the same for S3 and local storage)."""
-    cache = _image_cache_dir()
     local: dict[str, Path] = {}
+    if _storage_is_local():  # media already on this disk: read it where it lies, copy nothing
+        for item in images:
+            local[item["id"]] = Path(default_storage.path(item["file"]))
+        return local
+    cache = _image_cache_dir()
     for item in images:
         suffix = Path(item["file"]).suffix.lower() or ".img"
         path = cache / f"{item['sha256']}{suffix}"

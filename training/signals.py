@@ -42,7 +42,10 @@ def _warm_pool_process(**kwargs: Any) -> None:
 
     def warm() -> None:
         try:
-            import training.ml  # noqa: F401
+            # training.ml itself loads its heavy parts lazily: import the modules a training runs.
+            import training.ml.backbones  # noqa: F401
+            import training.ml.classification  # noqa: F401
+            import training.ml.predict  # noqa: F401
         except ImportError:  # the worker still runs; the training task reports the error on the iteration
             logging.getLogger(__name__).exception("could not import training.ml in the pool process")
 
