@@ -275,6 +275,13 @@ def _image_cache_dir() -> Path:
     return path
 
 
+def _image_unreadable(item: dict[str, Any], exc: Exception) -> errors.TrainingError:
+    return errors.TrainingError(
+        f"Image {item['id']} could not be read from storage ({type(exc).__name__}); "
+        "it may have been deleted. Train again.", code="ErrorImageStorage",
+    )
+
+
 def _storage_is_local() -> bool:
     try:
         default_storage.path("")
@@ -288,7 +295,10 @@ def _fetch_images(*, images: Iterable[dict[str, Any]]) -> dict[str, Path]:
     local: dict[str, Path] = {}
     if _storage_is_local():  # media already on this disk: read it where it lies, copy nothing
         for item in images:
-            local[item["id"]] = Path(default_storage.path(item["file"]))
+            path = Path(default_storage.path(item["file"]))
+            if not path.is_file():
+                raise _image_unreadable(item, FileNotFoundError(str(path)))
+            local[item["id"]] = path
         return local
     cache = _image_cache_dir()
     for item in images:
@@ -301,10 +311,7 @@ def _fetch_images(*, images: Iterable[dict[str, Any]]) -> dict[str, Path]:
                     shutil.copyfileobj(src, out)
             except OSError as exc:
                 os.unlink(tmp)
-                raise errors.TrainingError(
-                    f"Image {item['id']} could not be read from storage ({type(exc).__name__}); "
-                    "it may have been deleted. Train again.", code="ErrorImageStorage",
-                ) from exc
+                raise _image_unreadable(item, exc) from exc
             os.replace(tmp, path)  # atomic: several workers may fill the cache at once
         local[item["id"]] = path
     return local
