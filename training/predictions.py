@@ -26,7 +26,6 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
-
 from PIL import Image as PILImage
 
 from projects.images import FORMATS, ImageRejected, render
@@ -417,7 +416,8 @@ def prediction_add_to_training(
             data = handle.read()
     except OSError:
         raise PredictionError("The predicted image is missing from storage.", code="ErrorStorage", status=500) from None
-    result = image_upload(project=project, data=data, filename=f"prediction-{prediction.id}.{prediction.file.rsplit('.', 1)[-1]}",
+    extension = prediction.file.rsplit(".", 1)[-1]
+    result = image_upload(project=project, data=data, filename=f"prediction-{prediction.id}.{extension}",
                           tags=list(tags), regions=list(regions))
     if result.status == "OKDuplicate" and result.image is not None and tags:
         images_tag(project=project, image_ids=[result.image.id], tag_ids=list(tags))

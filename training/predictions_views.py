@@ -112,7 +112,9 @@ def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
         try:
             return fetch_image(url), url
         except FetchError as exc:
-            raise predictions.PredictionError(f"Could not use that URL: {exc.message}", code="BadRequestImageUrl") from None
+            raise predictions.PredictionError(
+                f"Could not use that URL: {exc.message}", code="BadRequestImageUrl"
+            ) from None
     raise predictions.PredictionError("Choose an image file, paste an image URL or click a sample.",
                                       code="BadRequestImageFormat")
 
@@ -184,7 +186,8 @@ def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResp
         "query": query.urlencode(),
         "retention_days": settings.TAGSIGHT_PREDICTION_RETENTION_DAYS,
     }
-    template = "training/prediction_list.html#prediction-grid" if request.htmx and request.htmx.target == "prediction-grid" else "training/prediction_list.html"
+    partial = bool(request.htmx) and request.htmx.target == "prediction-grid"
+    template = "training/prediction_list.html" + ("#prediction-grid" if partial else "")
     return render(request, template, context)
 
 
@@ -212,8 +215,10 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
     by_name = {t.name: t for t in tags}
     preds = prediction.predictions
     if project.is_detection:
-        boxes = [dict(p, tag_id=str(by_name[p["tag"]].id) if p["tag"] in by_name else "", keep=p["probability"] >= threshold)
-                 for p in preds if p.get("box")]
+        boxes = [
+            dict(p, tag_id=str(by_name[p["tag"]].id) if p["tag"] in by_name else "", keep=p["probability"] >= threshold)
+            for p in preds if p.get("box")
+        ]
         chosen: set[str] = set()
     else:
         boxes = []

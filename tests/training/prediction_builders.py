@@ -12,7 +12,9 @@ TEST_IMAGE = DATASETS / "azure-quickstart" / "classification" / "Test" / "test_i
 
 
 def trained_quickstart(owner: Any, *, publish_name: str | None = None) -> tuple[Any, Any]:
-    """A classification project with the quickstart's 10 + 10 photos, trained (Quick) in-process; (project, iteration)."""
+    """A classification project with the quickstart's 10 + 10 photos, trained (Quick) in-process.
+
+    Returns (project, iteration)."""
     from training.models import Iteration
     from training.services import iteration_publish, iteration_queue, iteration_run
 

@@ -80,10 +80,10 @@ def test_classification_export_matches_the_server(owner, owner_client, tmp_path,
     files = _validation_files(iteration, tmp_path)
     offline = _standalone(folder, [p for p, _ in files], tmp_path)
     assert len(offline) == len(files)
-    for (path, data), row in zip(files, offline):
+    for (path, data), row in zip(files, offline, strict=True):
         server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
         assert [p["tag"] for p in row["predictions"]] == [p["tag"] for p in server]
-        for a, b in zip(row["predictions"], server):
+        for a, b in zip(row["predictions"], server, strict=True):
             assert abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
 
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
@@ -128,10 +128,10 @@ def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
     files = _validation_files(iteration, tmp_path)
     offline = _standalone(folder, [p for p, _ in files], tmp_path)
     compared = 0
-    for (path, data), row in zip(files, offline):
+    for (path, data), row in zip(files, offline, strict=True):
         server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
         assert len(row["predictions"]) == len(server), path
-        for a, b in zip(row["predictions"], server):
+        for a, b in zip(row["predictions"], server, strict=True):
             assert a["tag"] == b["tag"] and abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
             for k in ("left", "top", "width", "height"):
                 assert abs(a["box"][k] - b["box"][k]) <= 1e-4, (path, k, a, b)
