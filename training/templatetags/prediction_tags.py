@@ -48,3 +48,11 @@ def sci(value: Any) -> str:
         return f"{float(value):.1e}"
     except (TypeError, ValueError):
         return "—"
+
+
+@register.filter
+def tag_hue(name: Any) -> int:
+    """A stable hue (0..359) per tag name, so each tag's boxes share a colour."""
+    import zlib
+
+    return zlib.crc32(str(name).encode()) % 360
