@@ -37,20 +37,36 @@ def predictions_cleanup() -> int:
     return cleanup()
 
 
-def cleanup_after_beat(*, hostname: str = "", now: float | None = None) -> bool:
-    """The heartbeat hook: run the retention cleanup when the last run in this process is over an hour old."""
+def cleanup_after_beat(*, hostname: str = "", now: float | None = None, background: bool = True) -> bool:
+    """The heartbeat hook: start the retention cleanup when the last run in this process is over an hour old.
+
+    It runs in its own thread so a long cleanup never delays a heartbeat (a late heartbeat reads as a lost worker).
+    """
     now = time.monotonic() if now is None else now
     with _cleanup_lock:
         if now - _last_cleanup["at"] < CLEANUP_EVERY_SECONDS:
             return False
         _last_cleanup["at"] = now
+    if background:
+        threading.Thread(target=_cleanup, args=(hostname, True), name="tagsight-prediction-cleanup",
+                         daemon=True).start()
+    else:
+        _cleanup(hostname, False)
+    return True
+
+
+def _cleanup(hostname: str, own_thread: bool) -> None:
+    from django.db import connection
+
     try:
         from training.predictions import predictions_cleanup as cleanup
 
         cleanup()
-    except Exception:  # never break the heartbeat
+    except Exception:  # never break the worker
         logger.exception("prediction cleanup on %s failed", hostname)
-    return True
+    finally:
+        if own_thread:
+            connection.close()  # the thread's own connection
 
 
 def _register_hook() -> None:

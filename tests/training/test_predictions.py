@@ -162,9 +162,9 @@ def test_delete_and_retention_cleanup(trained, settings, django_capture_on_commi
     assert not default_storage.exists(old.file) and default_storage.exists(new.file)
     assert predictions_cleanup(older_than_days=0) == 1
     # The worker's heartbeat hook runs it at most once an hour.
-    assert cleanup_after_beat(now=1e9) is True
-    assert cleanup_after_beat(now=1e9 + 60) is False
-    assert cleanup_after_beat(now=1e9 + 3601) is True
+    assert cleanup_after_beat(now=1e9, background=False) is True
+    assert cleanup_after_beat(now=1e9 + 60, background=False) is False
+    assert cleanup_after_beat(now=1e9 + 3601, background=False) is True
 
 
 def test_add_to_training_creates_a_tagged_image(trained) -> None:  # type: ignore[no-untyped-def]
