@@ -272,6 +272,8 @@ def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRespon
         return render(request, "training/prediction_detail.html", context, status=400)
     note = " (it was already there; its tags were added)" if result.status == "OKDuplicate" else ""
     messages.success(request, f"Added to training images{note}.")
+    if request.POST.get("then") == "label" and result.image is not None:  # fine-tune it in the labeler (#5)
+        return redirect("labeling:labeler", image_id=result.image.id)
     return redirect(reverse("training:prediction-list", args=[project.id]) + _back_query(request))
 
 

@@ -167,6 +167,13 @@ def test_predictions_tab_detail_add_and_delete(owner_client, trained) -> None:  
     assert Image.objects.filter(project=project).count() == before + 1
     assert not StoredPrediction.objects.filter(id=second.id).exists()
 
+    third = prediction_run(project=project, iteration=iteration, store=True,
+                           data=make_image_bytes(size=(90, 80), color=(9, 14, 200), fmt="JPEG")).stored
+    label = owner_client.post(reverse("training:prediction-add", args=[third.id]),
+                              {"tags": [str(hemlock.id)], "then": "label"})
+    new_image = Image.objects.filter(project=project).order_by("-created").first()
+    assert label.status_code == 302 and label["Location"] == reverse("labeling:labeler", args=[new_image.id])
+
     deleted = owner_client.post(reverse("training:prediction-delete", args=[first.id]))
     assert deleted.status_code == 302 and not StoredPrediction.objects.exists()
 
