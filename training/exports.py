@@ -38,64 +38,6 @@ class ExportError(TrainingError):
     code = "BadRequestExportValidationFailed"
 
 
-DETECTION_PREDICT = '''"""Standalone detector for this exported Tagsight model (needs onnxruntime, Pillow, numpy).
-
-    python predict.py IMAGE [IMAGE ...]
-    # prints JSON: [{"image", "predictions": [{tag, probability, box: {left, top, width, height}}]}]
-
-model.onnx input "image": uint8 RGB [height, width, 3]; pre-processing, box decoding and NMS are inside the graph.
-Outputs: boxes [D, 4] (x0, y0, x1, y1 as fractions of the image), scores [D], labels [D] (index into labels.txt).
-"""
-
-import io
-import json
-import sys
-from pathlib import Path
-
-import numpy as np
-import onnxruntime as ort
-from PIL import Image, ImageOps
-
-HERE = Path(__file__).resolve().parent
-METADATA = json.loads((HERE / "metadata.json").read_text())
-LABELS = (HERE / "labels.txt").read_text().splitlines()
-DRAFT_FACTOR = 2
-
-
-def load_array(src, image_size=METADATA["image_size"]):
-    """Decode like the Tagsight service: EXIF rotation, JPEG draft, alpha on white, RGB uint8."""
-    im = src if isinstance(src, Image.Image) else Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
-    if not isinstance(src, Image.Image):
-        if im.format == "JPEG":
-            im.draft("RGB", (DRAFT_FACTOR * image_size, DRAFT_FACTOR * image_size))
-        im.load()
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
-
-
-class Model:
-    def __init__(self, path=HERE / "model.onnx"):
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.outputs = [o.name for o in self.session.get_outputs()]
-
-    def predict(self, src):
-        out = dict(zip(self.outputs, self.session.run(None, {"image": load_array(src)})))
-        rows = []
-        for (x0, y0, x1, y1), p, c in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
-            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
-        return sorted(rows, key=lambda r: -r["probability"])
-
-
-if __name__ == "__main__":
-    model = Model()
-    print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in sys.argv[1:]], indent=1))
-'''
-
-
 def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
     """The iteration's export for this platform: reused when Done or in flight, (re)queued when new or Failed."""
     platform, flavor = (platform or "ONNX").upper(), flavor or ""
@@ -181,7 +123,7 @@ def export_build(*, export_id: Any) -> Export | None:
 
 def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
     from training.ml import export_onnx
-    from training.services import iteration_artifact_local
+    from training.services import iteration_artifact_local, iteration_storage_prefix
 
     artifact = iteration_artifact_local(iteration=iteration)
     with tempfile.TemporaryDirectory(prefix=f"tagsight-export-{export.id}-") as tmp:
@@ -190,8 +132,6 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         images.mkdir()
         out = root / "export"
         report = export_onnx(artifact, out, validation_images=_validation_images(iteration=iteration, folder=images))
-        if not (out / "predict.py").exists() and iteration.is_detection:
-            (out / "predict.py").write_text(DETECTION_PREDICT)  # until the engine writes its own for detectors
         # Classification and detection reports name their verdict differently; give both the same summary keys.
         report.setdefault("passed", report.get("ok"))
         report.setdefault("max_abs_diff", report.get("max_abs_probability_diff", 0.0))
@@ -208,7 +148,8 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in iteration.name).strip("-") or "iteration"
         with open(zip_path, "rb") as handle:
             name = default_storage.save(
-                f"training/iterations/{iteration.id}/exports/{export.platform.lower()}/{safe}-onnx.zip", handle
+                f"{iteration_storage_prefix(iteration=iteration)}/exports/{export.platform.lower()}/{safe}-onnx.zip",
+                handle,
             )
         size = zip_path.stat().st_size
     summary = {k: report.get(k) for k in ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed")

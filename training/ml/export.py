@@ -23,11 +23,12 @@ logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
-STANDALONE_PREDICT = '''"""Standalone predictor for this exported Tagsight model (needs onnxruntime, Pillow, numpy).
+_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs onnxruntime, Pillow, numpy).
 
-    python predict.py IMAGE [IMAGE ...]      # prints JSON: [{"image", "predictions": [{tag, probability}]}]
+    python predict.py IMAGE [IMAGE ...]
+    # prints JSON: [{{"image", "predictions": [{prints}]}}]
 
-model.onnx input "image": uint8 RGB [height, width, 3]; pre-processing is inside the graph.
+model.onnx input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
 """
 
 import io
@@ -58,7 +59,9 @@ def load_array(src, image_size=METADATA["image_size"]):
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
+'''
 
+_CLASSIFIER_MODEL = '''
 class Model:
     def __init__(self, path=HERE / "model.onnx"):
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -69,12 +72,45 @@ class Model:
     def predict(self, src):
         p = self.probabilities(src)
         return [{"tag": LABELS[i], "probability": float(p[i])} for i in np.argsort(-p, kind="stable")]
+'''
 
+_DETECTOR_MODEL = '''
+class Model:
+    def __init__(self, path=HERE / "model.onnx"):
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def predict(self, src):
+        out = dict(zip(self.outputs, self.session.run(None, {"image": load_array(src)})))
+        rows = []
+        for (x0, y0, x1, y1), p, c in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
+            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
+            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
+        return sorted(rows, key=lambda r: -r["probability"])
+'''
+
+_SCRIPT_MAIN = '''
 
 if __name__ == "__main__":
     model = Model()
     print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in sys.argv[1:]], indent=1))
 '''
+
+
+def standalone_predict(task: str) -> str:
+    """The source of the zip's ``predict.py`` for a classification or detection export."""
+    if task == "detection":
+        head = _SCRIPT_HEAD.format(
+            what="detector", prints="{tag, probability, box: {left, top, width, height}}",
+            inside="pre-processing, box decoding and NMS are",
+            outputs="\nOutputs: boxes [D, 4] (x0, y0, x1, y1 as fractions of the image), scores [D], labels [D].",
+        )
+        return head + _DETECTOR_MODEL + _SCRIPT_MAIN
+    head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="")
+    return head + _CLASSIFIER_MODEL + _SCRIPT_MAIN
+
+
+STANDALONE_PREDICT = standalone_predict("classification")
 
 
 def _load_standalone(out_dir: Path) -> Any:
@@ -104,6 +140,7 @@ def export_onnx(
         from training.ml.detection import export_detector_onnx
 
         report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images)
+        (Path(out_dir) / "predict.py").write_text(standalone_predict("detection"))
         return report
     from training.ml.predict import Predictor
 
