@@ -26,16 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from _common import BIN, DATASETS, ROOT, free_port  # benchmarks/ is on sys.path when run as a script
 
-ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ROOT.parent / "shared" / "datasets"
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def jpeg_640() -> bytes:

@@ -23,10 +23,8 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from _common import DATASETS, setup_django  # benchmarks/ is on sys.path when run as a script
 
-ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ROOT.parent / "shared" / "datasets"
 
 
 def _make_jpeg(args: tuple[str, int]) -> bytes:
@@ -57,23 +55,6 @@ def make_jpegs(count: int) -> list[bytes]:
         sys.exit(f"no JPEGs under {DATASETS}")
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(_make_jpeg, [(sources[i % len(sources)], i) for i in range(count)], chunksize=16))
-
-
-def setup_django(data_dir: str) -> None:
-    os.environ["TAGSIGHT_DATA_DIR"] = data_dir
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["STORAGE_BACKEND"] = "filesystem"
-    # No collectstatic in a throw-away data dir: plain static storage (production uses the manifest).
-    os.environ["STATICFILES_STORAGE_BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def upload_all(project, user, tag, jpegs: list[bytes], clients: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
