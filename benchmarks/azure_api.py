@@ -21,8 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from _common import BIN, DATASETS, ROOT, free_port  # benchmarks/ is on sys.path when run as a script
 
+from _common import BIN, DATASETS, ROOT, free_port  # benchmarks/ is on sys.path when run as a script
 
 
 def peak_rss_mb(pids: list[int]) -> float:

@@ -20,8 +20,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from _common import DATASETS, setup_django  # benchmarks/ is on sys.path when run as a script
 
+from _common import DATASETS, setup_django  # benchmarks/ is on sys.path when run as a script
 
 
 def big_jpeg() -> bytes:

@@ -47,7 +47,7 @@ def main() -> None:
     print(f"threads={args.threads} cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}")
     print(f"{'backbone':8} {'size':>4} {'eager img/s':>11} {'ort img/s':>9} {'ort b1 ms':>9} {'max|d|':>8} "
           f"{'predict ms':>10} {'cpu ms':>6} {'export s':>8}")
-    from training.ml import Manifest, Sample, TrainConfig, train, Predictor
+    from training.ml import Manifest, Predictor, Sample, TrainConfig, train
 
     for name in args.backbones:
         spec = BACKBONES[name]

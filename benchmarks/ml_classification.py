@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.ml import Manifest, Predictor, TrainConfig, train  # noqa: E402
-from training.ml.embeddings import trunk_path  # noqa: E402
 from training.ml.backbones import BACKBONES  # noqa: E402
+from training.ml.embeddings import trunk_path  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

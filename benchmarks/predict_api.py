@@ -26,8 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from _common import BIN, DATASETS, ROOT, free_port  # benchmarks/ is on sys.path when run as a script
 
+from _common import BIN, DATASETS, ROOT, free_port  # benchmarks/ is on sys.path when run as a script
 
 
 def jpeg_640() -> bytes:

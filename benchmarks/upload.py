@@ -23,8 +23,8 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from _common import DATASETS, setup_django  # benchmarks/ is on sys.path when run as a script
 
+from _common import DATASETS, setup_django  # benchmarks/ is on sys.path when run as a script
 
 
 def _make_jpeg(args: tuple[str, int]) -> bytes:

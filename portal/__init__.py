@@ -1,4 +1,5 @@
 """Tagsight's Django project package: configuration and wiring only."""
+from __future__ import annotations
 
 from portal.celery import app as celery_app
 

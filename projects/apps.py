@@ -1,4 +1,5 @@
 """Projects app: projects, tags, images, API keys."""
+from __future__ import annotations
 
 from django.apps import AppConfig
 

@@ -1,4 +1,5 @@
 """Training app: iterations, performance, prediction, workers."""
+from __future__ import annotations
 
 from django.apps import AppConfig
 

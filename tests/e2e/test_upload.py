@@ -119,7 +119,7 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     page.select_option("#image-actions select[name=tag_ids]", label="bees")
     screenshot("07-selection")
     page.click("#image-actions button[value=tag]")
-    page.wait_for_function("document.querySelector('#tag-{} [data-testid=tag-count]').textContent.trim() === '4'".format(bees.id))
+    page.wait_for_function(f"document.querySelector('#tag-{bees.id} [data-testid=tag-count]').textContent.trim() === '4'")
     assert Image.objects.filter(project=project, tags=bees).count() == 4
     assert page.locator("#workspace").get_attribute("hx-target") == "this"
 
@@ -145,7 +145,7 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     page.click("[data-close-dialog]")
     expected = "3" if on else "5"
     page.wait_for_function(
-        "document.querySelector('#tag-{} [data-testid=tag-count]').textContent.trim() === '{}'".format(bees.id, expected)
+        f"document.querySelector('#tag-{bees.id} [data-testid=tag-count]').textContent.trim() === '{expected}'"
     )
 
 

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from training.ml import Manifest, Predictor, TrainConfig, export_onnx, train
+from training.ml import Predictor, TrainConfig, export_onnx, train
 from training.ml.__main__ import main
 from training.ml.backbones import create_backbone
 from training.ml.images import load_array
