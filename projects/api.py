@@ -101,7 +101,7 @@ def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
             {"tagId": str(tag.id), "tagName": tag.name, "created": wire.iso(image.created)} for tag in image.tags.all()
         ],
         "regions": regions,
-        "metadata": {},
+        "metadata": image.metadata or {},
     }
 
 

@@ -13,12 +13,12 @@ from django.http import HttpRequest, HttpResponse
 from portal.azure import wire
 from portal.azure.auth import training_key_required
 from portal.azure.batch import parse_file_batch
-from portal.azure.errors import AzureError, not_implemented
+from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
 from projects.api import image_json, project_for, tags_for, with_relations
 from projects.models import Image, Project, Tag
 from projects.selectors import image_list
-from projects.services import image_upload, images_delete, images_tag, images_untag
+from projects.services import image_upload, images_delete, images_metadata_update, images_tag, images_untag
 
 logger = logging.getLogger(__name__)
 
@@ -323,5 +323,16 @@ def delete_image_tags(request: HttpRequest, project_id: str) -> HttpResponse:
 
 @training_key_required
 def update_image_metadata(request: HttpRequest, project_id: str) -> HttpResponse:
-    project_for(request, project_id)
-    raise not_implemented("Image metadata")
+    """ImageMetadataUpdateSummary: 200 when every image is OK, else 207 with per-image status."""
+    project = project_for(request, project_id)
+    image_ids = wire.query_guids(request, "imageIds", limit=MAX_TAG_BATCH)
+    if not image_ids:
+        raise AzureError("BadRequestInvalidIds", "imageIds is required.", 400)
+    metadata = wire.json_body(request, required=True)
+    results = images_metadata_update(project=project, image_ids=image_ids, metadata=metadata)
+    ok = all(status == "OK" for _, status, _ in results)
+    body = {
+        "isBatchSuccessful": ok,
+        "images": [{"imageId": str(i), "status": status, "metadata": meta} for i, status, meta in results],
+    }
+    return wire.respond(body, status=200 if ok else 207)

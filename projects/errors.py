@@ -52,3 +52,7 @@ class InvalidIds(ProjectsError):
     """Some ids do not name an image or tag of this project."""
 
     code = "BadRequestInvalidIds"
+
+
+class InvalidMetadata(ProjectsError):
+    code = "BadRequestImageMetadataKey"

@@ -97,6 +97,8 @@ class Image(models.Model):
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     tags = models.ManyToManyField(Tag, related_name="images", blank=True)
+    # Azure's image metadata: free string pairs (at most 10 per image, key <= 128, value <= 256 chars).
+    metadata = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

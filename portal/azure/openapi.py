@@ -360,7 +360,7 @@ OPERATIONS: list[tuple[str, str, str, str, list[Q], Any, dict[int, Any]]] = [
         "UpdateImageMetadata",
         [("imageIds", _IDS, True)],
         _obj({}),
-        {200: _obj({})},
+        {200: _obj({}), 207: _obj({})},
     ),
     (
         "training",

@@ -5,7 +5,14 @@ One module per resource; import from here: ``from projects.services import image
 
 from __future__ import annotations
 
-from projects.services.images import UploadResult, image_upload, images_delete, images_tag, images_untag
+from projects.services.images import (
+    UploadResult,
+    image_upload,
+    images_delete,
+    images_metadata_update,
+    images_tag,
+    images_untag,
+)
 from projects.services.projects import project_create, project_delete, project_update
 from projects.services.tags import tag_create, tag_delete, tag_update
 
@@ -13,6 +20,7 @@ __all__ = [
     "UploadResult",
     "image_upload",
     "images_delete",
+    "images_metadata_update",
     "images_tag",
     "images_untag",
     "project_create",

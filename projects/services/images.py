@@ -252,3 +252,47 @@ def images_delete(*, project: Project, image_ids: Iterable[Any]) -> int:
         names = {name for row in rows for name in row[1:] if name}
         transaction.on_commit(lambda: storage_delete(sorted(names)))
     return len(rows)
+
+
+MAX_METADATA_PAIRS = 10
+MAX_METADATA_KEY = 128
+MAX_METADATA_VALUE = 256
+
+
+def images_metadata_update(
+    *, project: Project, image_ids: Iterable[Any], metadata: Mapping[str, Any]
+) -> list[tuple[UUID, str, dict[str, str]]]:
+    """Merge ``metadata`` into each image's (Azure's update_image_metadata).
+
+    Returns (image id, status, metadata) per requested image, status as Azure's ImageMetadataUpdateStatus:
+    ``OK``, ``ErrorImageNotFound`` (not an image of this project) or ``ErrorLimitExceed`` (more than 10 pairs).
+    """
+    if not isinstance(metadata, Mapping):
+        raise errors.InvalidMetadata("Metadata must be an object of string keys and string values.")
+    clean: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY:
+            raise errors.InvalidMetadata(f"Metadata keys are 1 to {MAX_METADATA_KEY} characters.")
+        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
+            raise errors.InvalidMetadata(f"Metadata values are strings of at most {MAX_METADATA_VALUE} characters.")
+        clean[key] = value
+    try:
+        ids = list(dict.fromkeys(as_uuid(i) for i in image_ids))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise errors.InvalidIds("An image id is malformed.") from exc
+    results: list[tuple[UUID, str, dict[str, str]]] = []
+    with transaction.atomic():
+        images = {i.id: i for i in Image.objects.select_for_update().filter(project=project, id__in=ids)}
+        for image_id in ids:
+            image = images.get(image_id)
+            if image is None:
+                results.append((image_id, "ErrorImageNotFound", {}))
+                continue
+            merged = {**image.metadata, **clean}
+            if len(merged) > MAX_METADATA_PAIRS:
+                results.append((image_id, "ErrorLimitExceed", dict(image.metadata)))
+                continue
+            image.metadata = merged
+            image.save(update_fields=["metadata"])
+            results.append((image_id, "OK", merged))
+    return results

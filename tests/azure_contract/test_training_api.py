@@ -544,9 +544,45 @@ def test_create_image_tags_rejects_unknown_ids(api, project):  # type: ignore[no
     assert api.post(f"/projects/{project.id}/images/tags", json_body=body).json()["code"] == "BadRequestInvalidIds"
 
 
-def test_update_image_metadata_is_an_azure_error(api, project):  # type: ignore[no-untyped-def]
-    response = api.post(f"/projects/{project.id}/images/metadata?imageIds={uuid.uuid4()}", json_body={"a": "b"})
-    assert (response.status_code, response.json()["code"]) == (400, "BadRequestNotSupported")
+def test_update_image_metadata_merges_pairs_and_images_echo_them(api, project):  # type: ignore[no-untyped-def]
+    api.post(f"/projects/{project.id}/images", data=HEMLOCK.read_bytes(), content_type="application/octet-stream")
+    (image,) = api.get(f"/projects/{project.id}/images").json()
+    url = f"/projects/{project.id}/images/metadata?imageIds={image['id']}"
+    assert api.post(url, json_body={"camera": "north"}).status_code == 200
+    response = api.post(url, json_body={"site": "A7"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "isBatchSuccessful": True,
+        "images": [{"imageId": image["id"], "status": "OK", "metadata": {"camera": "north", "site": "A7"}}],
+    }
+    (image,) = api.get(f"/projects/{project.id}/images").json()
+    assert image["metadata"] == {"camera": "north", "site": "A7"}
+
+
+def test_update_image_metadata_reports_unknown_images_and_the_pair_limit_with_207(api, project):  # type: ignore[no-untyped-def]
+    api.post(f"/projects/{project.id}/images", data=HEMLOCK.read_bytes(), content_type="application/octet-stream")
+    (image,) = api.get(f"/projects/{project.id}/images").json()
+    ghost = str(uuid.uuid4())
+    response = api.post(f"/projects/{project.id}/images/metadata?imageIds={image['id']},{ghost}",
+                        json_body={"k": "v"})
+    assert response.status_code == 207
+    assert [(r["imageId"], r["status"]) for r in response.json()["images"]] == [
+        (image["id"], "OK"), (ghost, "ErrorImageNotFound")]
+    eleven = {f"key{i}": "v" for i in range(11)}
+    response = api.post(f"/projects/{project.id}/images/metadata?imageIds={image['id']}", json_body=eleven)
+    assert response.status_code == 207
+    assert response.json()["images"][0] == {"imageId": image["id"], "status": "ErrorLimitExceed", "metadata": {"k": "v"}}
+
+
+def test_update_image_metadata_rejects_bad_pairs_without_writing(api, project):  # type: ignore[no-untyped-def]
+    api.post(f"/projects/{project.id}/images", data=HEMLOCK.read_bytes(), content_type="application/octet-stream")
+    (image,) = api.get(f"/projects/{project.id}/images").json()
+    url = f"/projects/{project.id}/images/metadata?imageIds={image['id']}"
+    for body in ({"k": 1}, {"k" * 129: "v"}, {"k": "v" * 257}, ["k", "v"]):
+        response = api.post(url, json_body=body)
+        assert response.status_code == 400, body
+        assert response.json()["code"] in ("BadRequestImageMetadataKey", "BadRequest")
+    assert api.get(f"/projects/{project.id}/images").json()[0]["metadata"] == {}
 
 
 def test_image_uris_are_signed_links_that_work_without_a_key(api, project, client):  # type: ignore[no-untyped-def]
