@@ -444,7 +444,9 @@ def query_suggested_images(request: HttpRequest, project_id: str) -> HttpRespons
     try:
         skip = int(wire.body_field(token, "continuation") or 0)
         take = min(max(int(wire.body_field(token, "maxCount") or 50), 1), 256)
-    except (TypeError, ValueError):
+        if skip < 0:
+            raise ValueError(skip)
+    except (TypeError, ValueError, OverflowError):
         raise AzureError("BadRequest", "continuation/maxCount are invalid.", 400) from None
     page = rows[skip : skip + take]
     results = [
@@ -609,7 +611,9 @@ def query_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
     try:
         skip = int(wire.body_field(token, "continuation") or 0)
         take = min(max(int(wire.body_field(token, "maxCount") or 50), 1), 256)
-    except (TypeError, ValueError):
+        if skip < 0:
+            raise ValueError(skip)
+    except (TypeError, ValueError, OverflowError):
         raise AzureError(
             "BadRequestPredictionInvalidQueryParameters", "continuation/maxCount are invalid.", 400
         ) from None

@@ -313,3 +313,10 @@ def test_prediction_on_the_wrong_task_is_400(api, trained):  # type: ignore[no-u
         f"/{project.id}/detect/iterations/m/image", data=b"x", content_type="application/octet-stream", prediction=True
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("token", [{"continuation": -1576}, {"maxCount": "Infinity"}, {"continuation": "x"}])
+def test_query_predictions_with_a_bad_page_token_is_a_400(api, project, token):  # type: ignore[no-untyped-def]
+    # found by schemathesis: a negative continuation used to reach a negative queryset slice (a 500)
+    response = api.post(f"/projects/{project.id}/predictions/query", json_body=token)
+    assert (response.status_code, response.json()["code"]) == (400, "BadRequestPredictionInvalidQueryParameters")
