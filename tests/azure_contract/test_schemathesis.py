@@ -73,7 +73,8 @@ def world(owner, settings):  # type: ignore[no-untyped-def]  # noqa: F811
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: CI must be reproducible; run with --hypothesis-seed=N (and without this) to explore further.
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case, world):  # type: ignore[no-untyped-def]
     ids, headers = world
     for name, value in ids.items():
