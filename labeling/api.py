@@ -37,9 +37,7 @@ def _entry_json(entry: Any) -> dict[str, Any]:
 def create_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     body = wire.json_body(request, required=True)
-    raw = wire.body_field(body, "regions") or []
-    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-        raise AzureError("BadRequestImageRegions", "regions must be a list of ImageRegionCreateEntry.", 400)
+    raw = wire.body_objects(body, "regions", code="BadRequestImageRegions", shape="ImageRegionCreateEntry")
     if not raw:
         raise AzureError("BadRequestImageRegions", "regions is empty.", 400)
     if len(raw) > MAX_REGION_BATCH:

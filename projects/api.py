@@ -121,13 +121,7 @@ def project_for(request: HttpRequest, project_id: str) -> Project:
 
 
 def tag_for(project: Project, tag_id: str) -> Tag:
-    try:
-        tid = uuid.UUID(tag_id)
-    except ValueError:
-        tid = None
-    tag = project.tags.filter(id=tid).first() if tid else None
-    if tag is None:
-        raise AzureError("NotFoundTag", f"Tag {tag_id} not found.", 404)
+    tag: Tag = wire.child_or_404(project.tags, tag_id, code="NotFoundTag", what="Tag")
     return tag
 
 

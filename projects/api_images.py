@@ -147,9 +147,7 @@ def create_images_from_data(request: HttpRequest, project_id: str) -> HttpRespon
 def create_images_from_urls(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     body = wire.json_body(request, required=True)
-    raw_entries = wire.body_field(body, "images") or []
-    if not isinstance(raw_entries, list) or not all(isinstance(e, dict) for e in raw_entries):
-        raise AzureError("BadRequestImageBatch", "images must be a list of {url, tagIds, regions}.", 400)
+    raw_entries = wire.body_objects(body, "images", code="BadRequestImageBatch", shape="{url, tagIds, regions}")
     _check_count(len(raw_entries))
     batch_tags = _batch_tag_ids(wire.body_field(body, "tagIds"))
     known: dict[uuid.UUID, Tag] = {}
@@ -279,9 +277,7 @@ def delete_images(request: HttpRequest, project_id: str) -> HttpResponse:
 def create_image_tags(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
     body = wire.json_body(request, required=True)
-    raw = wire.body_field(body, "tags") or []
-    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-        raise AzureError("BadRequest", "tags must be a list of {imageId, tagId}.", 400)
+    raw = wire.body_objects(body, "tags", code="BadRequest", shape="{imageId, tagId}")
     if len(raw) > MAX_TAG_BATCH:
         raise AzureError("BadRequestExceededBatchSize", f"At most {MAX_TAG_BATCH} entries per batch.", 400)
     pairs = [

@@ -53,14 +53,7 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
 
 
 def iteration_for(project: Project, iteration_id: str) -> Any:
-    try:
-        iid = uuid.UUID(iteration_id)
-    except ValueError:
-        iid = None
-    iteration = project.iterations.filter(id=iid).first() if iid else None
-    if iteration is None:
-        raise AzureError("NotFoundIteration", f"Iteration {iteration_id} not found.", 404)
-    return iteration
+    return wire.child_or_404(project.iterations, iteration_id, code="NotFoundIteration", what="Iteration")
 
 
 def _tag_ids(iteration: Any) -> dict[str, str]:

@@ -163,3 +163,22 @@ def body_field(data: dict[str, Any] | None, name: str, default: Any = None) -> A
         if isinstance(key, str) and key.lower() == lowered:
             return value
     return default
+
+
+def body_objects(data: dict[str, Any] | None, name: str, *, code: str, shape: str) -> list[dict[str, Any]]:
+    """The list-of-objects field ``name`` of a JSON body (missing = empty), else a 400 with ``code``."""
+    raw = body_field(data, name) or []
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        raise AzureError(code, f"{name} must be a list of {shape}.", 400)
+    return raw
+
+
+def child_or_404(queryset: Any, raw_id: str, *, code: str, what: str) -> Any:
+    """The row of ``queryset`` with this id; a malformed or unknown id is the same Azure 404."""
+    try:
+        row = queryset.filter(id=uuid.UUID(raw_id)).first()
+    except ValueError:
+        row = None
+    if row is None:
+        raise AzureError(code, f"{what} {raw_id} not found.", 404)
+    return row
