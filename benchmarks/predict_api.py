@@ -173,7 +173,7 @@ def main() -> int:
               f"{len(flat) / elapsed:.1f} req/s, errors {bad}, latency p50 {pct(lat, 0.5):.0f} ms "
               f"p95 {pct(lat, 0.95):.0f} ms (goal >= 40 req/s, 0 errors)")
         if not args.nostore:
-            from training.models_predictions import StoredPrediction
+            from predictions.models import StoredPrediction
 
             print(f"stored predictions after the run: {StoredPrediction.objects.count()}")
         return 0 if bad == 0 and errors == 0 else 1

@@ -7,9 +7,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from labeling.models import Region
+from labeling.services import RegionEntry, region_delete, regions_create
 from portal.azure import wire
 from portal.azure.auth import training_key_required
-from portal.azure.errors import AzureError, service
+from portal.azure.errors import AzureError
 from projects.api import project_for
 
 MAX_REGION_BATCH = 64
@@ -42,16 +43,15 @@ def create_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
         raise AzureError("BadRequestImageRegions", "regions is empty.", 400)
     if len(raw) > MAX_REGION_BATCH:
         raise AzureError("BadRequestExceededBatchSize", f"At most {MAX_REGION_BATCH} regions per batch.", 400)
-    entry_cls = service("labeling.services", "RegionEntry")
     entries = [
-        entry_cls(
+        RegionEntry(
             image_id=wire.parse_guid(wire.body_field(e, "imageId"), what="imageId"),
             tag_id=wire.parse_guid(wire.body_field(e, "tagId"), what="tagId"),
             **{k: _number(e, k) for k in ("left", "top", "width", "height")},
         )
         for e in raw
     ]
-    created, duplicated, exceeded = service("labeling.services", "regions_create")(project=project, entries=entries)
+    created, duplicated, exceeded = regions_create(project=project, entries=entries)
     regions = Region.objects.filter(id__in=[r.id for r in created]).select_related("tag")
     by_id = {r.id: r for r in regions}
     body_out = {
@@ -81,7 +81,6 @@ def delete_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
     ids = wire.query_guids(request, "regionIds", limit=MAX_REGION_BATCH)
     if not ids:
         raise AzureError("BadRequestInvalidIds", "regionIds is required.", 400)
-    region_delete = service("labeling.services", "region_delete")
     for region in Region.objects.filter(id__in=ids, image__project=project):
         region_delete(region=region)
     return wire.no_content()

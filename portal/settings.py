@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "projects",
     "labeling",
     "training",
+    "predictions",
 ]
 
 MIDDLEWARE = [

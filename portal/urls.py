@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("projects.urls")),
     path("", include("labeling.urls")),
     path("", include("training.urls")),
+    path("", include("predictions.urls")),
     path("", include("portal.azure.urls")),
 ]

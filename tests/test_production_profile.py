@@ -49,11 +49,11 @@ def test_healthz_sees_a_real_worker(client, tmp_path, settings):
 def test_train_through_a_real_worker_then_predict(owner, tmp_path):
     """The whole loop on whichever profile is configured: the worker reads images from the storage,
     trains, stores the model in the storage; the web side loads it back and predicts."""
+    from predictions.services import prediction_run
     from projects.models import Project
     from tests.factories import DATASETS
     from tests.training.builders import dataset_project
     from training.models import Iteration
-    from training.predictions import prediction_run
     from training.services import iteration_queue
 
     quickstart = DATASETS / "azure-quickstart" / "classification"

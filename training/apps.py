@@ -1,7 +1,17 @@
-"""Training app: iterations, performance, prediction, workers."""
+"""Training app: iterations, performance, workers."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def _reap_lost_iterations(*, hostname: str, **kwargs: Any) -> None:
+    """Every alive worker also fails iterations whose worker is gone (its own dead pool processes included)."""
+    from training.services import iterations_reap_lost
+
+    iterations_reap_lost(local_hostname=hostname)
 
 
 class TrainingConfig(AppConfig):
@@ -9,4 +19,11 @@ class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from training import signals  # noqa: F401  (connects the Celery worker signals)
+        from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+        from training import heartbeat, signals
+
+        worker_ready.connect(signals.on_worker_ready, weak=False, dispatch_uid="tagsight-worker-ready")
+        worker_shutdown.connect(signals.on_worker_shutdown, weak=False, dispatch_uid="tagsight-worker-shutdown")
+        worker_process_init.connect(signals.warm_pool_process, weak=False, dispatch_uid="tagsight-warm-ml")
+        heartbeat.heartbeat_hook_add(_reap_lost_iterations)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import close_old_connections
@@ -26,15 +27,15 @@ def heartbeat_beat(*, hostname: str, queues: str = "") -> None:
         hook(hostname=hostname)
 
 
-def _reap_lost_iterations(*, hostname: str) -> None:
-    """Every alive worker also fails iterations whose worker is gone (its own dead pool processes included)."""
-    from training.services import iterations_reap_lost
-
-    iterations_reap_lost(local_hostname=hostname)
+# Called with ``hostname=`` after each beat; apps add theirs in AppConfig.ready (training: the reaper,
+# predictions: the retention cleanup).
+_after_beat_hooks: list[Callable[..., Any]] = []
 
 
-# Called with ``hostname=`` after each beat.
-_after_beat_hooks: list[Any] = [_reap_lost_iterations]
+def heartbeat_hook_add(hook: Callable[..., Any]) -> None:
+    """Run ``hook(hostname=...)`` after every heartbeat of this process (idempotent)."""
+    if hook not in _after_beat_hooks:
+        _after_beat_hooks.append(hook)
 
 
 def heartbeat_start(*, hostname: str, queues: str = "", interval: float = HEARTBEAT_SECONDS) -> threading.Event:

@@ -124,5 +124,3 @@ class Iteration(models.Model):
     def is_detection(self) -> bool:
         return self.project_type == "detection"
 
-
-from training.models_predictions import Export, StoredPrediction  # noqa: E402,F401  (Quick Test, Predictions, exports)

@@ -1,16 +1,13 @@
-"""Celery worker signals: start the heartbeat when a worker is ready, drop it on clean shutdown."""
+"""Celery worker signal handlers (connected in TrainingConfig.ready): heartbeat on start/stop, warm the engine."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
-
 _stop: Any = None
 
 
-@worker_ready.connect
-def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
+def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     global _stop
     from training.heartbeat import heartbeat_start
 
@@ -19,8 +16,7 @@ def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     _stop = heartbeat_start(hostname=hostname, queues=queues)
 
 
-@worker_shutdown.connect
-def _on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
+def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
     from training.models import WorkerHeartbeat
 
     if _stop is not None:
@@ -30,8 +26,7 @@ def _on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
         WorkerHeartbeat.objects.filter(hostname=hostname).delete()
 
 
-@worker_process_init.connect
-def _warm_pool_process(**kwargs: Any) -> None:
+def warm_pool_process(**kwargs: Any) -> None:
     """Import the ML engine (torch, onnxruntime: ~4 s) as a pool process starts, not on the first Train click.
 
     In a thread: Celery waits only worker_proc_alive_timeout (4 s) for a new pool process to report ready.

@@ -9,9 +9,7 @@ from celery import shared_task
 
 @shared_task(bind=True, acks_late=True, max_retries=0, ignore_result=True)
 def train_iteration(self: Any, iteration_id: str) -> None:
-    from training.services import iteration_run  # imported here: the worker loads tasks before Django apps
+    from training.services.run import iteration_run  # imported here: the worker loads tasks before Django apps
 
     iteration_run(iteration_id=iteration_id, worker_hostname=self.request.hostname or "")
 
-
-from training.tasks_predictions import export_iteration, predictions_cleanup  # noqa: E402,F401  (registers them)

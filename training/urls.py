@@ -22,7 +22,3 @@ urlpatterns = [
     path("iterations/<uuid:iteration_id>/errors", views.iteration_errors, name="iteration-errors"),
     path("iterations/<uuid:iteration_id>/retag", views.iteration_retag, name="iteration-retag"),
 ]
-
-from training.urls_predictions import urlpatterns as _prediction_urlpatterns  # noqa: E402  (Quick Test, Predictions, export)
-
-urlpatterns += _prediction_urlpatterns

@@ -81,20 +81,3 @@ def translate_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
             return err.response()
 
     return wrapped
-
-
-def not_implemented(feature: str) -> AzureError:
-    """A feature Tagsight does not have yet: a 400 (never 5xx, so SDKs don't retry) that says so."""
-    return AzureError("BadRequestNotSupported", f"{feature} is not implemented yet in Tagsight.", 400)
-
-
-def service(module: str, name: str) -> Any:
-    """A service or selector looked up at call time, so the API answers an Azure error until it exists."""
-    import importlib
-
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        logger.warning("API needs %s.%s, which does not exist yet", module, name)
-        raise not_implemented(f"This operation ({module}.{name})") from None
-    return found

@@ -51,12 +51,12 @@ def _resolve(what: str, obj_id: str, field: str) -> tuple[str, str, str | None]:
         image = Image.objects.get(id=obj_id)
         return getattr(image, field).name, image.content_type if field == "file" else "image/jpeg", None
     if what == "prediction" and field in ("file", "thumbnail"):
-        from training.models import StoredPrediction
+        from predictions.models import StoredPrediction
 
         prediction = StoredPrediction.objects.get(id=obj_id)
         return getattr(prediction, field), prediction.content_type if field == "file" else "image/jpeg", None
     if what == "export" and field == "file":
-        from training.models import Export
+        from predictions.models import Export
 
         export = Export.objects.get(id=obj_id, status="Done")
         return export.file, "application/zip", export.file.rsplit("/", 1)[-1]

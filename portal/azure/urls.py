@@ -22,10 +22,10 @@ from portal.azure.auth import methods
 from portal.azure.errors import error_response
 from portal.azure.media import media
 from portal.azure.openapi import openapi_json
+from predictions import api as prediction_api
 from projects import api as projects_api
 from projects import api_images as images_api
 from training import api as training_api
-from training import api_prediction as prediction_api
 
 ID = r"(?P<{}>[^/]+)"
 P = ID.format("project_id")
@@ -78,14 +78,14 @@ training_patterns = [
     r(rf"projects/{P}/images/id", methods(GET=images_api.get_images_by_ids)),
     r(rf"projects/{P}/images/files", methods(POST=images_api.create_images_from_files)),
     r(rf"projects/{P}/images/urls", methods(POST=images_api.create_images_from_urls)),
-    r(rf"projects/{P}/images/predictions", methods(POST=training_api.create_images_from_predictions)),
+    r(rf"projects/{P}/images/predictions", methods(POST=prediction_api.create_images_from_predictions)),
     r(rf"projects/{P}/images/metadata", methods(POST=images_api.update_image_metadata)),
     r(
         rf"projects/{P}/images/regions",
         methods(POST=labeling_api.create_image_regions, DELETE=labeling_api.delete_image_regions),
     ),
-    r(rf"projects/{P}/images/suggested", methods(POST=training_api.query_suggested_images)),
-    r(rf"projects/{P}/images/suggested/count", methods(POST=training_api.query_suggested_image_count)),
+    r(rf"projects/{P}/images/suggested", methods(POST=prediction_api.query_suggested_images)),
+    r(rf"projects/{P}/images/suggested/count", methods(POST=prediction_api.query_suggested_image_count)),
     r(rf"projects/{P}/images/tagged", methods(GET=images_api.get_tagged_images)),
     r(rf"projects/{P}/images/tagged/count", methods(GET=images_api.get_tagged_image_count)),
     r(rf"projects/{P}/images/untagged", methods(GET=images_api.get_untagged_images)),
@@ -107,7 +107,7 @@ training_patterns = [
     ),
     r(
         rf"projects/{P}/iterations/{ID.format('iteration_id')}/export",
-        methods(GET=training_api.get_exports, POST=training_api.export_iteration),
+        methods(GET=prediction_api.get_exports, POST=prediction_api.export_iteration),
     ),
     r(
         rf"projects/{P}/iterations/{ID.format('iteration_id')}/performance",
@@ -125,8 +125,8 @@ training_patterns = [
         rf"projects/{P}/iterations/{ID.format('iteration_id')}/publish",
         methods(POST=training_api.publish_iteration, DELETE=training_api.unpublish_iteration),
     ),
-    r(rf"projects/{P}/predictions", methods(DELETE=training_api.delete_prediction)),
-    r(rf"projects/{P}/predictions/query", methods(POST=training_api.query_predictions)),
+    r(rf"projects/{P}/predictions", methods(DELETE=prediction_api.delete_prediction)),
+    r(rf"projects/{P}/predictions/query", methods(POST=prediction_api.query_predictions)),
     r(rf"projects/{P}/quicktest/image", methods(POST=prediction_api.quick_test_image)),
     r(rf"projects/{P}/quicktest/url", methods(POST=prediction_api.quick_test_image_url)),
     r(rf"projects/{P}/tags", methods(GET=projects_api.get_tags, POST=projects_api.create_tag)),
@@ -134,7 +134,7 @@ training_patterns = [
         rf"projects/{P}/tags/{ID.format('tag_id')}",
         methods(GET=projects_api.get_tag, PATCH=projects_api.update_tag, DELETE=projects_api.delete_tag),
     ),
-    r(rf"projects/{P}/tagsandregions/suggestions", methods(POST=training_api.suggest_tags_and_regions)),
+    r(rf"projects/{P}/tagsandregions/suggestions", methods(POST=prediction_api.suggest_tags_and_regions)),
     r(rf"projects/{P}/train", methods(POST=training_api.train_project)),
     re_path(r"", not_found),
 ]

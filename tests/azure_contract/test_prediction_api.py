@@ -194,8 +194,8 @@ def test_onnx_export_through_the_api(api, published, client, settings):  # type:
     first = api.post(f"{base}?platform=ONNX")
     assert first.status_code == 200, first.content
     assert first.json()["platform"] == "ONNX" and first.json()["status"] in ("Exporting", "Done")
-    from training.exports import export_build
-    from training.models import Export
+    from predictions.exports import export_build
+    from predictions.models import Export
 
     export_build(export_id=Export.objects.get().id)  # what the export task runs
     (done,) = api.get(base).json()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.training.prediction_builders import trained_quickstart
+from tests.predictions.builders import trained_quickstart
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -46,7 +46,7 @@ def test_quick_test_then_prediction_to_training(live_server, logged_in_page, own
     _shot(page, "quick-test-classification")
 
     # A file chosen through the file picker works the same way.
-    page.set_input_files("#qt-file", str(settings.BASE_DIR / "static/training/samples/japanese-cherry.jpg"))
+    page.set_input_files("#qt-file", str(settings.BASE_DIR / "static/predictions/samples/japanese-cherry.jpg"))
     page.wait_for_function("document.querySelector('#qt-result h2')?.textContent.includes('japanese')")
     assert page.locator("[data-testid=qt-bars] tbody tr").first.get_attribute("data-tag") == "Japanese Cherry"
     # A bad URL: a clear message, no crash.
@@ -57,7 +57,7 @@ def test_quick_test_then_prediction_to_training(live_server, logged_in_page, own
 
     # An image sent to the published iteration's prediction URL, with the Prediction key.
     key = apikey_get_or_create(user=owner).prediction_key
-    data = (settings.BASE_DIR / "static/training/samples/japanese-cherry.jpg").read_bytes()
+    data = (settings.BASE_DIR / "static/predictions/samples/japanese-cherry.jpg").read_bytes()
     request = urllib.request.Request(
         f"{live_server.url}/customvision/v3.0/Prediction/{project.id}/classify/iterations/treesModel/image"
         "?application=e2e",
@@ -95,8 +95,8 @@ def test_detection_boxes_hide_under_the_slider(live_server, logged_in_page, owne
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
+    from predictions.models import StoredPrediction
     from tests.factories import make_image_bytes, make_project, make_tag
-    from training.models_predictions import StoredPrediction
 
     page = logged_in_page
     project = make_project(owner, name="Forks", project_type="detection")
@@ -125,7 +125,7 @@ def test_detection_boxes_hide_under_the_slider(live_server, logged_in_page, owne
 
 def test_quick_test_detection_draws_boxes_with_a_live_slider(live_server, logged_in_page, owner,
                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.training.prediction_builders import tiny_fork_detector
+    from tests.predictions.builders import tiny_fork_detector
 
     page = logged_in_page
     project, _ = tiny_fork_detector(owner, tmp_path)

@@ -335,7 +335,7 @@ def test_retag_sets_adds_and_removes_tags(owner):
 
 
 def test_deleting_or_cancelling_a_running_iteration_tells_the_worker_to_stop(owner):
-    from training.services import _CancelCheck
+    from training.services.run import _CancelCheck
 
     project = tagged_project(owner)
     iteration = _running(project, owner)
@@ -351,7 +351,7 @@ def test_deleting_or_cancelling_a_running_iteration_tells_the_worker_to_stop(own
 
 
 def test_a_folder_artifact_round_trips_through_storage(owner, tmp_path, settings):
-    from training.services import _store_artifact, iteration_artifact_local
+    from training.storage import artifact_store, iteration_artifact_local
 
     settings.DATA_DIR = tmp_path / "data"
     model = tmp_path / "model"
@@ -359,7 +359,7 @@ def test_a_folder_artifact_round_trips_through_storage(owner, tmp_path, settings
     (model / "weights.bin").write_bytes(b"\x00\x01" * 100)
     (model / "sub" / "labels.json").write_text('["a", "b"]')
     iteration = _complete(_queue(tagged_project(owner), owner))
-    name, kind = _store_artifact(iteration=iteration, artifact=model)
+    name, kind = artifact_store(iteration=iteration, artifact=model)
     Iteration.objects.filter(id=iteration.id).update(artifact_path=name, artifact_kind=kind)
     iteration.refresh_from_db()
     local = iteration_artifact_local(iteration=iteration)
@@ -372,14 +372,14 @@ def test_deleting_the_project_deletes_its_iterations_models(owner, tmp_path, dja
     from django.core.files.storage import default_storage
 
     from projects.services import project_delete
-    from training.services import _store_artifact
+    from training.storage import artifact_store
 
     model = tmp_path / "model"
     model.mkdir()
     (model / "model.onnx").write_bytes(b"onnx")
     project = tagged_project(owner)
     iteration = _complete(_queue(project, owner))
-    name, _ = _store_artifact(iteration=iteration, artifact=model)
+    name, _ = artifact_store(iteration=iteration, artifact=model)
     assert default_storage.exists(f"{name}/model.onnx")
     with django_capture_on_commit_callbacks(execute=True):
         project_delete(project=project)

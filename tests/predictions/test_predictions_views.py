@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tests.factories import make_image_bytes
-from tests.training.prediction_builders import TEST_IMAGE, trained_quickstart
+from tests.predictions.builders import TEST_IMAGE, trained_quickstart
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -50,22 +50,22 @@ def image_server() -> Iterator[tuple[str, dict[str, tuple[str, bytes]]]]:
 
 
 def _qt(client, project, **data):  # type: ignore[no-untyped-def]
-    return client.post(reverse("training:quick-test", args=[project.id]), data, **HTMX)
+    return client.post(reverse("predictions:quick-test", args=[project.id]), data, **HTMX)
 
 
 def test_quick_test_page_and_top_bar_button(owner_client, trained) -> None:  # type: ignore[no-untyped-def]
     project, iteration = trained
-    url = reverse("training:quick-test", args=[project.id])
+    url = reverse("predictions:quick-test", args=[project.id])
     detail = owner_client.get(reverse("projects:project-detail", args=[project.id])).content.decode()
     assert f'href="{url}"' in detail and 'data-testid="quick-test"' in detail
-    assert reverse("training:prediction-list", args=[project.id]) in detail  # the Predictions tab
+    assert reverse("predictions:prediction-list", args=[project.id]) in detail  # the Predictions tab
     page = owner_client.get(url).content.decode()
     assert "Drop an image here" in page and iteration.name in page
     assert "static:hemlock-test.jpg" in page and "image:" in page  # shipped and validation samples
 
 
 def test_quick_test_sample_file_and_timing(owner_client, trained) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
+    from predictions.models import StoredPrediction
 
     project, iteration = trained
     html = _qt(owner_client, project, sample="static:hemlock-test.jpg", iteration=str(iteration.id)).content.decode()
@@ -76,7 +76,7 @@ def test_quick_test_sample_file_and_timing(owner_client, trained) -> None:  # ty
     assert html.index('data-tag="Hemlock"') < html.index('data-tag="Japanese Cherry"')
     assert StoredPrediction.objects.filter(project=project, source="quicktest").count() == 2
     # Without htmx: the whole page, same answer.
-    full = owner_client.post(reverse("training:quick-test", args=[project.id]), {"sample": "static:hemlock-test.jpg"})
+    full = owner_client.post(reverse("predictions:quick-test", args=[project.id]), {"sample": "static:hemlock-test.jpg"})
     assert full.status_code == 200 and "<html" in full.content.decode()
 
 
@@ -95,7 +95,7 @@ def test_quick_test_sample_file_and_timing(owner_client, trained) -> None:  # ty
     ],
 )
 def test_quick_test_errors_are_clear(owner_client, trained, data, message) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
+    from predictions.models import StoredPrediction
 
     project, _ = trained
     response = _qt(owner_client, project, **data)
@@ -104,7 +104,7 @@ def test_quick_test_errors_are_clear(owner_client, trained, data, message) -> No
     else:
         html = response.content.decode()
         assert 'data-testid="qt-error"' in html and message in html, html
-        full = owner_client.post(reverse("training:quick-test", args=[project.id]), data)
+        full = owner_client.post(reverse("predictions:quick-test", args=[project.id]), data)
         assert full.status_code in (400, 200)
     assert StoredPrediction.objects.count() == 0
 
@@ -129,63 +129,63 @@ def test_quick_test_without_a_trained_iteration(owner_client, owner) -> None:  #
     from tests.factories import make_project
 
     project = make_project(owner)
-    page = owner_client.get(reverse("training:quick-test", args=[project.id])).content.decode()
+    page = owner_client.get(reverse("predictions:quick-test", args=[project.id])).content.decode()
     assert "no trained iteration" in page
     html = _qt(owner_client, project, sample="static:hemlock-test.jpg").content.decode()
     assert "train it first" in html
 
 
 def test_predictions_tab_detail_add_and_delete(owner_client, trained) -> None:  # type: ignore[no-untyped-def]
+    from predictions.models import StoredPrediction
+    from predictions.services import prediction_run
     from projects.models import Image, Tag
-    from training.models_predictions import StoredPrediction
-    from training.predictions import prediction_run
 
     project, iteration = trained
     first = prediction_run(project=project, iteration=iteration, data=TEST_IMAGE.read_bytes(), store=True,
                            source="api").stored
     other = make_image_bytes(size=(100, 80), color=(90, 140, 20), fmt="JPEG")
     second = prediction_run(project=project, iteration=iteration, data=other, store=True).stored
-    listing = owner_client.get(reverse("training:prediction-list", args=[project.id]))
+    listing = owner_client.get(reverse("predictions:prediction-list", args=[project.id]))
     html = listing.content.decode()
     assert html.count('data-testid="prediction-tile"') == 2 and "Prediction API" in html
     first_uncertain = first if first.uncertainty >= second.uncertainty else second
     assert html.index(str(first_uncertain.id)) < html.index(str((second if first_uncertain == first else first).id))
-    hemlock_only = owner_client.get(reverse("training:prediction-list", args=[project.id]),
+    hemlock_only = owner_client.get(reverse("predictions:prediction-list", args=[project.id]),
                                     {"tag": "Hemlock", "min": "50", "iteration": str(iteration.id)}, **HTMX)
     assert 'id="prediction-grid"' in hemlock_only.content.decode()
-    assert owner_client.get(reverse("training:prediction-file", args=[first.id, "thumbnail"])).status_code == 200
-    assert owner_client.get(reverse("training:prediction-file", args=[first.id, "original"])).status_code == 200
+    assert owner_client.get(reverse("predictions:prediction-file", args=[first.id, "thumbnail"])).status_code == 200
+    assert owner_client.get(reverse("predictions:prediction-file", args=[first.id, "original"])).status_code == 200
 
-    detail = owner_client.get(reverse("training:prediction-detail", args=[first.id])).content.decode()
+    detail = owner_client.get(reverse("predictions:prediction-detail", args=[first.id])).content.decode()
     hemlock = Tag.objects.get(project=project, name="Hemlock")
     assert f'value="{hemlock.id}" checked' in detail  # the predicted tag is pre-selected
     before = Image.objects.filter(project=project).count()
-    empty = owner_client.post(reverse("training:prediction-add", args=[second.id]), {})
+    empty = owner_client.post(reverse("predictions:prediction-add", args=[second.id]), {})
     assert empty.status_code == 400 and "Choose at least one tag" in empty.content.decode()
-    added = owner_client.post(reverse("training:prediction-add", args=[second.id]), {"tags": [str(hemlock.id)]})
+    added = owner_client.post(reverse("predictions:prediction-add", args=[second.id]), {"tags": [str(hemlock.id)]})
     assert added.status_code == 302
     assert Image.objects.filter(project=project).count() == before + 1
     assert not StoredPrediction.objects.filter(id=second.id).exists()
 
     third = prediction_run(project=project, iteration=iteration, store=True,
                            data=make_image_bytes(size=(90, 80), color=(9, 14, 200), fmt="JPEG")).stored
-    label = owner_client.post(reverse("training:prediction-add", args=[third.id]),
+    label = owner_client.post(reverse("predictions:prediction-add", args=[third.id]),
                               {"tags": [str(hemlock.id)], "then": "label"})
     new_image = Image.objects.filter(project=project).order_by("-created").first()
     assert label.status_code == 302 and label["Location"] == reverse("labeling:labeler", args=[new_image.id])
 
-    deleted = owner_client.post(reverse("training:prediction-delete", args=[first.id]))
+    deleted = owner_client.post(reverse("predictions:prediction-delete", args=[first.id]))
     assert deleted.status_code == 302 and not StoredPrediction.objects.exists()
 
 
 def test_bulk_delete(owner_client, trained) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
-    from training.predictions import prediction_run
+    from predictions.models import StoredPrediction
+    from predictions.services import prediction_run
 
     project, iteration = trained
     ids = [str(prediction_run(project=project, iteration=iteration, data=TEST_IMAGE.read_bytes(), store=True).id)
            for _ in range(2)]
-    response = owner_client.post(reverse("training:predictions-delete", args=[project.id]), {"ids": ids})
+    response = owner_client.post(reverse("predictions:predictions-delete", args=[project.id]), {"ids": ids})
     assert response.status_code == 302 and not StoredPrediction.objects.exists()
 
 
@@ -201,28 +201,28 @@ def test_iteration_page_shows_prediction_url_and_export(owner_client, owner, tra
 
 
 def test_strangers_get_404_everywhere(stranger_client, trained) -> None:  # type: ignore[no-untyped-def]
-    from training.exports import export_build, export_request
-    from training.predictions import prediction_run
+    from predictions.exports import export_build, export_request
+    from predictions.services import prediction_run
 
     project, iteration = trained
     stored = prediction_run(project=project, iteration=iteration, data=TEST_IMAGE.read_bytes(), store=True).stored
     export = export_request(iteration=iteration)
     export_build(export_id=export.id)
     gets = [
-        reverse("training:quick-test", args=[project.id]),
-        reverse("training:prediction-list", args=[project.id]),
-        reverse("training:prediction-detail", args=[stored.id]),
-        reverse("training:prediction-file", args=[stored.id, "original"]),
-        reverse("training:prediction-file", args=[stored.id, "thumbnail"]),
-        reverse("training:iteration-export", args=[iteration.id]),
-        reverse("training:export-download", args=[export.id]),
+        reverse("predictions:quick-test", args=[project.id]),
+        reverse("predictions:prediction-list", args=[project.id]),
+        reverse("predictions:prediction-detail", args=[stored.id]),
+        reverse("predictions:prediction-file", args=[stored.id, "original"]),
+        reverse("predictions:prediction-file", args=[stored.id, "thumbnail"]),
+        reverse("predictions:iteration-export", args=[iteration.id]),
+        reverse("predictions:export-download", args=[export.id]),
     ]
     posts = [
-        (reverse("training:quick-test", args=[project.id]), {"sample": "static:hemlock-test.jpg"}),
-        (reverse("training:predictions-delete", args=[project.id]), {"ids": [str(stored.id)]}),
-        (reverse("training:prediction-add", args=[stored.id]), {"tags": []}),
-        (reverse("training:prediction-delete", args=[stored.id]), {}),
-        (reverse("training:iteration-export", args=[iteration.id]), {}),
+        (reverse("predictions:quick-test", args=[project.id]), {"sample": "static:hemlock-test.jpg"}),
+        (reverse("predictions:predictions-delete", args=[project.id]), {"ids": [str(stored.id)]}),
+        (reverse("predictions:prediction-add", args=[stored.id]), {"tags": []}),
+        (reverse("predictions:prediction-delete", args=[stored.id]), {}),
+        (reverse("predictions:iteration-export", args=[iteration.id]), {}),
     ]
     for url in gets:
         assert stranger_client.get(url).status_code == 404, url
@@ -233,5 +233,5 @@ def test_strangers_get_404_everywhere(stranger_client, trained) -> None:  # type
 
 def test_anonymous_is_sent_to_login(client, trained) -> None:  # type: ignore[no-untyped-def]
     project, _ = trained
-    response = client.get(reverse("training:quick-test", args=[project.id]))
+    response = client.get(reverse("predictions:quick-test", args=[project.id]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]

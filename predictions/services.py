@@ -1,6 +1,6 @@
 """Prediction services: the shared model cache, run a prediction (and store it), the Predictions tab's data.
 
-Used by the portal's Quick Test and by the Azure Prediction API (training/api_prediction.py), so both share
+Used by the portal's Quick Test and by the Azure Prediction API (predictions/api.py), so both share
 one bounded, thread-safe LRU of loaded ``training.ml.Predictor``s per process. Under gunicorn each worker
 process has its own cache (a model loaded before a fork is never reused after it: the cache is keyed by pid).
 """
@@ -28,12 +28,12 @@ from django.http import Http404
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from predictions.models import StoredPrediction
 from projects.images import FORMATS, ImageRejected, render
 from projects.models import Project
 from projects.services.base import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
-from training.models_predictions import StoredPrediction
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def predictor_get(*, iteration: Iteration) -> Any:
 
     def load() -> Any:
         from training.ml import Predictor
-        from training.services import iteration_artifact_local
+        from training.storage import iteration_artifact_local
 
         started = time.perf_counter()
         predictor = Predictor.load(iteration_artifact_local(iteration=iteration))

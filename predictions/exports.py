@@ -22,10 +22,11 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from predictions.models import Export
 from projects.models import Image
+from projects.services.base import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
-from training.models_predictions import Export
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str 
 
 
 def _schedule(*, export: Export) -> None:
-    from training.tasks_predictions import export_iteration as export_iteration_task
+    from predictions.tasks import export_iteration as export_iteration_task
 
     export_iteration_task.apply_async(args=[str(export.id)], queue="default")
 
@@ -123,7 +124,7 @@ def export_build(*, export_id: Any) -> Export | None:
 
 def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
     from training.ml import export_onnx
-    from training.services import iteration_artifact_local, iteration_storage_prefix
+    from training.storage import iteration_artifact_local, iteration_storage_prefix
 
     artifact = iteration_artifact_local(iteration=iteration)
     with tempfile.TemporaryDirectory(prefix=f"tagsight-export-{export.id}-") as tmp:
@@ -170,8 +171,7 @@ def _readme(*, iteration: Iteration, report: dict[str, Any]) -> str:
 
 
 def export_delete_files(*, iteration: Iteration) -> None:
-    for export in Export.objects.filter(iteration=iteration).exclude(file=""):
-        try:
-            default_storage.delete(export.file)
-        except OSError:
-            logger.exception("could not delete export %s", export.file)
+    """Delete an iteration's export zips from storage once the surrounding transaction commits."""
+    names = list(Export.objects.filter(iteration=iteration).exclude(file="").values_list("file", flat=True))
+    if names:
+        transaction.on_commit(lambda: storage_delete(names))

@@ -18,14 +18,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from predictions import exports
+from predictions import services as predictions
+from predictions.models import Export, StoredPrediction
 from projects.errors import ProjectsError
 from projects.models import Image, Project, Tag
 from projects.selectors import project_get_for
-from training import exports, predictions, selectors
+from training import selectors
 from training.models import Iteration
-from training.models_predictions import Export, StoredPrediction
 
-SAMPLES = {  # shipped Quick Test samples (static/training/samples, MIT, see LICENSE.txt there)
+SAMPLES = {  # shipped Quick Test samples (static/predictions/samples, MIT, see LICENSE.txt there)
     "hemlock-test.jpg": "Hemlock (Azure quickstart test image)",
     "japanese-cherry.jpg": "Japanese cherry",
     "fork-test.jpg": "Fork (Azure detection quickstart)",
@@ -92,7 +94,7 @@ def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
             return handle.read(), image.original_name or "validation image"
     if sample.startswith("static:"):
         name = sample[7:]
-        path = finders.find(f"training/samples/{name}") if name in SAMPLES else None
+        path = finders.find(f"predictions/samples/{name}") if name in SAMPLES else None
         if not path:
             raise Http404("No such sample.")
         return Path(str(path)).read_bytes(), name
@@ -126,8 +128,8 @@ def quick_test(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for(user=request.user, project_id=project_id)
     iteration = _chosen_iteration(request, project)
     if request.method == "GET":
-        return render(request, "training/quick_test.html", _quick_test_context(project, iteration))
-    template = "training/quick_test.html#qt-result" if request.htmx else "training/quick_test.html"
+        return render(request, "predictions/quick_test.html", _quick_test_context(project, iteration))
+    template = "predictions/quick_test.html#qt-result" if request.htmx else "predictions/quick_test.html"
     if iteration is None:
         error = "This project has no trained iteration yet: train it first."
         return _result(request, template, project, iteration, error=error)
@@ -187,7 +189,7 @@ def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResp
         "retention_days": settings.TAGSIGHT_PREDICTION_RETENTION_DAYS,
     }
     partial = bool(request.htmx) and request.htmx.target == "prediction-grid"
-    template = "training/prediction_list.html" + ("#prediction-grid" if partial else "")
+    template = "predictions/prediction_list.html" + ("#prediction-grid" if partial else "")
     return render(request, template, context)
 
 
@@ -201,7 +203,7 @@ def predictions_delete(request: HttpRequest, project_id: uuid.UUID) -> HttpRespo
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Deleted {n} prediction{'s' if n != 1 else ''}.")
-    return redirect(reverse("training:prediction-list", args=[project.id]) + _back_query(request))
+    return redirect(reverse("predictions:prediction-list", args=[project.id]) + _back_query(request))
 
 
 def _back_query(request: HttpRequest) -> str:
@@ -244,7 +246,7 @@ def prediction_detail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRes
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     threshold = _fraction(request.GET.get("threshold"))
     context = _detail_context(prediction, 0.5 if threshold is None else threshold, back=request.GET.get("back", ""))
-    return render(request, "training/prediction_detail.html", context)
+    return render(request, "predictions/prediction_detail.html", context)
 
 
 @require_POST
@@ -269,12 +271,12 @@ def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRespon
         )
     except ProjectsError as exc:
         context = _detail_context(prediction, 0.5, error=str(exc), back=request.POST.get("back", ""))
-        return render(request, "training/prediction_detail.html", context, status=400)
+        return render(request, "predictions/prediction_detail.html", context, status=400)
     note = " (it was already there; its tags were added)" if result.status == "OKDuplicate" else ""
     messages.success(request, f"Added to training images{note}.")
     if request.POST.get("then") == "label" and result.image is not None:  # fine-tune it in the labeler (#5)
         return redirect("labeling:labeler", image_id=result.image.id)
-    return redirect(reverse("training:prediction-list", args=[project.id]) + _back_query(request))
+    return redirect(reverse("predictions:prediction-list", args=[project.id]) + _back_query(request))
 
 
 @require_POST
@@ -284,7 +286,7 @@ def prediction_delete(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRes
     project_id = prediction.project_id
     predictions.prediction_delete(prediction=prediction)
     messages.success(request, "Prediction deleted.")
-    return redirect(reverse("training:prediction-list", args=[project_id]) + _back_query(request))
+    return redirect(reverse("predictions:prediction-list", args=[project_id]) + _back_query(request))
 
 
 @require_GET
@@ -311,7 +313,7 @@ def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -
 
 def _export_panel(request: HttpRequest, iteration: Iteration, **extra: Any) -> HttpResponse:
     context = {"iteration": iteration, "exports": exports.export_list(iteration=iteration), **extra}
-    return render(request, "training/_export_panel.html", context)
+    return render(request, "predictions/_export_panel.html", context)
 
 
 @require_http_methods(["GET", "POST"])

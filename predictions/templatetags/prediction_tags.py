@@ -18,11 +18,11 @@ def css_pct(value: Any) -> str:
         return "0%"
 
 
-@register.inclusion_tag("training/_iteration_prediction_panels.html", takes_context=True)
+@register.inclusion_tag("predictions/_iteration_prediction_panels.html", takes_context=True)
 def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]:
     """The iteration page's "Prediction URL" (published iterations) and "Export" panels."""
+    from predictions.exports import export_list
     from projects.accounts import apikey_get_or_create
-    from training.exports import export_list
 
     request = context.get("request")
     key = ""

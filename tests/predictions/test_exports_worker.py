@@ -19,11 +19,11 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow]
 SETUP = """
 from datetime import timedelta
 from django.utils import timezone
-from tests.training.prediction_builders import trained_quickstart
-from training.exports import export_request
-from training.models_predictions import StoredPrediction
-from training.predictions import prediction_run
-from tests.training.prediction_builders import TEST_IMAGE
+from tests.predictions.builders import trained_quickstart
+from predictions.exports import export_request
+from predictions.models import StoredPrediction
+from predictions.services import prediction_run
+from tests.predictions.builders import TEST_IMAGE
 user = get_user_model().objects.create_user(username="owner", password="x")
 project, iteration = trained_quickstart(user)
 old = prediction_run(project=project, iteration=iteration, data=TEST_IMAGE.read_bytes(), store=True).stored

@@ -10,22 +10,22 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from tests.factories import make_image_bytes
-from tests.training.prediction_builders import TEST_IMAGE, trained_quickstart
+from tests.predictions.builders import TEST_IMAGE, trained_quickstart
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture
 def trained(owner):  # type: ignore[no-untyped-def]
-    from training.predictions import predictor_cache
+    from predictions.services import predictor_cache
 
     predictor_cache().clear()
     return trained_quickstart(owner)
 
 
 def test_store_and_no_store(trained) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
-    from training.predictions import prediction_run
+    from predictions.models import StoredPrediction
+    from predictions.services import prediction_run
 
     project, iteration = trained
     data = TEST_IMAGE.read_bytes()
@@ -41,7 +41,7 @@ def test_store_and_no_store(trained) -> None:  # type: ignore[no-untyped-def]
     assert stored.iteration_id == iteration.id and stored.width == 1260 and stored.height == 900
     assert stored.uncertainty == pytest.approx(1 - abs(2 * stored.top_probability - 1))
     assert default_storage.exists(stored.file) and stored.thumbnail == stored.file  # rendered on first view
-    from training.predictions import prediction_thumbnail
+    from predictions.services import prediction_thumbnail
 
     thumbnail = prediction_thumbnail(prediction=stored)
     assert thumbnail != stored.file and default_storage.exists(thumbnail)
@@ -55,8 +55,8 @@ def test_store_and_no_store(trained) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_bad_images_are_refused_with_azure_codes(trained, settings) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
-    from training.predictions import PredictionError, prediction_run
+    from predictions.models import StoredPrediction
+    from predictions.services import PredictionError, prediction_run
 
     project, iteration = trained
     cases = {
@@ -77,8 +77,8 @@ def test_bad_images_are_refused_with_azure_codes(trained, settings) -> None:  # 
 
 
 def test_untrained_iteration_is_refused(trained) -> None:  # type: ignore[no-untyped-def]
+    from predictions.services import PredictionError, prediction_run
     from training.models import Iteration
-    from training.predictions import PredictionError, prediction_run
 
     project, iteration = trained
     Iteration.objects.filter(id=iteration.id).update(status="Failed")
@@ -89,7 +89,7 @@ def test_untrained_iteration_is_refused(trained) -> None:  # type: ignore[no-unt
 
 
 def test_cache_loads_once_under_threads_and_is_bounded(trained, settings) -> None:  # type: ignore[no-untyped-def]
-    from training.predictions import PredictorCache, predictor_cache, predictor_get
+    from predictions.services import PredictorCache, predictor_cache, predictor_get
 
     project, iteration = trained
     cache = predictor_cache()
@@ -115,7 +115,7 @@ def test_cache_loads_once_under_threads_and_is_bounded(trained, settings) -> Non
 
 
 def test_cache_is_not_shared_across_fork(monkeypatch) -> None:
-    from training import predictions
+    from predictions import services as predictions
 
     cache = predictions.PredictorCache(2)
     first = cache.get(("x", "p"), object)
@@ -124,8 +124,8 @@ def test_cache_is_not_shared_across_fork(monkeypatch) -> None:
 
 
 def test_list_filters_and_uncertain_first(trained) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
-    from training.predictions import prediction_list, prediction_run
+    from predictions.models import StoredPrediction
+    from predictions.services import prediction_list, prediction_run
 
     project, iteration = trained
     result = prediction_run(project=project, iteration=iteration, data=TEST_IMAGE.read_bytes(), store=True)
@@ -142,9 +142,9 @@ def test_list_filters_and_uncertain_first(trained) -> None:  # type: ignore[no-u
 
 
 def test_delete_and_retention_cleanup(trained, settings, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
-    from training.models_predictions import StoredPrediction
-    from training.predictions import prediction_delete, prediction_run, predictions_cleanup
-    from training.tasks_predictions import cleanup_after_beat
+    from predictions.cleanup import cleanup_after_beat
+    from predictions.models import StoredPrediction
+    from predictions.services import prediction_delete, prediction_run, predictions_cleanup
 
     project, iteration = trained
     data = TEST_IMAGE.read_bytes()
@@ -168,9 +168,9 @@ def test_delete_and_retention_cleanup(trained, settings, django_capture_on_commi
 
 
 def test_add_to_training_creates_a_tagged_image(trained) -> None:  # type: ignore[no-untyped-def]
+    from predictions.models import StoredPrediction
+    from predictions.services import PredictionError, prediction_add_to_training, prediction_run
     from projects.models import Image, Tag
-    from training.models_predictions import StoredPrediction
-    from training.predictions import PredictionError, prediction_add_to_training, prediction_run
 
     project, iteration = trained
     before = Image.objects.filter(project=project).count()

@@ -14,7 +14,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from tests.training.prediction_builders import tiny_fork_detector, trained_quickstart
+from tests.predictions.builders import tiny_fork_detector, trained_quickstart
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -35,8 +35,8 @@ def _validation_files(iteration, folder: Path) -> list[tuple[Path, bytes]]:  # t
 
 
 def _build_and_unzip(owner_client, iteration, tmp_path, capture):  # type: ignore[no-untyped-def]
-    from training.exports import export_build, export_request
-    from training.models_predictions import Export
+    from predictions.exports import export_build, export_request
+    from predictions.models import Export
 
     with capture() as callbacks:
         export = export_request(iteration=iteration)
@@ -49,7 +49,7 @@ def _build_and_unzip(owner_client, iteration, tmp_path, capture):  # type: ignor
     with capture() as done_again:
         assert export_request(iteration=iteration).id == export.id  # done: reused, never rebuilt
     assert not done_again and Export.objects.count() == 1
-    response = owner_client.get(reverse("training:export-download", args=[export.id]))
+    response = owner_client.get(reverse("predictions:export-download", args=[export.id]))
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     zf = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     names = set(zf.namelist())
@@ -73,7 +73,7 @@ def _standalone(folder: Path, images: list[Path], cwd: Path) -> list[dict]:  # t
 
 def test_classification_export_matches_the_server(owner, owner_client, tmp_path,
                                                   django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
-    from training.predictions import prediction_run
+    from predictions.services import prediction_run
 
     project, iteration = trained_quickstart(owner)
     export, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
@@ -87,12 +87,12 @@ def test_classification_export_matches_the_server(owner, owner_client, tmp_path,
             assert abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
 
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
-    assert reverse("training:export-download", args=[export.id]) in html and "Done" in html
+    assert reverse("predictions:export-download", args=[export.id]) in html and "Done" in html
 
 
 def test_failed_export_is_retried_and_unsupported_platform_refused(owner) -> None:  # type: ignore[no-untyped-def]
-    from training.exports import ExportError, export_request
-    from training.models_predictions import Export
+    from predictions.exports import ExportError, export_request
+    from predictions.models import Export
 
     _, iteration = trained_quickstart(owner)
     with pytest.raises(ExportError):
@@ -113,7 +113,7 @@ def test_failed_export_is_retried_and_unsupported_platform_refused(owner) -> Non
 
 def test_export_views_queue_and_poll(owner_client, owner) -> None:  # type: ignore[no-untyped-def]
     _, iteration = trained_quickstart(owner)
-    url = reverse("training:iteration-export", args=[iteration.id])
+    url = reverse("predictions:iteration-export", args=[iteration.id])
     html = owner_client.post(url, HTTP_HX_REQUEST="true").content.decode()
     assert "Exporting" in html and 'hx-trigger="every 1s"' in html
     assert owner_client.post(url).status_code == 302
@@ -121,7 +121,7 @@ def test_export_views_queue_and_poll(owner_client, owner) -> None:  # type: igno
 
 def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
                                              django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
-    from training.predictions import prediction_run
+    from predictions.services import prediction_run
 
     project, iteration = tiny_fork_detector(owner, tmp_path)
     _, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)

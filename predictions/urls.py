@@ -1,11 +1,12 @@
-"""URLs of Quick Test, the Predictions tab and exports (added to the ``training`` namespace by training/urls.py)."""
+"""URLs of Quick Test, the Predictions tab and exports."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from training import predictions_views as views
+from predictions import views
 
+app_name = "predictions"
 urlpatterns = [
     path("projects/<uuid:project_id>/quicktest", views.quick_test, name="quick-test"),
     path("projects/<uuid:project_id>/predictions/", views.prediction_list, name="prediction-list"),

@@ -1,0 +1,29 @@
+"""Predictions app: Quick Test, stored predictions, the prediction API, exports and the predictor cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+
+
+def _exports_delete_with_iteration(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """An iteration being deleted takes its export zips with it (once the deletion commits)."""
+    from predictions.exports import export_delete_files
+
+    export_delete_files(iteration=instance)
+
+
+class PredictionsConfig(AppConfig):
+    name = "predictions"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import pre_delete
+
+        from predictions.cleanup import cleanup_after_beat
+        from training import heartbeat
+        from training.models import Iteration
+
+        heartbeat.heartbeat_hook_add(cleanup_after_beat)
+        pre_delete.connect(_exports_delete_with_iteration, sender=Iteration, dispatch_uid="tagsight-export-files")

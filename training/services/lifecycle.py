@@ -1,0 +1,121 @@
+"""An iteration's life after queueing: finish, cancel, delete, rename, publish, unpublish; and the gallery's retag."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from projects.models import Image, Project
+from training import errors
+from training.models import Iteration
+from training.storage import artifact_delete
+
+logger = logging.getLogger(__name__)
+
+Status = Iteration.Status
+
+
+def iteration_finish(iteration_id: uuid.UUID, status: str, **fields: Any) -> bool:
+    """Move a Training iteration to its final state; False if someone (cancel, reaper) got there first."""
+    now = timezone.now()
+    return bool(
+        Iteration.objects.filter(id=iteration_id, status=Status.TRAINING).update(
+            status=status, finished=now, modified=now, **fields
+        )
+    )
+
+
+def iteration_cancel(*, iteration: Iteration) -> Iteration:
+    """Stop a queued or running training. Queued: never starts. Running: the worker stops at its next check."""
+    stage = "Cancelling: waiting for the worker to stop" if iteration.started else "Cancelled before it started"
+    Iteration.objects.filter(id=iteration.id, status=Status.TRAINING).update(
+        status=Status.CANCELLED, stage=stage, finished=timezone.now(), modified=timezone.now()
+    )
+    iteration.refresh_from_db()
+    return iteration
+
+
+def iteration_delete(*, iteration: Iteration) -> None:
+    """Delete an iteration and its model (a published one must be unpublished first; a running one is cancelled)."""
+    if iteration.is_published:
+        raise errors.IterationIsPublished(
+            f"{iteration.name} is published as {iteration.publish_name!r}; unpublish it before deleting."
+        )
+    path, kind = iteration.artifact_path, iteration.artifact_kind
+    iteration.delete()  # a running worker sees the row gone at its next cancel check
+    transaction.on_commit(lambda: artifact_delete(path=path, kind=kind))
+
+
+def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise errors.IterationNameInvalid("An iteration name needs 1 to 200 characters.")
+    if Iteration.objects.filter(project_id=iteration.project_id, name__iexact=name).exclude(id=iteration.id).exists():
+        raise errors.IterationNameNotUnique(f"Another iteration of this project is already called {name!r}.")
+    iteration.name = name
+    iteration.save(update_fields=["name", "modified"])
+    return iteration
+
+
+def _check_publish_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200 or any(c in name for c in "/\\?#%") or name != name.strip("."):
+        raise errors.InvalidPublishName(
+            "A publish name needs 1 to 200 characters and no '/', '\\', '?', '#' or '%'."
+        )
+    return name
+
+
+def iteration_publish(*, iteration: Iteration, publish_name: str) -> Iteration:
+    """Make a Completed iteration available to the prediction endpoint under ``publish_name`` (unique per project)."""
+    publish_name = _check_publish_name(publish_name)
+    if iteration.status != Status.COMPLETED:
+        raise errors.IterationNotCompleted(
+            f"{iteration.name} is {iteration.status}; only a completed one can be published."
+        )
+    if iteration.publish_name == publish_name:
+        return iteration
+    if iteration.is_published:
+        raise errors.IterationIsPublished(
+            f"{iteration.name} is already published as {iteration.publish_name!r}; unpublish it first."
+        )
+    taken = Iteration.objects.filter(project_id=iteration.project_id, publish_name=publish_name).first()
+    if taken is not None:
+        raise errors.InvalidPublishName(f"{taken.name} is already published as {publish_name!r}.")
+    iteration.publish_name, iteration.published_at = publish_name, timezone.now()
+    try:
+        with transaction.atomic():
+            iteration.save(update_fields=["publish_name", "published_at", "modified"])
+    except IntegrityError:
+        raise errors.InvalidPublishName(f"Another iteration is already published as {publish_name!r}.") from None
+    return iteration
+
+
+def iteration_unpublish(*, iteration: Iteration) -> Iteration:
+    if not iteration.is_published:
+        raise errors.IterationNotPublished(f"{iteration.name} is not published.")
+    iteration.publish_name, iteration.published_at = None, None
+    iteration.save(update_fields=["publish_name", "published_at", "modified"])
+    return iteration
+
+
+def image_retag(*, project: Project, image_id: Any, tag_id: Any, mode: str = "set") -> None:
+    """One-click fix from the error gallery: ``set`` the image's only tag, ``add`` a tag, or ``remove`` one."""
+    from projects.services import images_tag, images_untag
+
+    if mode not in ("set", "add", "remove"):
+        raise errors.TrainingError(f"Unknown retag mode {mode!r}.", code="BadRequestImageTags")
+    with transaction.atomic():
+        if mode == "remove":
+            images_untag(project=project, image_ids=[image_id], tag_ids=[tag_id])
+            return
+        if mode == "set":
+            others = Image.tags.through.objects.filter(image_id=image_id, image__project=project).exclude(
+                tag_id=tag_id
+            ).values_list("tag_id", flat=True)
+            images_untag(project=project, image_ids=[image_id], tag_ids=list(others))
+        images_tag(project=project, image_ids=[image_id], tag_ids=[tag_id])
