@@ -6,10 +6,8 @@ Region endpoints answer the ``#region-list`` partial on success and ``{"code", "
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +21,10 @@ from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from labeling import geometry, services
-from labeling.errors import LabelingError
 from labeling.forms import RegionForm, TagCreateForm, TagSetForm
 from labeling.models import Region
 from labeling.selectors import ImageFilter, image_neighbours, regions_for, tag_get_for_region
+from portal.azure.errors import translate_errors
 from projects.models import Image, Project, Tag
 from projects.selectors import image_get_for
 from projects.services import tag_create as tag_create_service
@@ -52,24 +50,6 @@ class TagChoice:
     @property
     def is_negative(self) -> bool:
         return self.tag.type == Tag.TagType.NEGATIVE
-
-
-def _errors_as_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Domain errors (ours, and the projects app's: both carry ``code``/``status``) become a 4xx JSON answer."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except LabelingError as exc:
-            return JsonResponse({"code": exc.code, "message": exc.message}, status=exc.status)
-        except Exception as exc:
-            code, status = getattr(exc, "code", None), getattr(exc, "status", None)
-            if isinstance(code, str) and isinstance(status, int) and 400 <= status < 500:
-                return JsonResponse({"code": code, "message": getattr(exc, "message", None) or str(exc)}, status=status)
-            raise
-
-    return wrapped
 
 
 def _image_for(request: HttpRequest, image_id: uuid.UUID) -> Image:
@@ -180,7 +160,7 @@ def region_list(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 @require_POST
 @login_required
-@_errors_as_json
+@translate_errors
 def region_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = _image_for(request, image_id)
     form = RegionForm(request.POST, creating=True)
@@ -202,7 +182,7 @@ def region_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse
 
 @require_POST
 @login_required
-@_errors_as_json
+@translate_errors
 def region_update(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpResponse:
     region = _region_for(request, region_id)
     form = RegionForm(request.POST)
@@ -218,7 +198,7 @@ def region_update(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpRespons
 
 @require_POST
 @login_required
-@_errors_as_json
+@translate_errors
 def region_delete(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpResponse:
     region = _region_for(request, region_id)
     image = region.image
@@ -232,7 +212,7 @@ def _bad_form(form: RegionForm) -> JsonResponse:
 
 @require_POST
 @login_required
-@_errors_as_json
+@translate_errors
 def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """Create a tag from the labeler's picker; answers the ``#tag-list`` partial and a ``tagCreated`` event."""
     image = _image_for(request, image_id)
@@ -248,7 +228,7 @@ def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 @require_POST
 @login_required
-@_errors_as_json
+@translate_errors
 def tag_set(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """Fast tagger: set one tag on or off the image (multiclass: replaces the others); answers ``#tag-buttons``."""
     image = _image_for(request, image_id)
