@@ -372,8 +372,13 @@ function useTag(tagId) {
 
 const page = setupPage({ saver });
 
+// Keys a focused control uses itself: Space and Enter press a button or follow a link, Tab moves on.
+const CONTROL_KEYS = new Set([" ", "Enter", "Tab"]);
+const isControl = (target) => target instanceof Element && target.closest("button, a[href], input, select, textarea, summary, [contenteditable]");
+
 document.addEventListener("keydown", (event) => {
   if (isTyping(event.target)) return;
+  if (CONTROL_KEYS.has(event.key) && isControl(event.target)) return;
   if (page.onKey(event)) return;
   const key = event.key;
   const mod = event.ctrlKey || event.metaKey;
@@ -398,11 +403,13 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (key === "Enter" && selected) { event.preventDefault(); askRetag(selected); return; }
-  if (key === "Tab" && regions.size) {
-    event.preventDefault();
+  if (key === "Tab" && event.target === stage && regions.size) {
+    // On the image, Tab selects each box in turn; past the last (or first) it lets focus move on.
     const ids = [...regions.keys()];
     const i = ids.indexOf(selected);
-    const next = i < 0 ? (event.shiftKey ? ids.length - 1 : 0) : (i + (event.shiftKey ? -1 : 1) + ids.length) % ids.length;
+    const next = i < 0 ? (event.shiftKey ? ids.length - 1 : 0) : i + (event.shiftKey ? -1 : 1);
+    if (next < 0 || next >= ids.length) return;
+    event.preventDefault();
     select(ids[next]);
     return;
   }

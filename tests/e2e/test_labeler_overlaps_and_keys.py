@@ -1,6 +1,7 @@
-"""Browser tests of the detection labeler on crowded images (issue #11, item 3).
+"""Browser tests of the detection labeler on crowded images and from the keyboard (issue #11, items 3 and 7).
 
-A drag that starts inside an unselected box draws a new box: only the selected box moves.
+A drag that starts inside an unselected box draws a new box (only the selected box moves); keys a focused
+control uses itself (Space, Enter, Tab) are left to it, and Tab walks the boxes and then leaves the image.
 """
 
 from __future__ import annotations
@@ -83,3 +84,43 @@ def test_a_drag_inside_an_unselected_box_draws_and_only_the_selected_box_moves( 
     page.keyboard.press("?")
     expect(page.locator("#help")).to_contain_text("even inside another box")
 
+
+def test_focused_controls_keep_space_enter_and_tab(page, login_as, owner, live_server, two_boxes):  # type: ignore[no-untyped-def]
+    image, a, b = two_boxes
+    login_as(owner)
+    open_labeler(page, live_server, image)
+    stage = page.locator("#stage")
+    expect(stage).to_be_focused()
+
+    # Tab on the image selects each box in turn, then focus moves on to the side panel (no trap).
+    page.keyboard.press("Tab")
+    expect(page.locator(f'#region-list li[data-region-id="{a.id}"]')).to_have_class(SELECTED)
+    page.keyboard.press("Tab")
+    expect(page.locator(f'#region-list li[data-region-id="{b.id}"]')).to_have_class(SELECTED)
+    page.keyboard.press("Tab")
+    expect(page.locator("#tag-list .tag-choice").first).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#tag-list .tag-choice").nth(1)).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(stage).to_be_focused()
+
+    # Space presses a focused button: the shortcuts button opens the list, Space on "Close" closes it.
+    page.locator("#help-button").focus()
+    page.keyboard.press(" ")
+    expect(page.locator("#help")).to_be_visible()
+    expect(page.locator("#help [data-close]")).to_be_focused()
+    page.keyboard.press(" ")
+    expect(page.locator("#help")).to_be_hidden()
+
+    # Enter presses a focused button even while a box is selected (B is): Tab from A's row in the list
+    # reaches its delete button, and Enter there deletes box A.
+    expect(page.locator(".box.selected")).to_have_count(1)
+    row = page.locator(f'#region-list li[data-region-id="{a.id}"]')
+    row.locator(".region-item").focus()
+    page.keyboard.press("Tab")
+    expect(row.locator(".region-delete")).to_be_focused()
+    page.keyboard.press("Enter")
+    saved(page)
+    assert list(Region.objects.values_list("id", flat=True)) == [b.id]
+    expect(page.locator("#picker")).to_be_hidden()
