@@ -1,6 +1,7 @@
-"""Browser tests of the Training images page (issue #11, item 6).
+"""Browser tests of the Training images page (issue #11, items 5 and 6).
 
-←/→ in the image dialog send one request per press, however many selections and htmx swaps came before.
+Ticking a tag in the filter panel filters the grid; ←/→ in the image dialog send one request per press,
+however many selections and htmx swaps came before.
 """
 
 from __future__ import annotations
@@ -35,6 +36,30 @@ def insects(owner):  # type: ignore[no-untyped-def]
     services.images_tag(project=project, image_ids=[im.id for im in images[:2]], tag_ids=[ants.id])
     services.images_tag(project=project, image_ids=[im.id for im in images[2:4]], tag_ids=[bees.id])
     return project, ants, bees, images
+
+
+def test_ticking_a_tag_filters_the_grid(page, live_server, owner, login_as, insects):  # type: ignore[no-untyped-def]
+    project, ants, bees, images = insects
+    login_as(owner)
+    page.goto(f"{live_server.url}/projects/{project.id}/")
+    tiles = page.locator("#grid .thumb")
+    expect(tiles).to_have_count(6)
+
+    page.locator(f"#tag-{bees.id} input[type=checkbox]").check()
+    expect(page.locator(".grid-title")).to_have_text("Images tagged “bees”")
+    expect(tiles).to_have_count(2)
+    assert {tiles.nth(i).get_attribute("data-image-id") for i in range(2)} == {str(im.id) for im in images[2:4]}
+    expect(page).to_have_url(re.compile(f"tag={bees.id}"))
+    expect(page.locator(f"#tag-{bees.id}")).to_have_class(re.compile(r"\bactive\b"))
+
+    page.locator(f"#tag-{ants.id} input[type=checkbox]").check()  # a second tag widens the filter
+    expect(tiles).to_have_count(4)
+    page.locator(f"#tag-{bees.id} input[type=checkbox]").uncheck()
+    expect(tiles).to_have_count(2)
+    expect(page.locator(".grid-title")).to_have_text("Images tagged “ants”")
+    page.locator("[data-testid=filter-untagged]").click()  # the status radios still filter, with the tag kept
+    expect(page.locator("[data-testid=image-grid] .thumb")).to_have_count(0)
+    expect(page).to_have_url(re.compile(f"filter=untagged.*tag={ants.id}|tag={ants.id}.*filter=untagged"))
 
 
 def test_an_arrow_press_sends_one_request_after_many_selections_and_swaps(  # type: ignore[no-untyped-def]
