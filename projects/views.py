@@ -111,6 +111,7 @@ def _workspace(request: HttpRequest, project: Project) -> dict[str, Any]:
         "counts": selectors.image_counts(project=project),
         "filter": filter_,
         "selected_tag_ids": {str(t) for t in tag_ids},
+        "selected_tags": [t for t in tags if t.id in tag_ids],  # in the panel's order, for the title
         "images": images,
         "page": page,
         "has_more": has_more,

@@ -28,14 +28,7 @@ function toggle(box, event) {
     }
   }
   lastClicked = box.value;
-  // ← / → step through images while the dialog (or the image page) shows one.
-document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
-  const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
-  if (link) { event.preventDefault(); link.click(); }
-});
-
-refreshSelection();
+  refreshSelection();
 }
 
 document.addEventListener("click", (event) => {
@@ -75,14 +68,7 @@ document.addEventListener("click", (event) => {
 document.addEventListener("htmx:afterSwap", (event) => {
   const dialog = document.getElementById("image-dialog");
   if (dialog && event.detail.target === dialog && !dialog.open) dialog.showModal();
-  // ← / → step through images while the dialog (or the image page) shows one.
-document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
-  const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
-  if (link) { event.preventDefault(); link.click(); }
-});
-
-refreshSelection();
+  refreshSelection();
 });
 
 // Closing the dialog after tagging there: refresh the workspace so counts and filters are right.
@@ -101,7 +87,8 @@ document.addEventListener("htmx:afterRequest", (event) => {
   }
 });
 
-// ← / → step through images while the dialog (or the image page) shows one.
+// ← / → step through images while the dialog (or the image page) shows one. Added once, here at the
+// top level: the panel is looked up on each press, so selections and swaps need no new listener.
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
   const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);

@@ -34,6 +34,19 @@ export function tooSmall(box, widthPx, heightPx) {
   return box.width * widthPx < MIN_BOX_PX || box.height * heightPx < MIN_BOX_PX;
 }
 
+export function contains(box, x, y) {
+  return x >= box.left && x <= box.left + box.width && y >= box.top && y <= box.top + box.height;
+}
+
+/** The id of the smallest box containing (x, y), so a box nested in a bigger one stays reachable; null if none. */
+export function boxAt(boxes, x, y) {
+  let best = null;
+  for (const b of boxes) {
+    if (contains(b, x, y) && (!best || b.width * b.height <= best.width * best.height)) best = b;
+  }
+  return best?.id ?? null;
+}
+
 export function sameBox(a, b) {
   return ["left", "top", "width", "height"].every((k) => Math.abs(a[k] - b[k]) < 1e-6);
 }

@@ -2,7 +2,7 @@
 // every edit saved at once (saver.js) and undoable (history.js). Boxes live in normalised [0, 1]
 // coordinates, as the server stores them; the DOM draws them as % of the canvas.
 
-import { boxFromPoints, moveBox, resizeBox, sameBox, tooSmall } from "./geometry.js";
+import { boxAt, boxFromPoints, contains, moveBox, resizeBox, sameBox, tooSmall } from "./geometry.js";
 import { History } from "./history.js";
 import { setupPage, isTyping } from "./page.js";
 import { TagPicker } from "./picker.js";
@@ -266,6 +266,8 @@ stage.addEventListener("pointerdown", (event) => {
   if (picker.isOpen) picker.cancel();
   stage.focus({ preventScroll: true });
   const p = point(event);
+  const under = boxAt(regions.values(), p.x, p.y);
+  const forceDraw = event.shiftKey || event.altKey;
   if (event.button === 1 || (event.button === 0 && spaceDown)) {
     drag = { kind: "pan", x: event.clientX, y: event.clientY };
     stage.classList.add("panning");
@@ -273,15 +275,16 @@ stage.addEventListener("pointerdown", (event) => {
     return;
   } else if (event.target.dataset.handle && selected) {
     drag = { kind: "resize", id: selected, handle: event.target.dataset.handle, before: { ...regions.get(selected) } };
-  } else if (event.target.closest(".box[data-id]:not(.pending)")) {
-    const id = event.target.closest(".box").dataset.id;
-    select(id);
-    drag = { kind: "move", id, start: p, before: { ...regions.get(id) }, moved: false };
+  } else if (selected && !forceDraw && contains(regions.get(selected), p.x, p.y)) {
+    // Only the selected box moves (as in CVAT and Label Studio): with overlapping objects a drag that
+    // starts inside another box must draw, not drag that box away. Shift/Alt draws even here.
+    drag = { kind: "move", id: selected, start: p, before: { ...regions.get(selected) }, moved: false, under };
   } else {
+    // A drag draws a box; a click (endDrag) selects the smallest box under the pointer, or nothing.
     select(null);
     const el = boxElement({ id: null, tag: sticky, left: p.x, top: p.y, width: 0, height: 0 });
     el.classList.add("drawing");
-    drag = { kind: "draw", start: p, el, box: null };
+    drag = { kind: "draw", start: p, el, box: null, under };
     layer.append(el);
   }
   event.preventDefault();
@@ -323,22 +326,28 @@ function endDrag(event, cancelled = false) {
   if (d.kind === "draw") {
     d.el.remove();
     const r = canvas.getBoundingClientRect();
-    if (cancelled || !d.box || tooSmall(d.box, r.width, r.height)) { render(); return; } // a click: no box
+    if (cancelled || !d.box || tooSmall(d.box, r.width, r.height)) { // a click: no box, select what is under it
+      if (!cancelled && regions.has(d.under)) selected = d.under;
+      render();
+      return;
+    }
     if (sticky && tagById(sticky)) createRegion(d.box, sticky);
     else askTagForNewBox(d.box);
   } else if ((d.kind === "move" || d.kind === "resize") && regions.has(d.id)) {
     const after = { ...regions.get(d.id) };
     if (cancelled) { regions.set(d.id, d.before); render(); return; }
-    if (!sameBox(d.before, after)) commit(d.before, after); // else a plain click: keep the DOM (double-click)
+    if (!sameBox(d.before, after)) commit(d.before, after);
+    else if (d.kind === "move" && regions.has(d.under)) select(d.under); // a click: a box nested in the selected one
   }
 }
 
 stage.addEventListener("pointerup", (event) => endDrag(event));
 stage.addEventListener("pointercancel", (event) => endDrag(event, true));
 stage.addEventListener("dblclick", (event) => {
-  // With pointer capture the event targets the stage itself: look up what is under the pointer.
-  const box = document.elementFromPoint(event.clientX, event.clientY)?.closest(".box[data-id]:not(.pending)");
-  if (box) askRetag(box.dataset.id);
+  // With pointer capture the event targets the stage itself: the box is the one the first click selected.
+  const p = point(event);
+  const id = boxAt(regions.values(), p.x, p.y);
+  if (id) askRetag(id);
 });
 stage.addEventListener("auxclick", (event) => event.preventDefault()); // middle-click paste/scroll
 
@@ -363,8 +372,13 @@ function useTag(tagId) {
 
 const page = setupPage({ saver });
 
+// Keys a focused control uses itself: Space and Enter press a button or follow a link, Tab moves on.
+const CONTROL_KEYS = new Set([" ", "Enter", "Tab"]);
+const isControl = (target) => target instanceof Element && target.closest("button, a[href], input, select, textarea, summary, [contenteditable]");
+
 document.addEventListener("keydown", (event) => {
   if (isTyping(event.target)) return;
+  if (CONTROL_KEYS.has(event.key) && isControl(event.target)) return;
   if (page.onKey(event)) return;
   const key = event.key;
   const mod = event.ctrlKey || event.metaKey;
@@ -389,11 +403,13 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (key === "Enter" && selected) { event.preventDefault(); askRetag(selected); return; }
-  if (key === "Tab" && regions.size) {
-    event.preventDefault();
+  if (key === "Tab" && event.target === stage && regions.size) {
+    // On the image, Tab selects each box in turn; past the last (or first) it lets focus move on.
     const ids = [...regions.keys()];
     const i = ids.indexOf(selected);
-    const next = i < 0 ? (event.shiftKey ? ids.length - 1 : 0) : (i + (event.shiftKey ? -1 : 1) + ids.length) % ids.length;
+    const next = i < 0 ? (event.shiftKey ? ids.length - 1 : 0) : i + (event.shiftKey ? -1 : 1);
+    if (next < 0 || next >= ids.length) return;
+    event.preventDefault();
     select(ids[next]);
     return;
   }
