@@ -40,7 +40,7 @@ def test_export_is_built_by_the_worker_and_old_predictions_are_cleaned(env: Env)
     deadline = time.monotonic() + 120
     row = None
     while time.monotonic() < deadline:
-        row = env.query("SELECT status, file, error FROM training_export WHERE id = ?", uuid.UUID(ids["export"]).hex)
+        row = env.query("SELECT status, file, error FROM predictions_export WHERE id = ?", uuid.UUID(ids["export"]).hex)
         if row and row[0] != "Exporting":
             break
         time.sleep(0.3)
@@ -50,8 +50,8 @@ def test_export_is_built_by_the_worker_and_old_predictions_are_cleaned(env: Env)
     # The worker's heartbeat ran the retention cleanup (30 days by default): the 90-day-old one is gone.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and env.query(
-            "SELECT id FROM training_storedprediction WHERE id = ?", uuid.UUID(ids["old"]).hex):
+            "SELECT id FROM predictions_storedprediction WHERE id = ?", uuid.UUID(ids["old"]).hex):
         time.sleep(0.3)
-    assert env.query("SELECT id FROM training_storedprediction WHERE id = ?", uuid.UUID(ids["old"]).hex) is None
-    assert env.query("SELECT id FROM training_storedprediction WHERE id = ?", uuid.UUID(ids["new"]).hex)
+    assert env.query("SELECT id FROM predictions_storedprediction WHERE id = ?", uuid.UUID(ids["old"]).hex) is None
+    assert env.query("SELECT id FROM predictions_storedprediction WHERE id = ?", uuid.UUID(ids["new"]).hex)
     assert not (env.root / "media" / ids["old_file"]).exists()
