@@ -1,6 +1,7 @@
 # Tagsight: two commands on a fresh machine with Python 3.11.
 #   make serve  - set up .venv, migrate, create the first admin, run the portal + a Celery worker
 #   make test   - set up .venv (and Debian's chromium for browser tests), run the whole test suite
+#   make lint   - ruff (the configured rules) and mypy (strict, with django-stubs); both must be clean
 .PHONY: serve test venv chromium lint
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -27,3 +28,7 @@ chromium:
 
 test: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy portal projects labeling training predictions scripts
