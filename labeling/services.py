@@ -18,7 +18,7 @@ from labeling import geometry
 from labeling.errors import InvalidRegion, NotFoundImage, NotFoundTag, RegionLimitExceeded
 from labeling.models import Region
 from projects.models import Image, Project, Tag
-from projects.services import images_tag, images_untag
+from projects.services import images_tag_set, images_untag
 
 logger = logging.getLogger(__name__)
 
@@ -214,17 +214,9 @@ def image_tag_set(*, image: Image, tag: Tag, on: bool) -> list[Tag]:
     if tag.project_id != image.project_id:
         raise NotFoundTag(f"Tag {tag.id} not found in this project.")
     project = image.project
-    current = set(image.tags.values_list("id", flat=True))
     with transaction.atomic():
-        if not on:
-            if tag.id in current:
-                images_untag(project=project, image_ids=[image.id], tag_ids=[tag.id])
-        elif tag.id not in current:
-            if tag.type == Tag.TagType.NEGATIVE or not project.is_multilabel:
-                drop = current
-            else:
-                drop = set(image.tags.filter(type=Tag.TagType.NEGATIVE).values_list("id", flat=True))
-            if drop:
-                images_untag(project=project, image_ids=[image.id], tag_ids=list(drop))
-            images_tag(project=project, image_ids=[image.id], tag_ids=[tag.id])
+        if on:
+            images_tag_set(project=project, image_ids=[image.id], tag_id=tag.id)
+        else:
+            images_untag(project=project, image_ids=[image.id], tag_ids=[tag.id])
     return list(image.tags.all())

@@ -130,3 +130,6 @@ class UploadTagsForm(forms.Form):
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["tags"].choices = [(str(t.id), t.name) for t in tags]
+        if hasattr(self.data, "getlist") and "" in self.data.getlist("tags"):  # the multiclass picker's "No tag"
+            self.data = self.data.copy()
+            self.data.setlist("tags", [t for t in self.data.getlist("tags") if t])

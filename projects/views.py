@@ -171,7 +171,10 @@ def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     data = form.cleaned_data
     try:
         if data["action"] == "tag":
-            services.images_tag(project=project, image_ids=data["image_ids"], tag_ids=data["tag_ids"])
+            if len(data["tag_ids"]) > 1 and not project.is_multilabel and not project.is_detection:
+                raise errors.ProjectsError("An image of a multiclass project carries one tag: pick one.")
+            for tag_id in data["tag_ids"]:
+                services.images_tag_set(project=project, image_ids=data["image_ids"], tag_id=tag_id)
         elif data["action"] == "untag":
             services.images_untag(project=project, image_ids=data["image_ids"], tag_ids=data["tag_ids"])
         else:
@@ -263,6 +266,8 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
         if _wants_json(request):
             return JsonResponse({"status": "ErrorInvalidTag", "message": "Unknown tag."}, status=400)
         return HttpResponse("Unknown tag.", status=400)
+    if len(form.cleaned_data["tags"]) > 1 and not project.is_multilabel and not project.is_detection:
+        return HttpResponse("An image of a multiclass project carries one tag: pick one for this batch.", status=400)
     results = []
     for upload in request.FILES.getlist("file"):
         # One byte over the limit is enough for the service to refuse it; never read a huge file whole.
@@ -324,7 +329,7 @@ def image_tags(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
         if request.POST.get("action") == "remove":
             services.images_untag(project=image.project, image_ids=[image.id], tag_ids=[tag.id])
         else:
-            services.images_tag(project=image.project, image_ids=[image.id], tag_ids=[tag.id])
+            services.images_tag_set(project=image.project, image_ids=[image.id], tag_id=tag.id)
     except errors.ProjectsError as exc:
         messages.error(request, exc.message)
     if request.htmx:

@@ -11,6 +11,7 @@ from projects.services.images import (
     images_delete,
     images_metadata_update,
     images_tag,
+    images_tag_set,
     images_untag,
 )
 from projects.services.projects import project_create, project_delete, project_update
@@ -22,6 +23,7 @@ __all__ = [
     "images_delete",
     "images_metadata_update",
     "images_tag",
+    "images_tag_set",
     "images_untag",
     "project_create",
     "project_delete",

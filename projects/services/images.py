@@ -226,6 +226,27 @@ def images_tag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[
     return len(rows)
 
 
+def images_tag_set(*, project: Project, image_ids: Iterable[Any], tag_id: Any) -> int:
+    """Put one tag on images as the portal tags them, so a classification image never breaks Azure's rules.
+
+    Multiclass (and the Negative tag anywhere): the tag replaces the images' other tags. Multilabel: it is
+    added, and a Negative tag the images had is dropped. Detection images get it added (their tags follow
+    their boxes). Returns the number of image-tag pairs added.
+    """
+    [tag] = _project_tags(project=project, tag_ids=[tag_id])
+    images = _project_images(project=project, image_ids=image_ids)
+    if project.is_detection:
+        return images_tag(project=project, image_ids=images, tag_ids=[tag.id])
+    others = Image.tags.through.objects.filter(image_id__in=images).exclude(tag_id=tag.id)
+    if project.is_multilabel and tag.type != Tag.TagType.NEGATIVE:
+        others = others.filter(tag__type=Tag.TagType.NEGATIVE)
+    with transaction.atomic():
+        drop = set(others.values_list("tag_id", flat=True))
+        if drop:
+            images_untag(project=project, image_ids=images, tag_ids=drop)
+        return images_tag(project=project, image_ids=images, tag_ids=[tag.id])
+
+
 def images_untag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[Any]) -> int:
     """Remove tags from images (and, for those tags, the images' regions). Returns the pairs removed."""
     images = _project_images(project=project, image_ids=image_ids)

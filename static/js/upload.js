@@ -91,7 +91,7 @@ function setUp(form) {
 
   async function run() {
     if (running) return;
-    const tagIds = [...form.querySelectorAll("#tag-picker input[name=tags]:checked")].map((b) => b.value);
+    const tagIds = [...form.querySelectorAll("#tag-picker input[name=tags]:checked")].map((b) => b.value).filter(Boolean);
     running = Math.min(PARALLEL, pending.length);
     form.classList.add("busy");
     await Promise.all(Array.from({ length: running }, () => worker(tagIds)));
@@ -105,6 +105,8 @@ function setUp(form) {
       done.classList.add("primary");
       done.textContent = "View images";
     }
+    // The next batch starts from what the user chooses for it, not from this batch's tags.
+    for (const box of form.querySelectorAll("#tag-picker input[name=tags]")) box.checked = box.hasAttribute("data-no-tag");
     form.dispatchEvent(new CustomEvent("upload:done", { bubbles: true, detail: { ...totals } }));
   }
 

@@ -210,6 +210,11 @@ def test_images_action_tag_untag_delete(owner_client, project, tag, image):
     url = reverse("projects:images-action", args=[project.id])
     response = owner_client.post(url + "?filter=all", {"action": "tag", "image_ids": [image.id], "tag_ids": [other.id]}, **HX)
     assert response.status_code == 200 and 'id="workspace"' in response.content.decode()
+    # Multiclass: the new tag replaces the image's tag (issue #11 item 4); multilabel: it is added.
+    assert set(image.tags.values_list("name", flat=True)) == {"Cherry"}
+    project.classification_type = "Multilabel"
+    project.save()
+    owner_client.post(url, {"action": "tag", "image_ids": [image.id], "tag_ids": [tag.id]}, **HX)
     assert set(image.tags.values_list("name", flat=True)) == {"Hemlock", "Cherry"}
     owner_client.post(url, {"action": "untag", "image_ids": [image.id], "tag_ids": [tag.id]}, **HX)
     assert list(image.tags.values_list("name", flat=True)) == ["Cherry"]
