@@ -74,6 +74,8 @@ def regions_for(*, image: Image) -> QuerySet[Region]:
 
 def tag_get_for_region(*, image: Image, tag_id: uuid.UUID | str | None) -> Tag:
     """The tag named by a posted id, which must belong to the image's project."""
+    if tag_id is None:
+        raise NotFoundTag("No tag given.")
     try:
         tag = Tag.objects.get(id=tag_id, project_id=image.project_id)
     except (Tag.DoesNotExist, ValueError, TypeError, ValidationError) as exc:  # a malformed UUID: ValidationError

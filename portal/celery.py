@@ -13,11 +13,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@signals.after_setup_logger.connect
-@signals.before_task_publish.connect
 def _ensure_broker_folders(**_: object) -> None:
     """kombu's filesystem transport (embedded profile) needs its folders; create them on first use."""
     options = app.conf.broker_transport_options or {}
     for key in ("data_folder_in", "data_folder_out", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
+
+
+signals.after_setup_logger.connect(_ensure_broker_folders, weak=False)
+signals.before_task_publish.connect(_ensure_broker_folders, weak=False)

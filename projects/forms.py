@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django import forms
@@ -51,7 +51,7 @@ class ProjectForm(forms.Form):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         project_type = data.get("project_type") or Project.ProjectType.CLASSIFICATION
         data["classification_type"] = data.get("classification_type") or Project.ClassificationType.MULTICLASS
         chosen = data.pop("domain_detection" if project_type == "detection" else "domain_classification", None)
@@ -79,7 +79,7 @@ class GridFilterForm(forms.Form):
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [(str(t.id), t.name) for t in tags]
+        cast(forms.ChoiceField, self.fields["tag"]).choices = [(str(t.id), t.name) for t in tags]
 
     def values(self) -> tuple[str, list[UUID], int]:
         """(filter, tag ids, page) with anything invalid dropped rather than failing the page."""
@@ -113,10 +113,10 @@ class ImageActionForm(forms.Form):
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tag_ids"].choices = [(str(t.id), t.name) for t in tags]
+        cast(forms.ChoiceField, self.fields["tag_ids"]).choices = [(str(t.id), t.name) for t in tags]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("action") in ("tag", "untag") and not data.get("tag_ids"):
             self.add_error("tag_ids", forms.ValidationError("Pick a tag.", code="tag_required"))
         return data
@@ -129,7 +129,7 @@ class UploadTagsForm(forms.Form):
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tags"].choices = [(str(t.id), t.name) for t in tags]
+        cast(forms.ChoiceField, self.fields["tags"]).choices = [(str(t.id), t.name) for t in tags]
         if hasattr(self.data, "getlist") and "" in self.data.getlist("tags"):  # the multiclass picker's "No tag"
             self.data = self.data.copy()
             self.data.setlist("tags", [t for t in self.data.getlist("tags") if t])

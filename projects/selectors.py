@@ -51,7 +51,7 @@ def tag_list(*, project: Project) -> QuerySet[Tag]:
     Count("images"), whose LEFT JOIN + GROUP BY over every tag column sorts all the links.
     """
     links = Image.tags.through.objects.filter(tag_id=OuterRef("pk")).order_by().values("tag_id")
-    count = Subquery(links.annotate(n=Count("*")).values("n")[:1])
+    count = Subquery(links.annotate(n=Count("*")).values("n")[:1])  # type: ignore[misc]  # django-stubs misses "n"
     return (
         Tag.objects.filter(project=project)
         .annotate(image_count=Coalesce(count, Value(0), output_field=IntegerField()))
