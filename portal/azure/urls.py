@@ -1,8 +1,10 @@
 """Azure Custom Vision routes: /customvision/{v3.0..v3.4-preview}/training/..., /customvision/{v3.0|v3.1}/prediction/...
 
-Every version string the SDKs and samples use maps to the same handlers; the path is matched
-case-insensitively (the curl quickstart writes ``/Training/``). Unknown paths under the prefix answer
-an Azure-style 404, never Django's HTML page.
+The route table declares each operation once (portal.azure.operations): its method, Azure operation id,
+handler, query parameters, body and success statuses. Django dispatches through these declarations and
+portal.azure.openapi writes /customvision/openapi.json from them. Every version string the SDKs and
+samples use maps to the same handlers; the path is matched case-insensitively (the curl quickstart writes
+``/Training/``). Unknown paths under the prefix answer an Azure-style 404, never Django's HTML page.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from django.urls.resolvers import LocaleRegexDescriptor, RegexPattern
 from django.views.decorators.csrf import csrf_exempt
 
 from labeling import api as labeling_api
-from portal.azure.auth import methods
 from portal.azure.errors import error_response
 from portal.azure.media import media
 from portal.azure.openapi import openapi_json
+from portal.azure.operations import MULTIPART, Param, Route, one_of, op, route
 from projects import api as projects_api
 from projects import api_images as images_api
 from training import api as training_api
 from training import api_prediction as prediction_api
-
-ID = r"(?P<{}>[^/]+)"
-P = ID.format("project_id")
 
 
 class _CaseInsensitiveRegex(LocaleRegexDescriptor):
@@ -49,104 +48,402 @@ class CaseInsensitiveRegexPattern(RegexPattern):
 ci_path = partial(_path, Pattern=CaseInsensitiveRegexPattern)
 
 
-def r(pattern: str, view: Any, name: str | None = None) -> Any:
-    return ci_path(rf"^{pattern}$", view, name=name)
-
-
 @csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return error_response("NotFound", f"No Custom Vision operation at {request.path}.", 404)
 
 
-training_patterns = [
-    r("domains", methods(GET=projects_api.get_domains), "azure-domains"),
-    r(rf"domains/{ID.format('domain_id')}", methods(GET=projects_api.get_domain)),
-    r("projects", methods(GET=projects_api.get_projects, POST=projects_api.create_project), "azure-projects"),
-    r("projects/import", methods(POST=projects_api.import_project)),
-    r(
-        rf"projects/{P}",
-        methods(GET=projects_api.get_project, PATCH=projects_api.update_project, DELETE=projects_api.delete_project),
-        "azure-project",
-    ),
-    r(rf"projects/{P}/artifacts", methods(GET=training_api.get_artifact)),
-    r(rf"projects/{P}/export", methods(GET=projects_api.export_project)),
-    r(
-        rf"projects/{P}/images",
-        methods(GET=images_api.get_images, POST=images_api.create_images_from_data, DELETE=images_api.delete_images),
-    ),
-    r(rf"projects/{P}/images/count", methods(GET=images_api.get_image_count)),
-    r(rf"projects/{P}/images/id", methods(GET=images_api.get_images_by_ids)),
-    r(rf"projects/{P}/images/files", methods(POST=images_api.create_images_from_files)),
-    r(rf"projects/{P}/images/urls", methods(POST=images_api.create_images_from_urls)),
-    r(rf"projects/{P}/images/predictions", methods(POST=training_api.create_images_from_predictions)),
-    r(rf"projects/{P}/images/metadata", methods(POST=images_api.update_image_metadata)),
-    r(
-        rf"projects/{P}/images/regions",
-        methods(POST=labeling_api.create_image_regions, DELETE=labeling_api.delete_image_regions),
-    ),
-    r(rf"projects/{P}/images/suggested", methods(POST=training_api.query_suggested_images)),
-    r(rf"projects/{P}/images/suggested/count", methods(POST=training_api.query_suggested_image_count)),
-    r(rf"projects/{P}/images/tagged", methods(GET=images_api.get_tagged_images)),
-    r(rf"projects/{P}/images/tagged/count", methods(GET=images_api.get_tagged_image_count)),
-    r(rf"projects/{P}/images/untagged", methods(GET=images_api.get_untagged_images)),
-    r(rf"projects/{P}/images/untagged/count", methods(GET=images_api.get_untagged_image_count)),
-    r(
-        rf"projects/{P}/images/tags",
-        methods(POST=images_api.create_image_tags, DELETE=images_api.delete_image_tags),
-    ),
-    r(
-        rf"projects/{P}/images/{ID.format('image_id')}/regionproposals",
-        methods(POST=labeling_api.get_image_region_proposals),
-    ),
-    r(rf"projects/{P}/iterations", methods(GET=training_api.get_iterations)),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}",
-        methods(
-            GET=training_api.get_iteration, PATCH=training_api.update_iteration, DELETE=training_api.delete_iteration
+def routed(*routes: Route) -> list[Any]:
+    """URL patterns dispatching to these routes, then an Azure 404 for any other path under the base."""
+    return [*(ci_path(r.regex, r, kwargs=dict(r.kwargs)) for r in routes), re_path(r"", not_found)]
+
+
+training = partial(route, "training")
+prediction = partial(route, "prediction")
+
+# Shorthands for what many operations share.
+ITER = Param("iterationId", "uuid")
+TAGS = Param("tagIds", "[uuid]")
+TAGGING = Param("taggingStatus", one_of("All", "Tagged", "Untagged"))
+ORDER = Param("orderBy", one_of("Newest", "Oldest"))
+PAGE = (
+    Param("take", {"type": "integer", "minimum": 0, "maximum": 256}),
+    Param("skip", {"type": "integer", "minimum": 0}),
+)
+APP = Param("application")
+NO_CONTENT = {204: None}
+IMAGES_CREATED = {200: "ImageCreateSummary", 207: "ImageCreateSummary"}  # 207: some entries failed
+PREDICTED = {200: "ImagePrediction"}
+
+
+training_patterns = routed(
+    training("domains", op("GET", "GetDomains", projects_api.get_domains, {200: "[Domain]"})),
+    training("domains/{domainId}", op("GET", "GetDomain", projects_api.get_domain, {200: "Domain"})),
+    training(
+        "projects",
+        op("GET", "GetProjects", projects_api.get_projects, {200: "[Project]"}),
+        op(
+            "POST",
+            "CreateProject",
+            projects_api.create_project,
+            {200: "Project"},
+            query=[
+                Param("name", required=True),
+                Param("description"),
+                Param("domainId", "uuid"),
+                Param("classificationType", one_of("Multiclass", "Multilabel")),
+            ],
+            body="CreateProjectOptions",
         ),
     ),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}/export",
-        methods(GET=training_api.get_exports, POST=training_api.export_iteration),
+    training(
+        "projects/import",
+        op(
+            "POST",
+            "ImportProject",
+            projects_api.import_project,
+            {200: "Project"},
+            query=[Param("token", required=True), Param("name")],
+        ),
     ),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}/performance",
-        methods(GET=training_api.get_iteration_performance),
+    training(
+        "projects/{projectId}",
+        op("GET", "GetProject", projects_api.get_project, {200: "Project"}),
+        op("PATCH", "UpdateProject", projects_api.update_project, {200: "Project"}, body="Project"),
+        op("DELETE", "DeleteProject", projects_api.delete_project, NO_CONTENT),
     ),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}/performance/images",
-        methods(GET=training_api.get_image_performances),
+    training(
+        "projects/{projectId}/artifacts",
+        op("GET", "GetArtifact", training_api.get_artifact, {200: None}, query=[Param("path", required=True)]),
     ),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}/performance/images/count",
-        methods(GET=training_api.get_image_performance_count),
+    training(
+        "projects/{projectId}/export", op("GET", "ExportProject", projects_api.export_project, {200: "ProjectExport"})
     ),
-    r(
-        rf"projects/{P}/iterations/{ID.format('iteration_id')}/publish",
-        methods(POST=training_api.publish_iteration, DELETE=training_api.unpublish_iteration),
+    training(
+        "projects/{projectId}/images",
+        op("GET", "GetImages", images_api.get_images, {200: "[Image]"}, query=[ITER, TAGS, TAGGING, ORDER, *PAGE]),
+        op(
+            "POST",
+            "CreateImagesFromData",
+            images_api.create_images_from_data,
+            IMAGES_CREATED,
+            query=[TAGS],
+            body=MULTIPART,
+        ),
+        op(
+            "DELETE",
+            "DeleteImages",
+            images_api.delete_images,
+            {202: None, 204: None},
+            query=[Param("imageIds", "[uuid]"), Param("allImages", "bool"), Param("allIterations", "bool")],
+        ),
     ),
-    r(rf"projects/{P}/predictions", methods(DELETE=training_api.delete_prediction)),
-    r(rf"projects/{P}/predictions/query", methods(POST=training_api.query_predictions)),
-    r(rf"projects/{P}/quicktest/image", methods(POST=prediction_api.quick_test_image)),
-    r(rf"projects/{P}/quicktest/url", methods(POST=prediction_api.quick_test_image_url)),
-    r(rf"projects/{P}/tags", methods(GET=projects_api.get_tags, POST=projects_api.create_tag)),
-    r(
-        rf"projects/{P}/tags/{ID.format('tag_id')}",
-        methods(GET=projects_api.get_tag, PATCH=projects_api.update_tag, DELETE=projects_api.delete_tag),
+    training(
+        "projects/{projectId}/images/count",
+        op("GET", "GetImageCount", images_api.get_image_count, {200: "int"}, query=[ITER, TAGGING, TAGS]),
     ),
-    r(rf"projects/{P}/tagsandregions/suggestions", methods(POST=training_api.suggest_tags_and_regions)),
-    r(rf"projects/{P}/train", methods(POST=training_api.train_project)),
-    re_path(r"", not_found),
-]
+    training(
+        "projects/{projectId}/images/id",
+        op(
+            "GET",
+            "GetImagesByIds",
+            images_api.get_images_by_ids,
+            {200: "[Image]"},
+            query=[Param("imageIds", "[uuid]"), ITER],
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/files",
+        op(
+            "POST",
+            "CreateImagesFromFiles",
+            images_api.create_images_from_files,
+            IMAGES_CREATED,
+            body="ImageFileCreateBatch",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/urls",
+        op(
+            "POST",
+            "CreateImagesFromUrls",
+            images_api.create_images_from_urls,
+            IMAGES_CREATED,
+            body="ImageUrlCreateBatch",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/predictions",
+        op(
+            "POST",
+            "CreateImagesFromPredictions",
+            training_api.create_images_from_predictions,
+            IMAGES_CREATED,
+            body="ImageIdCreateBatch",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/metadata",
+        op(
+            "POST",
+            "UpdateImageMetadata",
+            images_api.update_image_metadata,
+            {200: "ImageMetadataUpdateSummary", 207: "ImageMetadataUpdateSummary"},
+            query=[Param("imageIds", "[uuid]", required=True)],
+            body="{str}",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/regions",
+        op(
+            "POST",
+            "CreateImageRegions",
+            labeling_api.create_image_regions,
+            {200: "ImageRegionCreateSummary", 207: "ImageRegionCreateSummary"},
+            body="ImageRegionCreateBatch",
+        ),
+        op(
+            "DELETE",
+            "DeleteImageRegions",
+            labeling_api.delete_image_regions,
+            NO_CONTENT,
+            query=[Param("regionIds", "[uuid]", required=True)],
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/suggested",
+        op(
+            "POST",
+            "QuerySuggestedImages",
+            training_api.query_suggested_images,
+            {200: "SuggestedTagAndRegionQuery"},
+            query=[ITER],
+            body="SuggestedTagAndRegionQueryToken",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/suggested/count",
+        op(
+            "POST",
+            "QuerySuggestedImageCount",
+            training_api.query_suggested_image_count,
+            {200: "{int}"},
+            query=[ITER],
+            body="TagFilter",
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/tagged",
+        op("GET", "GetTaggedImages", images_api.get_tagged_images, {200: "[Image]"}, query=[ITER, TAGS, ORDER, *PAGE]),
+    ),
+    training(
+        "projects/{projectId}/images/tagged/count",
+        op("GET", "GetTaggedImageCount", images_api.get_tagged_image_count, {200: "int"}, query=[ITER, TAGS]),
+    ),
+    training(
+        "projects/{projectId}/images/untagged",
+        op("GET", "GetUntaggedImages", images_api.get_untagged_images, {200: "[Image]"}, query=[ITER, ORDER, *PAGE]),
+    ),
+    training(
+        "projects/{projectId}/images/untagged/count",
+        op("GET", "GetUntaggedImageCount", images_api.get_untagged_image_count, {200: "int"}, query=[ITER]),
+    ),
+    training(
+        "projects/{projectId}/images/tags",
+        op(
+            "POST",
+            "CreateImageTags",
+            images_api.create_image_tags,
+            {200: "ImageTagCreateSummary"},
+            body="ImageTagCreateBatch",
+        ),
+        op(
+            "DELETE",
+            "DeleteImageTags",
+            images_api.delete_image_tags,
+            NO_CONTENT,
+            query=[Param("imageIds", "[uuid]", required=True), Param("tagIds", "[uuid]", required=True)],
+        ),
+    ),
+    training(
+        "projects/{projectId}/images/{imageId}/regionproposals",
+        op(
+            "POST",
+            "GetImageRegionProposals",
+            labeling_api.get_image_region_proposals,
+            {200: "ImageRegionProposal"},
+        ),
+    ),
+    training(
+        "projects/{projectId}/iterations", op("GET", "GetIterations", training_api.get_iterations, {200: "[Iteration]"})
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}",
+        op("GET", "GetIteration", training_api.get_iteration, {200: "Iteration"}),
+        op("PATCH", "UpdateIteration", training_api.update_iteration, {200: "Iteration"}, body="Iteration"),
+        op("DELETE", "DeleteIteration", training_api.delete_iteration, NO_CONTENT),
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}/export",
+        op("GET", "GetExports", training_api.get_exports, {200: "[Export]"}),
+        op(
+            "POST",
+            "ExportIteration",
+            training_api.export_iteration,
+            {200: "Export"},
+            query=[Param("platform", required=True), Param("flavor")],
+        ),
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}/performance",
+        op(
+            "GET",
+            "GetIterationPerformance",
+            training_api.get_iteration_performance,
+            {200: "IterationPerformance"},
+            query=[Param("threshold", "float"), Param("overlapThreshold", "float")],
+        ),
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}/performance/images",
+        op(
+            "GET",
+            "GetImagePerformances",
+            training_api.get_image_performances,
+            {200: "[ImagePerformance]"},
+            query=[TAGS, ORDER, *PAGE],
+        ),
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}/performance/images/count",
+        op("GET", "GetImagePerformanceCount", training_api.get_image_performance_count, {200: "int"}, query=[TAGS]),
+    ),
+    training(
+        "projects/{projectId}/iterations/{iterationId}/publish",
+        op(
+            "POST",
+            "PublishIteration",
+            training_api.publish_iteration,
+            {200: "bool"},
+            query=[
+                Param("publishName", required=True),
+                Param("predictionId", required=True),
+                Param("overwrite", "bool"),
+            ],
+        ),
+        op("DELETE", "UnpublishIteration", training_api.unpublish_iteration, NO_CONTENT),
+    ),
+    training(
+        "projects/{projectId}/predictions",
+        op(
+            "DELETE",
+            "DeletePrediction",
+            training_api.delete_prediction,
+            NO_CONTENT,
+            query=[Param("ids", "[uuid]", required=True)],
+        ),
+    ),
+    training(
+        "projects/{projectId}/predictions/query",
+        op(
+            "POST",
+            "QueryPredictions",
+            training_api.query_predictions,
+            {200: "PredictionQueryResult"},
+            body="PredictionQueryToken",
+        ),
+    ),
+    training(
+        "projects/{projectId}/quicktest/image",
+        op(
+            "POST",
+            "QuickTestImage",
+            prediction_api.quick_test_image,
+            PREDICTED,
+            query=[ITER, Param("store", "bool")],
+            body=MULTIPART,
+        ),
+    ),
+    training(
+        "projects/{projectId}/quicktest/url",
+        op(
+            "POST",
+            "QuickTestImageUrl",
+            prediction_api.quick_test_image_url,
+            PREDICTED,
+            query=[ITER, Param("store", "bool")],
+            body="ImageUrl",
+        ),
+    ),
+    training(
+        "projects/{projectId}/tags",
+        op("GET", "GetTags", projects_api.get_tags, {200: "[Tag]"}, query=[ITER]),
+        op(
+            "POST",
+            "CreateTag",
+            projects_api.create_tag,
+            {200: "Tag"},
+            query=[
+                Param("name", required=True),
+                Param("description"),
+                Param("type", one_of("Regular", "Negative", "GeneralProduct")),
+            ],
+        ),
+    ),
+    training(
+        "projects/{projectId}/tags/{tagId}",
+        op("GET", "GetTag", projects_api.get_tag, {200: "Tag"}, query=[ITER]),
+        op("PATCH", "UpdateTag", projects_api.update_tag, {200: "Tag"}, body="Tag"),
+        op("DELETE", "DeleteTag", projects_api.delete_tag, NO_CONTENT),
+    ),
+    training(
+        "projects/{projectId}/tagsandregions/suggestions",
+        op(
+            "POST",
+            "SuggestTagsAndRegions",
+            training_api.suggest_tags_and_regions,
+            {200: "[SuggestedTagAndRegion]"},
+            query=[ITER, Param("imageIds", "[uuid]", required=True)],
+        ),
+    ),
+    training(
+        "projects/{projectId}/train",
+        op(
+            "POST",
+            "TrainProject",
+            training_api.train_project,
+            {200: "Iteration"},
+            query=[
+                Param("trainingType", one_of("Regular", "Advanced")),
+                Param("reservedBudgetInHours", "int"),
+                Param("forceTrain", "bool"),
+                Param("notificationEmailAddress"),
+            ],
+            body="TrainingParameters",
+        ),
+    ),
+)
 
-_PUBLISHED = rf"{P}/(?P<task>classify|detect)/iterations/(?P<publish_name>[^/]+)"
-prediction_patterns = [
-    r(rf"{_PUBLISHED}/image", methods(POST=prediction_api.predict_image), "azure-predict-image"),
-    r(rf"{_PUBLISHED}/image/nostore", methods(POST=prediction_api.predict_image_nostore)),
-    r(rf"{_PUBLISHED}/url", methods(POST=prediction_api.predict_url)),
-    r(rf"{_PUBLISHED}/url/nostore", methods(POST=prediction_api.predict_url_nostore)),
-    re_path(r"", not_found),
-]
+
+def _published(task: str, verb: str) -> list[Route]:
+    """/{projectId}/{classify|detect}/iterations/{publishedName}/...: the handlers get ``task`` as an argument."""
+    base = "{projectId}/" + task + "/iterations/{publishedName}"
+    return [
+        prediction(
+            f"{base}/{source}{suffix}",
+            op("POST", f"{verb}Image{name}", handler, PREDICTED, query=[APP], body=body),
+            task=task,
+        )
+        for source, name, body, suffix, handler in (
+            ("image", "", MULTIPART, "", prediction_api.predict_image),
+            ("image", "WithNoStore", MULTIPART, "/nostore", prediction_api.predict_image_nostore),
+            ("url", "Url", "ImageUrl", "", prediction_api.predict_url),
+            ("url", "UrlWithNoStore", "ImageUrl", "/nostore", prediction_api.predict_url_nostore),
+        )
+    ]
+
+
+prediction_patterns = routed(*_published("classify", "Classify"), *_published("detect", "Detect"))
 
 urlpatterns = [
     ci_path(r"^customvision/openapi\.json$", openapi_json, name="azure-openapi"),
