@@ -1,6 +1,6 @@
 """OpenAPI 3.0 document of the Azure-compatible API as Tagsight serves it (GET /customvision/openapi.json).
 
-Written from the route table: every Route of portal.azure.urls that Django dispatches to (found by walking
+Written from the route table: every Route (portal.azure.routes) that Django dispatches to (found by walking
 the URLconf) gives its path, and each of its Operations the method, operation id, query parameters, body and
 success statuses. Only the component schemas (Azure's models, the spec's §3) are kept here. schemathesis
 fuzzes the server against this document; tests/azure_contract/test_openapi_spec.py checks it against

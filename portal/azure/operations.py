@@ -1,6 +1,6 @@
 """Declarations of the Azure operations: a Route is one path with one Operation per HTTP method.
 
-portal/azure/urls.py lists the Routes (the route table), Django dispatches through them, and
+portal/azure/routes.py lists the Routes (the route table), Django dispatches through them, and
 portal/azure/openapi.py writes the OpenAPI document from the same objects, so the document cannot list
 an operation, a parameter or a status code that the table does not declare.
 
