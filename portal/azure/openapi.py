@@ -340,11 +340,11 @@ def schema(notation: Schema) -> dict[str, Any]:
     raise ValueError(f"unknown schema {notation!r}: not a primitive nor a model of SCHEMAS")
 
 
-def routes(patterns: Sequence[URLPattern | URLResolver] | None = None) -> Iterator[Route]:
-    """Every Route the URLconf dispatches to, in URLconf order."""
+def served_routes(patterns: Sequence[URLPattern | URLResolver] | None = None) -> Iterator[Route]:
+    """Every Route the URLconf dispatches to, in URLconf order (what is documented is what is routed)."""
     for pattern in get_resolver().url_patterns if patterns is None else patterns:
         if isinstance(pattern, URLResolver):
-            yield from routes(pattern.url_patterns)
+            yield from served_routes(pattern.url_patterns)
         elif isinstance(pattern.callback, Route):
             yield pattern.callback
 
@@ -355,10 +355,11 @@ def _parameters(route: Route, operation: Operation) -> list[dict[str, Any]]:
         for name in route.path_params
     ]
     for param in operation.query:
-        spec = {"name": param.name, "in": "query", "required": param.required, "schema": schema(param.schema)}
-        if spec["schema"].get("type") == "array":
-            spec.update(style="form", explode=False)  # comma-separated, as msrest sends lists
-        out.append(spec)
+        query: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required}
+        query["schema"] = schema(param.schema)
+        if query["schema"].get("type") == "array":
+            query.update(style="form", explode=False)  # comma-separated, as msrest sends lists
+        out.append(query)
     return out
 
 
@@ -397,9 +398,9 @@ def _operation(route: Route, operation: Operation) -> dict[str, Any]:
     return out
 
 
-def build(patterns: Sequence[URLPattern | URLResolver] | None = None) -> dict[str, Any]:
+def build() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for route in routes(patterns):
+    for route in served_routes():
         path = paths.setdefault(f"{BASES[route.api]}/{route.path}", {})
         for operation in route.operations:
             path[operation.method.lower()] = _operation(route, operation)
