@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+# The shared folder next to the checkout (datasets, the API spec); TAGSIGHT_SHARED_DIR points elsewhere.
+SHARED = Path(os.environ.get("TAGSIGHT_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared")
 DATASETS = SHARED / "datasets"
 
 

@@ -38,20 +38,3 @@ def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpRespons
 
 training_key_required = _key_required("Training-Key", "training_key")
 prediction_key_required = _key_required("Prediction-Key", "prediction_key")
-
-
-def methods(**handlers: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """One URL, one handler per HTTP method (``methods(GET=..., POST=...)``); others get an Azure-style 405."""
-
-    allowed = ", ".join(sorted(handlers))
-
-    @csrf_exempt
-    def dispatch(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        handler = handlers.get(request.method or "")
-        if handler is None:
-            response = error_response("BadRequest", f"Method {request.method} is not allowed here.", 405)
-            response["Allow"] = allowed
-            return response
-        return handler(request, *args, **kwargs)
-
-    return dispatch

@@ -1,17 +1,25 @@
 """OpenAPI 3.0 document of the Azure-compatible API as Tagsight serves it (GET /customvision/openapi.json).
 
-Built from one table of operations (below) so it stays short; tests check every path in it resolves to a
-route of portal.azure.urls, and schemathesis fuzzes the server against it.
+Written from the route table: every Route (portal.azure.routes) that Django dispatches to (found by walking
+the URLconf) gives its path, and each of its Operations the method, operation id, query parameters, body and
+success statuses. Only the component schemas (Azure's models, the spec's §3) are kept here. schemathesis
+fuzzes the server against this document; tests/azure_contract/test_openapi_spec.py checks it against
+shared/api/customvision-v3.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, get_resolver
 
-TRAINING = "/customvision/v3.4-preview/training"
-PREDICTION = "/customvision/v3.1/prediction"
+from portal.azure.operations import MULTIPART, PATH_PARAMS, Operation, Route, Schema
+
+BASES = {"training": "/customvision/v3.4-preview/training", "prediction": "/customvision/v3.1/prediction"}
+SECURITY = {"training": "TrainingKey", "prediction": "PredictionKey"}
+JSON = "application/json"
 
 _S = {"type": "string"}
 _ID = {"type": "string", "format": "uuid"}
@@ -19,6 +27,8 @@ _DT = {"type": "string", "format": "date-time"}
 _NUM = {"type": "number"}
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
+_MAP_STR = {"type": "object", "additionalProperties": _S}
+_PRIMITIVES = {"str": _S, "uuid": _ID, "int": _INT, "float": _NUM, "bool": _BOOL}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -36,11 +46,20 @@ def _obj(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any
     return out
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True} if "$ref" not in schema else {"allOf": [schema], "nullable": True}
+def _nullable(inner: dict[str, Any]) -> dict[str, Any]:
+    return {**inner, "nullable": True} if "$ref" not in inner else {"allOf": [inner], "nullable": True}
 
 
 _BOX = {"left": _NUM, "top": _NUM, "width": _NUM, "height": _NUM}
+_REGION = ("tagId", "left", "top", "width", "height")  # required in every region-like model
+# The fields every stored / suggested prediction shares with ImagePrediction.
+_PREDICTED = {
+    "id": _ID,
+    "project": _ID,
+    "iteration": _nullable(_ID),
+    "created": _DT,
+    "predictions": _arr(_ref("Prediction")),
+}
 
 SCHEMAS: dict[str, Any] = {
     "CustomVisionError": _obj({"code": _S, "message": _S}, ("code", "message")),
@@ -52,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
             "exportable": _BOOL,
             "enabled": _BOOL,
             "exportablePlatforms": _arr(_S),
-            "modelInformation": _obj({}),
+            "modelInformation": _ref("ModelInformation"),
         }
     ),
     "ProjectSettings": _obj(
@@ -62,7 +81,7 @@ SCHEMAS: dict[str, Any] = {
             "targetExportPlatforms": _arr(_S),
             "useNegativeSet": _BOOL,
             "detectionParameters": _nullable(_S),
-            "imageProcessingSettings": _obj({}),
+            "imageProcessingSettings": _ref("ImageProcessingSettings"),
             "exportModelContainerUri": _nullable(_S),
             "notificationQueueUri": _nullable(_S),
         }
@@ -86,7 +105,7 @@ SCHEMAS: dict[str, Any] = {
         ("id", "name", "description", "type", "imageCount"),
     ),
     "ImageTag": _obj({"tagId": _ID, "tagName": _S, "created": _DT}),
-    "ImageRegion": _obj({"regionId": _ID, "tagName": _S, "created": _DT, "tagId": _ID, **_BOX}),
+    "ImageRegion": _obj({"regionId": _ID, "tagName": _S, "created": _DT, "tagId": _ID, **_BOX}, _REGION),
     "Image": _obj(
         {
             "id": _ID,
@@ -98,7 +117,7 @@ SCHEMAS: dict[str, Any] = {
             "originalImageUri": _nullable(_S),
             "tags": _arr(_ref("ImageTag")),
             "regions": _arr(_ref("ImageRegion")),
-            "metadata": _obj({}),
+            "metadata": _MAP_STR,
         },
         ("id", "width", "height"),
     ),
@@ -108,7 +127,7 @@ SCHEMAS: dict[str, Any] = {
     "ImageCreateSummary": _obj(
         {"isBatchSuccessful": _BOOL, "images": _arr(_ref("ImageCreateResult"))}, ("isBatchSuccessful", "images")
     ),
-    "Region": _obj({"tagId": _ID, **_BOX}, ("tagId", "left", "top", "width", "height")),
+    "Region": _obj({"tagId": _ID, **_BOX}, _REGION),
     "ImageFileCreateEntry": _obj(
         {
             "name": _S,
@@ -118,11 +137,11 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "ImageFileCreateBatch": _obj(
-        {"images": _arr(_ref("ImageFileCreateEntry")), "tagIds": _arr(_ID), "metadata": _obj({})}
+        {"images": _arr(_ref("ImageFileCreateEntry")), "tagIds": _arr(_ID), "metadata": _MAP_STR}
     ),
     "ImageUrlCreateEntry": _obj({"url": _S, "tagIds": _arr(_ID), "regions": _arr(_ref("Region"))}, ("url",)),
     "ImageUrlCreateBatch": _obj(
-        {"images": _arr(_ref("ImageUrlCreateEntry")), "tagIds": _arr(_ID), "metadata": _obj({})}
+        {"images": _arr(_ref("ImageUrlCreateEntry")), "tagIds": _arr(_ID), "metadata": _MAP_STR}
     ),
     "ImageTagCreateEntry": _obj({"imageId": _ID, "tagId": _ID}),
     "ImageTagCreateBatch": _obj({"tags": _arr(_ref("ImageTagCreateEntry"))}),
@@ -133,12 +152,10 @@ SCHEMAS: dict[str, Any] = {
             "exceeded": _arr(_ref("ImageTagCreateEntry")),
         }
     ),
-    "ImageRegionCreateEntry": _obj(
-        {"imageId": _ID, "tagId": _ID, **_BOX}, ("imageId", "tagId", "left", "top", "width", "height")
-    ),
+    "ImageRegionCreateEntry": _obj({"imageId": _ID, "tagId": _ID, **_BOX}, ("imageId", *_REGION)),
     "ImageRegionCreateBatch": _obj({"regions": _arr(_ref("ImageRegionCreateEntry"))}),
     "ImageRegionCreateResult": _obj(
-        {"imageId": _ID, "regionId": _ID, "tagName": _S, "created": _DT, "tagId": _ID, **_BOX}
+        {"imageId": _ID, "regionId": _ID, "tagName": _S, "created": _DT, "tagId": _ID, **_BOX}, _REGION
     ),
     "ImageRegionCreateSummary": _obj(
         {
@@ -147,7 +164,8 @@ SCHEMAS: dict[str, Any] = {
             "exceeded": _arr(_ref("ImageRegionCreateEntry")),
         }
     ),
-    "ImageRegionProposal": _obj({"projectId": _ID, "imageId": _ID, "proposals": _arr(_obj({}))}),
+    "ImageRegionProposal": _obj({"projectId": _ID, "imageId": _ID, "proposals": _arr(_ref("RegionProposal"))}),
+    "RegionProposal": _obj({"confidence": _NUM, "boundingBox": _ref("BoundingBox")}),
     "Iteration": _obj(
         {
             "id": _ID,
@@ -166,12 +184,11 @@ SCHEMAS: dict[str, Any] = {
             "trainingTimeInMinutes": _INT,
             "publishName": _nullable(_S),
             "originalPublishResourceId": _nullable(_S),
-            "customBaseModelInfo": _nullable(_obj({})),
+            "customBaseModelInfo": _nullable(_ref("CustomBaseModelInfo")),
             "trainingErrorDetails": _nullable(_S),
         },
         ("id", "name", "status"),
     ),
-    "IterationUpdate": _obj({"name": _S}),
     "TagPerformance": _obj(
         {
             "id": _nullable(_ID),
@@ -230,479 +247,163 @@ SCHEMAS: dict[str, Any] = {
     ),
     "ImageUrl": _obj({"url": _S}, ("url",)),
     "TagFilter": _obj({"tagIds": _arr(_ID), "threshold": _NUM}),
-    "PredictionQueryToken": _obj({"session": _S, "continuation": _S, "maxCount": _INT, "orderBy": _S}),
-    "TrainingParameters": _obj({"selectedTags": _arr(_ID)}),
-}
-
-# Query parameter shorthands: (name, schema, required). Lists are comma-separated (style form, explode false).
-Q = tuple[str, dict[str, Any], bool]
-_IDS = {"type": "array", "items": _ID}
-PAGE: list[Q] = [
-    ("take", {"type": "integer", "minimum": 0, "maximum": 256}, False),
-    ("skip", {"type": "integer", "minimum": 0}, False),
-]
-ORDER: Q = ("orderBy", {"type": "string", "enum": ["Newest", "Oldest"]}, False)
-ITER: Q = ("iterationId", _ID, False)
-TAGS: Q = ("tagIds", _IDS, False)
-APP: Q = ("application", _S, False)
-JSON = "application/json"
-MULTIPART = "multipart"
-
-# (api, method, path, operationId, query, body, {status: response schema or None})
-OPERATIONS: list[tuple[str, str, str, str, list[Q], Any, dict[int, Any]]] = [
-    ("training", "get", "/domains", "GetDomains", [], None, {200: _arr(_ref("Domain"))}),
-    ("training", "get", "/domains/{domainId}", "GetDomain", [], None, {200: _ref("Domain")}),
-    ("training", "get", "/projects", "GetProjects", [], None, {200: _arr(_ref("Project"))}),
-    (
-        "training",
-        "post",
-        "/projects",
-        "CreateProject",
-        [
-            ("name", _S, True),
-            ("description", _S, False),
-            ("domainId", _ID, False),
-            ("classificationType", {"type": "string", "enum": ["Multiclass", "Multilabel"]}, False),
-        ],
-        _obj({}),
-        {200: _ref("Project")},
+    "CreateProjectOptions": _obj({"exportModelContainerUri": _S, "notificationQueueUri": _S}),
+    "CustomBaseModelInfo": _obj({"projectId": _ID, "iterationId": _ID}, ("projectId", "iterationId")),
+    "ModelInformation": _obj({"estimatedModelSizeInMegabytes": _INT, "description": _S}, ("description",)),
+    "ImageProcessingSettings": _obj({"augmentationMethods": {"type": "object", "additionalProperties": _BOOL}}),
+    "ProjectExport": _obj(
+        {
+            "iterationCount": _INT,
+            "imageCount": _INT,
+            "tagCount": _INT,
+            "regionCount": _INT,
+            "estimatedImportTimeInMS": _INT,
+            "token": _S,
+        }
     ),
-    (
-        "training",
-        "post",
-        "/projects/import",
-        "ImportProject",
-        [("token", _S, True), ("name", _S, False)],
-        None,
-        {200: _ref("Project")},
+    "ImageIdCreateEntry": _obj({"id": _ID, "tagIds": _arr(_ID), "regions": _arr(_ref("Region"))}),
+    "ImageIdCreateBatch": _obj({"images": _arr(_ref("ImageIdCreateEntry")), "tagIds": _arr(_ID), "metadata": _MAP_STR}),
+    "ImageMetadataUpdateEntry": _obj({"imageId": _ID, "status": _S, "metadata": _MAP_STR}),
+    "ImageMetadataUpdateSummary": _obj(
+        {"isBatchSuccessful": _BOOL, "images": _arr(_ref("ImageMetadataUpdateEntry"))}, ("isBatchSuccessful", "images")
     ),
-    ("training", "get", "/projects/{projectId}", "GetProject", [], None, {200: _ref("Project")}),
-    ("training", "patch", "/projects/{projectId}", "UpdateProject", [], _ref("Project"), {200: _ref("Project")}),
-    ("training", "delete", "/projects/{projectId}", "DeleteProject", [], None, {204: None}),
-    ("training", "get", "/projects/{projectId}/artifacts", "GetArtifact", [("path", _S, True)], None, {200: None}),
-    ("training", "get", "/projects/{projectId}/export", "ExportProject", [], None, {200: _obj({})}),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images",
-        "GetImages",
-        [ITER, TAGS, ("taggingStatus", {"type": "string", "enum": ["All", "Tagged", "Untagged"]}, False), ORDER, *PAGE],
-        None,
-        {200: _arr(_ref("Image"))},
+    "TrainingParameters": _obj({"selectedTags": _arr(_ID), "customBaseModelInfo": _ref("CustomBaseModelInfo")}),
+    "PredictionQueryTag": _obj({"id": _ID, "minThreshold": _NUM, "maxThreshold": _NUM}),
+    "PredictionQueryToken": _obj(
+        {
+            "session": _S,
+            "continuation": _nullable(_S),
+            "maxCount": _INT,
+            "orderBy": _S,
+            "tags": _arr(_ref("PredictionQueryTag")),
+            "iterationId": _ID,
+            "startTime": _DT,
+            "endTime": _DT,
+            "application": _S,
+        }
     ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images",
-        "CreateImagesFromData",
-        [TAGS],
-        MULTIPART,
-        {200: _ref("ImageCreateSummary"), 207: _ref("ImageCreateSummary")},
+    "StoredImagePrediction": _obj(
+        {
+            "resizedImageUri": _nullable(_S),
+            "thumbnailUri": _nullable(_S),
+            "originalImageUri": _nullable(_S),
+            "domain": _ID,
+            **_PREDICTED,
+        }
     ),
-    (
-        "training",
-        "delete",
-        "/projects/{projectId}/images",
-        "DeleteImages",
-        [("imageIds", _IDS, False), ("allImages", _BOOL, False), ("allIterations", _BOOL, False)],
-        None,
-        {204: None},
+    "PredictionQueryResult": _obj(
+        {"token": _ref("PredictionQueryToken"), "results": _arr(_ref("StoredImagePrediction"))}
     ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/count",
-        "GetImageCount",
-        [ITER, TAGS, ("taggingStatus", {"type": "string", "enum": ["All", "Tagged", "Untagged"]}, False)],
-        None,
-        {200: _INT},
+    "SuggestedTagAndRegion": _obj({**_PREDICTED, "predictionUncertainty": _NUM}),
+    "SuggestedTagAndRegionQueryToken": _obj(
+        {
+            "tagIds": _arr(_ID),
+            "threshold": _NUM,
+            "session": _S,
+            "continuation": _nullable(_S),
+            "maxCount": _INT,
+            "sortBy": _S,
+        }
     ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/id",
-        "GetImagesByIds",
-        [("imageIds", _IDS, False), ITER],
-        None,
-        {200: _arr(_ref("Image"))},
+    "StoredSuggestedTagAndRegion": _obj(
+        {
+            "width": _INT,
+            "height": _INT,
+            "resizedImageUri": _nullable(_S),
+            "thumbnailUri": _nullable(_S),
+            "originalImageUri": _nullable(_S),
+            "domain": _ID,
+            **_PREDICTED,
+            "predictionUncertainty": _NUM,
+        }
     ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/files",
-        "CreateImagesFromFiles",
-        [],
-        _ref("ImageFileCreateBatch"),
-        {200: _ref("ImageCreateSummary"), 207: _ref("ImageCreateSummary")},
+    "SuggestedTagAndRegionQuery": _obj(
+        {"token": _ref("SuggestedTagAndRegionQueryToken"), "results": _arr(_ref("StoredSuggestedTagAndRegion"))}
     ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/urls",
-        "CreateImagesFromUrls",
-        [],
-        _ref("ImageUrlCreateBatch"),
-        {200: _ref("ImageCreateSummary"), 207: _ref("ImageCreateSummary")},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/predictions",
-        "CreateImagesFromPredictions",
-        [],
-        _obj({}),
-        {200: _ref("ImageCreateSummary")},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/metadata",
-        "UpdateImageMetadata",
-        [("imageIds", _IDS, True)],
-        _obj({}),
-        {200: _obj({}), 207: _obj({})},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/regions",
-        "CreateImageRegions",
-        [],
-        _ref("ImageRegionCreateBatch"),
-        {200: _ref("ImageRegionCreateSummary"), 207: _ref("ImageRegionCreateSummary")},
-    ),
-    (
-        "training",
-        "delete",
-        "/projects/{projectId}/images/regions",
-        "DeleteImageRegions",
-        [("regionIds", _IDS, True)],
-        None,
-        {204: None},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/{imageId}/regionproposals",
-        "GetImageRegionProposals",
-        [],
-        None,
-        {200: _ref("ImageRegionProposal")},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/suggested",
-        "QuerySuggestedImages",
-        [ITER],
-        _obj({}),
-        {200: _obj({})},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/suggested/count",
-        "QuerySuggestedImageCount",
-        [ITER],
-        _ref("TagFilter"),
-        {200: _obj({})},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/tagged",
-        "GetTaggedImages",
-        [ITER, TAGS, ORDER, *PAGE],
-        None,
-        {200: _arr(_ref("Image"))},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/tagged/count",
-        "GetTaggedImageCount",
-        [ITER, TAGS],
-        None,
-        {200: _INT},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/untagged",
-        "GetUntaggedImages",
-        [ITER, ORDER, *PAGE],
-        None,
-        {200: _arr(_ref("Image"))},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/images/untagged/count",
-        "GetUntaggedImageCount",
-        [ITER],
-        None,
-        {200: _INT},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/images/tags",
-        "CreateImageTags",
-        [],
-        _ref("ImageTagCreateBatch"),
-        {200: _ref("ImageTagCreateSummary")},
-    ),
-    (
-        "training",
-        "delete",
-        "/projects/{projectId}/images/tags",
-        "DeleteImageTags",
-        [("imageIds", _IDS, True), ("tagIds", _IDS, True)],
-        None,
-        {204: None},
-    ),
-    ("training", "get", "/projects/{projectId}/iterations", "GetIterations", [], None, {200: _arr(_ref("Iteration"))}),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/iterations/{iterationId}",
-        "GetIteration",
-        [],
-        None,
-        {200: _ref("Iteration")},
-    ),
-    (
-        "training",
-        "patch",
-        "/projects/{projectId}/iterations/{iterationId}",
-        "UpdateIteration",
-        [],
-        _ref("IterationUpdate"),
-        {200: _ref("Iteration")},
-    ),
-    ("training", "delete", "/projects/{projectId}/iterations/{iterationId}", "DeleteIteration", [], None, {204: None}),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/iterations/{iterationId}/export",
-        "GetExports",
-        [],
-        None,
-        {200: _arr(_ref("Export"))},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/iterations/{iterationId}/export",
-        "ExportIteration",
-        [("platform", _S, True), ("flavor", _S, False)],
-        None,
-        {200: _ref("Export")},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/iterations/{iterationId}/performance",
-        "GetIterationPerformance",
-        [("threshold", _NUM, False), ("overlapThreshold", _NUM, False)],
-        None,
-        {200: _ref("IterationPerformance")},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/iterations/{iterationId}/performance/images",
-        "GetImagePerformances",
-        [TAGS, ORDER, *PAGE],
-        None,
-        {200: _arr(_ref("ImagePerformance"))},
-    ),
-    (
-        "training",
-        "get",
-        "/projects/{projectId}/iterations/{iterationId}/performance/images/count",
-        "GetImagePerformanceCount",
-        [TAGS],
-        None,
-        {200: _INT},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/iterations/{iterationId}/publish",
-        "PublishIteration",
-        [("publishName", _S, True), ("predictionId", _S, True), ("overwrite", _BOOL, False)],
-        None,
-        {200: _BOOL},
-    ),
-    (
-        "training",
-        "delete",
-        "/projects/{projectId}/iterations/{iterationId}/publish",
-        "UnpublishIteration",
-        [],
-        None,
-        {204: None},
-    ),
-    (
-        "training",
-        "delete",
-        "/projects/{projectId}/predictions",
-        "DeletePrediction",
-        [("ids", _IDS, True)],
-        None,
-        {204: None},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/predictions/query",
-        "QueryPredictions",
-        [],
-        _ref("PredictionQueryToken"),
-        {200: _obj({})},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/quicktest/image",
-        "QuickTestImage",
-        [ITER, ("store", _BOOL, False)],
-        MULTIPART,
-        {200: _ref("ImagePrediction")},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/quicktest/url",
-        "QuickTestImageUrl",
-        [ITER, ("store", _BOOL, False)],
-        _ref("ImageUrl"),
-        {200: _ref("ImagePrediction")},
-    ),
-    ("training", "get", "/projects/{projectId}/tags", "GetTags", [ITER], None, {200: _arr(_ref("Tag"))}),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/tags",
-        "CreateTag",
-        [
-            ("name", _S, True),
-            ("description", _S, False),
-            ("type", {"type": "string", "enum": ["Regular", "Negative", "GeneralProduct"]}, False),
-        ],
-        None,
-        {200: _ref("Tag")},
-    ),
-    ("training", "get", "/projects/{projectId}/tags/{tagId}", "GetTag", [ITER], None, {200: _ref("Tag")}),
-    ("training", "patch", "/projects/{projectId}/tags/{tagId}", "UpdateTag", [], _ref("Tag"), {200: _ref("Tag")}),
-    ("training", "delete", "/projects/{projectId}/tags/{tagId}", "DeleteTag", [], None, {204: None}),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/tagsandregions/suggestions",
-        "SuggestTagsAndRegions",
-        [ITER, ("imageIds", _IDS, True)],
-        None,
-        {200: _arr(_obj({}))},
-    ),
-    (
-        "training",
-        "post",
-        "/projects/{projectId}/train",
-        "TrainProject",
-        [
-            ("trainingType", {"type": "string", "enum": ["Regular", "Advanced"]}, False),
-            ("reservedBudgetInHours", _INT, False),
-            ("forceTrain", _BOOL, False),
-            ("notificationEmailAddress", _S, False),
-        ],
-        _ref("TrainingParameters"),
-        {200: _ref("Iteration")},
-    ),
-]
-for _task in ("classify", "detect"):
-    for _suffix, _op in (("", ""), ("/nostore", "WithNoStore")):
-        _name = "ClassifyImage" if _task == "classify" else "DetectImage"
-        OPERATIONS.append(
-            (
-                "prediction",
-                "post",
-                f"/{{projectId}}/{_task}/iterations/{{publishedName}}/image{_suffix}",
-                f"{_name}{_op}",
-                [APP],
-                MULTIPART,
-                {200: _ref("ImagePrediction")},
-            )
-        )
-        OPERATIONS.append(
-            (
-                "prediction",
-                "post",
-                f"/{{projectId}}/{_task}/iterations/{{publishedName}}/url{_suffix}",
-                f"{_name}Url{_op}",
-                [APP],
-                _ref("ImageUrl"),
-                {200: _ref("ImagePrediction")},
-            )
-        )
-
-_PATH_PARAMS = {
-    "projectId": _ID,
-    "domainId": _ID,
-    "imageId": _ID,
-    "iterationId": _ID,
-    "tagId": _ID,
-    "publishedName": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,50}$"},
 }
 
 
-def _operation(api: str, op_id: str, path: str, query: list[Q], body: Any, responses: dict[int, Any]) -> dict[str, Any]:
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": schema}
-        for name, schema in _PATH_PARAMS.items()
-        if f"{{{name}}}" in path
+def schema(notation: Schema) -> dict[str, Any]:
+    """JSON schema of a declaration's shorthand (see portal.azure.operations): ``"[Image]"``, ``"int"``, ..."""
+    if isinstance(notation, dict):
+        return notation
+    if not notation:
+        raise ValueError("no schema")
+    if notation[0] + notation[-1] == "[]":
+        return _arr(schema(notation[1:-1]))
+    if notation[0] + notation[-1] == "{}":
+        return {"type": "object", "additionalProperties": schema(notation[1:-1])}
+    if notation in _PRIMITIVES:
+        return dict(_PRIMITIVES[notation])
+    if notation in SCHEMAS:
+        return _ref(notation)
+    raise ValueError(f"unknown schema {notation!r}: not a primitive nor a model of SCHEMAS")
+
+
+def served_routes(patterns: Sequence[URLPattern | URLResolver] | None = None) -> Iterator[Route]:
+    """Every Route the URLconf dispatches to, in URLconf order (what is documented is what is routed)."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from served_routes(pattern.url_patterns)
+        elif isinstance(pattern.callback, Route):
+            yield pattern.callback
+
+
+def _parameters(route: Route, operation: Operation) -> list[dict[str, Any]]:
+    out = [
+        {"name": name, "in": "path", "required": True, "schema": schema(PATH_PARAMS[name][1])}
+        for name in route.path_params
     ]
-    for name, schema, required in query:
-        param: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
-        if schema.get("type") == "array":
-            param.update(style="form", explode=False)
-        params.append(param)
-    out: dict[str, Any] = {
-        "operationId": op_id,
-        "tags": [api],
-        "parameters": params,
-        "security": [{"TrainingKey": []}] if api == "training" else [{"PredictionKey": []}],
-        "responses": {
-            **{
-                str(code): {"description": "OK"}
-                if schema is None
-                else {"description": "OK", "content": {JSON: {"schema": schema}}}
-                for code, schema in responses.items()
-            },
-            "default": {"description": "Error", "content": {JSON: {"schema": _ref("CustomVisionError")}}},
-        },
-    }
+    for param in operation.query:
+        query: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required}
+        query["schema"] = schema(param.schema)
+        if query["schema"].get("type") == "array":
+            query.update(style="form", explode=False)  # comma-separated, as msrest sends lists
+        out.append(query)
+    return out
+
+
+def _request_body(body: Schema) -> dict[str, Any]:
     if body == MULTIPART:
-        out["requestBody"] = {
+        part = _obj({"imageData": {"type": "string", "format": "binary"}}, ("imageData",))
+        return {
             "required": True,
             "content": {
-                "multipart/form-data": {
-                    "schema": _obj({"imageData": {"type": "string", "format": "binary"}}, ("imageData",))
-                },
+                "multipart/form-data": {"schema": part},
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         }
-    elif body is not None:
-        out["requestBody"] = {"required": False, "content": {JSON: {"schema": body}}}
+    return {"required": False, "content": {JSON: {"schema": schema(body)}}}
+
+
+def _operation(route: Route, operation: Operation) -> dict[str, Any]:
+    responses = {
+        str(status): {"description": "OK"}
+        if body is None
+        else {"description": "OK", "content": {JSON: {"schema": schema(body)}}}
+        for status, body in operation.responses.items()
+    }
+    out: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "tags": [route.api],
+        "parameters": _parameters(route, operation),
+        "security": [{SECURITY[route.api]: []}],
+        "responses": {
+            **responses,
+            "default": {"description": "Error", "content": {JSON: {"schema": _ref("CustomVisionError")}}},
+        },
+    }
+    if operation.body is not None:
+        out["requestBody"] = _request_body(operation.body)
     return out
 
 
 def build() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for api, method, path, op_id, query, body, responses in OPERATIONS:
-        full = (TRAINING if api == "training" else PREDICTION) + path
-        paths.setdefault(full, {})[method] = _operation(api, op_id, path, query, body, responses)
+    for route in served_routes():
+        path = paths.setdefault(f"{BASES[route.api]}/{route.path}", {})
+        for operation in route.operations:
+            path[operation.method.lower()] = _operation(route, operation)
     return {
         "openapi": "3.0.3",
         "info": {
