@@ -15,15 +15,6 @@ from tests.worker import celery_worker
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _engine_ready() -> bool:
-    try:
-        from training.ml import train  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _engine_ready(), reason="training.ml.train is not in the tree yet")
 def test_train_watch_progress_and_explore_the_performance_tab(page, live_server, owner, login_as, tmp_path, screenshot):
     from training.models import Iteration
 

@@ -23,17 +23,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transa
 QUICKSTART = DATASETS / "azure-quickstart" / "classification"
 
 
-def _engine_ready() -> bool:
-    try:
-        from training.ml import train  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_engine = pytest.mark.skipif(not _engine_ready(), reason="training.ml.train is not in the tree yet")
-
-
 def _queue(project: Any, **kw: Any) -> Any:
     from training.services import iteration_queue
 
@@ -89,7 +78,6 @@ def test_restarted_worker_never_runs_a_cancelled_or_failed_job(owner, tmp_path: 
     assert failed.status == "Failed" and failed.error == "Worker lost: test" and failed.started is None
 
 
-@needs_engine
 def test_quickstart_trains_to_completed_with_per_tag_metrics_rendered(owner, owner_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from django.core.files.storage import default_storage
 
@@ -111,7 +99,6 @@ def test_quickstart_trains_to_completed_with_per_tag_metrics_rendered(owner, own
         assert default_storage.exists(iteration.artifact_path)
 
 
-@needs_engine
 def test_cancel_really_stops_the_workers_job(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from training.services import iteration_cancel
 
@@ -128,7 +115,6 @@ def test_cancel_really_stops_the_workers_job(owner, tmp_path) -> None:  # type: 
         assert worker.alive()
 
 
-@needs_engine
 def test_sigkilled_worker_is_failed_as_lost_and_training_can_start_again(owner, owner_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from training.tasks import train_iteration
 
@@ -154,7 +140,6 @@ def test_sigkilled_worker_is_failed_as_lost_and_training_can_start_again(owner, 
     assert iteration.status == "Failed"
 
 
-@needs_engine
 def test_killed_pool_process_is_reaped_by_its_own_worker(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     project = dataset_project(owner, QUICKSTART, name="Trees")
     with celery_worker(data_dir=tmp_path, hostname="w1") as worker:
