@@ -9,6 +9,12 @@ Run 1 is the first training after the worker started (cold pool process, cold em
 run first adds one new image (so there is something new to train) with a warm worker and cache.
 Prints, per run: click→table wall time, and its parts from the iteration's timestamps (queue wait,
 worker time, engine time, time until the page showed it), plus the worker pool process's peak RSS.
+
+Then (unless --no-stops) two stop figures on an Advanced training (10-minute budget) that is running:
+- cancel→stopped: click "Cancel training" until the worker has really stopped the job (goal <= 30 s);
+- SIGKILL→lost: kill the worker's whole process group (the machine is gone) while the iteration page is
+  open; its status polling reaps the job, so this is the time until it reads Failed, "Worker lost"
+  (goal <= 60 s). The worker stays dead, so this one comes last.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +46,45 @@ def django(env: dict[str, str], code: str) -> str:
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
+def add_new_image(env: dict[str, str], project_id: str) -> None:
+    """Something new to train: one more image (unique bytes after the JPEG end)."""
+    django(env, f"""
+from projects.models import Project
+from tests.training.builders import add_image
+p = Project.objects.get(id={project_id!r}); tag = p.tags.order_by("name").first()
+src = tag.images.order_by("created").first()
+add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
+""")
+
+
+def latest_iteration(db: Path) -> sqlite3.Row:
+    with sqlite3.connect(db, timeout=20) as con:
+        con.row_factory = sqlite3.Row
+        return con.execute("SELECT * FROM training_iteration ORDER BY number DESC LIMIT 1").fetchone()
+
+
+def wait_until(db: Path, predicate, timeout: float, what: str) -> sqlite3.Row:  # type: ignore[no-untyped-def]
+    """Poll the latest iteration's row until ``predicate(row)``; returns the row."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = latest_iteration(db)
+        if row is not None and predicate(row):
+            return row
+        time.sleep(0.1)
+    raise SystemExit(f"{what}: not reached within {timeout:.0f} s; last row: {dict(row) if row else None}")
+
+
+def start_advanced(page, base: str, env: dict[str, str], project_id: str, db: Path) -> None:  # type: ignore[no-untyped-def]
+    """Add an image, press Train (Advanced, 10 minutes) and wait until the worker is well into the job."""
+    add_new_image(env, project_id)
+    page.goto(f"{base}/projects/{project_id}/train")
+    page.check("input[name=training_type][value=Advanced]")
+    page.fill("input[name=budget_minutes]", "10")
+    page.click("#train-button")
+    page.wait_for_selector("#cancel-button")
+    wait_until(db, lambda r: r["status"] == "Training" and r["started"] and r["progress"] > 0.05, 300, "running")
+
+
 def ts(value: str | None) -> float:
     return datetime.fromisoformat(value).timestamp() if value else float("nan")
 
@@ -57,6 +103,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="hymenoptera")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stops", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time cancel→stopped and SIGKILL→lost (default: yes)")
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="tagsight-bench-train-"))
@@ -86,6 +134,7 @@ print(dataset_project(user, Path({str(DATASETS / args.dataset)!r}), name="Bench"
         cwd=ROOT, env=env, stdout=(data / "web.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     db = data / "tagsight.sqlite3"
     rows = []
+    stops: dict[str, float] = {}
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -113,14 +162,8 @@ print(dataset_project(user, Path({str(DATASETS / args.dataset)!r}), name="Bench"
             page.click("button[type=submit]")
             page.wait_for_load_state()
             for run in range(1, args.runs + 1):
-                if run > 1:  # something new to train: one more image (unique bytes after the JPEG end)
-                    django(env, f"""
-from projects.models import Project
-from tests.training.builders import add_image
-p = Project.objects.get(id={project_id!r}); tag = p.tags.order_by("name").first()
-src = tag.images.order_by("created").first()
-add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
-""")
+                if run > 1:
+                    add_new_image(env, project_id)
                 page.goto(f"{base}/projects/{project_id}/train")
                 page.check("input[name=training_type][value=Regular]")
                 t0 = time.perf_counter()
@@ -129,9 +172,7 @@ add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
                 page.wait_for_selector("#tag-table")
                 wall = time.perf_counter() - t0
                 shown = time.time()
-                with sqlite3.connect(db, timeout=20) as con:
-                    con.row_factory = sqlite3.Row
-                    it = con.execute("SELECT * FROM training_iteration ORDER BY number DESC LIMIT 1").fetchone()
+                it = latest_iteration(db)
                 metrics = json.loads(it["metrics"] or "{}")
                 rows.append({
                     "run": run, "wall": wall, "status": it["status"],
@@ -144,6 +185,20 @@ add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
                     "accuracy": (metrics.get("overall") or {}).get("accuracy"),
                     "images": it["image_count"],
                 })
+            if args.stops:
+                start_advanced(page, base, env, project_id, db)
+                t0 = time.perf_counter()
+                page.click("#cancel-button")
+                wait_until(db, lambda r: "worker stopped" in (r["stage"] or ""), 300, "worker stopped")
+                stops["cancel→stopped"] = time.perf_counter() - t0
+                # The user keeps watching the iteration page; its status polling reaps the lost job.
+                start_advanced(page, base, env, project_id, db)
+                os.killpg(worker.pid, signal.SIGKILL)  # main process and pool child at once
+                worker.wait(timeout=10)
+                t0 = time.perf_counter()
+                wait_until(db, lambda r: r["status"] == "Failed" and (r["error"] or "").startswith("Worker lost"),
+                           300, "failed as lost")
+                stops["SIGKILL→lost"] = time.perf_counter() - t0
             browser.close()
     finally:
         for proc in (web, worker):
@@ -161,6 +216,9 @@ add_image(p, tags=[tag], data=src.file.read() + b"{uuid.uuid4().hex}")
         print(f"{r['run']:>3}  {r['images']:>6}  {r['wall']:>9.2f} s  ({r['click_to_created']:>9.2f} s  "
               f"{r['queue']:>8.2f} s  {r['worker']:>5.2f} s  {r['engine']:>13.2f} s  {r['page']:>7.2f} s)  "
               f"{r['rss']:>6.0f} MiB  {r['accuracy'] or float('nan'):.3f}  {r['status']}")
+    if stops:
+        print(f"\nstopping a running Advanced training: cancel→stopped {stops['cancel→stopped']:.1f} s (goal <= 30 s), "
+              f"SIGKILL→lost {stops['SIGKILL→lost']:.1f} s (goal <= 60 s)")
     return 0
 
 

@@ -29,8 +29,3 @@ class NotFoundTag(LabelingError):
 class NotFoundImage(LabelingError):
     code = "NotFoundImage"
     status = 404
-
-
-class NotFoundRegion(LabelingError):
-    code = "NotFound"
-    status = 404

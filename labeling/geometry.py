@@ -1,4 +1,8 @@
-"""Pure box geometry in Azure's normalised convention (left/top = top-left corner, all in [0, 1]); no Django."""
+"""Pure box geometry in Azure's normalised convention (left/top = top-left corner, all in [0, 1]); no Django.
+
+The server's half: validating and snapping what the browser sends. Drawing, moving and resizing boxes is
+static/labeling/geometry.js (tested in tests/js/).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from dataclasses import dataclass
 
 # Float noise from the browser (e.g. 0.1 + 0.9 = 1.0000000000000002) must not fail validation.
 EPSILON = 1e-6
-MIN_BOX_PX = 2  # a drag smaller than this (on screen) is a click, not a box
 
 
 @dataclass(frozen=True)
@@ -18,18 +21,6 @@ class Box:
     top: float
     width: float
     height: float
-
-    @property
-    def right(self) -> float:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> float:
-        return self.top + self.height
-
-    @property
-    def area(self) -> float:
-        return self.width * self.height
 
 
 def _clamp01(value: float) -> float:
@@ -59,49 +50,9 @@ def normalise(left: float, top: float, width: float, height: float) -> Box:
     return Box(left, top, min(width, 1.0 - left), min(height, 1.0 - top))
 
 
-def clamp_box(box: Box) -> Box:
-    """The part of ``box`` inside the image (may have zero size if it lies entirely outside)."""
-    x0, y0 = _clamp01(box.left), _clamp01(box.top)
-    x1, y1 = _clamp01(box.right), _clamp01(box.bottom)
-    return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
-
-
-def box_from_points(x0: float, y0: float, x1: float, y1: float) -> Box:
-    """The box spanned by two corners given in any order (a drag can go any direction), clamped."""
-    return clamp_box(Box(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
-
-
-def move_box(box: Box, dx: float, dy: float) -> Box:
-    """``box`` shifted by (dx, dy) but kept whole inside the image (its size never changes)."""
-    left = min(max(0.0, box.left + dx), 1.0 - box.width)
-    top = min(max(0.0, box.top + dy), 1.0 - box.height)
-    return Box(left, top, box.width, box.height)
-
-
 def to_pixels(box: Box, width_px: float, height_px: float) -> tuple[float, float, float, float]:
     """(x, y, w, h) in pixels of an image ``width_px`` × ``height_px``."""
     return box.left * width_px, box.top * height_px, box.width * width_px, box.height * height_px
-
-
-def from_pixels(x: float, y: float, w: float, h: float, width_px: float, height_px: float) -> Box:
-    """A pixel box on an image ``width_px`` × ``height_px`` as a normalised, clamped box."""
-    return clamp_box(Box(x / width_px, y / height_px, w / width_px, h / height_px))
-
-
-def is_too_small(box: Box, width_px: float, height_px: float, min_px: float = MIN_BOX_PX) -> bool:
-    """True when the box is under ``min_px`` on either side once drawn at ``width_px`` × ``height_px``."""
-    return box.width * width_px < min_px or box.height * height_px < min_px
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when they don't overlap)."""
-    iw = min(a.right, b.right) - max(a.left, b.left)
-    ih = min(a.bottom, b.bottom) - max(a.top, b.top)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def same_box(a: Box, b: Box, tolerance: float = EPSILON) -> bool:

@@ -1,6 +1,6 @@
 """Write-side operations on regions and image tags: every input validated here, nothing written on failure.
 
-Called by the HTML labeler and (later) the Azure Training API, so all are keyword-only and raise
+Called by the HTML labeler and the Azure Training API (labeling/api.py), so all are keyword-only and raise
 ``labeling.errors.LabelingError`` subclasses carrying Azure's error codes.
 """
 

@@ -24,7 +24,6 @@ from predictions.services import (
     prediction_list,
     prediction_run,
     predictions_delete,
-    predictor_get,
 )
 from projects.api import project_for
 from projects.models import Project
@@ -33,11 +32,6 @@ from training.api import EXPORT_PLATFORMS, SUPPORTED_EXPORTS, iteration_for, ite
 MAX_PREDICTION_IDS = 64
 
 logger = logging.getLogger(__name__)
-
-
-def _predictor(iteration: Any) -> Any:
-    """The loaded model of an iteration, from the prediction service's shared LRU (predictions.services)."""
-    return predictor_get(iteration=iteration)
 
 
 def _field(obj: Any, *names: str) -> Any:

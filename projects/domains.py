@@ -51,11 +51,3 @@ DEFAULT_CLASSIFICATION_DOMAIN = DOMAINS[0].id
 DEFAULT_DETECTION_DOMAIN = next(d.id for d in DOMAINS if d.type == OBJECT_DETECTION)
 
 
-def domain_get(domain_id: UUID) -> Domain:
-    """The domain with this id; KeyError if unknown."""
-    return DOMAINS_BY_ID[domain_id]
-
-
-def domain_choices() -> list[tuple[str, str]]:
-    kind = {CLASSIFICATION: "Classification", OBJECT_DETECTION: "Object detection"}
-    return [(str(d.id), f"{d.name} — {kind[d.type]}") for d in DOMAINS]

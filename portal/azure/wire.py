@@ -36,10 +36,6 @@ def iso(value: dt.datetime | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-def guid(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def parse_guid(
     value: str | None, *, code: str = "BadRequestInvalidIds", what: str = "id", status: int = 400
 ) -> uuid.UUID:

@@ -1,4 +1,4 @@
-// Box geometry in normalised image coordinates (the browser half of labeling/geometry.py).
+// Box geometry in normalised image coordinates for the labeler (the server validates with labeling/geometry.py).
 
 export const MIN_BOX_PX = 2;
 const clamp01 = (v) => Math.min(1, Math.max(0, v));

@@ -144,26 +144,3 @@ def test_fast_tagger_sets_tags_and_answers_the_buttons(owner_client, classificat
     assert not image.tags.exists()
     bad = owner_client.post(url, {"tag": str(uuid.uuid4()), "on": "1"}, **HX)
     assert bad.status_code == 404 and bad.json()["code"] == "NotFoundTag"
-
-
-def test_a_stranger_gets_404_on_every_view(stranger_client, image, fork, classification):
-    region = services.region_create(image=image, tag=fork, left=0.1, top=0.2, width=0.3, height=0.4)
-    gets = [reverse("labeling:labeler", args=[image.id]), reverse("labeling:region-list", args=[image.id])]
-    posts = [
-        (create_url(image), {**BOX, "tag": fork.id}),
-        (reverse("labeling:region-update", args=[region.id]), {"left": "0.2"}),
-        (reverse("labeling:region-delete", args=[region.id]), {}),
-        (reverse("labeling:tag-create", args=[image.id]), {"name": "mine"}),
-        (reverse("labeling:tag-set", args=[image.id]), {"tag": fork.id, "on": "1"}),
-    ]
-    for url in gets:
-        assert stranger_client.get(url).status_code == 404, url
-    for url, data in posts:
-        assert stranger_client.post(url, data, **HX).status_code == 404, url
-    region.refresh_from_db()
-    assert region.left == 0.1 and Region.objects.count() == 1 and fork.project.tags.count() == 1
-
-
-def test_pages_need_a_login(client, image):
-    response = client.get(reverse("labeling:labeler", args=[image.id]))
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

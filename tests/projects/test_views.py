@@ -1,4 +1,4 @@
-"""Views: full pages and htmx fragments, the upload endpoint, media behind the login, 404 for strangers."""
+"""Views: full pages and htmx fragments, the upload endpoint, media behind the login (strangers: test_strangers.py)."""
 
 from __future__ import annotations
 
@@ -40,49 +40,6 @@ def upload_file(client, project, data, name="x.jpg", tags=(), json=True):
         {"file": SimpleUploadedFile(name, data), "tags": [str(t.id) for t in tags]},
         **headers,
     )
-
-
-# -------------------------------------------------------------------------------------------- every view, both personas
-
-
-def all_urls(project, tag, image):
-    """(method, url) for every view of the app that names someone's project, tag or image."""
-    p, t, i = project.id, tag.id, image.id
-    return [
-        ("get", reverse("projects:project-detail", args=[p])),
-        ("get", reverse("projects:project-edit", args=[p])),
-        ("post", reverse("projects:project-edit", args=[p])),
-        ("get", reverse("projects:project-delete", args=[p])),
-        ("post", reverse("projects:project-delete", args=[p])),
-        ("get", reverse("projects:image-upload", args=[p])),
-        ("post", reverse("projects:image-upload", args=[p])),
-        ("post", reverse("projects:images-action", args=[p])),
-        ("post", reverse("projects:tag-create", args=[p])),
-        ("get", reverse("projects:tag-edit", args=[p, t])),
-        ("post", reverse("projects:tag-edit", args=[p, t])),
-        ("post", reverse("projects:tag-delete", args=[p, t])),
-        ("get", reverse("projects:image-detail", args=[i])),
-        ("post", reverse("projects:image-tags", args=[i])),
-        ("get", reverse("projects:image-file", args=[i, "thumbnail"])),
-        ("get", reverse("projects:image-file", args=[i, "display"])),
-        ("get", reverse("projects:image-file", args=[i, "original"])),
-    ]
-
-
-def test_a_stranger_gets_404_on_every_url_of_someone_elses_project(stranger_client, project, tag, image):
-    for method, url in all_urls(project, tag, image):
-        for headers in ({}, HX):
-            response = getattr(stranger_client, method)(url, {"name": "x", "image_ids": [str(image.id)],
-                                                            "action": "delete", "tag_id": str(tag.id)}, **headers)
-            assert response.status_code == 404, (method, url, response.status_code)
-    assert Project.objects.filter(pk=project.pk).exists() and Tag.objects.filter(pk=tag.pk).exists()
-    assert Image.objects.filter(pk=image.pk).exists() and image.tags.count() == 1
-
-
-def test_anonymous_users_are_sent_to_sign_in(client, project, tag, image):
-    for method, url in [*all_urls(project, tag, image), ("get", "/"), ("get", reverse("projects:project-create"))]:
-        response = getattr(client, method)(url)
-        assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
 
 
 def test_unknown_ids_are_404(owner_client, project):

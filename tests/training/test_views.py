@@ -206,44 +206,6 @@ def test_rename_publish_unpublish_and_delete(owner_client, owner, project):
     assert response.status_code == 302 and not Iteration.objects.filter(id=iteration.id).exists()
 
 
-@pytest.mark.parametrize(
-    ("name", "method"),
-    [
-        ("training:iteration-detail", "get"),
-        ("training:iteration-status", "get"),
-        ("training:iteration-performance", "get"),
-        ("training:iteration-images", "get"),
-        ("training:iteration-errors", "get"),
-        ("training:iteration-delete", "get"),
-        ("training:iteration-delete", "post"),
-        ("training:iteration-cancel", "post"),
-        ("training:iteration-rename", "post"),
-        ("training:iteration-publish", "post"),
-        ("training:iteration-unpublish", "post"),
-        ("training:iteration-retag", "post"),
-    ],
-)
-def test_stranger_gets_404_on_every_iteration_url(stranger_client, owner, project, name, method):
-    iteration = _completed(project, owner)
-    response = getattr(stranger_client, method)(reverse(name, args=[iteration.id]))
-    assert response.status_code == 404
-    iteration.refresh_from_db()
-    assert iteration.name == "Iteration 1" and iteration.publish_name is None
-
-
-@pytest.mark.parametrize(
-    ("name", "method"), [("training:train", "post"), ("training:train", "get"), ("training:iteration-list", "get")]
-)
-def test_stranger_gets_404_on_project_urls(stranger_client, project, name, method):
-    response = getattr(stranger_client, method)(reverse(name, args=[project.id]))
-    assert response.status_code == 404 and not Iteration.objects.exists()
-
-
-def test_anonymous_is_sent_to_login(client, project):
-    response = client.get(reverse("training:iteration-list", args=[project.id]))
-    assert response.status_code == 302 and "login" in response.url
-
-
 def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
     response = owner_client.get(reverse("training:train", args=[project.id]))
     content = response.content.decode()
