@@ -137,3 +137,25 @@ def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
                 assert abs(a["box"][k] - b["box"][k]) <= 1e-4, (path, k, a, b)
             compared += 1
     assert compared > 0
+
+
+def test_deleting_an_iteration_deletes_its_export_zips(owner, owner_client,
+                                                       django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    """Issue #11 item 11: the zips went with nothing; they now leave storage once the deletion commits."""
+    from django.core.files.base import ContentFile
+
+    from predictions.models import Export
+    from projects.services import project_create
+    from training.models import Iteration
+    from training.storage import iteration_storage_prefix
+
+    project = project_create(owner=owner, name="Zips")
+    iteration = Iteration.objects.create(project=project, number=1, name="Iteration 1", status="Completed",
+                                         domain_id=project.domain_id)
+    name = default_storage.save(f"{iteration_storage_prefix(iteration=iteration)}/exports/onnx/x.zip",
+                                ContentFile(b"PK zip"))
+    Export.objects.create(iteration=iteration, status="Done", file=name, size=6)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(reverse("training:iteration-delete", args=[iteration.id]), {"confirm": "yes"})
+    assert response.status_code == 302 and not Iteration.objects.exists() and not Export.objects.exists()
+    assert not default_storage.exists(name)
