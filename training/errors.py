@@ -60,5 +60,11 @@ class IterationNameNotUnique(TrainingError):
     code = "BadRequestIterationNameNotUnique"
 
 
+class ImageRetagNotForDetection(TrainingError):
+    """Image-level retagging would drop a detection image's boxes; boxes are fixed in the labeler."""
+
+    code = "BadRequestNotSupported"
+
+
 class InvalidTrainingBudget(TrainingError):
     code = "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining"

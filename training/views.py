@@ -296,15 +296,15 @@ def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpRe
         if not hasattr(exc, "code"):
             raise
         error = str(exc)
-    if request.htmx:
-        current = sorted(image.tags.values_list("name", flat=True))
-        return render(request, "training/iteration_gallery.html#retag-result",
-                      {"image": image, "current_tags": current, "error": error})
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"Retagged {image}.")
     back = request.POST.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("training:iteration-errors", args=[iteration.id])
+    if request.htmx or error:
+        # A refused retag is a 400 that says why (the gallery swaps it in; without htmx it links back).
+        current = sorted(image.tags.values_list("name", flat=True))
+        return render(request, "training/iteration_gallery.html#retag-result",
+                      {"image": image, "current_tags": current, "error": error,
+                       "back": "" if request.htmx else back},
+                      status=400 if error else 200)
+    messages.success(request, f"Retagged {image}.")
     return redirect(back)

@@ -384,3 +384,19 @@ def test_deleting_the_project_deletes_its_iterations_models(owner, tmp_path, dja
     with django_capture_on_commit_callbacks(execute=True):
         project_delete(project=project)
     assert not default_storage.exists(f"{name}/model.onnx")
+
+
+def test_retag_is_refused_for_detection_and_keeps_the_boxes(owner):
+    from labeling.models import Region
+    from projects.domains import DEFAULT_DETECTION_DOMAIN
+
+    project = make_project(owner, name="Kitchen", project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
+    fork, knife = make_tag(project, "fork"), make_tag(project, "knife")
+    image = add_image(project, regions=[{"tag": fork.id, "left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}])
+    tags_before = sorted(t.name for t in image.tags.all())
+    for mode in ("set", "add", "remove"):
+        with pytest.raises(errors.ImageRetagNotForDetection, match="labeler") as exc:
+            image_retag(project=project, image_id=image.id, tag_id=knife.id, mode=mode)
+        assert exc.value.status == 400
+    assert list(Region.objects.filter(image=image).values_list("tag__name", flat=True)) == ["fork"]
+    assert sorted(t.name for t in image.tags.all()) == tags_before

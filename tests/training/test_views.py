@@ -297,6 +297,29 @@ def test_detection_error_gallery_draws_true_and_predicted_boxes(owner_client, ow
     assert 'class="missed"' in content and 'class="fp"' in content and "Fix the boxes" in content
 
 
+def test_detection_retag_is_a_400_and_keeps_the_boxes(owner_client, owner, settings):
+    from labeling.models import Region
+
+    iteration = _detection_iteration(owner, settings)
+    project = iteration.project
+    image = project.images.order_by("created").first()
+    spoon = project.tags.create(name="spoon")
+    url = reverse("training:iteration-retag", args=[iteration.id])
+    for extra in ({}, HX):
+        response = owner_client.post(url, {"image": str(image.id), "tag": str(spoon.id), "mode": "set"}, **extra)
+        assert response.status_code == 400, response
+        assert b"labeler" in response.content
+    assert list(Region.objects.filter(image=image).values_list("tag__name", flat=True)) == ["fork"]
+    assert not image.tags.filter(name="spoon").exists()
+
+
+def test_detection_galleries_link_to_the_labeler_and_never_offer_a_retag(owner_client, owner, settings):
+    iteration = _detection_iteration(owner, settings)
+    retag = reverse("training:iteration-retag", args=[iteration.id])
+    errors_page = owner_client.get(reverse("training:iteration-errors", args=[iteration.id])).content.decode()
+    assert retag not in errors_page and "Fix the boxes" in errors_page
+
+
 def test_admin_lists_iterations(client, owner, project, django_user_model):
     admin = django_user_model.objects.create_superuser(username="root", password="root-pass-123")
     client.force_login(admin)

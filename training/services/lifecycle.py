@@ -104,9 +104,16 @@ def iteration_unpublish(*, iteration: Iteration) -> Iteration:
 
 
 def image_retag(*, project: Project, image_id: Any, tag_id: Any, mode: str = "set") -> None:
-    """One-click fix from the error gallery: ``set`` the image's only tag, ``add`` a tag, or ``remove`` one."""
+    """One-click fix from the error gallery: ``set`` the image's only tag, ``add`` a tag, or ``remove`` one.
+
+    Classification only: a detection image's tags come from its boxes, and untagging it deletes them.
+    """
     from projects.services import images_tag, images_untag
 
+    if project.is_detection:
+        raise errors.ImageRetagNotForDetection(
+            "A detection image is labelled by its boxes: fix them in the labeler, not by retagging the image."
+        )
     if mode not in ("set", "add", "remove"):
         raise errors.TrainingError(f"Unknown retag mode {mode!r}.", code="BadRequestImageTags")
     with transaction.atomic():
