@@ -53,7 +53,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
 
 
 def iteration_for(project: Project, iteration_id: str) -> Any:
-    return wire.child_or_404(project.iterations, iteration_id, code="NotFoundIteration", what="Iteration")
+    iteration = wire.child_or_404(project.iterations, iteration_id, code="NotFoundIteration", what="Iteration")
+    return selectors.iteration_current(iteration=iteration)
 
 
 def _tag_ids(iteration: Any) -> dict[str, str]:

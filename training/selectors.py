@@ -13,6 +13,7 @@ from django.utils import timezone
 from projects.models import Image, Project
 from training import plots
 from training.models import Iteration, WorkerHeartbeat
+from training.services.reaper import iterations_reap_lost
 
 WORKER_ALIVE_SECONDS = 30
 
@@ -23,20 +24,36 @@ def worker_list_alive(*, within_seconds: int = WORKER_ALIVE_SECONDS) -> list[str
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=since).values_list("hostname", flat=True))
 
 
+# Every read of iterations (pages, the Azure API, the Train check) goes through these selectors, and they
+# first fail running iterations whose worker is gone: with no worker left alive to reap, and no portal page
+# open, an API client polling get_iteration must still see Failed. Cheap: one query when nothing is running.
+
+
 def iteration_list(*, project: Project) -> QuerySet[Iteration]:
-    """A project's iterations, newest first (the snapshot and metrics are left out: they can be large)."""
+    """A project's iterations, newest first, lost workers reaped (the snapshot and metrics are left out)."""
+    iterations_reap_lost(project=project)
     return Iteration.objects.filter(project=project).defer("snapshot", "metrics").order_by("-number")
 
 
+def iteration_current(*, iteration: Iteration) -> Iteration:
+    """The iteration as it stands once a lost worker is noticed (reaped and re-read if its worker is gone)."""
+    if iteration.is_running and iterations_reap_lost(project=iteration.project):
+        iteration.refresh_from_db()
+    return iteration
+
+
 def iteration_get_for(*, user: Any, iteration_id: uuid.UUID | str) -> Iteration:
-    """An iteration of one of the user's projects; Http404 for anything else."""
+    """An iteration of one of the user's projects, lost worker reaped; Http404 for anything else."""
     try:
-        return Iteration.objects.select_related("project").get(id=iteration_id, project__owner=user)
+        iteration = Iteration.objects.select_related("project").get(id=iteration_id, project__owner=user)
     except (Iteration.DoesNotExist, ValueError, TypeError):
         raise Http404("No such iteration.") from None
+    return iteration_current(iteration=iteration)
 
 
 def iteration_in_progress(*, project: Project) -> Iteration | None:
+    """The project's queued or running iteration, if any (one whose worker is gone is reaped first)."""
+    iterations_reap_lost(project=project)
     return Iteration.objects.filter(project=project, status=Iteration.Status.TRAINING).defer("snapshot").first()
 
 

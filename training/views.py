@@ -94,7 +94,6 @@ def iteration_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpRespo
 
 
 def _iteration_list(request: HttpRequest, project: Project) -> HttpResponse:
-    services.iterations_reap_lost(project=project)
     context = {
         "project": project,
         "iterations": selectors.iteration_list(project=project),
@@ -126,8 +125,6 @@ def _detail_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any
 @login_required
 def iteration_detail(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
-    services.iterations_reap_lost(project=iteration.project)
-    iteration.refresh_from_db()
     return render(request, "training/iteration_detail.html", _detail_context(request, iteration))
 
 
@@ -136,8 +133,6 @@ def iteration_detail(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 def iteration_status(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """Polled every second while training: the live body; once done, the full results and HTTP 286 (stop)."""
     iteration = _iteration(request, iteration_id)
-    services.iterations_reap_lost(project=iteration.project)
-    iteration.refresh_from_db()
     context = {**_detail_context(request, iteration), "oob_nav": True}
     response = render(request, "training/iteration_detail.html#iteration-body", context)
     if iteration.is_done:

@@ -320,3 +320,34 @@ def test_query_predictions_with_a_bad_page_token_is_a_400(api, project, token): 
     # found by schemathesis: a negative continuation used to reach a negative queryset slice (a 500)
     response = api.post(f"/projects/{project.id}/predictions/query", json_body=token)
     assert (response.status_code, response.json()["code"]) == (400, "BadRequestPredictionInvalidQueryParameters")
+
+
+@pytest.mark.parametrize("read", ["get_iteration", "get_iterations", "train_project"])
+def test_api_reads_fail_an_iteration_whose_worker_is_gone(api, owner, read):  # type: ignore[no-untyped-def]
+    """No portal page open, no worker alive to reap: the API's own reads notice the lost worker (issue #11.2)."""
+    from training.models import Iteration, WorkerHeartbeat
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")
+    lost = iteration_queue(project=project, requested_by=owner)
+    Iteration.objects.filter(id=lost.id).update(
+        started=timezone.now() - timezone.timedelta(seconds=120), worker_hostname="w1@gone", worker_pid=4242,
+        worker_parent_pid=4241,
+    )
+    WorkerHeartbeat.objects.create(hostname="w1@gone", pid=4241,
+                                   last_seen=timezone.now() - timezone.timedelta(seconds=45))
+    if read == "get_iteration":
+        response = api.get(f"/projects/{project.id}/iterations/{lost.id}")
+        assert response.status_code == 200
+        body = response.json()
+    elif read == "get_iterations":
+        response = api.get(f"/projects/{project.id}/iterations")
+        assert response.status_code == 200
+        body = next(i for i in response.json() if i["id"] == str(lost.id))
+    else:
+        response = api.post(f"/projects/{project.id}/train")
+        assert response.status_code == 200, response.json()
+        assert response.json()["status"] == "Training" and response.json()["id"] != str(lost.id)
+        body = api.get(f"/projects/{project.id}/iterations/{lost.id}").json()
+    assert body["status"] == "Failed"
+    assert body["trainingErrorDetails"].startswith("Worker lost: w1@gone stopped during training")

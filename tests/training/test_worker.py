@@ -309,3 +309,51 @@ def test_killed_pool_process_is_reaped_by_its_own_worker(env: Env) -> None:
     assert worker.poll() is None  # the worker itself lives on and takes the next job
     again = _queue(env, project, force=True)
     assert env.wait_for(again, _done, 240, "next training done")["status"] == "Completed"
+
+
+API = """
+from django.test import Client
+from projects.accounts import apikey_get_or_create
+project = Project.objects.get(id={project!r})
+api = Client(HTTP_TRAINING_KEY=apikey_get_or_create(user=project.owner).training_key)
+base = "/customvision/v3.3/training/projects/" + str(project.id)
+"""
+
+
+def _api(env: Env, project_id: str, code: str) -> Any:
+    """Run ``code`` with ``api`` (a client sending the project owner's Training-Key) and ``base`` (its URL)."""
+    return env.django(API.format(project=project_id) + code)
+
+
+@needs_engine
+def test_lost_worker_is_seen_through_the_api_and_training_can_start_again(env: Env) -> None:
+    """With no worker (and no portal page) alive, get_iteration itself notices the lost worker (issue #11.2)."""
+    project = _project(env)
+    worker = env.start_worker()
+    iteration = _queue(env, project, training_type="Advanced", budget_minutes=10)
+    env.wait_for(iteration, _running, 120, "running")
+    os.killpg(worker.pid, signal.SIGKILL)  # the machine is gone: main process and pool child at once
+    worker.wait(timeout=10)
+    killed_at = time.monotonic()
+    get_iteration = f"""
+r = api.get(base + "/iterations/{iteration}")
+result = [r.status_code, r.json()]
+"""
+    while True:
+        status, body = _api(env, project, get_iteration)
+        assert status == 200, body
+        if body["status"] != "Training" or time.monotonic() - killed_at > 60:
+            break
+        time.sleep(2)
+    assert body["status"] == "Failed", f"still {body['status']} 60 s after the worker died: {body}"
+    assert body["trainingErrorDetails"].startswith("Worker lost"), body
+    listed = _api(env, project, "result = api.get(base + '/iterations').json()")
+    assert [i["status"] for i in listed if i["id"] == iteration] == ["Failed"]
+    # No worker yet: train_project is accepted and the new iteration waits in the queue (Training, not started).
+    status, again = _api(env, project, "r = api.post(base + '/train', data='', content_type='application/json'); result = [r.status_code, r.json()]")
+    assert status == 200 and again["status"] == "Training", again
+    state = env.iteration(again["id"])
+    assert state["status"] == "Training" and state["started"] is None
+    env.start_worker("w2")
+    assert env.wait_for(again["id"], _done, 240, "new training done")["status"] == "Completed"
+    assert env.iteration(iteration)["status"] == "Failed"

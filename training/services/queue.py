@@ -13,7 +13,7 @@ from django.db.models import Max
 
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Project
-from training import errors
+from training import errors, selectors
 from training.models import Iteration
 from training.services.snapshot import snapshot_fingerprint, snapshot_take, snapshot_validate
 
@@ -57,7 +57,7 @@ def iteration_queue(
     with transaction.atomic():
         # Lock the project row (PostgreSQL) so two clicks cannot both pass the "one at a time" check.
         project = Project.objects.select_for_update().get(pk=project.pk)
-        if Iteration.objects.filter(project=project, status=Status.TRAINING).exists():
+        if selectors.iteration_in_progress(project=project) is not None:  # reaps a lost worker's first
             raise errors.TrainingAlreadyInProgress(
                 "A training of this project is already in progress; wait for it or cancel it."
             )
