@@ -68,7 +68,7 @@ def _tag_ids(iteration: Any) -> dict[str, str]:
 @training_key_required
 def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    wire.json_body(request)  # TrainingParameters: selectedTags / customBaseModelInfo are not supported; ignored
+    body = wire.json_body(request)  # TrainingParameters (v3.3+); customBaseModelInfo is not supported: ignored
     training_type = (wire.query_str(request, "trainingType") or "Regular").strip()
     matched = next((t for t in ("Regular", "Advanced") if t.lower() == training_type.lower()), None)
     if matched is None:
@@ -82,8 +82,19 @@ def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
         training_type=matched,
         budget_minutes=hours * 60,
         force=wire.query_bool(request, "forceTrain"),
+        selected_tag_ids=_selected_tags(request, body),
+        notification_email=wire.query_str(request, "notificationEmailAddress") or "",
     )
     return wire.respond(iteration_json(iteration))
+
+
+def _selected_tags(request: HttpRequest, body: dict[str, Any] | None) -> list[uuid.UUID]:
+    """selectedTags from the query (comma-separated GUIDs) and/or TrainingParameters.selectedTags in the body."""
+    raw = wire.body_field(body, "selectedTags")
+    if raw is not None and (not isinstance(raw, list) or not all(isinstance(t, str) for t in raw)):
+        raise AzureError("BadRequestInvalidIds", "selectedTags must be a list of tag ids.", 400)
+    ids = wire.query_guids(request, "selectedTags") + wire.parse_guids(raw or (), what="selectedTags")
+    return list(dict.fromkeys(ids))
 
 
 @training_key_required

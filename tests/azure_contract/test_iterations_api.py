@@ -351,3 +351,70 @@ def test_api_reads_fail_an_iteration_whose_worker_is_gone(api, owner, read):  # 
         body = api.get(f"/projects/{project.id}/iterations/{lost.id}").json()
     assert body["status"] == "Failed"
     assert body["trainingErrorDetails"].startswith("Worker lost: w1@gone stopped during training")
+
+
+# ---------------------------------------------------------------- selectedTags, notificationEmailAddress
+
+
+def _three_tag_project(owner):  # type: ignore[no-untyped-def]
+    """Hemlock and Cherry with 5 images each, Oak with only 2 (too few to train on)."""
+    project = tagged_project(owner, name="Trees")
+    oak = make_tag(project, "Oak")
+    for _ in range(2):
+        add_image(project, tags=[oak])
+    return project
+
+
+@pytest.mark.parametrize("how", ["query", "body"])
+def test_train_on_selected_tags_only(api, owner, how):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = _three_tag_project(owner)
+    refused = api.post(f"/projects/{project.id}/train").json()  # Oak has too few images
+    assert refused["code"] == "BadRequestClassificationTrainingValidationFailed"
+    ids = [str(project.tags.get(name=n).id) for n in ("Hemlock", "Cherry")]
+    if how == "query":
+        response = api.post(f"/projects/{project.id}/train?selectedTags={','.join(ids)}")
+    else:  # the SDK's TrainingParameters body (v3.3+)
+        response = api.post(f"/projects/{project.id}/train", json_body={"selectedTags": ids})
+    assert response.status_code == 200, response.json()
+    iteration = Iteration.objects.get(id=response.json()["id"])
+    assert sorted(t["name"] for t in iteration.snapshot["tags"]) == ["Cherry", "Hemlock"]
+    assert iteration.image_count == 10 and {t for i in iteration.snapshot["images"] for t in i["tags"]} == set(ids)
+
+
+def test_selected_tags_are_validated_as_the_training_set(api, owner):  # type: ignore[no-untyped-def]
+    project = _three_tag_project(owner)
+    hemlock = project.tags.get(name="Hemlock").id
+    response = api.post(f"/projects/{project.id}/train?selectedTags={hemlock}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "BadRequestClassificationTrainingValidationFailed"
+    assert "at least 2 tags" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "code"),
+    [
+        ("selectedTags=6a3f2e1c-0000-4000-8000-000000000001", None, "BadRequestInvalidIds"),
+        ("selectedTags=not-a-guid", None, "BadRequestInvalidIds"),
+        ("", {"selectedTags": ["6a3f2e1c-0000-4000-8000-000000000002"]}, "BadRequestInvalidIds"),
+        ("", {"selectedTags": "Hemlock"}, "BadRequestInvalidIds"),
+        ("notificationEmailAddress=not-an-address", None, "BadRequestInvalidEmailAddress"),
+    ],
+)
+def test_train_rejects_unknown_selected_tags_and_bad_addresses(api, owner, query, body, code):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?{query}", json_body=body)
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert not Iteration.objects.exists()
+
+
+def test_train_stores_the_notification_address(api, owner):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?notificationEmailAddress=ops%40example.com")
+    assert response.status_code == 200, response.json()
+    assert Iteration.objects.get(id=response.json()["id"]).notification_email == "ops@example.com"

@@ -400,3 +400,19 @@ def test_retag_is_refused_for_detection_and_keeps_the_boxes(owner):
         assert exc.value.status == 400
     assert list(Region.objects.filter(image=image).values_list("tag__name", flat=True)) == ["fork"]
     assert sorted(t.name for t in image.tags.all()) == tags_before
+
+
+def test_selected_tags_keep_only_their_images_and_labels(owner):
+    project = tagged_project(owner, per_tag=5, classification_type="Multilabel")
+    hemlock, cherry = project.tags.get(name="Hemlock"), project.tags.get(name="Cherry")
+    oak = make_tag(project, "Oak")
+    both = add_image(project, tags=[hemlock, oak])  # keeps Hemlock, loses Oak
+    add_image(project, tags=[oak])  # not trained on at all
+    with pytest.raises(errors.TrainingError) as exc:  # a tag of another project
+        _queue(project, owner, selected_tag_ids=[hemlock.id, make_tag(make_project(owner, name="Other"), "Elm").id])
+    assert exc.value.code == "BadRequestInvalidIds"
+    iteration = _queue(project, owner, selected_tag_ids=[hemlock.id, str(cherry.id)])
+    snapshot = iteration.snapshot
+    assert [t["name"] for t in snapshot["tags"]] == ["Cherry", "Hemlock"]
+    assert iteration.image_count == 11
+    assert next(i for i in snapshot["images"] if i["id"] == str(both.id))["tags"] == [str(hemlock.id)]
