@@ -139,8 +139,9 @@ def publish_iteration(request: HttpRequest, project_id: str, iteration_id: str) 
         raise AzureError("BadRequestInvalidPublishName", "publishName is required.", 400)
     if not wire.query_str(request, "predictionId"):
         raise AzureError("BadRequestInvalidPublishTarget", "predictionId is required.", 400)
-    wire.query_bool(request, "overwrite")
-    services.iteration_publish(iteration=iteration, publish_name=publish_name)
+    services.iteration_publish(
+        iteration=iteration, publish_name=publish_name, overwrite=wire.query_bool(request, "overwrite")
+    )
     return wire.respond(True)
 
 

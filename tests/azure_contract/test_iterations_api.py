@@ -418,3 +418,37 @@ def test_train_stores_the_notification_address(api, owner):  # type: ignore[no-u
     response = api.post(f"/projects/{project.id}/train?notificationEmailAddress=ops%40example.com")
     assert response.status_code == 200, response.json()
     assert Iteration.objects.get(id=response.json()["id"]).notification_email == "ops@example.com"
+
+
+# ---------------------------------------------------------------- delete_project while published, publish overwrite
+
+
+def test_delete_project_is_refused_while_an_iteration_is_published(api, trained):  # type: ignore[no-untyped-def]
+    from projects.models import Project
+
+    project, iteration = trained
+    publish = f"/projects/{project.id}/iterations/{iteration.id}/publish"
+    assert api.post(f"{publish}?publishName=prod&predictionId=x").status_code == 200
+    refused = api.delete(f"/projects/{project.id}")
+    assert (refused.status_code, refused.json()["code"]) == (400, "BadRequestIterationIsPublished")
+    assert "prod" in refused.json()["message"] and Project.objects.filter(id=project.id).exists()
+    assert api.delete(publish).status_code == 204
+    assert api.delete(f"/projects/{project.id}").status_code == 204
+    assert not Project.objects.filter(id=project.id).exists()
+
+
+def test_publish_with_overwrite_moves_the_name(api, trained, owner):  # type: ignore[no-untyped-def]
+    from training.services import iteration_queue
+
+    project, first = trained
+    second = _complete(iteration_queue(project=project, requested_by=owner, force=True))
+    url = f"/projects/{project.id}/iterations/{{}}/publish?publishName=prod&predictionId=x"
+    assert api.post(url.format(first.id)).status_code == 200
+    for query in ("", "&overwrite=false"):
+        refused = api.post(url.format(second.id) + query)
+        assert (refused.status_code, refused.json()["code"]) == (400, "BadRequestInvalidPublishName")
+    moved = api.post(url.format(second.id) + "&overwrite=true")
+    assert moved.status_code == 200 and moved.content == b"true"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.publish_name, second.publish_name) == (None, "prod") and first.published_at is None

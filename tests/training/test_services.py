@@ -416,3 +416,31 @@ def test_selected_tags_keep_only_their_images_and_labels(owner):
     assert [t["name"] for t in snapshot["tags"]] == ["Cherry", "Hemlock"]
     assert iteration.image_count == 11
     assert next(i for i in snapshot["images"] if i["id"] == str(both.id))["tags"] == [str(hemlock.id)]
+
+
+def test_a_project_with_a_published_iteration_cannot_be_deleted(owner):
+    from projects.models import Project
+    from projects.services import project_delete
+
+    project = tagged_project(owner)
+    iteration = _complete(_queue(project, owner))
+    iteration_publish(iteration=iteration, publish_name="prod")
+    with pytest.raises(errors.IterationIsPublished, match="prod") as exc:
+        project_delete(project=project)
+    assert exc.value.code == "BadRequestIterationIsPublished"
+    assert Project.objects.filter(id=project.id).exists() and Iteration.objects.filter(id=iteration.id).exists()
+    iteration_unpublish(iteration=iteration)
+    project_delete(project=project)
+    assert not Project.objects.filter(id=project.id).exists()
+
+
+def test_publish_with_overwrite_takes_the_name_from_another_iteration(owner):
+    project = tagged_project(owner)
+    first = _complete(_queue(project, owner))
+    second = _complete(_queue(project, owner, force=True))
+    iteration_publish(iteration=first, publish_name="prod")
+    with pytest.raises(errors.InvalidPublishName):
+        iteration_publish(iteration=second, publish_name="prod")
+    iteration_publish(iteration=second, publish_name="prod", overwrite=True)
+    first.refresh_from_db()
+    assert (first.publish_name, second.publish_name) == (None, "prod")

@@ -206,6 +206,22 @@ def test_rename_publish_unpublish_and_delete(owner_client, owner, project):
     assert response.status_code == 302 and not Iteration.objects.filter(id=iteration.id).exists()
 
 
+def test_project_delete_page_says_to_unpublish_first(owner_client, owner, project):
+    from projects.models import Project
+
+    iteration = _completed(project, owner)
+    owner_client.post(reverse("training:iteration-publish", args=[iteration.id]), {"publish_name": "prod"})
+    url = reverse("projects:project-delete", args=[project.id])
+    page = owner_client.get(url).content.decode()
+    assert "Unpublish" in page and "prod" in page and "Delete project</button>" not in page
+    response = owner_client.post(url, follow=True)
+    assert Project.objects.filter(id=project.id).exists()
+    assert "Unpublish" in response.content.decode()
+    owner_client.post(reverse("training:iteration-unpublish", args=[iteration.id]))
+    assert "Delete project</button>" in owner_client.get(url).content.decode()
+    assert owner_client.post(url).status_code == 302 and not Project.objects.filter(id=project.id).exists()
+
+
 @pytest.mark.parametrize(
     ("name", "method"),
     [
