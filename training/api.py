@@ -188,17 +188,17 @@ def get_iteration_performance(request: HttpRequest, project_id: str, iteration_i
                     "id": ids.get(row.get("tag", ""), None),
                     "name": row.get("tag"),
                     "precision": _f(row.get("precision")),
-                    "precisionStdDeviation": 0.0,
+                    "precisionStdDeviation": _f(row.get("precision_std")),  # over k-fold folds, else 0
                     "recall": _f(row.get("recall")),
-                    "recallStdDeviation": 0.0,
+                    "recallStdDeviation": _f(row.get("recall_std")),
                     "averagePrecision": _f(row.get("ap")),
                 }
                 for row in perf.get("per_tag") or ()
             ],
             "precision": _f(overall.get("precision")),
-            "precisionStdDeviation": 0.0,
+            "precisionStdDeviation": _f(overall.get("precision_std")),
             "recall": _f(overall.get("recall")),
-            "recallStdDeviation": 0.0,
+            "recallStdDeviation": _f(overall.get("recall_std")),
             "averagePrecision": _f(overall.get("ap")),
         }
     )

@@ -452,3 +452,47 @@ def test_publish_with_overwrite_moves_the_name(api, trained, owner):  # type: ig
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.publish_name, second.publish_name) == (None, "prod") and first.published_at is None
+
+
+# ---------------------------------------------------------------- k-fold standard deviations
+
+
+def test_performance_std_deviation_over_the_k_fold_folds(api, owner):  # type: ignore[no-untyped-def]
+    """precision/recallStdDeviation: the spread over the folds of a k-fold iteration, at the query's threshold."""
+    import numpy as np
+
+    from training.ml.metrics import compute_metrics
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")
+    iteration = iteration_queue(project=project, requested_by=owner)
+    images = list(project.images.prefetch_related("tags").order_by("id"))[:8]
+    vps = []
+    for n, image in enumerate(images):
+        true = image.tags.get().name
+        other = "Cherry" if true == "Hemlock" else "Hemlock"
+        p = 0.2 if n in (5, 7) else 0.9  # fold 1 all right; fold 2 two wrong
+        vps.append({"id": str(image.id), "tags": [true], "boxes": [],
+                    "predictions": [{"tag": true, "probability": p, "box": None},
+                                    {"tag": other, "probability": 1 - p, "box": None}]})
+    ids = [v["id"] for v in vps]
+    folds = [{"train_ids": ids[4:], "val_ids": ids[:4]}, {"train_ids": ids[:4], "val_ids": ids[4:]}]
+    tags = ["Cherry", "Hemlock"]
+    _complete(iteration, task="classification", tags=tags, validation_predictions=vps,
+              split={"method": "kfold", "seed": 0, "k": 2, "train_ids": [], "val_ids": sorted(ids), "folds": folds},
+              kfold={"k": 2, "folds": [{"accuracy": 1.0, "ap": 1.0}, {"accuracy": 0.5, "ap": 0.75}]})
+    body = api.get(f"/projects/{project.id}/iterations/{iteration.id}/performance?threshold=0.5").json()
+    assert body["precisionStdDeviation"] == pytest.approx(0.25)  # folds: precision 1.0 and 0.5
+    assert body["recallStdDeviation"] == pytest.approx(0.25)
+    per_fold = [compute_metrics("classification", tags, vps[:4]), compute_metrics("classification", tags, vps[4:])]
+    for row in body["perTagPerformance"]:
+        folds_rows = [next(r for r in m["per_tag"] if r["tag"] == row["name"]) for m in per_fold]
+        assert row["precisionStdDeviation"] == pytest.approx(np.std([r["precision"] for r in folds_rows]))
+        assert row["recallStdDeviation"] == pytest.approx(np.std([r["recall"] for r in folds_rows]))
+    assert any(row["recallStdDeviation"] > 0 for row in body["perTagPerformance"])
+
+
+def test_performance_std_deviation_is_zero_without_folds(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    body = api.get(f"/projects/{project.id}/iterations/{iteration.id}/performance").json()
+    assert body["precisionStdDeviation"] == 0.0 and body["recallStdDeviation"] == 0.0
