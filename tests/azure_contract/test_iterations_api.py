@@ -400,6 +400,7 @@ def test_selected_tags_are_validated_as_the_training_set(api, owner):  # type: i
         ("", {"selectedTags": ["6a3f2e1c-0000-4000-8000-000000000002"]}, "BadRequestInvalidIds"),
         ("", {"selectedTags": "Hemlock"}, "BadRequestInvalidIds"),
         ("notificationEmailAddress=not-an-address", None, "BadRequestInvalidEmailAddress"),
+        (f"notificationEmailAddress={'a' * 250}%40example.com", None, "BadRequestInvalidEmailAddress"),
     ],
 )
 def test_train_rejects_unknown_selected_tags_and_bad_addresses(api, owner, query, body, code):  # type: ignore[no-untyped-def]

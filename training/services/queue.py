@@ -56,6 +56,8 @@ def iteration_queue(
     notification_email = (notification_email or "").strip()
     if notification_email:
         try:
+            if len(notification_email) > 254:  # the column's (and RFC 5321's) limit
+                raise ValidationError("too long")
             validate_email(notification_email)
         except ValidationError:
             raise errors.InvalidEmailAddress(f"{notification_email!r} is not an email address.") from None
