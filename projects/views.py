@@ -74,13 +74,23 @@ def project_delete(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     if request.method == "POST":
         name = project.name
-        services.project_delete(project=project)
+        try:
+            services.project_delete(project=project)
+        except errors.ProjectsError as exc:  # e.g. an iteration is still published
+            messages.error(request, exc.message)
+            return redirect("projects:project-delete", project_id=project.id)
         messages.success(request, f"Project “{name}” and its images were deleted.")
         if request.htmx:
             return HttpResponseClientRedirect(reverse("projects:project-list"))
         return redirect("projects:project-list")
+    try:
+        services.project_delete_check(project=project)
+        blocked = ""
+    except errors.ProjectsError as exc:
+        blocked = exc.message
     counts = selectors.image_counts(project=project)
-    return render(request, "projects/project_confirm_delete.html", {"project": project, "counts": counts})
+    return render(request, "projects/project_confirm_delete.html",
+                  {"project": project, "counts": counts, "blocked": blocked})
 
 
 # ---------------------------------------------------------------------------------------------- training images

@@ -53,7 +53,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
 
 
 def iteration_for(project: Project, iteration_id: str) -> Any:
-    return wire.child_or_404(project.iterations, iteration_id, code="NotFoundIteration", what="Iteration")
+    iteration = wire.child_or_404(project.iterations, iteration_id, code="NotFoundIteration", what="Iteration")
+    return selectors.iteration_current(iteration=iteration)
 
 
 def _tag_ids(iteration: Any) -> dict[str, str]:
@@ -67,7 +68,7 @@ def _tag_ids(iteration: Any) -> dict[str, str]:
 @training_key_required
 def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    wire.json_body(request)  # TrainingParameters: selectedTags / customBaseModelInfo are not supported; ignored
+    body = wire.json_body(request)  # TrainingParameters (v3.3+); customBaseModelInfo is not supported: ignored
     training_type = (wire.query_str(request, "trainingType") or "Regular").strip()
     matched = next((t for t in ("Regular", "Advanced") if t.lower() == training_type.lower()), None)
     if matched is None:
@@ -81,8 +82,19 @@ def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
         training_type=matched,
         budget_minutes=hours * 60,
         force=wire.query_bool(request, "forceTrain"),
+        selected_tag_ids=_selected_tags(request, body),
+        notification_email=wire.query_str(request, "notificationEmailAddress") or "",
     )
     return wire.respond(iteration_json(iteration))
+
+
+def _selected_tags(request: HttpRequest, body: dict[str, Any] | None) -> list[uuid.UUID]:
+    """selectedTags from the query (comma-separated GUIDs) and/or TrainingParameters.selectedTags in the body."""
+    raw = wire.body_field(body, "selectedTags")
+    if raw is not None and (not isinstance(raw, list) or not all(isinstance(t, str) for t in raw)):
+        raise AzureError("BadRequestInvalidIds", "selectedTags must be a list of tag ids.", 400)
+    ids = wire.query_guids(request, "selectedTags") + wire.parse_guids(raw or (), what="selectedTags")
+    return list(dict.fromkeys(ids))
 
 
 @training_key_required
@@ -127,8 +139,9 @@ def publish_iteration(request: HttpRequest, project_id: str, iteration_id: str) 
         raise AzureError("BadRequestInvalidPublishName", "publishName is required.", 400)
     if not wire.query_str(request, "predictionId"):
         raise AzureError("BadRequestInvalidPublishTarget", "predictionId is required.", 400)
-    wire.query_bool(request, "overwrite")
-    services.iteration_publish(iteration=iteration, publish_name=publish_name)
+    services.iteration_publish(
+        iteration=iteration, publish_name=publish_name, overwrite=wire.query_bool(request, "overwrite")
+    )
     return wire.respond(True)
 
 
@@ -175,17 +188,17 @@ def get_iteration_performance(request: HttpRequest, project_id: str, iteration_i
                     "id": ids.get(row.get("tag", ""), None),
                     "name": row.get("tag"),
                     "precision": _f(row.get("precision")),
-                    "precisionStdDeviation": 0.0,
+                    "precisionStdDeviation": _f(row.get("precision_std")),  # over k-fold folds, else 0
                     "recall": _f(row.get("recall")),
-                    "recallStdDeviation": 0.0,
+                    "recallStdDeviation": _f(row.get("recall_std")),
                     "averagePrecision": _f(row.get("ap")),
                 }
                 for row in perf.get("per_tag") or ()
             ],
             "precision": _f(overall.get("precision")),
-            "precisionStdDeviation": 0.0,
+            "precisionStdDeviation": _f(overall.get("precision_std")),
             "recall": _f(overall.get("recall")),
-            "recallStdDeviation": 0.0,
+            "recallStdDeviation": _f(overall.get("recall_std")),
             "averagePrecision": _f(overall.get("ap")),
         }
     )

@@ -21,9 +21,12 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
+        from projects.services import project_delete_check_add
         from training import heartbeat, signals
+        from training.services import project_check_unpublished
 
         worker_ready.connect(signals.on_worker_ready, weak=False, dispatch_uid="tagsight-worker-ready")
         worker_shutdown.connect(signals.on_worker_shutdown, weak=False, dispatch_uid="tagsight-worker-shutdown")
         worker_process_init.connect(signals.warm_pool_process, weak=False, dispatch_uid="tagsight-warm-ml")
         heartbeat.heartbeat_hook_add(_reap_lost_iterations)
+        project_delete_check_add(project_check_unpublished)

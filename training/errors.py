@@ -60,5 +60,21 @@ class IterationNameNotUnique(TrainingError):
     code = "BadRequestIterationNameNotUnique"
 
 
+class UnknownSelectedTags(TrainingError):
+    """selectedTags names a tag that is not in the project."""
+
+    code = "BadRequestInvalidIds"
+
+
+class InvalidEmailAddress(TrainingError):
+    code = "BadRequestInvalidEmailAddress"
+
+
+class ImageRetagNotForDetection(TrainingError):
+    """Image-level retagging would drop a detection image's boxes; boxes are fixed in the labeler."""
+
+    code = "BadRequestNotSupported"
+
+
 class InvalidTrainingBudget(TrainingError):
     code = "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining"

@@ -51,6 +51,7 @@ class Iteration(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    notification_email = models.EmailField(blank=True, default="")  # Azure's notificationEmailAddress
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
     started = models.DateTimeField(null=True, blank=True)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from projects.models import Image, Project
 from training import plots
 from training.models import Iteration, WorkerHeartbeat
+from training.services.reaper import iterations_reap_lost
 
 WORKER_ALIVE_SECONDS = 30
 
@@ -23,20 +24,36 @@ def worker_list_alive(*, within_seconds: int = WORKER_ALIVE_SECONDS) -> list[str
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=since).values_list("hostname", flat=True))
 
 
+# Every read of iterations (pages, the Azure API, the Train check) goes through these selectors, and they
+# first fail running iterations whose worker is gone: with no worker left alive to reap, and no portal page
+# open, an API client polling get_iteration must still see Failed. Cheap: one query when nothing is running.
+
+
 def iteration_list(*, project: Project) -> QuerySet[Iteration]:
-    """A project's iterations, newest first (the snapshot and metrics are left out: they can be large)."""
+    """A project's iterations, newest first, lost workers reaped (the snapshot and metrics are left out)."""
+    iterations_reap_lost(project=project)
     return Iteration.objects.filter(project=project).defer("snapshot", "metrics").order_by("-number")
 
 
+def iteration_current(*, iteration: Iteration) -> Iteration:
+    """The iteration as it stands once a lost worker is noticed (reaped and re-read if its worker is gone)."""
+    if iteration.is_running and iterations_reap_lost(project=iteration.project):
+        iteration.refresh_from_db()
+    return iteration
+
+
 def iteration_get_for(*, user: Any, iteration_id: uuid.UUID | str) -> Iteration:
-    """An iteration of one of the user's projects; Http404 for anything else."""
+    """An iteration of one of the user's projects, lost worker reaped; Http404 for anything else."""
     try:
-        return Iteration.objects.select_related("project").get(id=iteration_id, project__owner=user)
+        iteration = Iteration.objects.select_related("project").get(id=iteration_id, project__owner=user)
     except (Iteration.DoesNotExist, ValueError, TypeError):
         raise Http404("No such iteration.") from None
+    return iteration_current(iteration=iteration)
 
 
 def iteration_in_progress(*, project: Project) -> Iteration | None:
+    """The project's queued or running iteration, if any (one whose worker is gone is reaped first)."""
+    iterations_reap_lost(project=project)
     return Iteration.objects.filter(project=project, status=Iteration.Status.TRAINING).defer("snapshot").first()
 
 
@@ -108,18 +125,62 @@ def iteration_performance(
     else:  # an engine result without raw predictions: show what it stored
         perf = {k: iteration.metrics.get(k) for k in ("overall", "per_tag", "confusion")}
     curves = {t: plots.pr_curve(task, t, vps, threshold=threshold, iou_threshold=iou_threshold) for t in tags}
+    spread = _fold_spread(iteration, task, tags, vps, threshold=threshold, iou_threshold=iou_threshold,
+                          multilabel=multilabel)
+    overall = dict(perf.get("overall") or {})
+    overall.update(spread.get("") or {})
     for row in perf.get("per_tag") or ():
         row["curve"] = curves.get(row["tag"])
+        row.update(spread.get(row["tag"]) or {})
     return {
         "task": task,
         "multilabel": multilabel,
         "threshold": threshold,
         "iou_threshold": iou_threshold,
-        "overall": perf.get("overall") or {},
+        "overall": overall,
         "per_tag": perf.get("per_tag") or [],
         "confusion": perf.get("confusion") or {},
         "validation_count": len(vps),
     }
+
+
+def _fold_spread(
+    iteration: Iteration, task: str, tags: list[str], vps: list[dict[str, Any]], *, threshold: float,
+    iou_threshold: float, multilabel: bool,
+) -> dict[str, dict[str, float]]:
+    """Standard deviation of precision and recall over the folds of a k-fold evaluation, at the thresholds.
+
+    The engine stores each fold's validation ids (``split.folds``) and the out-of-fold predictions, so each
+    fold's numbers are recomputed like the overall ones. Keyed by tag name, ``""`` for overall; empty when
+    the iteration was not evaluated by k-fold (hold-out, or an advanced model scored on one fold). A tag counts
+    in the folds where it has validation examples.
+    """
+    import numpy as np
+
+    from training.ml.metrics import compute_metrics
+
+    split = (iteration.metrics or {}).get("split") or {}
+    folds = split.get("folds") or []
+    if split.get("method") != "kfold" or len(folds) < 2:
+        return {}
+    by_id = {str(vp["id"]): vp for vp in vps}
+    per_fold = []
+    for fold in folds:
+        ids = [str(i) for i in fold.get("val_ids") or ()]
+        if not ids or any(i not in by_id for i in ids):
+            return {}  # the stored predictions are not the out-of-fold ones
+        per_fold.append(compute_metrics(task, tags, [by_id[i] for i in ids], threshold=threshold,
+                                        iou_threshold=iou_threshold,
+                                        **({} if task == "detection" else {"multilabel": multilabel})))
+
+    def std(rows: list[dict[str, Any]]) -> dict[str, float]:
+        return {f"{k}_std": float(np.std([r[k] for r in rows])) if len(rows) > 1 else 0.0
+                for k in ("precision", "recall")}
+
+    out = {"": std([m["overall"] for m in per_fold])}
+    for tag in tags:
+        out[tag] = std([r for m in per_fold for r in m["per_tag"] if r["tag"] == tag and r.get("image_count")])
+    return out
 
 
 def iteration_errors(

@@ -94,7 +94,6 @@ def iteration_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpRespo
 
 
 def _iteration_list(request: HttpRequest, project: Project) -> HttpResponse:
-    services.iterations_reap_lost(project=project)
     context = {
         "project": project,
         "iterations": selectors.iteration_list(project=project),
@@ -126,8 +125,6 @@ def _detail_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any
 @login_required
 def iteration_detail(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
-    services.iterations_reap_lost(project=iteration.project)
-    iteration.refresh_from_db()
     return render(request, "training/iteration_detail.html", _detail_context(request, iteration))
 
 
@@ -136,8 +133,6 @@ def iteration_detail(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 def iteration_status(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """Polled every second while training: the live body; once done, the full results and HTTP 286 (stop)."""
     iteration = _iteration(request, iteration_id)
-    services.iterations_reap_lost(project=iteration.project)
-    iteration.refresh_from_db()
     context = {**_detail_context(request, iteration), "oob_nav": True}
     response = render(request, "training/iteration_detail.html#iteration-body", context)
     if iteration.is_done:
@@ -296,15 +291,15 @@ def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpRe
         if not hasattr(exc, "code"):
             raise
         error = str(exc)
-    if request.htmx:
-        current = sorted(image.tags.values_list("name", flat=True))
-        return render(request, "training/iteration_gallery.html#retag-result",
-                      {"image": image, "current_tags": current, "error": error})
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"Retagged {image}.")
     back = request.POST.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("training:iteration-errors", args=[iteration.id])
+    if request.htmx or error:
+        # A refused retag is a 400 that says why (the gallery swaps it in; without htmx it links back).
+        current = sorted(image.tags.values_list("name", flat=True))
+        return render(request, "training/iteration_gallery.html#retag-result",
+                      {"image": image, "current_tags": current, "error": error,
+                       "back": "" if request.htmx else back},
+                      status=400 if error else 200)
+    messages.success(request, f"Retagged {image}.")
     return redirect(back)

@@ -14,7 +14,13 @@ from projects.services.images import (
     images_tag_set,
     images_untag,
 )
-from projects.services.projects import project_create, project_delete, project_update
+from projects.services.projects import (
+    project_create,
+    project_delete,
+    project_delete_check,
+    project_delete_check_add,
+    project_update,
+)
 from projects.services.tags import tag_create, tag_delete, tag_update
 
 __all__ = [
@@ -27,6 +33,8 @@ __all__ = [
     "images_untag",
     "project_create",
     "project_delete",
+    "project_delete_check",
+    "project_delete_check_add",
     "project_update",
     "tag_create",
     "tag_delete",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -79,9 +80,28 @@ def project_update(*, project: Project, **fields: Any) -> Project:
     return project
 
 
+# What may stop a project's deletion is owned by the apps above (training: a published iteration); each adds
+# its check in AppConfig.ready. A check raises a ProjectsError saying what to do first.
+_delete_checks: list[Callable[..., None]] = []
+
+
+def project_delete_check_add(check: Callable[..., None]) -> None:
+    """Run ``check(project=...)`` before every project deletion (idempotent)."""
+    if check not in _delete_checks:
+        _delete_checks.append(check)
+
+
+def project_delete_check(*, project: Project) -> None:
+    """Raise a ProjectsError if the project cannot be deleted now (the confirmation page shows why)."""
+    for check in _delete_checks:
+        check(project=project)
+
+
 def project_delete(*, project: Project) -> None:
     """Delete the project, its rows, and (once the deletion commits) every file under its media folder."""
     prefix = f"projects/{project.id}"
     with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project.pk)  # no publish slips in between
+        project_delete_check(project=project)
         project.delete()
         transaction.on_commit(lambda: storage_delete_tree(prefix))

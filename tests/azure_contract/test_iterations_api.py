@@ -320,3 +320,180 @@ def test_query_predictions_with_a_bad_page_token_is_a_400(api, project, token): 
     # found by schemathesis: a negative continuation used to reach a negative queryset slice (a 500)
     response = api.post(f"/projects/{project.id}/predictions/query", json_body=token)
     assert (response.status_code, response.json()["code"]) == (400, "BadRequestPredictionInvalidQueryParameters")
+
+
+@pytest.mark.parametrize("read", ["get_iteration", "get_iterations", "train_project"])
+def test_api_reads_fail_an_iteration_whose_worker_is_gone(api, owner, read):  # type: ignore[no-untyped-def]
+    """No portal page open, no worker alive to reap: the API's own reads notice the lost worker (issue #11.2)."""
+    from training.models import Iteration, WorkerHeartbeat
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")
+    lost = iteration_queue(project=project, requested_by=owner)
+    Iteration.objects.filter(id=lost.id).update(
+        started=timezone.now() - timezone.timedelta(seconds=120), worker_hostname="w1@gone", worker_pid=4242,
+        worker_parent_pid=4241,
+    )
+    WorkerHeartbeat.objects.create(hostname="w1@gone", pid=4241,
+                                   last_seen=timezone.now() - timezone.timedelta(seconds=45))
+    if read == "get_iteration":
+        response = api.get(f"/projects/{project.id}/iterations/{lost.id}")
+        assert response.status_code == 200
+        body = response.json()
+    elif read == "get_iterations":
+        response = api.get(f"/projects/{project.id}/iterations")
+        assert response.status_code == 200
+        body = next(i for i in response.json() if i["id"] == str(lost.id))
+    else:
+        response = api.post(f"/projects/{project.id}/train")
+        assert response.status_code == 200, response.json()
+        assert response.json()["status"] == "Training" and response.json()["id"] != str(lost.id)
+        body = api.get(f"/projects/{project.id}/iterations/{lost.id}").json()
+    assert body["status"] == "Failed"
+    assert body["trainingErrorDetails"].startswith("Worker lost: w1@gone stopped during training")
+
+
+# ---------------------------------------------------------------- selectedTags, notificationEmailAddress
+
+
+def _three_tag_project(owner):  # type: ignore[no-untyped-def]
+    """Hemlock and Cherry with 5 images each, Oak with only 2 (too few to train on)."""
+    project = tagged_project(owner, name="Trees")
+    oak = make_tag(project, "Oak")
+    for _ in range(2):
+        add_image(project, tags=[oak])
+    return project
+
+
+@pytest.mark.parametrize("how", ["query", "body"])
+def test_train_on_selected_tags_only(api, owner, how):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = _three_tag_project(owner)
+    refused = api.post(f"/projects/{project.id}/train").json()  # Oak has too few images
+    assert refused["code"] == "BadRequestClassificationTrainingValidationFailed"
+    ids = [str(project.tags.get(name=n).id) for n in ("Hemlock", "Cherry")]
+    if how == "query":
+        response = api.post(f"/projects/{project.id}/train?selectedTags={','.join(ids)}")
+    else:  # the SDK's TrainingParameters body (v3.3+)
+        response = api.post(f"/projects/{project.id}/train", json_body={"selectedTags": ids})
+    assert response.status_code == 200, response.json()
+    iteration = Iteration.objects.get(id=response.json()["id"])
+    assert sorted(t["name"] for t in iteration.snapshot["tags"]) == ["Cherry", "Hemlock"]
+    assert iteration.image_count == 10 and {t for i in iteration.snapshot["images"] for t in i["tags"]} == set(ids)
+
+
+def test_selected_tags_are_validated_as_the_training_set(api, owner):  # type: ignore[no-untyped-def]
+    project = _three_tag_project(owner)
+    hemlock = project.tags.get(name="Hemlock").id
+    response = api.post(f"/projects/{project.id}/train?selectedTags={hemlock}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "BadRequestClassificationTrainingValidationFailed"
+    assert "at least 2 tags" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "code"),
+    [
+        ("selectedTags=6a3f2e1c-0000-4000-8000-000000000001", None, "BadRequestInvalidIds"),
+        ("selectedTags=not-a-guid", None, "BadRequestInvalidIds"),
+        ("", {"selectedTags": ["6a3f2e1c-0000-4000-8000-000000000002"]}, "BadRequestInvalidIds"),
+        ("", {"selectedTags": "Hemlock"}, "BadRequestInvalidIds"),
+        ("notificationEmailAddress=not-an-address", None, "BadRequestInvalidEmailAddress"),
+        (f"notificationEmailAddress={'a' * 250}%40example.com", None, "BadRequestInvalidEmailAddress"),
+    ],
+)
+def test_train_rejects_unknown_selected_tags_and_bad_addresses(api, owner, query, body, code):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?{query}", json_body=body)
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert not Iteration.objects.exists()
+
+
+def test_train_stores_the_notification_address(api, owner):  # type: ignore[no-untyped-def]
+    from training.models import Iteration
+
+    project = tagged_project(owner)
+    response = api.post(f"/projects/{project.id}/train?notificationEmailAddress=ops%40example.com")
+    assert response.status_code == 200, response.json()
+    assert Iteration.objects.get(id=response.json()["id"]).notification_email == "ops@example.com"
+
+
+# ---------------------------------------------------------------- delete_project while published, publish overwrite
+
+
+def test_delete_project_is_refused_while_an_iteration_is_published(api, trained):  # type: ignore[no-untyped-def]
+    from projects.models import Project
+
+    project, iteration = trained
+    publish = f"/projects/{project.id}/iterations/{iteration.id}/publish"
+    assert api.post(f"{publish}?publishName=prod&predictionId=x").status_code == 200
+    refused = api.delete(f"/projects/{project.id}")
+    assert (refused.status_code, refused.json()["code"]) == (400, "BadRequestIterationIsPublished")
+    assert "prod" in refused.json()["message"] and Project.objects.filter(id=project.id).exists()
+    assert api.delete(publish).status_code == 204
+    assert api.delete(f"/projects/{project.id}").status_code == 204
+    assert not Project.objects.filter(id=project.id).exists()
+
+
+def test_publish_with_overwrite_moves_the_name(api, trained, owner):  # type: ignore[no-untyped-def]
+    from training.services import iteration_queue
+
+    project, first = trained
+    second = _complete(iteration_queue(project=project, requested_by=owner, force=True))
+    url = f"/projects/{project.id}/iterations/{{}}/publish?publishName=prod&predictionId=x"
+    assert api.post(url.format(first.id)).status_code == 200
+    for query in ("", "&overwrite=false"):
+        refused = api.post(url.format(second.id) + query)
+        assert (refused.status_code, refused.json()["code"]) == (400, "BadRequestInvalidPublishName")
+    moved = api.post(url.format(second.id) + "&overwrite=true")
+    assert moved.status_code == 200 and moved.content == b"true"
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.publish_name, second.publish_name) == (None, "prod") and first.published_at is None
+
+
+# ---------------------------------------------------------------- k-fold standard deviations
+
+
+def test_performance_std_deviation_over_the_k_fold_folds(api, owner):  # type: ignore[no-untyped-def]
+    """precision/recallStdDeviation: the spread over the folds of a k-fold iteration, at the query's threshold."""
+    import numpy as np
+
+    from training.ml.metrics import compute_metrics
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")
+    iteration = iteration_queue(project=project, requested_by=owner)
+    images = list(project.images.prefetch_related("tags").order_by("id"))[:8]
+    vps = []
+    for n, image in enumerate(images):
+        true = image.tags.get().name
+        other = "Cherry" if true == "Hemlock" else "Hemlock"
+        p = 0.2 if n in (5, 7) else 0.9  # fold 1 all right; fold 2 two wrong
+        vps.append({"id": str(image.id), "tags": [true], "boxes": [],
+                    "predictions": [{"tag": true, "probability": p, "box": None},
+                                    {"tag": other, "probability": 1 - p, "box": None}]})
+    ids = [v["id"] for v in vps]
+    folds = [{"train_ids": ids[4:], "val_ids": ids[:4]}, {"train_ids": ids[:4], "val_ids": ids[4:]}]
+    tags = ["Cherry", "Hemlock"]
+    _complete(iteration, task="classification", tags=tags, validation_predictions=vps,
+              split={"method": "kfold", "seed": 0, "k": 2, "train_ids": [], "val_ids": sorted(ids), "folds": folds},
+              kfold={"k": 2, "folds": [{"accuracy": 1.0, "ap": 1.0}, {"accuracy": 0.5, "ap": 0.75}]})
+    body = api.get(f"/projects/{project.id}/iterations/{iteration.id}/performance?threshold=0.5").json()
+    assert body["precisionStdDeviation"] == pytest.approx(0.25)  # folds: precision 1.0 and 0.5
+    assert body["recallStdDeviation"] == pytest.approx(0.25)
+    per_fold = [compute_metrics("classification", tags, vps[:4]), compute_metrics("classification", tags, vps[4:])]
+    for row in body["perTagPerformance"]:
+        folds_rows = [next(r for r in m["per_tag"] if r["tag"] == row["name"]) for m in per_fold]
+        assert row["precisionStdDeviation"] == pytest.approx(np.std([r["precision"] for r in folds_rows]))
+        assert row["recallStdDeviation"] == pytest.approx(np.std([r["recall"] for r in folds_rows]))
+    assert any(row["recallStdDeviation"] > 0 for row in body["perTagPerformance"])
+
+
+def test_performance_std_deviation_is_zero_without_folds(api, trained):  # type: ignore[no-untyped-def]
+    project, iteration = trained
+    body = api.get(f"/projects/{project.id}/iterations/{iteration.id}/performance").json()
+    assert body["precisionStdDeviation"] == 0.0 and body["recallStdDeviation"] == 0.0

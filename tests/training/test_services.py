@@ -384,3 +384,63 @@ def test_deleting_the_project_deletes_its_iterations_models(owner, tmp_path, dja
     with django_capture_on_commit_callbacks(execute=True):
         project_delete(project=project)
     assert not default_storage.exists(f"{name}/model.onnx")
+
+
+def test_retag_is_refused_for_detection_and_keeps_the_boxes(owner):
+    from labeling.models import Region
+    from projects.domains import DEFAULT_DETECTION_DOMAIN
+
+    project = make_project(owner, name="Kitchen", project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
+    fork, knife = make_tag(project, "fork"), make_tag(project, "knife")
+    image = add_image(project, regions=[{"tag": fork.id, "left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}])
+    tags_before = sorted(t.name for t in image.tags.all())
+    for mode in ("set", "add", "remove"):
+        with pytest.raises(errors.ImageRetagNotForDetection, match="labeler") as exc:
+            image_retag(project=project, image_id=image.id, tag_id=knife.id, mode=mode)
+        assert exc.value.status == 400
+    assert list(Region.objects.filter(image=image).values_list("tag__name", flat=True)) == ["fork"]
+    assert sorted(t.name for t in image.tags.all()) == tags_before
+
+
+def test_selected_tags_keep_only_their_images_and_labels(owner):
+    project = tagged_project(owner, per_tag=5, classification_type="Multilabel")
+    hemlock, cherry = project.tags.get(name="Hemlock"), project.tags.get(name="Cherry")
+    oak = make_tag(project, "Oak")
+    both = add_image(project, tags=[hemlock, oak])  # keeps Hemlock, loses Oak
+    add_image(project, tags=[oak])  # not trained on at all
+    with pytest.raises(errors.TrainingError) as exc:  # a tag of another project
+        _queue(project, owner, selected_tag_ids=[hemlock.id, make_tag(make_project(owner, name="Other"), "Elm").id])
+    assert exc.value.code == "BadRequestInvalidIds"
+    iteration = _queue(project, owner, selected_tag_ids=[hemlock.id, str(cherry.id)])
+    snapshot = iteration.snapshot
+    assert [t["name"] for t in snapshot["tags"]] == ["Cherry", "Hemlock"]
+    assert iteration.image_count == 11
+    assert next(i for i in snapshot["images"] if i["id"] == str(both.id))["tags"] == [str(hemlock.id)]
+
+
+def test_a_project_with_a_published_iteration_cannot_be_deleted(owner):
+    from projects.models import Project
+    from projects.services import project_delete
+
+    project = tagged_project(owner)
+    iteration = _complete(_queue(project, owner))
+    iteration_publish(iteration=iteration, publish_name="prod")
+    with pytest.raises(errors.IterationIsPublished, match="prod") as exc:
+        project_delete(project=project)
+    assert exc.value.code == "BadRequestIterationIsPublished"
+    assert Project.objects.filter(id=project.id).exists() and Iteration.objects.filter(id=iteration.id).exists()
+    iteration_unpublish(iteration=iteration)
+    project_delete(project=project)
+    assert not Project.objects.filter(id=project.id).exists()
+
+
+def test_publish_with_overwrite_takes_the_name_from_another_iteration(owner):
+    project = tagged_project(owner)
+    first = _complete(_queue(project, owner))
+    second = _complete(_queue(project, owner, force=True))
+    iteration_publish(iteration=first, publish_name="prod")
+    with pytest.raises(errors.InvalidPublishName):
+        iteration_publish(iteration=second, publish_name="prod")
+    iteration_publish(iteration=second, publish_name="prod", overwrite=True)
+    first.refresh_from_db()
+    assert (first.publish_name, second.publish_name) == (None, "prod")

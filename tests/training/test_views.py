@@ -206,6 +206,22 @@ def test_rename_publish_unpublish_and_delete(owner_client, owner, project):
     assert response.status_code == 302 and not Iteration.objects.filter(id=iteration.id).exists()
 
 
+def test_project_delete_page_says_to_unpublish_first(owner_client, owner, project):
+    from projects.models import Project
+
+    iteration = _completed(project, owner)
+    owner_client.post(reverse("training:iteration-publish", args=[iteration.id]), {"publish_name": "prod"})
+    url = reverse("projects:project-delete", args=[project.id])
+    page = owner_client.get(url).content.decode()
+    assert "Unpublish" in page and "prod" in page and "Delete project</button>" not in page
+    response = owner_client.post(url, follow=True)
+    assert Project.objects.filter(id=project.id).exists()
+    assert "Unpublish" in response.content.decode()
+    owner_client.post(reverse("training:iteration-unpublish", args=[iteration.id]))
+    assert "Delete project</button>" in owner_client.get(url).content.decode()
+    assert owner_client.post(url).status_code == 302 and not Project.objects.filter(id=project.id).exists()
+
+
 def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
     response = owner_client.get(reverse("training:train", args=[project.id]))
     content = response.content.decode()
@@ -257,6 +273,29 @@ def test_detection_error_gallery_draws_true_and_predicted_boxes(owner_client, ow
     content = owner_client.get(reverse("training:iteration-errors", args=[iteration.id])).content.decode()
     assert content.count('class="err-card"') == 1
     assert 'class="missed"' in content and 'class="fp"' in content and "Fix the boxes" in content
+
+
+def test_detection_retag_is_a_400_and_keeps_the_boxes(owner_client, owner, settings):
+    from labeling.models import Region
+
+    iteration = _detection_iteration(owner, settings)
+    project = iteration.project
+    image = project.images.order_by("created").first()
+    spoon = project.tags.create(name="spoon")
+    url = reverse("training:iteration-retag", args=[iteration.id])
+    for extra in ({}, HX):
+        response = owner_client.post(url, {"image": str(image.id), "tag": str(spoon.id), "mode": "set"}, **extra)
+        assert response.status_code == 400, response
+        assert b"labeler" in response.content
+    assert list(Region.objects.filter(image=image).values_list("tag__name", flat=True)) == ["fork"]
+    assert not image.tags.filter(name="spoon").exists()
+
+
+def test_detection_galleries_link_to_the_labeler_and_never_offer_a_retag(owner_client, owner, settings):
+    iteration = _detection_iteration(owner, settings)
+    retag = reverse("training:iteration-retag", args=[iteration.id])
+    errors_page = owner_client.get(reverse("training:iteration-errors", args=[iteration.id])).content.decode()
+    assert retag not in errors_page and "Fix the boxes" in errors_page
 
 
 def test_admin_lists_iterations(client, owner, project, django_user_model):

@@ -151,3 +151,33 @@ def test_killed_pool_process_is_reaped_by_its_own_worker(owner, tmp_path) -> Non
         assert worker.alive()  # the worker itself lives on and takes the next job
         again = _queue(project, force=True)
         assert _wait(again, _done, 240, "next training done", worker).status == "Completed"
+
+
+def test_lost_worker_is_seen_through_the_api_and_training_can_start_again(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With no worker (and no portal page) alive, get_iteration itself notices the lost worker (issue #11.2):
+    Failed with the reason within 60 s of the death, and a new training is accepted and waits in the queue."""
+    from django.test import Client
+
+    from projects.accounts import apikey_get_or_create
+    from training.models import Iteration
+
+    project = dataset_project(owner, QUICKSTART, name="Trees")
+    api = Client(HTTP_TRAINING_KEY=apikey_get_or_create(user=owner).training_key)
+    base = f"/customvision/v3.3/training/projects/{project.id}"
+    with celery_worker(data_dir=tmp_path, hostname="w1") as worker:
+        iteration = _queue(project, training_type="Advanced", budget_minutes=10)
+        _wait(iteration, _running, 120, "running", worker)
+        worker.kill()  # the machine is gone: main process and pool child at once
+    body = wait_for(lambda: (b := api.get(f"{base}/iterations/{iteration.id}").json())["status"] != "Training" and b,
+                    timeout=60, interval=2, describe=lambda: "still Training 60 s after the worker died")
+    assert body["status"] == "Failed" and body["trainingErrorDetails"].startswith("Worker lost"), body
+    assert [i["status"] for i in api.get(f"{base}/iterations").json() if i["id"] == str(iteration.id)] == ["Failed"]
+    response = api.post(f"{base}/train", data="", content_type="application/json")
+    again = response.json()
+    assert response.status_code == 200 and again["status"] == "Training", again
+    queued = Iteration.objects.get(id=again["id"])
+    assert queued.started is None
+    with celery_worker(data_dir=tmp_path, hostname="w2") as worker:
+        assert _wait(queued, _done, 240, "new training done", worker).status == "Completed"
+    iteration.refresh_from_db()
+    assert iteration.status == "Failed"

@@ -14,6 +14,7 @@ from training.services.lifecycle import (
     iteration_publish,
     iteration_rename,
     iteration_unpublish,
+    project_check_unpublished,
 )
 from training.services.queue import iteration_queue
 from training.services.reaper import iterations_reap_lost
@@ -31,4 +32,5 @@ __all__ = [
     "iteration_run",
     "iteration_unpublish",
     "iterations_reap_lost",
+    "project_check_unpublished",
 ]

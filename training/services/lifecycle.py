@@ -50,6 +50,19 @@ def iteration_delete(*, iteration: Iteration) -> None:
     transaction.on_commit(lambda: artifact_delete(path=path, kind=kind))
 
 
+def project_check_unpublished(*, project: Project) -> None:
+    """A project with a published iteration cannot be deleted (Azure's rule): unpublish it first."""
+    published = list(
+        Iteration.objects.filter(project=project, publish_name__isnull=False).order_by("number")
+        .values_list("name", "publish_name")
+    )
+    if published:
+        names = ", ".join(f"{name} (as {publish_name!r})" for name, publish_name in published)
+        raise errors.IterationIsPublished(
+            f"This project has published iterations: {names}. Unpublish them before deleting the project."
+        )
+
+
 def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -70,8 +83,12 @@ def _check_publish_name(name: str) -> str:
     return name
 
 
-def iteration_publish(*, iteration: Iteration, publish_name: str) -> Iteration:
-    """Make a Completed iteration available to the prediction endpoint under ``publish_name`` (unique per project)."""
+def iteration_publish(*, iteration: Iteration, publish_name: str, overwrite: bool = False) -> Iteration:
+    """Make a Completed iteration available to the prediction endpoint under ``publish_name`` (unique per project).
+
+    A name another iteration of the project holds is refused, unless ``overwrite``: then the name moves here
+    (the other one is unpublished in the same transaction, so predictions never see the name missing).
+    """
     publish_name = _check_publish_name(publish_name)
     if iteration.status != Status.COMPLETED:
         raise errors.IterationNotCompleted(
@@ -84,11 +101,17 @@ def iteration_publish(*, iteration: Iteration, publish_name: str) -> Iteration:
             f"{iteration.name} is already published as {iteration.publish_name!r}; unpublish it first."
         )
     taken = Iteration.objects.filter(project_id=iteration.project_id, publish_name=publish_name).first()
-    if taken is not None:
-        raise errors.InvalidPublishName(f"{taken.name} is already published as {publish_name!r}.")
+    if taken is not None and not overwrite:
+        raise errors.InvalidPublishName(
+            f"{taken.name} is already published as {publish_name!r}; unpublish it first, or overwrite."
+        )
     iteration.publish_name, iteration.published_at = publish_name, timezone.now()
     try:
         with transaction.atomic():
+            if taken is not None:
+                Iteration.objects.filter(id=taken.id, publish_name=publish_name).update(
+                    publish_name=None, published_at=None, modified=timezone.now()
+                )
             iteration.save(update_fields=["publish_name", "published_at", "modified"])
     except IntegrityError:
         raise errors.InvalidPublishName(f"Another iteration is already published as {publish_name!r}.") from None
@@ -104,9 +127,16 @@ def iteration_unpublish(*, iteration: Iteration) -> Iteration:
 
 
 def image_retag(*, project: Project, image_id: Any, tag_id: Any, mode: str = "set") -> None:
-    """One-click fix from the error gallery: ``set`` the image's only tag, ``add`` a tag, or ``remove`` one."""
+    """One-click fix from the error gallery: ``set`` the image's only tag, ``add`` a tag, or ``remove`` one.
+
+    Classification only: a detection image's tags come from its boxes, and untagging it deletes them.
+    """
     from projects.services import images_tag, images_untag
 
+    if project.is_detection:
+        raise errors.ImageRetagNotForDetection(
+            "A detection image is labelled by its boxes: fix them in the labeler, not by retagging the image."
+        )
     if mode not in ("set", "add", "remove"):
         raise errors.TrainingError(f"Unknown retag mode {mode!r}.", code="BadRequestImageTags")
     with transaction.atomic():

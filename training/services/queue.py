@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Max
 
 from projects.domains import DOMAINS_BY_ID
 from projects.models import Project
-from training import errors
+from training import errors, selectors
 from training.models import Iteration
 from training.services.snapshot import snapshot_fingerprint, snapshot_take, snapshot_validate
 
@@ -42,8 +45,22 @@ def iteration_queue(
     training_type: str = Iteration.TrainingType.REGULAR,
     budget_minutes: int = 0,
     force: bool = False,
+    selected_tag_ids: Collection[uuid.UUID | str] | None = None,
+    notification_email: str = "",
 ) -> Iteration:
-    """Check the dataset as Azure does, create the Iteration (Training, queued) and hand it to a worker."""
+    """Check the dataset as Azure does, create the Iteration (Training, queued) and hand it to a worker.
+
+    ``selected_tag_ids`` (Azure's selectedTags): train, and check the minimums, on those tags only.
+    ``notification_email`` is stored on the iteration for the training-finished mail.
+    """
+    notification_email = (notification_email or "").strip()
+    if notification_email:
+        try:
+            if len(notification_email) > 254:  # the column's (and RFC 5321's) limit
+                raise ValidationError("too long")
+            validate_email(notification_email)
+        except ValidationError:
+            raise errors.InvalidEmailAddress(f"{notification_email!r} is not an email address.") from None
     if training_type not in Iteration.TrainingType.values:
         raise errors.TrainingError(f"Unknown training type {training_type!r}.", code="BadRequestInvalidTrainingType")
     if training_type == Iteration.TrainingType.ADVANCED:
@@ -57,11 +74,11 @@ def iteration_queue(
     with transaction.atomic():
         # Lock the project row (PostgreSQL) so two clicks cannot both pass the "one at a time" check.
         project = Project.objects.select_for_update().get(pk=project.pk)
-        if Iteration.objects.filter(project=project, status=Status.TRAINING).exists():
+        if selectors.iteration_in_progress(project=project) is not None:  # reaps a lost worker's first
             raise errors.TrainingAlreadyInProgress(
                 "A training of this project is already in progress; wait for it or cancel it."
             )
-        snapshot = snapshot_take(project=project)
+        snapshot = snapshot_take(project=project, tag_ids=selected_tag_ids)
         snapshot_validate(project=project, snapshot=snapshot)
         fingerprint = snapshot_fingerprint(snapshot=snapshot, project=project, training_type=training_type)
         last = Iteration.objects.filter(project=project, status=Status.COMPLETED).order_by("-number").first()
@@ -78,6 +95,7 @@ def iteration_queue(
             training_type=training_type,
             budget_minutes=int(budget_minutes),
             requested_by=requested_by,
+            notification_email=notification_email,
             domain_id=project.domain_id,
             backbone=domain.backbone,
             project_type=project.project_type,

@@ -6,6 +6,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
@@ -15,18 +16,34 @@ from projects.models import Image, Project, Tag
 from training import errors
 
 
-def snapshot_take(*, project: Project) -> dict[str, Any]:
-    """What an iteration trains on, frozen: tags (id, name, type) and every labelled image."""
+def snapshot_take(*, project: Project, tag_ids: Collection[uuid.UUID | str] | None = None) -> dict[str, Any]:
+    """What an iteration trains on, frozen: tags (id, name, type) and every labelled image.
+
+    ``tag_ids`` (Azure's selectedTags; None or empty = all): train on those tags only; other tags are dropped
+    from each image (and their boxes), and an image left with nothing is left out.
+    """
     tags = list(Tag.objects.filter(project=project).order_by("name"))
+    if tag_ids:
+        wanted = {str(t) for t in tag_ids}
+        unknown = wanted - {str(t.id) for t in tags}
+        if unknown:
+            raise errors.UnknownSelectedTags(
+                f"selectedTags names tags not in this project: {', '.join(sorted(unknown))}."
+            )
+        tags = [t for t in tags if str(t.id) in wanted]
+    kept_tags = {str(t.id) for t in tags}
     images: dict[uuid.UUID, dict[str, Any]] = {}
     rows = Image.objects.filter(project=project).values_list("id", "sha256", "file", "width", "height")
     for image_id, sha, name, width, height in rows:
         images[image_id] = {"id": str(image_id), "sha256": sha, "file": name, "width": width, "height": height,
                             "tags": [], "regions": []}
     for image_id, tag_id in Image.tags.through.objects.filter(image__project=project).values_list("image_id", "tag_id"):
-        images[image_id]["tags"].append(str(tag_id))
+        if str(tag_id) in kept_tags:
+            images[image_id]["tags"].append(str(tag_id))
     if project.is_detection:
         for r in Region.objects.filter(image__project=project).order_by("image_id", "created", "id"):
+            if str(r.tag_id) not in kept_tags:
+                continue
             images[r.image_id]["regions"].append(
                 {"tag": str(r.tag_id), "left": r.left, "top": r.top, "width": r.width, "height": r.height}
             )
