@@ -7,11 +7,31 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image as PILImage
 
-# The shared folder next to the checkout (datasets, the API spec); TAGSIGHT_SHARED_DIR points elsewhere.
-SHARED = Path(os.environ.get("TAGSIGHT_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared")
-DATASETS = SHARED / "datasets"
+ROOT = Path(__file__).resolve().parent.parent
+# The images the suite needs, in the repository (MIT; tests/data/README.md): azure-quickstart/, raccoon/.
+DATASETS = ROOT / "tests" / "data"
+
+
+def shared_dir() -> Path:
+    """The full datasets and the acceptance script: ``shared/`` beside the repository, or $TAGSIGHT_SHARED_DIR."""
+    return Path(os.environ.get("TAGSIGHT_SHARED_DIR") or ROOT.parent / "shared")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under :func:`shared_dir`, for the few tests that need the big sets; call it inside the test.
+
+    Skips the test when the path is absent (a plain clone has no ../shared), or fails it when
+    TAGSIGHT_REQUIRE_SHARED=1 (CI, which has the folder)."""
+    path = shared_dir().joinpath(*parts)
+    if not path.exists():
+        reason = f"needs {path} (the shared datasets beside the repository, or set TAGSIGHT_SHARED_DIR)"
+        if os.environ.get("TAGSIGHT_REQUIRE_SHARED") == "1":
+            pytest.fail(f"TAGSIGHT_REQUIRE_SHARED=1 but the test {reason}", pytrace=False)
+        pytest.skip(reason)
+    return path
 
 
 def make_image_bytes(

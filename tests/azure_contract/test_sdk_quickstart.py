@@ -1,7 +1,8 @@
 """The acceptance script: Microsoft's SDK runs both quickstart flows against `make serve` (web + real worker).
 
 Runs ../shared/acceptance/sdk_quickstart.py unchanged against scripts/serve.py (what `make serve` starts:
-gunicorn and a Celery worker on the embedded broker) on a fresh data dir and a free port.
+gunicorn and a Celery worker on the embedded broker) on a fresh data dir and a free port. Skipped where there is
+no ../shared (a plain clone), failed instead when TAGSIGHT_REQUIRE_SHARED=1: see tests.factories.shared_path.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import shared_path
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT.parent / "shared" / "acceptance" / "sdk_quickstart.py"
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker]
@@ -29,6 +31,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def script() -> Path:
+    """The acceptance script, which reads its images from the shared datasets beside it."""
+    return shared_path("acceptance", "sdk_quickstart.py")
 
 
 @pytest.fixture
@@ -87,7 +95,7 @@ def served(tmp_path):  # type: ignore[no-untyped-def]
         log.close()
 
 
-def test_sdk_quickstart_acceptance_script_passes(served, tmp_path):  # type: ignore[no-untyped-def]
+def test_sdk_quickstart_acceptance_script_passes(script, served, tmp_path):  # type: ignore[no-untyped-def]
     endpoint, training_key, prediction_key, env = served
     run_env = {
         **env,
@@ -98,7 +106,7 @@ def test_sdk_quickstart_acceptance_script_passes(served, tmp_path):  # type: ign
         "CV_TRAIN_TIMEOUT": "1500",
     }
     out = subprocess.run(
-        [str(BIN / "python"), str(SCRIPT)], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=3000
+        [str(BIN / "python"), str(script)], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=3000
     )
     report = out.stdout + out.stderr
     (tmp_path / "acceptance.log").write_text(report)

@@ -235,7 +235,7 @@ def test_create_images_from_files_keeps_bytes_tags_and_shape(api, project):  # t
     (result,) = summary["images"]
     assert result["status"] == "OK" and result["sourceUrl"] is None
     assert set(result["image"]) == IMAGE_KEYS
-    assert (result["image"]["width"], result["image"]["height"]) == (900, 1600)
+    assert (result["image"]["width"], result["image"]["height"]) == (180, 320)
     assert [t["tagName"] for t in result["image"]["tags"]] == ["Hemlock"]
     image = project.images.get()
     with default_storage.open(image.file.name, "rb") as fh:

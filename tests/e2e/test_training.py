@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.
 def test_train_watch_progress_and_explore_the_performance_tab(page, live_server, owner, login_as, tmp_path, screenshot):
     from training.models import Iteration
 
-    project = dataset_project(owner, DATASETS / "hymenoptera", name="Ants and bees")
+    project = dataset_project(owner, DATASETS / "azure-quickstart" / "classification", name="Trees")
     base = live_server.url
     with celery_worker(data_dir=tmp_path, hostname="e2e-train"):
         login_as(owner)
@@ -51,7 +51,8 @@ def test_train_watch_progress_and_explore_the_performance_tab(page, live_server,
         screenshot("train-03-performance")
 
         rows = page.locator("#tag-table tbody tr")
-        assert sorted(rows.nth(i).get_attribute("data-tag") for i in range(rows.count())) == ["ants", "bees"]
+        tags = sorted(rows.nth(i).get_attribute("data-tag") for i in range(rows.count()))
+        assert tags == ["Hemlock", "Japanese Cherry"]
         before = page.inner_text("#overall-precision")
 
         # The threshold slider: at 0 every tag is predicted for every image, so precision falls to 50 %.

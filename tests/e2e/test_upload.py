@@ -105,7 +105,7 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
 
     project = services.project_create(owner=owner, name="Insects")
     bees = services.tag_create(project=project, name="bees")
-    photos = sorted((DATASETS / "hymenoptera" / "bees").glob("*.jpg"))[:6]
+    photos = sorted((DATASETS / "azure-quickstart" / "detection" / "fork").glob("*.jpg"))[:6]
     for photo in photos:
         services.image_upload(project=project, data=photo.read_bytes(), filename=photo.name)
     login_as(owner)
@@ -154,7 +154,7 @@ def test_tag_panel_create_rename_delete_and_delete_images(page, live_server, own
     from projects.models import Image, Tag
 
     project = services.project_create(owner=owner, name="Insects")
-    photos = sorted((DATASETS / "hymenoptera" / "ants").glob("*.jpg"))[:3]
+    photos = sorted((DATASETS / "azure-quickstart" / "detection" / "scissors").glob("*.jpg"))[:3]
     for photo in photos:
         services.image_upload(project=project, data=photo.read_bytes(), filename=photo.name)
     login_as(owner)

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import DATASETS
 from training.ml import Manifest, Sample
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-HYMENOPTERA = DATASETS / "hymenoptera"
+# Two whole-photo classes in the repository: the Azure quickstart's 20 forks and 20 scissors (MIT).
+PHOTOS = DATASETS / "azure-quickstart" / "detection"
+TAGS = ("fork", "scissors")
+
+
+def photos(tag: str) -> list[Path]:
+    """The photos of one of :data:`TAGS`, in a fixed order (the first 8 make up ``tiny_manifest``)."""
+    return sorted((PHOTOS / tag).glob("*.jpg"))
 
 
 @pytest.fixture(scope="session")
@@ -18,15 +25,15 @@ def ml_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ml-cache")
 
 
-def hymenoptera_manifest(per_tag: int) -> Manifest:
-    """The first ``per_tag`` ants and bees, with absolute paths."""
+def photo_manifest(per_tag: int) -> Manifest:
+    """The first ``per_tag`` forks and scissors, with absolute paths."""
     samples = []
-    for tag in ("ants", "bees"):
-        for p in sorted((HYMENOPTERA / tag).iterdir())[:per_tag]:
+    for tag in TAGS:
+        for p in photos(tag)[:per_tag]:
             samples.append(Sample(id=f"{tag}/{p.name}", path=str(p), tags=(tag,)))
-    return Manifest(task="classification", tags=("ants", "bees"), samples=tuple(samples), name="tiny")
+    return Manifest(task="classification", tags=TAGS, samples=tuple(samples), name="tiny")
 
 
 @pytest.fixture
 def tiny_manifest() -> Manifest:
-    return hymenoptera_manifest(8)
+    return photo_manifest(8)

@@ -12,14 +12,16 @@ from PIL import Image
 from training.ml import Manifest, Predictor, Sample, TrainConfig, train
 from training.ml.errors import Cancelled, EmptyManifest, NotEnoughImagesPerTag, NotEnoughTags, UnreadableImage
 
-from .conftest import HYMENOPTERA
+from .conftest import TAGS, photos
 
 
 def _config(cache: Path, **kw: object) -> TrainConfig:
     return TrainConfig(cache_dir=str(cache), **kw)  # type: ignore[arg-type]
 
 
-def test_tiny_real_training_separates_ants_from_bees(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
+def test_tiny_real_training_separates_forks_from_scissors(
+    tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path
+) -> None:
     stages: list[tuple[float, str]] = []
     result = train(tiny_manifest, _config(ml_cache), tmp_path, progress=lambda f, s: stages.append((f, s)))
     m = result.metrics
@@ -30,12 +32,11 @@ def test_tiny_real_training_separates_ants_from_bees(tiny_manifest: Manifest, ml
     json.dumps(m)
     fractions = [f for f, _ in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    # The delivered model is trained on all images: it knows a held-back ant and bee.
+    # The delivered model is trained on all images: it knows a held-back fork and pair of scissors.
     predictor = Predictor.load(result.artifact_path)
-    ant = sorted((HYMENOPTERA / "ants").iterdir())[20]
-    bee = sorted((HYMENOPTERA / "bees").iterdir())[20]
-    assert [predictor.predict(p)[0].tag for p in (ant, bee)] == ["ants", "bees"]
-    probs = [p.probability for p in predictor.predict(ant)]
+    held_back = [photos(tag)[10] for tag in TAGS]
+    assert [predictor.predict(p)[0].tag for p in held_back] == list(TAGS)
+    probs = [p.probability for p in predictor.predict(held_back[0])]
     assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -59,8 +60,8 @@ def test_retraining_embeds_only_new_images(tiny_manifest: Manifest, ml_cache: Pa
         tags=tiny_manifest.tags,
         samples=tiny_manifest.samples
         + tuple(
-            Sample(id=f"new{i}", path=str(p), tags=("ants",))
-            for i, p in enumerate(sorted((HYMENOPTERA / "ants").iterdir())[30:32])
+            Sample(id=f"new{i}", path=str(p), tags=(TAGS[0],))
+            for i, p in enumerate(photos(TAGS[0])[12:14])
         ),
     )
     assert train(more, _config(ml_cache), tmp_path / "b").metrics["embedded_images"] == 2
@@ -128,20 +129,20 @@ def test_bad_manifests_raise_specific_errors(tiny_manifest: Manifest, ml_cache: 
     empty = Manifest(task="classification", tags=("a", "b"), samples=())
     with pytest.raises(EmptyManifest):
         train(empty, cfg, tmp_path)
-    ants = tuple(s for s in tiny_manifest.samples if s.tags == ("ants",))
+    forks = tuple(s for s in tiny_manifest.samples if s.tags == (TAGS[0],))
     with pytest.raises(NotEnoughTags):
-        train(Manifest(task="classification", tags=("ants", "bees"), samples=ants), cfg, tmp_path)
-    one_bee = ants + tuple(s for s in tiny_manifest.samples if s.tags == ("bees",))[:1]
+        train(Manifest(task="classification", tags=TAGS, samples=forks), cfg, tmp_path)
+    one_pair = forks + tuple(s for s in tiny_manifest.samples if s.tags == (TAGS[1],))[:1]
     with pytest.raises(NotEnoughImagesPerTag) as exc:
-        train(Manifest(task="classification", tags=("ants", "bees"), samples=one_bee), cfg, tmp_path)
+        train(Manifest(task="classification", tags=TAGS, samples=one_pair), cfg, tmp_path)
     assert exc.value.code == "BadRequestNotEnoughImagesPerTag"
-    missing = tiny_manifest.samples + (Sample(id="gone", path=str(tmp_path / "gone.jpg"), tags=("ants",)),)
+    missing = tiny_manifest.samples + (Sample(id="gone", path=str(tmp_path / "gone.jpg"), tags=(TAGS[0],)),)
     with pytest.raises(UnreadableImage):
-        train(Manifest(task="classification", tags=("ants", "bees"), samples=missing), cfg, tmp_path)
+        train(Manifest(task="classification", tags=TAGS, samples=missing), cfg, tmp_path)
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
-    junk = tiny_manifest.samples + (Sample(id="junk", path=str(tmp_path / "junk.jpg"), tags=("ants",)),)
+    junk = tiny_manifest.samples + (Sample(id="junk", path=str(tmp_path / "junk.jpg"), tags=(TAGS[0],)),)
     with pytest.raises(UnreadableImage) as exc2:
-        train(Manifest(task="classification", tags=("ants", "bees"), samples=junk), cfg, tmp_path)
+        train(Manifest(task="classification", tags=TAGS, samples=junk), cfg, tmp_path)
     assert exc2.value.code == "BadRequestImageFormat"
 
 
@@ -155,4 +156,4 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
     assert result.notes and m["notes"] == result.notes
     assert any(("did not beat" in n) or ("delivered" in n) for n in result.notes)
     predictor = Predictor.load(result.artifact_path)
-    assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == "ants"
+    assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == TAGS[0]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.factories import DATASETS
 from training.ml import errors
 from training.ml.config import TrainConfig
 from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
@@ -18,8 +19,7 @@ from training.ml.detection.engine import Recipe, make_split
 from training.ml.detection.model import assign_targets, decode, locations
 from training.ml.manifest import Box, Manifest, Sample
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-RACCOON = DATASETS / "raccoon"
+RACCOON = DATASETS / "raccoon"  # raccoon-1..4 (MIT), downscaled, in the repository
 
 # Small enough for a ~10 s CPU fit, big enough to learn one raccoon box.
 TINY_RECIPE = Recipe(

@@ -18,19 +18,19 @@ from training.ml.__main__ import main
 from training.ml.backbones import create_backbone
 from training.ml.images import load_array
 
-from .conftest import HYMENOPTERA
+from .conftest import TAGS, photos
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory, ml_cache: Path) -> str:
-    from .conftest import hymenoptera_manifest
+    from .conftest import photo_manifest
 
-    result = train(hymenoptera_manifest(6), TrainConfig(cache_dir=str(ml_cache)), tmp_path_factory.mktemp("run"))
+    result = train(photo_manifest(6), TrainConfig(cache_dir=str(ml_cache)), tmp_path_factory.mktemp("run"))
     return result.artifact_path
 
 
 def _images(n: int) -> list[Path]:
-    return sorted((HYMENOPTERA / "bees").iterdir())[40 : 40 + n] + sorted((HYMENOPTERA / "ants").iterdir())[40 : 40 + n]
+    return photos(TAGS[1])[14 : 14 + n] + photos(TAGS[0])[14 : 14 + n]
 
 
 def test_predictor_is_thread_safe(artifact: str) -> None:
@@ -61,7 +61,7 @@ def test_export_has_parity_and_a_standalone_predict_script(artifact: str, tmp_pa
     assert report["passed"] and report["images"] == 6 and report["max_abs_diff"] <= 1e-4
     out = tmp_path / "export"
     assert {"model.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {p.name for p in out.iterdir()}
-    assert (out / "labels.txt").read_text().split("\n")[:2] == ["ants", "bees"]
+    assert (out / "labels.txt").read_text().split("\n")[:2] == list(TAGS)
     run = subprocess.run([sys.executable, str(out / "predict.py"), str(_images(1)[0])], capture_output=True, text=True, check=True)
     standalone = json.loads(run.stdout)[0]["predictions"]
     ours = Predictor.load(artifact).predict(_images(1)[0])
@@ -70,16 +70,16 @@ def test_export_has_parity_and_a_standalone_predict_script(artifact: str, tmp_pa
 
 
 def test_cli_train_predict_evaluate_export(tmp_path: Path, ml_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from .conftest import hymenoptera_manifest
+    from .conftest import photo_manifest
 
-    manifest = hymenoptera_manifest(5)
+    manifest = photo_manifest(5)
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest.to_json()))
     assert main(["train", str(path), "--out", str(tmp_path / "run"), "--cache-dir", str(ml_cache), "--seed", "3"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["split"] == {"method": "kfold", "seed": 3, "k": 5}
     assert main(["predict", summary["artifact"], str(manifest.resolve(manifest.samples[-1]))]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["tag"] == "bees"
+    assert json.loads(capsys.readouterr().out)[0]["predictions"][0]["tag"] == TAGS[1]
     assert main(["evaluate", summary["artifact"], str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["overall"]["accuracy"] == 1.0  # its own training images
     assert main(["export", summary["artifact"], str(tmp_path / "exp")]) == 0

@@ -38,7 +38,7 @@ def test_store_and_no_store(trained) -> None:  # type: ignore[no-untyped-def]
     assert 0 < result.model_ms <= result.total_ms
     stored = StoredPrediction.objects.get(id=result.id)
     assert (stored.source, stored.application, stored.top_tag) == ("api", "myapp", "Hemlock")
-    assert stored.iteration_id == iteration.id and stored.width == 1260 and stored.height == 900
+    assert stored.iteration_id == iteration.id and stored.width == 320 and stored.height == 229
     assert stored.uncertainty == pytest.approx(1 - abs(2 * stored.top_probability - 1))
     assert default_storage.exists(stored.file) and stored.thumbnail == stored.file  # rendered on first view
     from predictions.services import prediction_thumbnail
@@ -133,7 +133,7 @@ def test_list_filters_and_uncertain_first(trained) -> None:  # type: ignore[no-u
     unsure = StoredPrediction.objects.create(project=project, iteration=iteration, file="x", top_tag="Japanese Cherry",
                                              top_probability=0.55, uncertainty=0.9, predictions=[])
     sure = StoredPrediction.objects.create(project=project, iteration=iteration, file="y", top_tag="Hemlock",
-                                           top_probability=0.999, uncertainty=0.002, predictions=[])
+                                           top_probability=1.0, uncertainty=0.0, predictions=[])  # surer than any
     ordered = list(prediction_list(project=project))
     assert ordered[0] == unsure and ordered[-1] == sure
     assert set(prediction_list(project=project, tag="Hemlock")) == {stored, sure}

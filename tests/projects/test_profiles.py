@@ -18,7 +18,7 @@ from tests.factories import DATASETS, make_image_bytes, make_project, make_tag
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
-PHOTO = next((DATASETS / "hymenoptera" / "ants").glob("*.jpg"))
+PHOTO = DATASETS / "azure-quickstart" / "detection" / "fork" / "fork_1.jpg"
 
 
 def stored(image: Image) -> list[str]:

@@ -17,7 +17,7 @@ from tests.factories import DATASETS, make_image_bytes, make_project, make_tag
 
 pytestmark = pytest.mark.django_db
 
-REAL_JPEG = next((DATASETS / "hymenoptera" / "ants").glob("*.jpg"))
+REAL_JPEG = DATASETS / "azure-quickstart" / "detection" / "fork" / "fork_1.jpg"
 
 
 def media_files() -> list[Path]:
