@@ -93,17 +93,6 @@ def is_too_small(box: Box, width_px: float, height_px: float, min_px: float = MI
     return box.width * width_px < min_px or box.height * height_px < min_px
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when they don't overlap)."""
-    iw = min(a.right, b.right) - max(a.left, b.left)
-    ih = min(a.bottom, b.bottom) - max(a.top, b.top)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
 def same_box(a: Box, b: Box, tolerance: float = EPSILON) -> bool:
     """Whether two boxes are the same up to float noise (used to spot duplicated regions)."""
     return all(abs(p - q) <= tolerance for p, q in zip(_coords(a), _coords(b), strict=True))

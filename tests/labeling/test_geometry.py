@@ -75,13 +75,6 @@ def test_boxes_under_two_pixels_are_too_small():
     assert not geometry.is_too_small(Box(0.1, 0.1, 2 / 800, 2 / 600), 800, 600)
 
 
-def test_iou_of_identical_disjoint_and_half_overlapping_boxes():
-    a = Box(0.0, 0.0, 0.5, 0.5)
-    assert geometry.iou(a, a) == pytest.approx(1.0)
-    assert geometry.iou(a, Box(0.5, 0.5, 0.5, 0.5)) == 0.0
-    assert geometry.iou(a, Box(0.25, 0.0, 0.5, 0.5)) == pytest.approx(1 / 3)
-
-
 def test_same_box_tolerates_float_noise_only():
     a = Box(0.1, 0.2, 0.3, 0.4)
     assert geometry.same_box(a, Box(0.1 + 1e-9, 0.2, 0.3, 0.4))
