@@ -31,7 +31,7 @@ from PIL import Image as PILImage
 from predictions.models import StoredPrediction
 from projects.images import FORMATS, ImageRejected, render
 from projects.models import Project
-from projects.services.base import storage_delete
+from projects.storage import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
 

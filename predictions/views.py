@@ -10,9 +10,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,6 +24,7 @@ from predictions.models import Export, StoredPrediction
 from projects.errors import ProjectsError
 from projects.models import Image, Project, Tag
 from projects.selectors import project_get_for
+from projects.storage import stored_file_response
 from training import selectors
 from training.models import Iteration
 
@@ -297,15 +298,7 @@ def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -
         raise Http404("No such rendition.")
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     name = prediction.file if kind == "original" else predictions.prediction_thumbnail(prediction=prediction)
-    if not isinstance(default_storage, FileSystemStorage):
-        return redirect(default_storage.url(name))
-    try:
-        handle = default_storage.open(name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing.") from exc
-    response = FileResponse(handle, content_type=prediction.content_type if kind == "original" else "image/jpeg")
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return stored_file_response(name, content_type=prediction.content_type if kind == "original" else "image/jpeg")
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -343,10 +336,5 @@ def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
         )
     except (Export.DoesNotExist, ValueError):
         raise Http404("No such export.") from None
-    if not isinstance(default_storage, FileSystemStorage):
-        return redirect(default_storage.url(export.file))
-    try:
-        handle = default_storage.open(export.file, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing.") from exc
-    return FileResponse(handle, as_attachment=True, filename=Path(export.file).name, content_type="application/zip")
+    return stored_file_response(export.file, content_type="application/zip", cache_control=None,
+                                filename=Path(export.file).name, attachment=True)

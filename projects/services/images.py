@@ -18,7 +18,8 @@ from django.db import DatabaseError, IntegrityError, transaction
 from projects import errors
 from projects.images import ImageRejected, Renditions, render
 from projects.models import Image, Project, Tag
-from projects.services.base import as_uuid, storage_delete
+from projects.services.base import as_uuid
+from projects.storage import storage_delete
 
 logger = logging.getLogger(__name__)
 
