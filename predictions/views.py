@@ -100,14 +100,8 @@ def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
             raise Http404("No such sample.")
         return Path(str(path)).read_bytes(), name
     upload = request.FILES.get("file")
-    if upload is not None:
-        limit = settings.TAGSIGHT_MAX_PREDICTION_BYTES
-        if upload.size and upload.size > limit:
-            raise predictions.PredictionError(
-                f"The file is {upload.size / 2**20:.1f} MB; the limit for prediction is {limit / 2**20:g} MB.",
-                code="BadRequestImageSizeBytes",
-            )
-        return upload.read(), upload.name or "upload"
+    if upload is not None:  # one byte over the limit is enough for the image check to refuse it
+        return upload.read(settings.TAGSIGHT_MAX_PREDICTION_BYTES + 1), upload.name or "upload"
     url = (request.POST.get("url") or "").strip()
     if url:
         from projects.fetch import FetchError, fetch_image
