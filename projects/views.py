@@ -254,8 +254,7 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     tags = list(selectors.tag_list(project=project))
     if request.method == "GET":
-        context = {"project": project, "tags": tags, "checked": set(request.GET.getlist("tag")),
-                   "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+        context = {"project": project, "tags": tags, "checked": set(request.GET.getlist("tag"))}
         return render(request, "projects/image_upload.html", context)
     form = UploadTagsForm(request.POST, tags=tags)
     if not form.is_valid():
@@ -287,7 +286,7 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
             return JsonResponse(only, status=201 if only["status"] == "OK" else (200 if only["ok"] else 400))
         return JsonResponse({"results": results}, status=200 if results else 400)
     context = {"project": project, "tags": tags, "checked": {str(t) for t in form.cleaned_data["tags"]},
-               "results": results, "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+               "results": results}
     return render(request, "projects/image_upload.html", context, status=200 if results else 400)
 
 

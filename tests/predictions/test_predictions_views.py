@@ -198,6 +198,7 @@ def test_iteration_page_shows_prediction_url_and_export(owner_client, owner, tra
     assert 'data-testid="prediction-url"' in html and key in html
     assert f"/customvision/v3.0/Prediction/{project.id}/classify/iterations/treesModel/image" in html
     assert "classify_image" in html and 'data-testid="export-onnx"' in html
+    assert "Send an image (up to 4 MB)" in html  # the prediction limit, from settings
 
 
 def test_strangers_get_404_everywhere(stranger_client, trained) -> None:  # type: ignore[no-untyped-def]

@@ -40,3 +40,24 @@ def test_header_check_refuses_what_uploads_refuse(data, limits, status):
         render(data, thumbnail_size=16, display_size=32, **limits)
     assert header.value.status == upload.value.status == status
     assert header.value.message == upload.value.message
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "1"])
+def test_big_images_are_shrunk_in_strips_exactly_as_if_converted_whole(mode, monkeypatch):
+    from projects import images
+
+    rng = __import__("random").Random(mode)
+    img = PILImage.frombytes("RGBA", (97, 61), bytes(rng.randrange(256) for _ in range(97 * 61 * 4)))
+    img = img.convert(mode) if mode != "P" else img.convert("RGB").quantize(16)
+    whole = images._to_rgb(img).reduce(4)
+    monkeypatch.setattr(images, "_STRIP_PIXELS", 97 * 4 * 3)  # 12 rows a strip: 6 strips, the last one short
+    strips = images._rgb_reduced(img, 12)
+    assert strips.mode == "RGB" and strips.size == whole.size == (25, 16)
+    assert strips.tobytes() == whole.tobytes()
+
+
+def test_pillow_guard_allows_every_image_within_the_side_limit():
+    from django.conf import settings
+
+    side = settings.TAGSIGHT_MAX_IMAGE_SIDE
+    assert PILImage.MAX_IMAGE_PIXELS >= side * side  # raised by ProjectsConfig.ready
