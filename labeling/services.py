@@ -1,7 +1,8 @@
 """Write-side operations on regions and image tags: every input validated here, nothing written on failure.
 
-Called by the HTML labeler and the Azure Training API (labeling/api.py), so all are keyword-only and raise
-``labeling.errors.LabelingError`` subclasses carrying Azure's error codes.
+Called by the HTML labeler, the Azure Training API's regions endpoints and (through projects.regions, wired in
+apps.py) image uploads with regions, so all are keyword-only and raise ``labeling.errors.LabelingError``
+subclasses carrying Azure's error codes. One check for every box: ``_checked_box`` (labeling.geometry).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
@@ -199,6 +201,56 @@ def regions_create(
         for image in Image.objects.filter(id__in=by_image):
             _tags_gained(image=image, tag_ids=by_image[image.id])
     return created, duplicated, exceeded
+
+
+@dataclass(frozen=True)
+class UploadRegion:
+    """A checked region of an image being uploaded: its tag and its box, clipped into the image."""
+
+    tag_id: uuid.UUID
+    box: geometry.Box
+
+
+def upload_regions_check(*, project: Project, regions: Sequence[Mapping[str, Any]]) -> list[UploadRegion]:
+    """The regions sent with an upload ({"tag": Tag or id, "left", "top", "width", "height"}), checked by the rules
+    of every region: a tag of this project that is not Negative, a box inside the image, at most 300; all or none.
+    """
+    if len(regions) > MAX_REGIONS_PER_IMAGE:
+        raise RegionLimitExceeded(f"An image can have at most {MAX_REGIONS_PER_IMAGE} regions.")
+    parsed: list[tuple[uuid.UUID, list[float]]] = []
+    for raw in regions:
+        try:
+            tag = raw["tag"]
+            tag_id = tag.id if isinstance(tag, Tag) else uuid.UUID(str(tag))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise NotFoundTag("A region's tag id is malformed.") from exc
+        try:
+            coords = [float(raw[k]) for k in ("left", "top", "width", "height")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRegion("A region needs numeric left, top, width and height.") from exc
+        parsed.append((tag_id, coords))
+    tags = {t.id: t for t in Tag.objects.filter(project=project, id__in={tag_id for tag_id, _ in parsed})}
+    checked = []
+    for tag_id, coords in parsed:
+        if tag_id not in tags:
+            raise NotFoundTag(f"Tag {tag_id} not found in this project.")
+        _check_tag(tag=tags[tag_id], project_id=project.id)
+        checked.append(UploadRegion(tag_id, _checked_box(*coords)))
+    return checked
+
+
+def upload_regions_write(*, image: Image, regions: Sequence[UploadRegion]) -> None:
+    """Store an uploaded image's checked regions (inside the upload's transaction); their tags become its tags."""
+    Region.objects.bulk_create(
+        Region(image=image, tag_id=r.tag_id, left=r.box.left, top=r.box.top, width=r.box.width, height=r.box.height)
+        for r in regions
+    )
+    _tags_gained(image=image, tag_ids=[r.tag_id for r in regions])
+
+
+def regions_untag(*, image_ids: Iterable[uuid.UUID], tag_ids: Iterable[uuid.UUID]) -> None:
+    """The images lost these tags (projects.services.images_untag): their regions with those tags go too."""
+    Region.objects.filter(image_id__in=list(image_ids), tag_id__in=list(tag_ids)).delete()
 
 
 def _box_of(region: Region) -> geometry.Box:

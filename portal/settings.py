@@ -59,6 +59,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.limits",
             ],
             "loaders": [
                 (
@@ -155,7 +156,8 @@ else:
 
     raise ImproperlyConfigured(f"STORAGE_BACKEND must be 'filesystem' or 's3', got {STORAGE_BACKEND!r}")
 
-# Uploads: Azure's limits. Images over this many bytes are rejected per file.
+# Uploads: Azure's limits. Images over this many bytes are rejected per file. Pages state these limits from here
+# (portal.context_processors.limits); Pillow's decompression-bomb guard is raised to MAX_IMAGE_SIDE squared.
 TAGSIGHT_MAX_IMAGE_BYTES = env_int("TAGSIGHT_MAX_IMAGE_BYTES", default=6 * 1024 * 1024)
 TAGSIGHT_MAX_IMAGE_SIDE = env_int("TAGSIGHT_MAX_IMAGE_SIDE", default=10240)
 TAGSIGHT_THUMBNAIL_SIZE = env_int("TAGSIGHT_THUMBNAIL_SIZE", default=256)

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from predictions.models import Export
 from projects.models import Image
-from projects.services.base import storage_delete
+from projects.storage import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
 

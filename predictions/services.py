@@ -7,7 +7,6 @@ process has its own cache (a model loaded before a fork is never reused after it
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import threading
@@ -26,12 +25,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
-from PIL import Image as PILImage
 
 from predictions.models import StoredPrediction
-from projects.images import FORMATS, ImageRejected, render
+from projects.images import ImageHeader, ImageRejected, read_header, render
 from projects.models import Project
-from projects.services.base import storage_delete
+from projects.storage import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
 
@@ -39,8 +37,7 @@ logger = logging.getLogger(__name__)
 
 Source = StoredPrediction.Source
 
-_OPENERS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
-_IMAGE_CODES = {
+_IMAGE_CODES = {  # projects.images' ImageCreateStatus -> the prediction API's error code
     "ErrorImageFormat": "BadRequestImageFormat",
     "ErrorImageSize": "BadRequestImageSizeBytes",
     "ErrorImageDimensions": "BadRequestImageDimensions",
@@ -173,43 +170,15 @@ def _uncertainty(p: float) -> float:
     return 1.0 - abs(2.0 * p - 1.0)
 
 
-@dataclass(frozen=True)
-class _Header:
-    content_type: str
-    extension: str
-    width: int
-    height: int
-
-
-def _verify(data: bytes, limit: int) -> _Header:
-    """Size, format and dimensions from the header alone (the model's decode then reads every pixel).
-
-    No thumbnail on the request path: the Predictions tab renders it on first view (``prediction_thumbnail``).
+def _verify(data: bytes, limit: int) -> ImageHeader:
+    """Size, format and dimensions from the header alone, by the uploads' check (the model's decode then reads
+    every pixel). No thumbnail on the request path: the Predictions tab renders it on first view
+    (``prediction_thumbnail``).
     """
-    if not data:
-        raise PredictionError("The image is empty.", code="BadRequestImageFormat")
-    if len(data) > limit:
-        raise PredictionError(
-            f"The image is {len(data) / 2**20:.1f} MB; the limit for prediction is {limit / 2**20:g} MB.",
-            code="BadRequestImageSizeBytes",
-        )
     try:
-        img = PILImage.open(io.BytesIO(data), formats=list(_OPENERS))
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1) if img.format in ("JPEG", "MPO", "WEBP", "PNG") else 1
-    except PILImage.DecompressionBombError as exc:
-        raise PredictionError(f"Rejected as a decompression bomb: {exc}", code="BadRequestImageDimensions") from None
-    except Exception:  # noqa: BLE001 - anything Pillow cannot identify is not an image we accept
-        raise PredictionError("Not a supported image (JPEG, PNG, BMP, GIF or WebP), or the file is corrupt.",
-                              code="BadRequestImageFormat") from None
-    max_side = settings.TAGSIGHT_MAX_IMAGE_SIDE
-    if width < 1 or height < 1 or max(width, height) > max_side:
-        raise PredictionError(f"The image is {width}x{height} px; each side must be at most {max_side} px.",
-                              code="BadRequestImageDimensions")
-    if orientation in (5, 6, 7, 8):  # shown (and predicted) rotated by a quarter turn
-        width, height = height, width
-    content_type, extension = FORMATS[img.format or "JPEG"]
-    return _Header(content_type, extension, width, height)
+        return read_header(data, max_side=settings.TAGSIGHT_MAX_IMAGE_SIDE, max_bytes=limit)
+    except ImageRejected as exc:
+        raise PredictionError(exc.message, code=_IMAGE_CODES[exc.status]) from None
 
 
 def prediction_run(
@@ -257,7 +226,7 @@ def prediction_run(
     )
 
 
-def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, out: _Header, data: bytes,
+def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, out: ImageHeader, data: bytes,
            predictions: list[dict[str, Any]], source: str, application: str, model_ms: float) -> StoredPrediction:
     folder = f"projects/{project.id}/predictions/{prediction_id}"
     written: list[str] = []

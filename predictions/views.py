@@ -10,9 +10,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,6 +24,7 @@ from predictions.models import Export, StoredPrediction
 from projects.errors import ProjectsError
 from projects.models import Image, Project, Tag
 from projects.selectors import project_get_for
+from projects.storage import stored_file_response
 from training import selectors
 from training.models import Iteration
 
@@ -99,14 +100,8 @@ def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
             raise Http404("No such sample.")
         return Path(str(path)).read_bytes(), name
     upload = request.FILES.get("file")
-    if upload is not None:
-        limit = settings.TAGSIGHT_MAX_PREDICTION_BYTES
-        if upload.size and upload.size > limit:
-            raise predictions.PredictionError(
-                f"The file is {upload.size / 2**20:.1f} MB; the limit for prediction is {limit / 2**20:g} MB.",
-                code="BadRequestImageSizeBytes",
-            )
-        return upload.read(), upload.name or "upload"
+    if upload is not None:  # one byte over the limit is enough for the image check to refuse it
+        return upload.read(settings.TAGSIGHT_MAX_PREDICTION_BYTES + 1), upload.name or "upload"
     url = (request.POST.get("url") or "").strip()
     if url:
         from projects.fetch import FetchError, fetch_image
@@ -297,15 +292,7 @@ def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -
         raise Http404("No such rendition.")
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     name = prediction.file if kind == "original" else predictions.prediction_thumbnail(prediction=prediction)
-    if not isinstance(default_storage, FileSystemStorage):
-        return redirect(default_storage.url(name))
-    try:
-        handle = default_storage.open(name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing.") from exc
-    response = FileResponse(handle, content_type=prediction.content_type if kind == "original" else "image/jpeg")
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return stored_file_response(name, content_type=prediction.content_type if kind == "original" else "image/jpeg")
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -343,10 +330,5 @@ def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
         )
     except (Export.DoesNotExist, ValueError):
         raise Http404("No such export.") from None
-    if not isinstance(default_storage, FileSystemStorage):
-        return redirect(default_storage.url(export.file))
-    try:
-        handle = default_storage.open(export.file, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing.") from exc
-    return FileResponse(handle, as_attachment=True, filename=Path(export.file).name, content_type="application/zip")
+    return stored_file_response(export.file, content_type="application/zip", cache_control=None,
+                                filename=Path(export.file).name, attachment=True)

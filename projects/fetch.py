@@ -17,6 +17,8 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 
+from projects.images import megabytes
+
 MAX_REDIRECTS = 3
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Tagsight-ImageFetcher/1.0"
@@ -29,10 +31,6 @@ class FetchError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def _max_bytes() -> int:
-    return int(getattr(settings, "TAGSIGHT_MAX_IMAGE_BYTES", 6 * 1024 * 1024))
 
 
 def _is_public(address: str) -> bool:
@@ -92,7 +90,7 @@ def _read_bounded(response: http.client.HTTPResponse, url: str, limit: int, *, d
     while chunk := response.read(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise FetchError(f"{url} is larger than {limit} bytes.", "ErrorImageSize")
+            raise FetchError(f"{url} is larger than the {megabytes(limit)} limit.", "ErrorImageSize")
         if time.monotonic() > deadline:
             raise FetchError(f"{url} took too long to download.")
         chunks.append(chunk)
@@ -101,7 +99,7 @@ def _read_bounded(response: http.client.HTTPResponse, url: str, limit: int, *, d
 
 def fetch_image(url: str, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
     """The bytes at url (an image content type, at most TAGSIGHT_MAX_IMAGE_BYTES). Raises FetchError."""
-    limit = _max_bytes()
+    limit = settings.TAGSIGHT_MAX_IMAGE_BYTES
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -132,7 +130,7 @@ def fetch_image(url: str, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
                 )
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limit:
-                raise FetchError(f"{url} is larger than {limit} bytes.", "ErrorImageSize")
+                raise FetchError(f"{url} is larger than the {megabytes(limit)} limit.", "ErrorImageSize")
             return _read_bounded(response, url, limit, deadline=time.monotonic() + timeout * 3)
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError(f"Could not fetch {url}: {exc}") from exc

@@ -1,5 +1,8 @@
 """Pillow helpers for uploads: verify, orient, and render thumbnail and display sizes (no Django here).
 
+``read_header`` is the one image check (format, bytes, sides) for every door an image comes in by: uploads
+(``render`` starts with it) and predictions (which read only the header on the request path).
+
 Speed matters (the issue asks >= 30 real-size JPEGs/s on 2 cores), so every image is decoded once:
 a JPEG that needs no rotation is decoded at a reduced DCT scale (``Image.draft``) just large enough
 for the largest rendition we must produce, and its original bytes are kept as they came. The decode
@@ -30,6 +33,18 @@ _BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 _ROTATING_ORIENTATIONS = {2, 3, 4, 5, 6, 7, 8}
 
 
+def megabytes(size: int) -> str:
+    """A byte limit as pages and error messages word it ("6 MB")."""
+    return f"{size / 2**20:g} MB"
+
+
+def allow_sides(max_side: int) -> None:
+    """Raise Pillow's decompression-bomb guard (process-wide) so an image within ``max_side`` on each side is never
+    refused or warned about as a bomb: the side limit is the one stated to users. Never lowers it."""
+    if Image.MAX_IMAGE_PIXELS is not None:
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS, max_side * max_side)
+
+
 class ImageRejected(Exception):
     """The upload is not an image we accept; ``status`` is Azure's ImageCreateStatus."""
 
@@ -40,8 +55,20 @@ class ImageRejected(Exception):
 
 
 @dataclass(frozen=True)
+class ImageHeader:
+    """What the header says: format, how to store and serve it, and its size as shown (EXIF rotation applied)."""
+
+    format: str
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    orientation: int
+
+
+@dataclass(frozen=True)
 class Renditions:
-    """What to store for one upload. ``original`` None: keep the uploaded bytes; ``display`` None: reuse the original."""
+    """What to store for one upload. ``original`` None: keep the uploaded bytes; ``display`` None: reuse original."""
 
     format: str
     content_type: str
@@ -58,7 +85,7 @@ def _open(data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=_OPENERS)
     except Image.DecompressionBombError as exc:
         raise ImageRejected("ErrorImageDimensions", f"Rejected as a decompression bomb: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error) as exc:
         raise ImageRejected(
             "ErrorImageFormat", "Not a supported image (JPEG, PNG, BMP, GIF or WebP), or the file is corrupt."
         ) from exc
@@ -102,6 +129,27 @@ def _jpeg(img: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
+# Rows converted at a time when a big decoded image is shrunk for its renditions (bounds the extra memory).
+_STRIP_PIXELS = 4 * 1024 * 1024
+
+
+def _rgb_reduced(img: Image.Image, side: int) -> Image.Image:
+    """RGB, box-averaged by a whole factor down to no less than 2 x ``side`` (the renditions are then fitted with
+    a good filter). Done a strip of rows at a time, so a 10,240 px PNG needs little more than its own decode:
+    converting it whole (transparency on white, palette to RGB) would take several full-size copies.
+    """
+    width, height = img.size
+    factor = max(width, height) // (2 * side)
+    if factor < 2:
+        return _to_rgb(img)
+    rows = max(1, _STRIP_PIXELS // (width * factor)) * factor  # a multiple of factor: strips reduce seamlessly
+    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        strip = _to_rgb(img.crop((0, top, width, min(top + rows, height))))
+        out.paste(strip.reduce(factor), (0, top // factor))
+    return out
+
+
 def _fit(img: Image.Image, side: int) -> Image.Image:
     """A copy that fits in side x side (never upscaled); reduce() first, then a good filter."""
     out = img.copy()
@@ -127,14 +175,11 @@ def _encode_original(img: Image.Image, fmt: str, source: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def render(
-    data: bytes, *, max_side: int, thumbnail_size: int, display_size: int, max_bytes: int | None = None
-) -> Renditions:
-    """Verify an upload and produce what to store. Raises ImageRejected with Azure's status and a reason."""
+def _checked_open(data: bytes, *, max_side: int, max_bytes: int | None) -> tuple[Image.Image, ImageHeader]:
     if not data:
         raise ImageRejected("ErrorImageFormat", "The file is empty.")
     if max_bytes is not None and len(data) > max_bytes:
-        raise ImageRejected("ErrorImageSize", f"The file is larger than {max_bytes / 2**20:g} MB.")
+        raise ImageRejected("ErrorImageSize", f"The file is larger than the {megabytes(max_bytes)} limit.")
     img = _open(data)
     fmt = img.format or ""
     width, height = img.size
@@ -142,10 +187,28 @@ def render(
         raise ImageRejected(
             "ErrorImageDimensions", f"The image is {width}x{height} px; each side must be at most {max_side} px."
         )
-    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:  # see allow_sides
         raise ImageRejected("ErrorImageDimensions", f"Rejected as a decompression bomb ({width}x{height} px).")
-    content_type, extension = FORMATS[fmt]
-    rotated = _orientation(img) in _ROTATING_ORIENTATIONS
+    orientation = _orientation(img)
+    if orientation in (5, 6, 7, 8):  # shown (and predicted) turned a quarter
+        width, height = height, width
+    return img, ImageHeader(fmt, *FORMATS[fmt], width, height, orientation)
+
+
+def read_header(data: bytes, *, max_side: int, max_bytes: int | None = None) -> ImageHeader:
+    """Check an image from its header alone: not empty, at most ``max_bytes``, a format we take, sides at most
+    ``max_side``. Raises ImageRejected with Azure's ImageCreateStatus and a reason. Pixels are not decoded."""
+    return _checked_open(data, max_side=max_side, max_bytes=max_bytes)[1]
+
+
+def render(
+    data: bytes, *, max_side: int, thumbnail_size: int, display_size: int, max_bytes: int | None = None
+) -> Renditions:
+    """Verify an upload (``read_header``, then a full decode) and produce what to store. Raises ImageRejected."""
+    img, header = _checked_open(data, max_side=max_side, max_bytes=max_bytes)
+    fmt, content_type, extension = header.format, header.content_type, header.extension
+    width, height = img.size
+    rotated = header.orientation in _ROTATING_ORIENTATIONS
     fits_display = max(width, height) <= display_size
 
     if fmt in ("JPEG", "MPO") and not rotated:
@@ -163,7 +226,7 @@ def render(
     oriented = ImageOps.exif_transpose(img) if rotated else img
     width, height = oriented.size
     original = _encode_original(oriented, fmt, img) if rotated else None
-    rgb = _to_rgb(oriented)
+    rgb = _rgb_reduced(oriented, display_size)
     fits_display = max(width, height) <= display_size
     display_img = rgb if fits_display else _fit(rgb, display_size)
     display = None if fits_display and fmt in _BROWSER_FORMATS else _jpeg(display_img, 90)

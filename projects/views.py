@@ -10,8 +10,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,6 +20,7 @@ from django_htmx.middleware import HtmxDetails
 from projects import errors, selectors, services
 from projects.forms import GridFilterForm, ImageActionForm, ProjectForm, TagForm, UploadTagsForm
 from projects.models import Project, Tag
+from projects.storage import stored_file_response
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +268,7 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     tags = list(selectors.tag_list(project=project))
     if request.method == "GET":
-        context = {"project": project, "tags": tags, "checked": set(request.GET.getlist("tag")),
-                   "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+        context = {"project": project, "tags": tags, "checked": set(request.GET.getlist("tag"))}
         return render(request, "projects/image_upload.html", context)
     form = UploadTagsForm(request.POST, tags=tags)
     if not form.is_valid():
@@ -303,7 +302,7 @@ def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
             return JsonResponse(only, status=201 if only["status"] == "OK" else (200 if only["ok"] else 400))
         return JsonResponse({"results": results}, status=200 if results else 400)
     context = {"project": project, "tags": tags, "checked": {str(t) for t in form.cleaned_data["tags"]},
-               "results": results, "max_bytes": settings.TAGSIGHT_MAX_IMAGE_BYTES}
+               "results": results}
     return render(request, "projects/image_upload.html", context, status=200 if results else 400)
 
 
@@ -359,19 +358,10 @@ def image_file(request: HtmxHttpRequest, image_id: UUID, kind: str) -> HttpRespo
         raise Http404("No such rendition.")
     image = selectors.image_get_for(user=request.user, image_id=image_id)
     name = getattr(image, _KINDS[kind]).name
-    if not isinstance(default_storage, FileSystemStorage):
-        return redirect(default_storage.url(name))
-    try:
-        handle = default_storage.open(name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing.") from exc
     content_type = image.content_type if name == image.file.name else "image/jpeg"
-    response = FileResponse(handle, content_type=content_type)
-    # An image id's bytes never change (orientation is applied once, at upload), so browsers may keep them.
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    if kind == "original":
-        response["Content-Disposition"] = f'inline; filename="{_safe_filename(image.original_name, name)}"'
-    return response
+    # An image id's bytes never change (orientation is applied once, at upload): served as immutable.
+    filename = _safe_filename(image.original_name, name) if kind == "original" else ""
+    return stored_file_response(name, content_type=content_type, filename=filename)
 
 
 def _safe_filename(original: str, stored: str) -> str:

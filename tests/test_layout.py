@@ -14,9 +14,9 @@ APPS = ("projects", "labeling", "training", "predictions")
 RANK = {app: i for i, app in enumerate(APPS)}
 # The documented enqueue calls: a service sends its Celery task on commit, and the task's body calls the service
 # that does the work (a task is a two-line wrapper).
-# Upload-with-regions still writes labeling's Region from projects (issue #10 §3 moves it behind labeling's
-# validator); nothing may be added here.
-KNOWN_UPWARD = {"projects.services.images imports labeling.models"}
+# Nothing may be added here: a lower app reaches a higher one through a registry wired in the higher one's
+# apps.py (projects.regions is how uploads reach labeling's region checks).
+KNOWN_UPWARD: set[str] = set()
 ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"}]
 
 

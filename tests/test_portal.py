@@ -46,3 +46,22 @@ def test_account_page_shows_and_regenerates_keys(owner_client, owner):
     assert owner.api_key.training_key != old
     assert owner.api_key.training_key in response.content.decode()
     assert "<html" not in response.content.decode()  # an htmx fragment, not the full page
+
+
+def test_pages_state_the_upload_limits_from_settings(owner_client, owner, settings):
+    from django.urls import reverse
+
+    from tests.factories import make_project
+
+    project = make_project(owner)
+    upload = reverse("projects:image-upload", args=[project.id])
+    quick_test = reverse("predictions:quick-test", args=[project.id])
+    page = owner_client.get(upload).content.decode()
+    assert "up to 6 MB each · sides up to 10,240 px" in page and 'data-max-bytes="6291456"' in page
+    assert "up to 4 MB, sides up to 10,240 px" in owner_client.get(quick_test).content.decode()
+    settings.TAGSIGHT_MAX_IMAGE_BYTES = 3 * 1024 * 1024 // 2
+    settings.TAGSIGHT_MAX_IMAGE_SIDE = 4096
+    settings.TAGSIGHT_MAX_PREDICTION_BYTES = 2 * 1024 * 1024
+    page = owner_client.get(upload).content.decode()
+    assert "up to 1.5 MB each · sides up to 4,096 px" in page and 'data-max-bytes="1572864"' in page
+    assert "up to 2 MB, sides up to 4,096 px" in owner_client.get(quick_test).content.decode()

@@ -12,20 +12,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from projects.services.base import storage_delete_tree
+from projects.storage import storage_delete_tree, storage_walk
 from training import errors
 from training.models import Iteration
 
 logger = logging.getLogger(__name__)
-
-
-def storage_is_local() -> bool:
-    """True when media lies on this disk (FileSystemStorage), False for S3 and other remote storages."""
-    try:
-        default_storage.path("")
-    except NotImplementedError:
-        return False
-    return True
 
 
 def iteration_storage_prefix(*, iteration: Iteration) -> str:
@@ -90,10 +81,9 @@ def _mk(path: Path) -> Path:
 
 
 def storage_download_tree(prefix: str, target: Path) -> None:
-    dirs, files = default_storage.listdir(prefix)
+    """Copy every stored file under ``prefix`` into the local folder ``target`` (same relative paths)."""
     target.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        with default_storage.open(f"{prefix}/{f}", "rb") as src, open(target / f, "wb") as out:
+    for rel in storage_walk(prefix):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(f"{prefix}/{rel}", "rb") as src, open(target / rel, "wb") as out:
             shutil.copyfileobj(src, out)
-    for d in dirs:
-        storage_download_tree(f"{prefix}/{d}", target / d)

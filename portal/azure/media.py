@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import signing
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from portal.azure.errors import error_response
+from projects.storage import stored_file_response
 
 SALT = "tagsight.azure.media"
 MAX_AGE_SECONDS = 24 * 3600
@@ -72,14 +72,12 @@ def media(request: HttpRequest, token: str) -> HttpResponse:
         name, content_type, filename = _resolve(what, obj_id, field)
     except (signing.BadSignature, ValueError, TypeError, LookupError, ObjectDoesNotExist):
         return error_response("NotFound", "This link is invalid or has expired.", 404)
-    if not name:
-        return error_response("NotFound", "The file is missing.", 404)
-    if not isinstance(default_storage, FileSystemStorage):
-        return HttpResponseRedirect(default_storage.url(name))
     try:
-        handle = default_storage.open(name, "rb")
-    except FileNotFoundError:
+        if not name:
+            raise Http404("The file is missing.")
+        cache = f"private, max-age={MAX_AGE_SECONDS}"
+        return stored_file_response(
+            name, content_type=content_type, cache_control=cache, filename=filename or "", attachment=bool(filename)
+        )
+    except Http404:
         return error_response("NotFound", "The file is missing.", 404)
-    response = FileResponse(handle, content_type=content_type, as_attachment=bool(filename), filename=filename or "")
-    response["Cache-Control"] = f"private, max-age={MAX_AGE_SECONDS}"
-    return response

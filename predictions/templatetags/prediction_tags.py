@@ -38,6 +38,7 @@ def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]
         "exports": export_list(iteration=iteration) if iteration.status == "Completed" else [],
         "request": request,
         "csrf_token": context.get("csrf_token"),
+        "limits": context.get("limits"),  # portal.context_processors.limits (an inclusion tag starts afresh)
     }
 
 

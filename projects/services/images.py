@@ -18,7 +18,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from projects import errors
 from projects.images import ImageRejected, Renditions, render
 from projects.models import Image, Project, Tag
-from projects.services.base import as_uuid, storage_delete
+from projects.regions import CheckedRegion, region_hooks
+from projects.services.base import as_uuid
+from projects.storage import storage_delete
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +44,14 @@ class _InvalidUpload(Exception):
         self.status, self.message = status, message
 
 
-def _resolve_tags(*, project: Project, tags: Iterable[Any], regions: Sequence[Mapping[str, Any]]) -> dict[UUID, Tag]:
+# A refused region's Azure error code -> the upload's ImageCreateStatus (anything else: ErrorUnknown).
+_REGION_STATUS = {"NotFoundTag": "ErrorInvalidTag", "ErrorRegionLimitExceed": "ErrorRegionLimitExceed"}
+
+
+def _resolve_tags(*, project: Project, tags: Iterable[Any]) -> dict[UUID, Tag]:
     try:
-        wanted = {as_uuid(t) for t in tags} | {as_uuid(r["tag"]) for r in regions}
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        wanted = {as_uuid(t) for t in tags}
+    except (ValueError, TypeError, AttributeError) as exc:
         raise _InvalidUpload("ErrorInvalidTag", "A tag id is malformed.") from exc
     if not wanted:
         return {}
@@ -55,24 +61,14 @@ def _resolve_tags(*, project: Project, tags: Iterable[Any], regions: Sequence[Ma
     return found
 
 
-def _clean_regions(regions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    cleaned = []
-    for region in regions:
-        try:
-            left, top, width, height = (float(region[k]) for k in ("left", "top", "width", "height"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _InvalidUpload("ErrorUnknown", "A region needs numeric left, top, width and height.") from exc
-        eps = 1e-6
-        if not (-eps <= left <= 1 and -eps <= top <= 1 and width > 0 and height > 0):
-            raise _InvalidUpload("ErrorUnknown", "A region lies outside the image (values are fractions 0..1).")
-        if left + width > 1 + 1e-3 or top + height > 1 + 1e-3:
-            raise _InvalidUpload("ErrorUnknown", "A region lies outside the image (values are fractions 0..1).")
-        left, top = max(left, 0.0), max(top, 0.0)
-        cleaned.append(
-            {"tag_id": as_uuid(region["tag"]), "left": left, "top": top,
-             "width": min(width, 1 - left), "height": min(height, 1 - top)}
-        )
-    return cleaned
+def _checked_regions(*, project: Project, regions: Sequence[Mapping[str, Any]]) -> Sequence[CheckedRegion]:
+    """labeling's check of every region (the one the labeler and the regions API use), through projects.regions."""
+    if not regions:
+        return ()
+    try:
+        return region_hooks().check(project=project, regions=regions)
+    except errors.ProjectsError as exc:
+        raise _InvalidUpload(_REGION_STATUS.get(exc.code, "ErrorUnknown"), exc.message) from exc
 
 
 def _store_files(*, project: Project, image_id: UUID, out: Renditions, data: bytes) -> tuple[str, str, str, list[str]]:
@@ -109,12 +105,12 @@ def image_upload(
     project: ``OKDuplicate`` with the image already there (its tags are left as they are, as Azure does).
     """
     try:
-        tag_map = _resolve_tags(project=project, tags=tags, regions=regions)
-        clean_regions = _clean_regions(regions)
+        tag_map = _resolve_tags(project=project, tags=tags)
+        checked_regions = _checked_regions(project=project, regions=regions)
     except _InvalidUpload as exc:
         return UploadResult(exc.status, None, exc.message)
     types = {t.type for t in tag_map.values()}
-    if Tag.TagType.NEGATIVE in types and len(types) > 1:
+    if Tag.TagType.NEGATIVE in types and (len(types) > 1 or checked_regions):  # a region's tag is never Negative
         return UploadResult("ErrorNegativeAndRegularTagOnSameImage", None, "A Negative tag cannot go with other tags.")
 
     sha256 = hashlib.sha256(data).hexdigest()
@@ -153,18 +149,12 @@ def image_upload(
                 height=out.height,
                 sha256=sha256,
             )
-            # Region tags are image tags too (as in Azure), so "Tagged" means the same in both project types.
-            tag_ids = set(tag_map) | {r["tag_id"] for r in clean_regions}
-            if tag_ids:
+            if tag_map:
                 Image.tags.through.objects.bulk_create(
-                    [Image.tags.through(image_id=image_id, tag_id=t) for t in tag_ids]
+                    [Image.tags.through(image_id=image_id, tag_id=t) for t in tag_map]
                 )
-            if clean_regions:
-                # labeling depends on projects, never the reverse at import time: the import is deferred to
-                # the call, so `import projects.services` never loads labeling (the app is always installed).
-                from labeling.models import Region
-
-                Region.objects.bulk_create([Region(image_id=image_id, **r) for r in clean_regions])
+            if checked_regions:  # labeling writes them, and makes their tags image tags too (as in Azure)
+                region_hooks().write(image=image, regions=checked_regions)
     except IntegrityError:
         storage_delete(written)
         duplicate = Image.objects.filter(project=project, sha256=sha256).first()
@@ -253,9 +243,7 @@ def images_untag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterabl
     tags = [t.id for t in _project_tags(project=project, tag_ids=tag_ids)]
     with transaction.atomic():
         deleted, _ = Image.tags.through.objects.filter(image_id__in=images, tag_id__in=tags).delete()
-        from labeling.models import Region  # deferred: projects never imports labeling at module load
-
-        Region.objects.filter(image_id__in=images, tag_id__in=tags).delete()
+        region_hooks().untag(image_ids=images, tag_ids=tags)
     return deleted
 
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from projects import errors
 from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS_BY_ID, OBJECT_DETECTION
 from projects.models import Project, Tag
-from projects.services.base import clean_name, storage_delete_tree
+from projects.services.base import clean_name
+from projects.storage import storage_delete_tree
 
 
 def _domain_for(project_type: str | None, domain_id: UUID | str | None) -> tuple[str, UUID]:

@@ -2,6 +2,8 @@
 // Plain ES module, no build step. Each file is its own XHR (fetch has no upload progress events),
 // so one bad file never sinks the batch and every file ends as Stored, Duplicate or Rejected (why).
 
+import { csrfToken } from "./csrf.js";
+
 const PARALLEL = 3;
 
 const form = document.querySelector("[data-uploader]");
@@ -76,7 +78,7 @@ function setUp(form) {
       });
       xhr.addEventListener("error", () => { finish(item, "err", "Rejected: network error"); resolve(); });
       xhr.open("POST", form.action);
-      xhr.setRequestHeader("X-CSRFToken", form.dataset.csrf);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
       xhr.setRequestHeader("Accept", "application/json");
       xhr.send(data);
     });

@@ -6,7 +6,8 @@ import { boxAt, boxFromPoints, contains, moveBox, resizeBox, sameBox, tooSmall }
 import { History } from "./history.js";
 import { setupPage, isTyping } from "./page.js";
 import { TagPicker } from "./picker.js";
-import { Saver, csrfToken } from "./saver.js";
+import { csrfToken } from "../js/csrf.js";
+import { Saver } from "./saver.js";
 import { Viewport } from "./viewport.js";
 
 const root = document.getElementById("labeler");

@@ -2,14 +2,9 @@
 // shown and retried with back-off until they succeed; a 4xx (the server refused the change) is shown
 // and handed to onRejected so the page can resynchronise from the server.
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+import { csrfToken } from "../js/csrf.js";
 
-/** The CSRF cookie first (it stays current if the user signs in again in another tab), else the page's token. */
-export function csrfToken() {
-  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
-  if (cookie) return decodeURIComponent(cookie.slice("csrftoken=".length));
-  try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch { return ""; }
-}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Saver {
   constructor({ statusEl, retryButton, onRejected = () => {} }) {

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.core.files.storage import default_storage
 
-from tests.factories import DATASETS, make_image_bytes, make_tag
+from tests.factories import DATASETS, make_big_png, make_image_bytes, make_tag
 
 pytestmark = pytest.mark.django_db
 
@@ -240,6 +240,17 @@ def test_create_images_from_files_keeps_bytes_tags_and_shape(api, project):  # t
     image = project.images.get()
     with default_storage.open(image.file.name, "rb") as fh:
         assert fh.read() == data  # byte-exact original
+
+
+def test_a_10000_px_square_png_is_taken_as_the_upload_page_promises(api, project):  # type: ignore[no-untyped-def]
+    """Sides up to 10,240 px (the page says so): Pillow's decompression-bomb guard must not refuse 10^8 pixels."""
+    data = make_big_png(10_000, 10_000)  # ~120 KB on the wire
+    body = {"images": [{"name": "big.png", "contents": _b64(data)}]}
+    response = api.post(f"/projects/{project.id}/images/files", json_body=body)
+    assert response.status_code == 200, response.content[:300]
+    (result,) = response.json()["images"]
+    assert result["status"] == "OK" and (result["image"]["width"], result["image"]["height"]) == (10_000, 10_000)
+    assert project.images.get().thumbnail
 
 
 def test_create_images_from_files_duplicates_and_bad_images_are_207(api, project):  # type: ignore[no-untyped-def]

@@ -15,10 +15,50 @@ def test_a_box_inside_the_image_has_no_problem():
     assert geometry.box_problem(0, 0, 1, 1) is None
 
 
-def test_browser_float_noise_at_the_edge_is_accepted_and_snapped():
+def test_browser_float_noise_at_the_edge_is_accepted_and_clipped():
     assert geometry.box_problem(0.1, 0.0, 0.9000000000000001, 1.0) is None
     box = geometry.normalise(-1e-9, 0.5, 1.0, 0.5000000001)
-    assert box == Box(0.0, 0.5, 1.0, 0.5)
+    assert box.left == 0.0 and box.top == 0.5 and box.right <= 1.0 and box.bottom == 1.0
+    assert box.width == pytest.approx(1.0) and box.height == 0.5
+
+
+def test_rounded_coordinates_just_past_the_edge_are_clipped_not_refused():
+    assert geometry.box_problem(0.6667, 0.5, 0.3337, 0.2) is None  # 4-decimal rounding: right edge at 1.0004
+    assert geometry.normalise(0.6667, 0.5, 0.3337, 0.2) == Box(0.6667, 0.5, 1.0 - 0.6667, 0.2)
+    assert geometry.box_problem(-0.0005, 0.1, 0.2, 0.2) is None
+    assert geometry.normalise(-0.0005, 0.1, 0.2, 0.2).width == pytest.approx(0.1995)
+    assert "inside the image" in geometry.box_problem(0.5, 0.5, 0.5 + 2e-3, 0.2)
+    assert "inside the image" in geometry.box_problem(1.0005, 0.1, 1e-4, 0.2)  # nothing of it inside
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        (0.5, 0.5, 0.5 + 0.9e-3, 0.2),  # right edge just inside the tolerance
+        (0.5, 0.5, 0.5 + 1.1e-3, 0.2),  # just past it
+        (-0.9e-3, 0.1, 0.3, 0.3),
+        (-1.1e-3, 0.1, 0.3, 0.3),
+        (0.1, 0.9, 0.2, 0.1 + 0.5e-3),
+        (1.0002, 0.1, 1e-4, 0.2),  # within the tolerance but nothing inside
+    ],
+)
+def test_the_ml_loader_takes_exactly_the_boxes_labeling_takes_and_clips_them_alike(box):
+    """training.ml cannot import labeling; its own check must keep the same contract (tolerance and clipping)."""
+    pytest.importorskip("torch")
+    from training.ml import errors
+    from training.ml.detection import data
+    from training.ml.manifest import Box as MlBox
+    from training.ml.manifest import Sample
+
+    assert data.BOX_TOLERANCE == geometry.EDGE_TOLERANCE
+    sample = Sample(id="x", path="x.jpg", boxes=(MlBox("a", *box),))
+    if geometry.box_problem(*box) is not None:
+        with pytest.raises(errors.InvalidRegion):
+            data.sample_target(sample, ("a",))
+        return
+    x0, y0, x1, y1 = data.sample_target(sample, ("a",)).boxes[0].tolist()
+    ours = geometry.normalise(*box)
+    assert (x0, y0, x1, y1) == pytest.approx((ours.left, ours.top, ours.right, ours.bottom), abs=1e-7)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from training.ml.metrics import average_precision, compute_metrics, match_detections
+from training.ml.metrics import average_precision, box_iou, compute_metrics, match_detections
 
 
 def _cls_vp(i: int, true: list[str], probs: dict[str, float]) -> dict:
@@ -148,3 +148,17 @@ def test_detection_all_point_ap_and_threshold_counts() -> None:
     assert x["ap"] == pytest.approx(0.5 + 0.5 * 2 / 3)
     assert (x["precision"], x["recall"]) == (0.5, 0.5)  # at 0.5: TP 0.9, FP 0.8; box b missed
     assert match_detections(np.array([[0, 0, 1, 1]]), np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
+
+
+def test_box_iou_matches_torchvision() -> None:
+    """The one IoU in the code base (left, top, width, height) against torchvision's (xyxy)."""
+    import torch
+    from torchvision.ops import box_iou as tv_box_iou
+
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0, 0.5, (7, 4)), rng.uniform(0, 0.5, (5, 4))
+    a[0], b[0] = [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]  # touching corners: no overlap
+    xyxy = lambda x: torch.tensor(np.c_[x[:, :2], x[:, :2] + x[:, 2:]])  # noqa: E731
+    np.testing.assert_allclose(box_iou(a, b), tv_box_iou(xyxy(a), xyxy(b)).numpy(), atol=1e-12)
+    assert box_iou(a[:1], b[:1])[0, 0] == 0.0
+    assert box_iou(a[:1], a[:1])[0, 0] == pytest.approx(1.0)

@@ -85,7 +85,7 @@ def test_quick_test_sample_file_and_timing(owner_client, trained) -> None:  # ty
     [
         ({"file": SimpleUploadedFile("x.jpg", b"this is not a picture")}, "Not a supported image"),
         ({"file": SimpleUploadedFile("x.png", make_image_bytes()[:40])}, "corrupt"),
-        ({"file": SimpleUploadedFile("x.jpg", b"\xff" * (4 * 1024 * 1024 + 10))}, "limit for prediction is 4 MB"),
+        ({"file": SimpleUploadedFile("x.jpg", b"\xff" * (4 * 1024 * 1024 + 10))}, "larger than the 4 MB limit"),
         ({}, "Choose an image file"),
         ({"url": "http://169.254.169.254/latest/meta-data"}, "non-public address"),
         ({"url": "http://127.0.0.1:9/x.jpg"}, "non-public address"),
@@ -198,3 +198,4 @@ def test_iteration_page_shows_prediction_url_and_export(owner_client, owner, tra
     assert 'data-testid="prediction-url"' in html and key in html
     assert f"/customvision/v3.0/Prediction/{project.id}/classify/iterations/treesModel/image" in html
     assert "classify_image" in html and 'data-testid="export-onnx"' in html
+    assert "Send an image (up to 4 MB)" in html  # the prediction limit, from settings

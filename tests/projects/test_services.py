@@ -222,6 +222,51 @@ def test_tags_and_regions_are_applied(owner):
     assert (region.tag_id, region.left, region.top, region.width, region.height) == (fork.id, 0.1, 0.2, 0.5, 0.5)
 
 
+def test_upload_regions_obey_the_labelers_rules(owner, stranger):
+    """One validator: the box, tag and count rules of labeling.services.region_create, with the same messages."""
+    from labeling import services as labeling
+    from labeling.errors import LabelingError
+
+    project = services.project_create(owner=owner, name="D", project_type="detection")
+    fork = make_tag(project, "fork")
+    image = upload(project, make_image_bytes(color=(1, 2, 3))).image
+    box = {"left": 0.8, "top": 0.1, "width": 0.5, "height": 0.2}
+    with pytest.raises(LabelingError) as refused:
+        labeling.region_create(image=image, tag=fork, **box)
+    result = upload(project, make_image_bytes(), regions=[{"tag": fork.id, **box}])
+    assert result.status == "ErrorUnknown" and result.message == refused.value.message
+    many = [{"tag": fork.id, "left": 0.001 * i, "top": 0.1, "width": 0.1, "height": 0.1} for i in range(301)]
+    assert upload(project, make_image_bytes(), regions=many).status == "ErrorRegionLimitExceed"
+    foreign = make_tag(make_project(stranger), "theirs")
+    assert upload(project, make_image_bytes(), regions=[{**box, "left": 0.1, "tag": foreign.id}]).status == (
+        "ErrorInvalidTag"
+    )
+    assert Image.objects.count() == 1 and not image.regions.exists()
+
+
+def test_upload_regions_just_past_the_edge_are_clipped_like_the_labelers(owner):
+    project = services.project_create(owner=owner, name="D", project_type="detection")
+    fork = make_tag(project, "fork")
+    result = upload(project, make_image_bytes(), regions=[{"tag": fork.id, "left": 0.6, "top": -0.0004,
+                                                           "width": 0.4004, "height": 0.5}])
+    assert result.status == "OK"
+    region = result.image.regions.get()
+    assert (region.left, region.top, region.width) == (0.6, 0.0, pytest.approx(0.4))
+    assert region.height == pytest.approx(0.4996) and region.left + region.width <= 1.0
+
+
+def test_negative_tag_never_goes_with_regions_on_upload(owner):
+    project = make_project(owner)  # classification: the only kind with a Negative tag
+    negative = make_tag(project, "Negative", type="Negative")
+    mine = make_tag(project, "mine")
+    box = {"left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5}
+    on_region = upload(project, make_image_bytes(), regions=[{"tag": negative.id, **box}])
+    assert on_region.status == "ErrorUnknown" and "Negative" in on_region.message
+    beside = upload(project, make_image_bytes(), tags=[negative], regions=[{"tag": mine.id, **box}])
+    assert beside.status == "ErrorNegativeAndRegularTagOnSameImage"
+    assert Image.objects.count() == 0 and media_files() == []
+
+
 def test_foreign_tag_and_bad_regions_are_refused_before_anything_is_written(owner, stranger):
     project = make_project(owner)
     foreign = make_tag(make_project(stranger), "theirs")
@@ -330,6 +375,15 @@ def test_storage_failure_writes_nothing(owner, settings):
 
 
 # -------------------------------------------------------------------------------------------- bulk image operations
+
+
+def test_untagging_an_image_drops_its_regions_of_that_tag_only(owner):
+    project = services.project_create(owner=owner, name="D", project_type="detection")
+    fork, knife = make_tag(project, "fork"), make_tag(project, "knife")
+    box = {"left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}
+    image = upload(project, make_image_bytes(), regions=[{"tag": fork.id, **box}, {"tag": knife.id, **box}]).image
+    assert services.images_untag(project=project, image_ids=[image.id], tag_ids=[fork.id]) == 1
+    assert [r.tag_id for r in image.regions.all()] == [knife.id] and list(image.tags.all()) == [knife]
 
 
 def test_images_tag_untag_and_delete(owner, django_capture_on_commit_callbacks):

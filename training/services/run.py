@@ -18,10 +18,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from projects.models import Tag
+from projects.storage import storage_is_local
 from training import errors
 from training.models import Iteration
 from training.services.lifecycle import iteration_finish
-from training.storage import artifact_delete, artifact_store, storage_is_local
+from training.storage import artifact_delete, artifact_store
 
 logger = logging.getLogger(__name__)
 
