@@ -46,3 +46,34 @@ def test_account_page_shows_and_regenerates_keys(owner_client, owner):
     assert owner.api_key.training_key != old
     assert owner.api_key.training_key in response.content.decode()
     assert "<html" not in response.content.decode()  # an htmx fragment, not the full page
+
+
+def test_a_missing_page_is_a_page_of_ours_with_a_way_home(owner_client):
+    response = owner_client.get("/no/such/page/")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert 'class="topbar"' in body and "Page not found" in body
+    assert 'href="/"' in body and "Back to your projects" in body
+
+
+def test_a_forbidden_page_is_a_page_of_ours_with_a_way_home(rf, owner):
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    request = rf.get("/somewhere/")
+    request.user = owner
+    response = permission_denied(request, PermissionDenied())
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert 'class="topbar"' in body and "not allowed" in body and 'href="/"' in body
+
+
+def test_the_server_error_page_needs_no_database_and_links_home(rf, django_db_blocker):
+    from django.views.defaults import server_error
+
+    with django_db_blocker.block():  # the database may be what failed: the page must not touch it
+        response = server_error(rf.get("/boom/"))
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert 'class="topbar"' in body and "Something went wrong" in body and 'href="/"' in body
+

@@ -38,6 +38,13 @@ def test_the_remaining_pages_pass_axe(page, live_server, owner, login_as, screen
     page.goto(f"{base}/iterations/{iteration.id}/")
     screenshot("a11y-iteration")
 
+    # A wrong link lands on a page of ours (top bar, a way home), not Django's bare "Not Found".
+    assert page.goto(f"{base}/projects/{project.id}/nothing-here").status == 404
+    sync_api.expect(page.locator("h1")).to_have_text("Page not found")
+    screenshot("a11y-404")
+    page.click("text=Back to your projects")
+    page.wait_for_url(f"{base}/")
+
     page.context.clear_cookies()
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", "owner")
