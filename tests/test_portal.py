@@ -77,3 +77,9 @@ def test_the_server_error_page_needs_no_database_and_links_home(rf, django_db_bl
     assert response.status_code == 500
     assert 'class="topbar"' in body and "Something went wrong" in body and 'href="/"' in body
 
+
+def test_favicon_ico_leads_to_the_svg_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/static/") and response["Location"].endswith(".svg")
+    assert client.get("/accounts/login/").content.decode().count('rel="icon"') == 1

@@ -20,6 +20,8 @@ def test_the_remaining_pages_pass_axe(page, live_server, owner, login_as, screen
     tag = project.tags.first()
     login_as(owner)
     base = live_server.url
+    missing: list[str] = []  # e.g. /favicon.ico, which the browser asks for on every page without an icon link
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     for path in (
         "/account/",
         f"/projects/{project.id}/iterations/",
@@ -37,6 +39,7 @@ def test_the_remaining_pages_pass_axe(page, live_server, owner, login_as, screen
     screenshot("a11y-tag-edit")
     page.goto(f"{base}/iterations/{iteration.id}/")
     screenshot("a11y-iteration")
+    assert not missing, missing
 
     # A wrong link lands on a page of ours (top bar, a way home), not Django's bare "Not Found".
     assert page.goto(f"{base}/projects/{project.id}/nothing-here").status == 404
