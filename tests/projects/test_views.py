@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.storage import InMemoryStorage
 from django.db import connection
@@ -305,7 +307,8 @@ def test_image_detail_page_and_dialog_fragment(owner_client, image):
     full = owner_client.get(url).content.decode()
     assert "<html" in full and reverse("projects:image-file", args=[image.id, "display"]) in full
     fragment = owner_client.get(url, **HX).content.decode()
-    assert "<html" not in fragment and 'id="image-panel"' in fragment and "✓ Hemlock" in fragment
+    assert "<html" not in fragment and 'id="image-panel"' in fragment
+    assert re.search(r'aria-pressed="true"[^>]*>\s*<svg class="icon icon-check"[^>]*>.*?</svg> Hemlock</button>', fragment)
 
 
 def test_image_detail_links_to_the_labeler_when_it_exists(owner_client, image):
