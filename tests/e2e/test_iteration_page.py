@@ -29,3 +29,34 @@ def test_the_threshold_slider_keeps_the_console_clean(page, live_server, owner, 
     page.wait_for_load_state("networkidle")
     assert page.input_value("#threshold") == "0.38"
     assert not console, console
+
+
+def _overlap(a, b) -> bool:  # type: ignore[no-untyped-def]
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def test_publish_is_a_visible_primary_button_and_its_toast_leaves_the_buttons_clear(  # type: ignore[no-untyped-def]
+        page, live_server, owner, login_as, iteration, screenshot):
+    login_as(owner)
+    page.goto(f"{live_server.url}/iterations/{iteration.id}/")
+    publish = page.get_by_test_id("publish")
+    sync_api.expect(publish).to_be_visible()  # not inside the closed "Manage" menu
+    sync_api.expect(publish).to_have_class("button primary")
+    publish.click()
+    sync_api.expect(page.locator("#publish-name")).to_have_value("Iteration1")  # Custom Vision's default
+    screenshot("iteration-publish")
+    page.get_by_test_id("publish-confirm").click()
+    toast = page.locator("#messages .message")
+    sync_api.expect(toast).to_contain_text("published as 'Iteration1'")
+    iteration.refresh_from_db()
+    assert iteration.publish_name == "Iteration1"
+    screenshot("iteration-published")
+    for testid in ("unpublish", "manage"):
+        button = page.get_by_test_id(testid)
+        sync_api.expect(button).to_be_visible()
+        assert not _overlap(toast.bounding_box(), button.bounding_box()), testid
+    page.get_by_test_id("unpublish").click()  # the toast never gets in the way of a click
+    sync_api.expect(toast).to_contain_text("no longer published")
+    iteration.refresh_from_db()
+    assert iteration.publish_name is None or iteration.publish_name == ""
