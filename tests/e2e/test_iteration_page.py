@@ -60,3 +60,27 @@ def test_publish_is_a_visible_primary_button_and_its_toast_leaves_the_buttons_cl
     sync_api.expect(toast).to_contain_text("no longer published")
     iteration.refresh_from_db()
     assert iteration.publish_name is None or iteration.publish_name == ""
+
+
+def test_prediction_url_snippets_are_whole_and_copy_with_one_click(  # type: ignore[no-untyped-def]
+        page, live_server, owner, login_as, screenshot):
+    from projects.accounts import apikey_get_or_create
+
+    iteration = completed_iteration(tagged_project(owner, per_tag=5, name="Trees"), owner=owner,
+                                    publish_name="treesModel")
+    key = apikey_get_or_create(user=owner).prediction_key
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    login_as(owner)
+    page.goto(f"{live_server.url}/iterations/{iteration.id}/")
+    snippets = page.locator("#prediction-url pre")
+    sync_api.expect(snippets).to_have_count(3)
+    for i in range(3):  # nothing clipped: long URLs and keys wrap inside the box
+        assert snippets.nth(i).evaluate("e => e.scrollWidth <= e.clientWidth"), i
+    copy = page.locator("#prediction-url [data-copy]")
+    sync_api.expect(copy).to_have_count(3)
+    copy.first.click()
+    sync_api.expect(copy.first).to_contain_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == snippets.first.inner_text()
+    assert copied.startswith("curl -X POST") and f"Prediction-Key: {key}" in copied and "/iterations/treesModel/image" in copied
+    screenshot("iteration-prediction-url-copied")
