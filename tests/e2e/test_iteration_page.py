@@ -82,5 +82,6 @@ def test_prediction_url_snippets_are_whole_and_copy_with_one_click(  # type: ign
     sync_api.expect(copy.first).to_contain_text("Copied")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == snippets.first.inner_text()
-    assert copied.startswith("curl -X POST") and f"Prediction-Key: {key}" in copied and "/iterations/treesModel/image" in copied
+    assert copied.startswith("curl -X POST") and f"Prediction-Key: {key}" in copied
+    assert "/iterations/treesModel/image" in copied
     screenshot("iteration-prediction-url-copied")
