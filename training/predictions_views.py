@@ -232,6 +232,7 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
         "tags": tags,
         "chosen": chosen,
         "boxes": boxes,
+        "below": sum(not b["keep"] for b in boxes),  # listed behind "Show N below threshold"
         "threshold": threshold,
         "probabilities": {p["tag"]: p["probability"] for p in preds if not p.get("box")},
         **extra,
