@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -337,15 +340,34 @@ def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 @login_required
 def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
     try:
-        export = Export.objects.select_related("iteration").get(
+        export = Export.objects.select_related("iteration__project").get(
             id=export_id, iteration__project__owner=request.user, status=Export.Status.DONE
         )
     except (Export.DoesNotExist, ValueError):
         raise Http404("No such export.") from None
+    filename = _export_filename(export)
     if not isinstance(default_storage, FileSystemStorage):
+        if "parameters" in inspect.signature(default_storage.url).parameters:  # S3: the signed URL names the file
+            disposition = {"ResponseContentDisposition": f'attachment; filename="{filename}"'}
+            return redirect(default_storage.url(export.file, parameters=disposition))  # type: ignore[call-arg]
         return redirect(default_storage.url(export.file))
     try:
         handle = default_storage.open(export.file, "rb")
     except FileNotFoundError as exc:
         raise Http404("The file is missing.") from exc
-    return FileResponse(handle, as_attachment=True, filename=Path(export.file).name, content_type="application/zip")
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type="application/zip")
+
+
+def _slug(text: str) -> str:
+    """Letters, digits and '_' kept (accents dropped), any other run becomes one '-': safe in every file system."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_]+", "-", ascii_text).strip("-")[:80]
+
+
+def _export_filename(export: Export) -> str:
+    """``<project>-<iteration>-<platform>[-<flavor>].zip``, so downloads of different models never collide."""
+    iteration = export.iteration
+    parts = [_slug(iteration.project.name) or "project", _slug(iteration.name) or "iteration", export.platform.lower()]
+    if export.flavor:
+        parts.append(_slug(export.flavor))
+    return "-".join(p for p in parts if p) + ".zip"
