@@ -358,3 +358,34 @@ def test_edits_made_while_signed_out_wait_and_are_saved_after_signing_in(labeler
     page.locator("#save-retry").click()
     saved(page)
     assert_box(the_region(), 0.2, 0.2, 0.3, 0.3)
+
+
+def test_the_new_boxes_tag_stays_from_image_to_image(labeler, live_server, owner):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    tag_create(project=project, name="fork")
+    scissors = tag_create(project=project, name="scissors")
+    first = upload(project, make_image_bytes(size=(800, 600), color=(30, 90, 60)))
+    second = upload(project, make_image_bytes(size=(800, 600), color=(60, 30, 90)))
+    page.goto(f"{live_server.url}/images/{second.id}/label/")
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("2")  # nothing selected: scissors for every new box
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")
+
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(re.compile(f"/images/{first.id}/label/"))
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")  # not "ask for a tag" again
+    drag(page, (0.2, 0.2), (0.5, 0.5))
+    saved(page)
+    sync_api.expect(page.locator("#picker")).to_be_hidden()
+    assert the_region().tag == scissors and the_region().image_id == first.id
+
+    page.reload()
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")
+    page.keyboard.press("Escape")  # off again, and that is remembered too
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("ask for a tag")
+    page.reload()
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("ask for a tag")
