@@ -3,8 +3,9 @@
 The vendored ``vendor/axe.min.js`` (no network at test time) is an init script of each browser context, so every
 document the test loads carries it. A small runner checks the page after ``load`` and again after htmx swaps
 (debounced, so a polling page is checked once it settles) and reports through an exposed binding. At teardown the
-page fixture runs one last check on whatever the page shows then, and fails on serious/critical findings with the
-rule, the selectors and the URL. ``TAGSIGHT_AXE_REPORT=path`` appends every finding (any impact) as JSON lines.
+page fixture runs one last check on whatever the page shows then, opens again (GET) any URL the test left before
+its check could finish, and fails on serious/critical findings with the rule, the selectors and the URL.
+``TAGSIGHT_AXE_REPORT=path`` appends every finding (any impact) as JSON lines.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class AxeFindings:
     """What the runner reported for one test: (url, rule) → its nodes, deduplicated across repeated checks."""
 
     seen: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    pages: set[str] = field(default_factory=set)
+    pages: set[str] = field(default_factory=set)  # URLs checked
+    visited: list[str] = field(default_factory=list)  # URLs the page showed, in order
 
     def add(self, url: str, violations: list[dict[str, Any]]) -> None:
         self.pages.add(url)
@@ -89,6 +91,28 @@ def install(context: Any) -> AxeFindings:
     context.add_init_script(path=str(AXE_JS))
     context.add_init_script(script=RUNNER)
     return findings
+
+
+def follow(page: Any, findings: AxeFindings) -> None:
+    """Records each URL the page's main frame shows (loads and htmx's pushed URLs alike)."""
+
+    def navigated(frame: Any) -> None:
+        if frame == page.main_frame and frame.url.startswith("http") and frame.url not in findings.visited:
+            findings.visited.append(frame.url)
+
+    page.on("framenavigated", navigated)
+
+
+def check_missed(page: Any, findings: AxeFindings) -> None:
+    """Opens again, and checks, every URL the test left before its check finished (all our pages are safe GETs)."""
+    from playwright.sync_api import Error
+
+    for url in [u for u in findings.visited if u not in findings.pages]:
+        try:
+            page.goto(url, wait_until="load")
+        except Error:
+            continue
+        check_now(page)
 
 
 def check_now(page: Any) -> None:

@@ -51,11 +51,13 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     findings = axe.install(context)
     page = context.new_page()
+    axe.follow(page, findings)
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     axe.check_now(page)
+    axe.check_missed(page, findings)
     context.close()
     findings.write_report(request.node.nodeid)
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import axe_check
 from tests.factories import make_image_bytes, make_project, make_tag
 from tests.training.builders import add_image, completed_iteration, tagged_project
 
@@ -35,7 +36,7 @@ def test_the_remaining_pages_pass_axe(page, live_server, owner, login_as, screen
     ):
         response = page.goto(base + path)
         assert response.status == 200, path
-        page.wait_for_load_state("load")
+        axe_check(page)  # now, before the next goto leaves the page
     screenshot("a11y-tag-edit")
     page.goto(f"{base}/iterations/{iteration.id}/")
     screenshot("a11y-iteration")
