@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from projects.forms import TAG_NAME_ERRORS
+
 
 class RegionForm(forms.Form):
     """A box posted by boxes.js. ``id`` is chosen by the browser so a retried save is idempotent."""
@@ -28,7 +30,7 @@ class RegionForm(forms.Form):
 
 
 class TagCreateForm(forms.Form):
-    name = forms.CharField(max_length=200, strip=True)
+    name = forms.CharField(max_length=200, strip=True, error_messages=TAG_NAME_ERRORS)
 
 
 class TagSetForm(forms.Form):

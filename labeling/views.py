@@ -218,7 +218,7 @@ def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = _image_for(request, image_id)
     form = TagCreateForm(request.POST)
     if not form.is_valid():
-        return JsonResponse({"code": "BadRequestTagName", "message": "Give the tag a name."}, status=400)
+        return JsonResponse({"code": "BadRequestTagName", "message": " ".join(form.errors["name"])}, status=400)
     tag = tag_create_service(project=image.project, name=form.cleaned_data["name"])
     response = render(
         request, "labeling/labeler.html#tag-list", {"image": image, "tags": tag_choices(project=image.project)}

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("account/", accounts.account, name="account"),
     path("account/keys/<str:which>/regenerate", accounts.account_regenerate, name="account-regenerate"),
     path("", include("projects.urls")),

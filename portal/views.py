@@ -1,4 +1,4 @@
-"""Operational endpoints: /healthz reports database, storage, broker and worker state as JSON."""
+"""Operational endpoints: /healthz reports database, storage, broker and worker state as JSON; /favicon.ico."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage, storages
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +63,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     core_ok = all(checks[n]["ok"] for n in ("database", "storage", "broker"))
     body = {"status": "ok" if core_ok and checks["worker"]["ok"] else ("degraded" if core_ok else "error"), **checks}
     return JsonResponse(body, status=200 if core_ok else 503)
+
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers and tools that ask for /favicon.ico get the SVG icon that base.html links (its hashed static URL)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,7 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
         "tags": tags,
         "chosen": chosen,
         "boxes": boxes,
+        "below": sum(not b["keep"] for b in boxes),  # listed behind "Show N below threshold"
         "threshold": threshold,
         "probabilities": {p["tag"]: p["probability"] for p in preds if not p.get("box")},
         **extra,
@@ -325,10 +328,25 @@ def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 @login_required
 def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
     try:
-        export = Export.objects.select_related("iteration").get(
+        export = Export.objects.select_related("iteration__project").get(
             id=export_id, iteration__project__owner=request.user, status=Export.Status.DONE
         )
     except (Export.DoesNotExist, ValueError):
         raise Http404("No such export.") from None
     return stored_file_response(export.file, content_type="application/zip", cache_control=None,
-                                filename=Path(export.file).name, attachment=True)
+                                filename=_export_filename(export), attachment=True)
+
+
+def _slug(text: str) -> str:
+    """Letters, digits and '_' kept (accents dropped), any other run becomes one '-': safe in every file system."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_]+", "-", ascii_text).strip("-")[:80]
+
+
+def _export_filename(export: Export) -> str:
+    """``<project>-<iteration>-<platform>[-<flavor>].zip``, so downloads of different models never collide."""
+    iteration = export.iteration
+    parts = [_slug(iteration.project.name) or "project", _slug(iteration.name) or "iteration", export.platform.lower()]
+    if export.flavor:
+        parts.append(_slug(export.flavor))
+    return "-".join(p for p in parts if p) + ".zip"

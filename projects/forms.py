@@ -61,8 +61,15 @@ class ProjectForm(forms.Form):
         return data
 
 
+# One wording wherever a tag is named (panel, upload picker, rename, labeler picker); js/site.js says the same live.
+TAG_NAME_ERRORS = {
+    "required": "A tag needs a name.",
+    "max_length": "Tag names can be at most %(limit_value)d characters; this one has %(show_value)d.",
+}
+
+
 class TagForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, error_messages=TAG_NAME_ERRORS)
     type = forms.ChoiceField(choices=Tag.TagType.choices, initial=Tag.TagType.REGULAR, required=False)
 
     def clean_type(self) -> str:

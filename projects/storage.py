@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shutil
@@ -76,6 +77,10 @@ def stored_file_response(
     ``filename`` names the file in Content-Disposition (``inline``, or ``attachment`` when ``attachment``).
     """
     if not storage_is_local():
+        if filename and "parameters" in inspect.signature(default_storage.url).parameters:  # S3: the URL names it
+            kind = "attachment" if attachment else "inline"
+            disposition = {"ResponseContentDisposition": f'{kind}; filename="{filename}"'}
+            return HttpResponseRedirect(default_storage.url(name, parameters=disposition))  # type: ignore[call-arg]
         return HttpResponseRedirect(default_storage.url(name))
     try:
         handle = default_storage.open(name, "rb")

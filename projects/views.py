@@ -240,7 +240,7 @@ def tag_edit(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpRe
         except errors.ProjectsError as exc:
             messages.error(request, exc.message)
     else:
-        messages.error(request, "A tag needs a name.")
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     return _after_change(request, project)
 
 

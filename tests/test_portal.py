@@ -65,3 +65,40 @@ def test_pages_state_the_upload_limits_from_settings(owner_client, owner, settin
     page = owner_client.get(upload).content.decode()
     assert "up to 1.5 MB each · sides up to 4,096 px" in page and 'data-max-bytes="1572864"' in page
     assert "up to 2 MB, sides up to 4,096 px" in owner_client.get(quick_test).content.decode()
+
+
+def test_a_missing_page_is_a_page_of_ours_with_a_way_home(owner_client):
+    response = owner_client.get("/no/such/page/")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert 'class="topbar"' in body and "Page not found" in body
+    assert 'href="/"' in body and "Back to your projects" in body
+
+
+def test_a_forbidden_page_is_a_page_of_ours_with_a_way_home(rf, owner):
+    from django.core.exceptions import PermissionDenied
+    from django.views.defaults import permission_denied
+
+    request = rf.get("/somewhere/")
+    request.user = owner
+    response = permission_denied(request, PermissionDenied())
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert 'class="topbar"' in body and "not allowed" in body and 'href="/"' in body
+
+
+def test_the_server_error_page_needs_no_database_and_links_home(rf, django_db_blocker):
+    from django.views.defaults import server_error
+
+    with django_db_blocker.block():  # the database may be what failed: the page must not touch it
+        response = server_error(rf.get("/boom/"))
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert 'class="topbar"' in body and "Something went wrong" in body and 'href="/"' in body
+
+
+def test_favicon_ico_leads_to_the_svg_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/static/") and response["Location"].endswith(".svg")
+    assert client.get("/accounts/login/").content.decode().count('rel="icon"') == 1

@@ -170,13 +170,24 @@ function select(id) {
   render();
 }
 
+// The tag for new boxes is remembered per project (localStorage), so it survives moving to the next image.
+const stickyKey = `tagsight:new-box-tag:${root.dataset.projectId}`;
+
+function recallSticky() {
+  try { return localStorage.getItem(stickyKey); } catch { return null; } // storage off: ask every time
+}
+
 function renderSticky() {
   const tag = tagById(sticky);
   stickyLabel.textContent = tag ? tag.name : "ask for a tag";
-  stickyLabel.style.color = tag ? tag.color : "";
+  stickyLabel.style.setProperty("--c", tag ? tag.color : "transparent"); // a swatch: the text keeps its contrast
+  stickyLabel.classList.toggle("has-tag", Boolean(tag));
   for (const b of document.querySelectorAll("#tag-list .tag-choice")) {
     b.setAttribute("aria-pressed", String(b.dataset.tagId === sticky));
   }
+  try {
+    if (tag) localStorage.setItem(stickyKey, sticky); else localStorage.removeItem(stickyKey);
+  } catch { /* storage off */ }
 }
 
 // ---- the tag picker ------------------------------------------------------------------------------
@@ -434,6 +445,7 @@ const viewport = new Viewport(stage, canvas, {
 });
 document.getElementById("zoom-fit").addEventListener("click", () => viewport.fit());
 viewport.fit();
+sticky = tagById(recallSticky()) ? recallSticky() : null;
 renderSticky();
 render();
 root.dataset.ready = "true";

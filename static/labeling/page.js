@@ -1,8 +1,10 @@
 // What both labeling screens share: the "?" overlay, ←/→ and G navigation that waits for pending
-// saves, and the toolbar links doing the same.
+// saves, the toolbar links doing the same, and the walk's count with its "All done" end (walk.js).
 //
 // ← returns to the image we came from even when it has left the filter meanwhile (tagged while
 // walking "Untagged"): each → leaves a trail in sessionStorage that ← follows first.
+
+import { setupWalk } from "./walk.js";
 
 const imageIdOf = (url) => url && new URL(url, window.location.href).pathname.match(/\/images\/([0-9a-f-]{36})\//)?.[1];
 
@@ -29,6 +31,7 @@ export function setupPage({ saver, help = document.getElementById("help") }) {
     previousLink.removeAttribute("aria-disabled");
   }
 
+  const walk = setupWalk();
   const helpOpen = () => !help.hidden;
   const toggleHelp = (show = !helpOpen()) => {
     help.hidden = !show;
@@ -64,7 +67,10 @@ export function setupPage({ saver, help = document.getElementById("help") }) {
     if (event.ctrlKey || event.metaKey || event.altKey) return false;
     switch (event.key) {
       case "?": event.preventDefault(); toggleHelp(true); return true;
-      case "ArrowRight": event.preventDefault(); go(nextLink?.getAttribute("href") && nextLink.href); return true;
+      case "ArrowRight":
+        event.preventDefault();
+        if (nextLink?.getAttribute("href")) go(nextLink.href); else walk.finish(); // the last image: "All done"
+        return true;
       case "ArrowLeft": event.preventDefault(); go(previousLink?.getAttribute("href") && previousLink.href); return true;
       case "g": case "G": event.preventDefault(); go(gridLink?.href); return true;
       default: return false;

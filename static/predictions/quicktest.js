@@ -84,6 +84,26 @@
       const row = cb.closest("tr");
       if (row) row.classList.toggle("dropped", !cb.checked);
     });
+    splitRows(scope);
+  }
+
+  // The correction form lists kept boxes; the others wait in "Show N below threshold" (in their original order).
+  function splitRows(scope) {
+    const kept = scope.querySelector('tbody[data-rows="kept"]');
+    const below = scope.querySelector('tbody[data-rows="below"]');
+    if (!kept || !below) return;
+    const none = kept.querySelector("[data-none-kept]");
+    const rows = Array.from(scope.querySelectorAll("tr[data-box-row]"));
+    rows.sort(function (a, b) { return a.dataset.index - b.dataset.index; });
+    let under = 0;
+    rows.forEach(function (row) {
+      const keep = row.querySelector("input[data-keep]").checked;
+      if (keep) kept.insertBefore(row, none); else { below.append(row); under += 1; }
+    });
+    if (none) none.hidden = rows.length > under;
+    const details = below.closest("details");
+    details.hidden = under === 0;
+    details.querySelector("[data-below-count]").textContent = under;
   }
   document.addEventListener("input", function (e) {
     if (e.target.matches("[data-box-slider]")) applyThreshold(e.target.closest(".boxes-view"));

@@ -3,6 +3,8 @@
 Reuse them from any e2e test:  ``def test_x(live_server, logged_in_page): logged_in_page.goto(live_server.url + "/")``.
 Mark browser tests ``@pytest.mark.browser`` and ``@pytest.mark.django_db(transaction=True)`` (live_server's
 thread must see the test's rows). Set TAGSIGHT_SHOTS_DIR to keep screenshots taken with ``screenshot(name)``.
+Every page a test opens is checked with axe-core (tests/e2e/axe.py): serious or critical WCAG 2.1 A/AA findings
+fail the test; ``axe_check(page)`` checks a state the test reaches without a page load (an open dialog).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e import axe
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable from it.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -41,16 +45,29 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page in its own context (no cookies shared between tests); fails loudly on JS errors."""
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page in its own context (no cookies shared between tests); fails loudly on JS errors and on
+    serious/critical accessibility findings (axe-core) in any page it showed."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
+    findings = axe.install(context)
     page = context.new_page()
+    axe.follow(page, findings)
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
+    axe.check_now(page)
+    axe.check_missed(page, findings)
     context.close()
+    findings.write_report(request.node.nodeid)
     assert not errors, f"JavaScript errors on the page: {errors}"
+    if findings.failing():
+        pytest.fail(findings.message(), pytrace=False)
+
+
+def axe_check(page: Any) -> None:
+    """Checks the page now, as it looks (e.g. with a dialog open); findings fail the test at teardown."""
+    axe.check_now(page)
 
 
 def sign_in(page: Any, base_url: str, username: str, password: str) -> Any:

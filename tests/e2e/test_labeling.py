@@ -365,3 +365,66 @@ def test_edits_made_while_signed_out_wait_and_are_saved_after_signing_in(labeler
     page.locator("#save-retry").click()
     saved(page)
     assert_box(the_region(), 0.2, 0.2, 0.3, 0.3)
+
+
+def test_the_new_boxes_tag_stays_from_image_to_image(labeler, live_server, owner):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    tag_create(project=project, name="fork")
+    scissors = tag_create(project=project, name="scissors")
+    first = upload(project, make_image_bytes(size=(800, 600), color=(30, 90, 60)))
+    second = upload(project, make_image_bytes(size=(800, 600), color=(60, 30, 90)))
+    page.goto(f"{live_server.url}/images/{second.id}/label/")
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    page.keyboard.press("2")  # nothing selected: scissors for every new box
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")
+
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url(re.compile(f"/images/{first.id}/label/"))
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")  # not "ask for a tag" again
+    drag(page, (0.2, 0.2), (0.5, 0.5))
+    saved(page)
+    sync_api.expect(page.locator("#picker")).to_be_hidden()
+    assert the_region().tag == scissors and the_region().image_id == first.id
+
+    page.reload()
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("scissors")
+    page.keyboard.press("Escape")  # off again, and that is remembered too
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("ask for a tag")
+    page.reload()
+    sync_api.expect(page.locator("#labeler")).to_have_attribute("data-ready", "true")
+    sync_api.expect(page.locator("#sticky-tag")).to_have_text("ask for a tag")
+
+
+def test_walking_untagged_images_counts_up_and_ends_with_all_done(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
+    page = labeler
+    project = project_create(owner=owner, name="Trees", classification_type="Multiclass")
+    hemlock = tag_create(project=project, name="Hemlock")
+    images = [upload(project, make_image_bytes(size=(320, 240), color=(40 * i, 120, 80))) for i in range(3)]
+    page.goto(f"{live_server.url}/projects/{project.id}/?filter=untagged")
+    page.get_by_test_id("start-labeling").click()
+    progress = page.locator("#progress strong")
+    for n, image in enumerate(reversed(images), 1):  # newest first; each one leaves "Untagged" once tagged
+        page.wait_for_url(re.compile(f"/images/{image.id}/label/"))
+        sync_api.expect(page.locator("#classifier")).to_have_attribute("data-ready", "true")
+        sync_api.expect(progress).to_have_text(f"{n} of 3")
+        page.keyboard.press("1")
+        saved(page)
+        page.keyboard.press("ArrowRight")
+    done = page.locator("#all-done")
+    sync_api.expect(done).to_be_visible()
+    sync_api.expect(done).to_contain_text("All done")
+    sync_api.expect(done).to_contain_text("3 untagged images")
+    assert all(list(i.tags.all()) == [hemlock] for i in images)
+    screenshot("labeling-classification-all-done")
+
+    page.keyboard.press("ArrowLeft")  # back along the walk: the counter stays the walk's
+    page.wait_for_url(re.compile(f"/images/{images[1].id}/label/"))
+    sync_api.expect(progress).to_have_text("2 of 3")
+    sync_api.expect(done).to_be_hidden()
+    page.get_by_role("button", name="Finish").click()  # nothing untagged is left after it: Next is "Finish"
+    sync_api.expect(done).to_be_visible()
+    done.get_by_role("link", name="Back to the images").click()
+    page.wait_for_url(re.compile(f"/projects/{project.id}/\\?filter=untagged"))

@@ -130,6 +130,12 @@ def test_tag_create_from_the_picker(owner_client, image, fork):
     assert duplicate.status_code == 400 and duplicate.json()["code"] == "BadRequestTagNameNotUnique"
 
 
+def test_a_tag_name_over_200_characters_is_refused_by_the_picker_with_a_clear_message(owner_client, image, fork):
+    response = owner_client.post(reverse("labeling:tag-create", args=[image.id]), {"name": "x" * 300}, **HX)
+    assert response.status_code == 400
+    assert response.json()["message"] == "Tag names can be at most 200 characters; this one has 300."
+
+
 def test_fast_tagger_sets_tags_and_answers_the_buttons(owner_client, classification):
     hemlock = tag_create(project=classification, name="Hemlock")
     cherry = tag_create(project=classification, name="Cherry")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.storage import InMemoryStorage
 from django.db import connection
@@ -214,6 +216,21 @@ def test_tag_create_from_the_upload_picker_comes_back_checked(owner_client, proj
     assert f'value="{cherry.id}" checked' in body and f'value="{tag.id}" checked' in body
 
 
+TOO_LONG = "Tag names can be at most 200 characters; this one has 300."
+
+
+def test_a_tag_name_over_200_characters_is_refused_with_a_clear_message(owner_client, project, tag):
+    name = "x" * 300
+    body = owner_client.post(reverse("projects:tag-create", args=[project.id]), {"name": name}, **HX).content.decode()
+    assert TOO_LONG in body and not Tag.objects.filter(name__startswith="xxx").exists()
+    picker = owner_client.post(reverse("projects:tag-create", args=[project.id]), {"name": name, "picker": "1"}, **HX)
+    assert TOO_LONG in picker.content.decode()
+    rename = owner_client.post(reverse("projects:tag-edit", args=[project.id, tag.id]), {"name": name}, **HX)
+    assert TOO_LONG in rename.content.decode()
+    tag.refresh_from_db()
+    assert tag.name == "Hemlock"
+
+
 def test_tag_rename_page_without_htmx(owner_client, project, tag):
     page = owner_client.get(reverse("projects:tag-edit", args=[project.id, tag.id])).content.decode()
     assert "<html" in page and "Rename tag" in page
@@ -267,7 +284,9 @@ def test_image_detail_page_and_dialog_fragment(owner_client, image):
     full = owner_client.get(url).content.decode()
     assert "<html" in full and reverse("projects:image-file", args=[image.id, "display"]) in full
     fragment = owner_client.get(url, **HX).content.decode()
-    assert "<html" not in fragment and 'id="image-panel"' in fragment and "✓ Hemlock" in fragment
+    assert "<html" not in fragment and 'id="image-panel"' in fragment
+    chip = r'aria-pressed="true"[^>]*>\s*<svg class="icon icon-check"[^>]*>.*?</svg> <span class="chip-name">Hemlock<'
+    assert re.search(chip, fragment)
 
 
 def test_image_detail_links_to_the_labeler_when_it_exists(owner_client, image):

@@ -47,3 +47,37 @@ def dataset_project(owner: Any, folder: Path, *, name: str = "Quickstart", limit
     for rel, info in items:
         add_image(project, tags=[tags[t] for t in info.get("tags", ())], data=(folder / rel).read_bytes())
     return project
+
+
+def completed_iteration(project: Any, *, owner: Any, publish_name: str | None = None) -> Any:
+    """A Completed classification iteration of a ``tagged_project`` (Hemlock, Cherry, ≥ 5 images each) without
+    training: stored metrics as the engine writes them (4 validation images per tag, one of each confused)."""
+    from django.utils import timezone
+
+    from training.ml.metrics import compute_metrics
+    from training.models import Iteration
+    from training.services import iteration_publish, iteration_queue
+
+    iteration = iteration_queue(project=project, requested_by=owner, force=True)
+    images = {t.name: [str(i.id) for i in t.images.order_by("id")] for t in project.tags.all()}
+    vps = []
+    for true, other in (("Hemlock", "Cherry"), ("Cherry", "Hemlock")):
+        for n, image_id in enumerate(images[true][:4]):
+            p = [0.9, 0.8, 0.6, 0.3][n]
+            vps.append({"id": image_id, "tags": [true], "boxes": [],
+                        "predictions": [{"tag": true, "probability": p, "box": None},
+                                        {"tag": other, "probability": 1 - p, "box": None}]})
+    tags = ["Cherry", "Hemlock"]
+    metrics = {"task": "classification", "tags": tags, "threshold": 0.5, "iou_threshold": 0.5,
+               **compute_metrics("classification", tags, vps),
+               "split": {"method": "holdout", "seed": 0, "k": 0, "train_ids": ["a"] * 12,
+                         "val_ids": [v["id"] for v in vps]},
+               "validation_predictions": vps, "backbone": "lite0", "image_size": 224, "mode": "quick",
+               "train_seconds": 2.5, "notes": []}
+    now = timezone.now()
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.COMPLETED, metrics=metrics,
+                                                     started=now, finished=now, progress=1.0)
+    iteration.refresh_from_db()
+    if publish_name:
+        iteration = iteration_publish(iteration=iteration, publish_name=publish_name)
+    return iteration
