@@ -28,7 +28,7 @@ from predictions.services import (
 )
 from projects.api import project_for
 from projects.models import Project
-from training.api import EXPORT_PLATFORMS, SUPPORTED_EXPORTS, iteration_for, iteration_status
+from training.api import iteration_for, iteration_status
 
 MAX_PREDICTION_IDS = 64
 
@@ -245,19 +245,11 @@ def get_exports(request: HttpRequest, project_id: str, iteration_id: str) -> Htt
 def export_iteration(request: HttpRequest, project_id: str, iteration_id: str) -> HttpResponse:
     iteration = iteration_for(project_for(request, project_id), iteration_id)
     platform = wire.query_str(request, "platform") or ""
-    matched = next((p for p in EXPORT_PLATFORMS if p.lower() == platform.lower()), None)
-    if matched not in SUPPORTED_EXPORTS:
-        raise AzureError(
-            "BadRequestProjectUnsupportedExportPlatform",
-            f"Export platform {platform!r} is not supported; Tagsight exports ONNX.",
-            400,
-        )
-    flavor = wire.query_str(request, "flavor") or ""
-    if flavor:
-        raise AzureError("BadRequestProjectUnsupportedExportPlatform", f"ONNX flavor {flavor!r} is not supported.", 400)
-    if iteration_status(iteration) != "Completed":
-        raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
-    export = export_request(iteration=iteration, platform=matched, flavor="")
+    if not platform:
+        raise AzureError("BadRequest", "The platform query parameter is required.", 400)
+    # The export service decides what is supported (platform, flavor, trained iteration); its errors carry
+    # Azure's codes and translate_errors answers them.
+    export = export_request(iteration=iteration, platform=platform, flavor=wire.query_str(request, "flavor") or "")
     return wire.respond(export_json(request, export))
 
 
