@@ -15,9 +15,10 @@ from portal.azure.auth import training_key_required
 from portal.azure.batch import parse_file_batch
 from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
-from projects.api import image_json, project_for, tags_for, with_relations
+from projects.api import image_json, iteration_data_for, project_for, tags_for, with_relations
+from projects.iteration_data import IterationData
 from projects.models import Image, Project, Tag
-from projects.selectors import image_list
+from projects.selectors import ORDERS, image_list
 from projects.services import image_upload, images_delete, images_metadata_update, images_tag, images_untag
 
 logger = logging.getLogger(__name__)
@@ -193,67 +194,91 @@ def _tagged(request: HttpRequest) -> bool | None:
     return {"all": None, "tagged": True, "untagged": False}[value]
 
 
-def _check_iteration(request: HttpRequest, project: Project) -> None:
-    """iterationId (optional) must name an iteration of this project; lists show the workspace either way."""
-    value = wire.query_str(request, "iterationId")
-    if value:
-        iteration_id = wire.parse_guid(value, code="NotFoundIteration", what="iterationId", status=404)
-        if not project.iterations.filter(id=iteration_id).exists():
-            raise AzureError("NotFoundIteration", f"Iteration {value} not found.", 404)
+@dataclass
+class _Listing:
+    """The images one list or count request selects: the workspace's, or (``iterationId``) an iteration's as
+    trained: its images that still exist, with their trained tags; counts are of the images it was trained on."""
+
+    request: HttpRequest
+    project: Project
+    images: Any  # QuerySet[Image] of the workspace, or the ordered ids of the iteration's images
+    trained: IterationData | None = None
+    trained_count: int = 0
+
+    def count(self) -> int:
+        return self.images.count() if self.trained is None else self.trained_count
+
+    def page(self) -> HttpResponse:
+        skip, take = wire.paging(self.request)
+        if self.trained is None:
+            rows = list(with_relations(self.images)[skip : skip + take])
+        else:
+            ids = self.images[skip : skip + take]
+            found = {i.id: i for i in with_relations(Image.objects.filter(project=self.project, id__in=ids))}
+            rows = [found[i] for i in ids if i in found]
+        return wire.respond([self.json(i) for i in rows])
+
+    def json(self, image: Image) -> dict[str, Any]:
+        if self.trained is None:
+            return image_json(self.request, image)
+        return image_json(self.request, image, self.trained.images[image.id], self.trained.tag_names())
 
 
-def _images(
+def _listing(
     request: HttpRequest, project_id: str, *, tagged: Callable[[HttpRequest], bool | None], tag_filter: bool = True
-) -> tuple[Project, Any]:
+) -> _Listing:
     project = project_for(request, project_id)
-    _check_iteration(request, project)
+    trained = iteration_data_for(request, project)
     tag_ids = wire.query_guids(request, "tagIds", limit=MAX_BATCH_TAGS) if tag_filter else []
-    images = image_list(project=project, tagged=tagged(request), tag_ids=tag_ids, order=_order(request))
-    return project, images
-
-
-def _page(request: HttpRequest, images: Any) -> HttpResponse:
-    skip, take = wire.paging(request)
-    return wire.respond([image_json(request, i) for i in with_relations(images)[skip : skip + take]])
+    status, order = tagged(request), _order(request)
+    if trained is None:
+        return _Listing(request, project, image_list(project=project, tagged=status, tag_ids=tag_ids, order=order))
+    ids = set(trained.image_ids(tagged=status, tag_ids=tag_ids))
+    # The iteration's images that still exist, in the requested order (the ids of one project: one cheap query).
+    rows = Image.objects.filter(project=project).order_by(*ORDERS[order]).values_list("id", flat=True)
+    return _Listing(request, project, [i for i in rows if i in ids], trained=trained, trained_count=len(ids))
 
 
 @training_key_required
 def get_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=_tagged)[1])
+    return _listing(request, project_id, tagged=_tagged).page()
 
 
 @training_key_required
 def get_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=_tagged)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=_tagged).count())
 
 
 @training_key_required
 def get_tagged_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=lambda r: True)[1])
+    return _listing(request, project_id, tagged=lambda r: True).page()
 
 
 @training_key_required
 def get_tagged_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=lambda r: True)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=lambda r: True).count())
 
 
 @training_key_required
 def get_untagged_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=lambda r: False, tag_filter=False)[1])
+    return _listing(request, project_id, tagged=lambda r: False, tag_filter=False).page()
 
 
 @training_key_required
 def get_untagged_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=lambda r: False, tag_filter=False)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=lambda r: False, tag_filter=False).count())
 
 
 @training_key_required
 def get_images_by_ids(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    _check_iteration(request, project)
+    trained = iteration_data_for(request, project)
     ids = wire.query_guids(request, "imageIds", limit=MAX_IDS)
+    if trained is not None:
+        ids = [i for i in ids if i in trained.images]
     found = {i.id: i for i in with_relations(project.images.filter(id__in=ids))}
-    return wire.respond([image_json(request, found[i]) for i in ids if i in found])
+    listing = _Listing(request, project, None, trained=trained)
+    return wire.respond([listing.json(found[i]) for i in ids if i in found])
 
 
 @training_key_required

@@ -21,9 +21,11 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
-        from training import heartbeat, signals
+        from projects.iteration_data import iteration_data_reader_set
+        from training import heartbeat, selectors, signals
 
         worker_ready.connect(signals.on_worker_ready, weak=False, dispatch_uid="tagsight-worker-ready")
         worker_shutdown.connect(signals.on_worker_shutdown, weak=False, dispatch_uid="tagsight-worker-shutdown")
         worker_process_init.connect(signals.warm_pool_process, weak=False, dispatch_uid="tagsight-warm-ml")
         heartbeat.heartbeat_hook_add(_reap_lost_iterations)
+        iteration_data_reader_set(selectors.iteration_data)  # projects' API answers iterationId from snapshots
