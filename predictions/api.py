@@ -259,6 +259,7 @@ def export_iteration(request: HttpRequest, project_id: str, iteration_id: str) -
 @training_key_required
 def create_images_from_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
     from projects.api import image_json, tags_for, with_relations
+    from projects.services import metadata_clean
 
     project = project_for(request, project_id)
     body = wire.json_body(request, required=True)
@@ -268,6 +269,7 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
     if len(entries) > 64:
         raise AzureError("BadRequestImageBatch", "At most 64 images per batch.", 400)
     batch_tags = wire.parse_guids(wire.body_field(body, "tagIds") or [], what="tagIds")
+    metadata = metadata_clean(wire.body_field(body, "metadata") or {}, new_image=True)
     stored = {p.id: p for p in project.stored_predictions.all()}
     results: list[dict[str, Any]] = []
     for entry in entries:
@@ -286,7 +288,9 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
             results.append({"sourceUrl": None, "status": "ErrorSource", "image": None})
             continue
         try:
-            result = prediction_add_to_training(prediction=prediction, tags=[t.id for t in tags], regions=regions)
+            result = prediction_add_to_training(
+                prediction=prediction, tags=[t.id for t in tags], regions=regions, metadata=metadata
+            )
         except Exception as exc:
             if not getattr(exc, "code", None):
                 raise

@@ -15,11 +15,19 @@ from portal.azure.auth import training_key_required
 from portal.azure.batch import parse_file_batch
 from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
+from portal.azure.odata import parse_metadata_filter
 from projects.api import image_json, iteration_data_for, project_for, tags_for, with_relations
 from projects.iteration_data import IterationData
 from projects.models import Image, Project, Tag
-from projects.selectors import ORDERS, image_list
-from projects.services import image_upload, images_delete, images_metadata_update, images_tag, images_untag
+from projects.selectors import image_list
+from projects.services import (
+    image_upload,
+    images_delete,
+    images_metadata_update,
+    images_tag,
+    images_untag,
+    metadata_clean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +83,14 @@ def _entry(project: Project, raw: dict[str, Any], batch_tag_ids: list[uuid.UUID]
     )
 
 
-def _upload(project: Project, entry: _Entry, data: bytes | None) -> dict[str, Any]:
-    """Upload one image (with its tags and regions) through the portal's service; an ImageCreateResult's parts."""
+def _upload(project: Project, entry: _Entry, data: bytes | None, metadata: dict[str, str] | None = None
+            ) -> dict[str, Any]:
+    """Upload one image (with its tags, regions and the batch's metadata) through the portal's service; an
+    ImageCreateResult's parts."""
     if data is None:
         return {"status": "ErrorImageFormat", "image": None, "message": "contents is missing or not base64."}
-    result = image_upload(project=project, data=data, filename=entry.name, tags=entry.tags, regions=entry.regions)
+    result = image_upload(project=project, data=data, filename=entry.name, tags=entry.tags, regions=entry.regions,
+                          metadata=metadata)
     return {"status": result.status, "image": result.image, "message": result.message}
 
 
@@ -100,6 +111,11 @@ def _summary(request: HttpRequest, results: list[dict[str, Any]]) -> HttpRespons
         ],
     }
     return wire.respond(body, status=200 if ok else 207)
+
+
+def _batch_metadata(body: Any) -> dict[str, str]:
+    """A create batch's ``metadata`` (v3.3+): pairs given to every image of the batch, checked before any write."""
+    return metadata_clean(wire.body_field(body, "metadata") or {}, new_image=True)
 
 
 def _batch_tag_ids(value: Any) -> list[uuid.UUID]:
@@ -126,11 +142,12 @@ def create_images_from_files(request: HttpRequest, project_id: str) -> HttpRespo
     raw_entries = list(batch.entries())
     _check_count(len(raw_entries))
     batch_tags = _batch_tag_ids(wire.body_field(batch.data, "tagIds"))
+    metadata = _batch_metadata(batch.data)
     known: dict[uuid.UUID, Tag] = {}
     entries = [_entry(project, raw, batch_tags, known) for raw in raw_entries]  # validate all before writing
     results = []
     for raw, entry in zip(raw_entries, entries, strict=True):
-        results.append(_upload(project, entry, batch.contents(raw)))  # decoded here, dropped after
+        results.append(_upload(project, entry, batch.contents(raw), metadata))  # decoded here, dropped after
     return _summary(request, results)
 
 
@@ -151,6 +168,7 @@ def create_images_from_urls(request: HttpRequest, project_id: str) -> HttpRespon
     raw_entries = wire.body_objects(body, "images", code="BadRequestImageBatch", shape="{url, tagIds, regions}")
     _check_count(len(raw_entries))
     batch_tags = _batch_tag_ids(wire.body_field(body, "tagIds"))
+    metadata = _batch_metadata(body)
     known: dict[uuid.UUID, Tag] = {}
     entries = []
     for raw in raw_entries:
@@ -171,7 +189,7 @@ def create_images_from_urls(request: HttpRequest, project_id: str) -> HttpRespon
             logger.info("image url fetch failed for project %s: %s", project.id, exc)
             results.append({"status": exc.status, "image": None, "source_url": entry.source_url})
             continue
-        result = _upload(project, entry, data)
+        result = _upload(project, entry, data, metadata)
         result["source_url"] = entry.source_url
         results.append(result)
     return _summary(request, results)
@@ -231,12 +249,16 @@ def _listing(
     trained = iteration_data_for(request, project)
     tag_ids = wire.query_guids(request, "tagIds", limit=MAX_BATCH_TAGS) if tag_filter else []
     status, order = tagged(request), _order(request)
+    metadata = parse_metadata_filter(wire.query_str(request, "$filter"))
     if trained is None:
-        return _Listing(request, project, image_list(project=project, tagged=status, tag_ids=tag_ids, order=order))
+        images = image_list(project=project, tagged=status, tag_ids=tag_ids, order=order, metadata=metadata)
+        return _Listing(request, project, images)
     ids = set(trained.image_ids(tagged=status, tag_ids=tag_ids))
-    # The iteration's images that still exist, in the requested order (the ids of one project: one cheap query).
-    rows = Image.objects.filter(project=project).order_by(*ORDERS[order]).values_list("id", flat=True)
-    return _Listing(request, project, [i for i in rows if i in ids], trained=trained, trained_count=len(ids))
+    # The iteration's images that still exist (and match $filter), in the requested order: one query for ids.
+    rows = image_list(project=project, order=order, metadata=metadata).values_list("id", flat=True)
+    kept = [i for i in rows if i in ids]
+    # Counts are as trained (images deleted since included), but metadata lives on today's images only.
+    return _Listing(request, project, kept, trained=trained, trained_count=len(ids) if metadata is None else len(kept))
 
 
 @training_key_required

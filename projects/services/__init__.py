@@ -12,6 +12,7 @@ from projects.services.images import (
     images_metadata_update,
     images_tag,
     images_untag,
+    metadata_clean,
 )
 from projects.services.projects import project_create, project_delete, project_update
 from projects.services.tags import tag_create, tag_delete, tag_update
@@ -23,6 +24,7 @@ __all__ = [
     "images_metadata_update",
     "images_tag",
     "images_untag",
+    "metadata_clean",
     "project_create",
     "project_delete",
     "project_update",

@@ -328,7 +328,7 @@ def test_query_predictions_with_a_bad_page_token_is_a_400(api, project, token): 
 def test_tags_and_images_with_iteration_id_answer_as_trained(api, owner):  # type: ignore[no-untyped-def]
     """iterationId reads the iteration's frozen data: its tags (trained names, trained counts) and images (only
     those it trained on, with the tags they had), however the workspace changed since."""
-    from projects.services import images_delete, images_tag, images_untag, tag_update
+    from projects.services import images_delete, images_metadata_update, images_tag, images_untag, tag_update
     from training.services import iteration_queue
 
     project = tagged_project(owner, name="Trees")  # 5 Hemlock + 5 Cherry
@@ -378,6 +378,10 @@ def test_tags_and_images_with_iteration_id_answer_as_trained(api, owner):  # typ
     by_ids = api.get(f"{base}/images/id?{it}&imageIds={ids}").json()
     assert [i["id"] for i in by_ids] == [str(hemlocks[0]), str(hemlocks[2])]
     assert by_ids[0]["tags"][0]["tagName"] == "Hemlock"
+    images_metadata_update(project=project, image_ids=[hemlocks[2]], metadata={"camera": "north"})
+    north = "$filter=camera%20eq%20%27north%27"
+    assert [i["id"] for i in api.get(f"{base}/images/tagged?{it}&{north}").json()] == [str(hemlocks[2])]
+    assert api.get(f"{base}/images/tagged/count?{it}&{north}").json() == 1
     unknown = api.get(f"{base}/tags?iterationId={uuid.uuid4()}")
     assert (unknown.status_code, unknown.json()["code"]) == (404, "NotFoundIteration")
 
