@@ -9,5 +9,7 @@ name in a query string is already past that. With 0 its C parser still stops at 
 its own limits in front of a server exposed to the internet (README: HTTPS).
 """
 
+from __future__ import annotations
+
 limit_request_line = 0  # unlimited: let Django (and the API's Azure errors) see long URLs
 limit_request_field_size = 8190  # one header line: keys, cookies and content types fit; gunicorn's default
