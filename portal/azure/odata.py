@@ -101,8 +101,8 @@ class _Parser:
         if kind != "word" or value.lower() in ("and", "or", "not", "eq", "ne"):
             raise _error(f"expected a metadata key, found {value!r}")
         key = value[len("metadata/"):] if value.lower().startswith("metadata/") else value
-        if not key or "(" in key:
-            raise _error(f"{value!r} is not a metadata key")
+        if not key or '"' in key:  # a double quote cannot be put in a JSON path portably
+            raise _error(f"{value!r} is not a metadata key that can be filtered on")
         op_kind, op = self.take()
         if op_kind != "word" or op.lower() not in ("eq", "ne"):
             raise _error(f"unsupported operator {op!r} after {value!r}")
@@ -121,6 +121,8 @@ def parse_metadata_filter(text: str | None) -> tuple[Any, ...] | None:
         return None
     if len(text) > MAX_LENGTH:
         raise _error(f"at most {MAX_LENGTH} characters")
+    if "\x00" in text:
+        raise _error("NUL characters are not allowed")
     parser = _Parser(_tokens(text))
     expr = parser.or_expr(0)
     if parser.at != len(parser.tokens):

@@ -691,6 +691,8 @@ def test_metadata_filter_combines_with_tags_and_quoted_quotes(api, described, ow
         "camera eq 'north",
         "eq 'north'",
         "camera eq 'a' " + "and camera eq 'a' " * 70,
+        'a"b eq \'x\'',
+        "camera eq 'nul\x00'",
     ],
 )
 def test_metadata_filter_outside_the_subset_is_a_clear_400(api, project, expression):  # type: ignore[no-untyped-def]
