@@ -27,7 +27,7 @@ from predictions.services import (
 )
 from projects.api import project_for
 from projects.models import Project
-from training.api import EXPORT_PLATFORMS, SUPPORTED_EXPORTS, iteration_for, iteration_status
+from training.api import iteration_for, iteration_status
 
 MAX_PREDICTION_IDS = 64
 
@@ -239,19 +239,11 @@ def get_exports(request: HttpRequest, project_id: str, iteration_id: str) -> Htt
 def export_iteration(request: HttpRequest, project_id: str, iteration_id: str) -> HttpResponse:
     iteration = iteration_for(project_for(request, project_id), iteration_id)
     platform = wire.query_str(request, "platform") or ""
-    matched = next((p for p in EXPORT_PLATFORMS if p.lower() == platform.lower()), None)
-    if matched not in SUPPORTED_EXPORTS:
-        raise AzureError(
-            "BadRequestProjectUnsupportedExportPlatform",
-            f"Export platform {platform!r} is not supported; Tagsight exports ONNX.",
-            400,
-        )
-    flavor = wire.query_str(request, "flavor") or ""
-    if flavor:
-        raise AzureError("BadRequestProjectUnsupportedExportPlatform", f"ONNX flavor {flavor!r} is not supported.", 400)
-    if iteration_status(iteration) != "Completed":
-        raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
-    export = export_request(iteration=iteration, platform=matched, flavor="")
+    if not platform:
+        raise AzureError("BadRequest", "The platform query parameter is required.", 400)
+    # The export service decides what is supported (platform, flavor, trained iteration); its errors carry
+    # Azure's codes and translate_errors answers them.
+    export = export_request(iteration=iteration, platform=platform, flavor=wire.query_str(request, "flavor") or "")
     return wire.respond(export_json(request, export))
 
 
@@ -261,6 +253,7 @@ def export_iteration(request: HttpRequest, project_id: str, iteration_id: str) -
 @training_key_required
 def create_images_from_predictions(request: HttpRequest, project_id: str) -> HttpResponse:
     from projects.api import image_json, tags_for, with_relations
+    from projects.services import metadata_clean
 
     project = project_for(request, project_id)
     body = wire.json_body(request, required=True)
@@ -270,6 +263,7 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
     if len(entries) > 64:
         raise AzureError("BadRequestImageBatch", "At most 64 images per batch.", 400)
     batch_tags = wire.parse_guids(wire.body_field(body, "tagIds") or [], what="tagIds")
+    metadata = metadata_clean(wire.body_field(body, "metadata") or {}, new_image=True)
     stored = {p.id: p for p in project.stored_predictions.all()}
     results: list[dict[str, Any]] = []
     for entry in entries:
@@ -288,7 +282,9 @@ def create_images_from_predictions(request: HttpRequest, project_id: str) -> Htt
             results.append({"sourceUrl": None, "status": "ErrorSource", "image": None})
             continue
         try:
-            result = prediction_add_to_training(prediction=prediction, tags=[t.id for t in tags], regions=regions)
+            result = prediction_add_to_training(
+                prediction=prediction, tags=[t.id for t in tags], regions=regions, metadata=metadata
+            )
         except Exception as exc:
             if not getattr(exc, "code", None):
                 raise

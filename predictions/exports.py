@@ -2,9 +2,14 @@
 
 ``export_request`` is what the page (and the API) call: it returns the existing export when there is one
 (Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
-export. ``export_build`` is what the Celery task runs: ``training.ml.export_onnx`` (model.onnx with the
+export; it is also the one place an unsupported platform or flavor is refused (the API only translates the
+error). ``export_build`` is what the Celery task runs: ``training.ml.export_onnx`` (model.onnx with the
 preprocessing inside, labels.txt, metadata.json, a standalone predict.py, parity.json on the iteration's
 validation images) zipped into default_storage.
+
+Flavors (Azure's ExportFlavor) are the ONNX opset of model.onnx: none is opset 18 (what training produces),
+``ONNX10`` and ``ONNX12`` are the same graph built from opset-10 / opset-12 operators for older runtimes.
+Each flavor is its own Export.
 """
 
 from __future__ import annotations
@@ -25,29 +30,41 @@ from django.utils import timezone
 from predictions.models import Export
 from projects.models import Image
 from projects.storage import storage_delete
-from training.errors import TrainingError
+from training.errors import IterationNotCompleted, TrainingError
 from training.models import Iteration
 
 logger = logging.getLogger(__name__)
 
 PLATFORMS = ("ONNX",)
 STALE_SECONDS = 30 * 60  # an export still "Exporting" after this long lost its worker: queue it again
-FLAVORS = ("",)
+# ONNX flavor -> opset of model.onnx ("" = no flavor: the graph as trained).
+ONNX_OPSETS = {"": 18, "ONNX10": 10, "ONNX12": 12}
+FLAVORS = tuple(ONNX_OPSETS)
 
 
 class ExportError(TrainingError):
     code = "BadRequestExportValidationFailed"
 
 
+class ExportPlatformUnsupported(ExportError):
+    code = "BadRequestProjectUnsupportedExportPlatform"
+
+
 def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
-    """The iteration's export for this platform: reused when Done or in flight, (re)queued when new or Failed."""
-    platform, flavor = (platform or "ONNX").upper(), flavor or ""
-    if platform not in PLATFORMS or flavor not in FLAVORS:
-        raise ExportError(f"Export to {platform} {flavor} is not supported; Tagsight exports ONNX.",
-                          code="BadRequestExportPlatformNotSupported")
+    """The iteration's export for this platform and flavor: reused when Done or in flight, (re)queued when new
+    or Failed. Platform and flavor are matched without regard to case and stored as Azure spells them."""
+    matched = next((p for p in PLATFORMS if p.lower() == (platform or "ONNX").lower()), None)
+    if matched is None:
+        raise ExportPlatformUnsupported(f"Export platform {platform!r} is not supported; Tagsight exports ONNX.")
+    matched_flavor = next((f for f in FLAVORS if f.lower() == (flavor or "").lower()), None)
+    if matched_flavor is None:
+        raise ExportPlatformUnsupported(
+            f"{matched} flavor {flavor!r} is not supported; use no flavor (opset 18), "
+            f"{' or '.join(f for f in FLAVORS if f)}."
+        )
+    platform, flavor = matched, matched_flavor
     if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
-        raise ExportError(f"{iteration.name} is not trained; only a completed iteration can be exported.",
-                          code="BadRequestIterationNotCompleted")
+        raise IterationNotCompleted(f"{iteration.name} is not trained; only a completed iteration can be exported.")
     try:
         with transaction.atomic():
             export, created = Export.objects.get_or_create(iteration=iteration, platform=platform, flavor=flavor)
@@ -132,7 +149,10 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         images = root / "validation"
         images.mkdir()
         out = root / "export"
-        report = export_onnx(artifact, out, validation_images=_validation_images(iteration=iteration, folder=images))
+        opset = ONNX_OPSETS[export.flavor]
+        report = export_onnx(
+            artifact, out, validation_images=_validation_images(iteration=iteration, folder=images), opset=opset
+        )
         # Classification and detection reports name their verdict differently; give both the same summary keys.
         report.setdefault("passed", report.get("ok"))
         report.setdefault("max_abs_diff", report.get("max_abs_probability_diff", 0.0))
@@ -140,7 +160,7 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
             if isinstance(row, dict) and "image" in row:
                 row["image"] = Path(str(row["image"])).name
         (out / "parity.json").write_text(json.dumps(report, indent=1))
-        (out / "README.txt").write_text(_readme(iteration=iteration, report=report))
+        (out / "README.txt").write_text(_readme(iteration=iteration, report=report, export=export, opset=opset))
         zip_path = root / "export.zip"
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(out.rglob("*")):
@@ -149,7 +169,8 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in iteration.name).strip("-") or "iteration"
         with open(zip_path, "rb") as handle:
             name = default_storage.save(
-                f"{iteration_storage_prefix(iteration=iteration)}/exports/{export.platform.lower()}/{safe}-onnx.zip",
+                f"{iteration_storage_prefix(iteration=iteration)}/exports/{export.platform.lower()}/"
+                f"{safe}-{(export.flavor or export.platform).lower()}.zip",
                 handle,
             )
         size = zip_path.stat().st_size
@@ -158,9 +179,11 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
     return name, size, summary
 
 
-def _readme(*, iteration: Iteration, report: dict[str, Any]) -> str:
+def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export, opset: int) -> str:
+    flavor = f", flavor {export.flavor}" if export.flavor else ""
     return (
-        f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n\n"
+        f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n"
+        f"Platform {export.platform}{flavor}: model.onnx is ONNX opset {opset} (metadata.json \"opset\").\n\n"
         "Files: model.onnx (pre-processing inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
         "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
         "(the exported model against the Tagsight service on the iteration's validation images).\n\n"

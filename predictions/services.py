@@ -366,9 +366,14 @@ def predictions_cleanup(*, older_than_days: int | None = None, batch: int = 500)
 
 
 def prediction_add_to_training(
-    *, prediction: StoredPrediction, tags: Sequence[Any] = (), regions: Sequence[Mapping[str, Any]] = ()
+    *,
+    prediction: StoredPrediction,
+    tags: Sequence[Any] = (),
+    regions: Sequence[Mapping[str, Any]] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> Any:
-    """Make the predicted image a training image with the user's tags (classification) or regions (detection).
+    """Make the predicted image a training image with the user's tags (classification) or regions (detection)
+    and metadata pairs.
 
     Returns projects' UploadResult. On success the prediction leaves the Predictions tab, as in Custom Vision.
     An image already in the training set (same bytes) gets the tags added.
@@ -387,7 +392,7 @@ def prediction_add_to_training(
         raise PredictionError("The predicted image is missing from storage.", code="ErrorStorage", status=500) from None
     extension = prediction.file.rsplit(".", 1)[-1]
     result = image_upload(project=project, data=data, filename=f"prediction-{prediction.id}.{extension}",
-                          tags=list(tags), regions=list(regions))
+                          tags=list(tags), regions=list(regions), metadata=metadata)
     if result.status == "OKDuplicate" and result.image is not None and tags:
         images_tag(project=project, image_ids=[result.image.id], tag_ids=list(tags))
     if not result.ok:

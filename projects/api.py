@@ -17,6 +17,7 @@ from portal.azure.errors import AzureError
 from portal.azure.media import media_uri
 from projects import services
 from projects.domains import DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION, Domain
+from projects.iteration_data import IterationData, TrainedImage, TrainedTag, iteration_data
 from projects.models import Image, Project, Tag
 from projects.selectors import project_get_for, project_list_for, tag_list
 
@@ -62,6 +63,16 @@ def project_json(project: Project) -> dict[str, Any]:
     }
 
 
+def trained_tag_json(tag: TrainedTag) -> dict[str, Any]:
+    return {
+        "id": str(tag.id),
+        "name": tag.name,
+        "description": tag.description,
+        "type": tag.type,
+        "imageCount": tag.image_count,
+    }
+
+
 def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
     count = image_count if image_count is not None else getattr(tag, "image_count", None)
     if count is None:
@@ -75,20 +86,24 @@ def tag_json(tag: Tag, image_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
-    regions = [
-        {
-            "regionId": str(region.id),
-            "tagName": region.tag.name,
-            "created": wire.iso(region.created),
-            "tagId": str(region.tag_id),
-            "left": region.left,
-            "top": region.top,
-            "width": region.width,
-            "height": region.height,
-        }
-        for region in image.regions.all()  # labeling.Region's related_name
-    ]
+def image_json(request: HttpRequest, image: Image, trained: TrainedImage | None = None,
+               tag_names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
+    """An Image; with ``trained`` (and the iteration's ``tag_names``), its tags and regions as that iteration
+    was trained (a trained region keeps its id when the same box is still there)."""
+    live = list(image.regions.all())  # labeling.Region's related_name
+    if trained is None:
+        tags = [(tag.id, tag.name) for tag in image.tags.all()]
+        regions = [(r.id, r.created, r.tag_id, r.tag.name, r.left, r.top, r.width, r.height) for r in live]
+    else:
+        names = tag_names or {}
+        tags = [(t, names.get(t, "")) for t in trained.tag_ids]
+        same = {(r.tag_id, r.left, r.top, r.width, r.height): r for r in live}
+        regions = []
+        for box in trained.regions:
+            coords = tuple(box[k] for k in ("left", "top", "width", "height"))
+            match = same.get((box["tag"], *coords))
+            regions.append((match.id if match else None, match.created if match else image.created, box["tag"],
+                            names.get(box["tag"], ""), *coords))
     return {
         "id": str(image.id),
         "created": wire.iso(image.created),
@@ -97,10 +112,20 @@ def image_json(request: HttpRequest, image: Image) -> dict[str, Any]:
         "resizedImageUri": media_uri(request, image, "display") or media_uri(request, image, "original"),
         "thumbnailUri": media_uri(request, image, "thumbnail"),
         "originalImageUri": media_uri(request, image, "original"),
-        "tags": [
-            {"tagId": str(tag.id), "tagName": tag.name, "created": wire.iso(image.created)} for tag in image.tags.all()
+        "tags": [{"tagId": str(t), "tagName": name, "created": wire.iso(image.created)} for t, name in tags],
+        "regions": [
+            {
+                "regionId": str(region_id) if region_id else None,
+                "tagName": tag_name,
+                "created": wire.iso(created),
+                "tagId": str(tag_id),
+                "left": left,
+                "top": top,
+                "width": width,
+                "height": height,
+            }
+            for region_id, created, tag_id, tag_name, left, top, width, height in regions
         ],
-        "regions": regions,
         "metadata": image.metadata or {},
     }
 
@@ -118,6 +143,18 @@ def project_for(request: HttpRequest, project_id: str) -> Project:
         return project_get_for(user=request.user, project_id=project_id)
     except Http404:
         raise AzureError("NotFoundProject", f"Project {project_id} not found.", 404) from None
+
+
+def iteration_data_for(request: HttpRequest, project: Project) -> IterationData | None:
+    """Azure's optional ``iterationId``: None without one, else that iteration's tags and images as trained."""
+    value = wire.query_str(request, "iterationId")
+    if not value:
+        return None
+    iteration_id = wire.parse_guid(value, code="NotFoundIteration", what="iterationId", status=404)
+    data = iteration_data(project=project, iteration_id=iteration_id)
+    if data is None:
+        raise AzureError("NotFoundIteration", f"Iteration {value} not found.", 404)
+    return data
 
 
 def tag_for(project: Project, tag_id: str) -> Tag:
@@ -322,6 +359,9 @@ def _tag_type(value: Any) -> str | None:
 @training_key_required
 def get_tags(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
+    trained = iteration_data_for(request, project)
+    if trained is not None:
+        return wire.respond([trained_tag_json(t) for t in trained.tags])
     return wire.respond([tag_json(t) for t in tag_list(project=project)])
 
 
@@ -342,6 +382,12 @@ def create_tag(request: HttpRequest, project_id: str) -> HttpResponse:
 @training_key_required
 def get_tag(request: HttpRequest, project_id: str, tag_id: str) -> HttpResponse:
     project = project_for(request, project_id)
+    trained = iteration_data_for(request, project)
+    if trained is not None:
+        found = trained.tag(wire.parse_guid(tag_id, code="NotFoundTag", what="Tag", status=404))
+        if found is None:
+            raise AzureError("NotFoundTag", f"Tag {tag_id} is not in that iteration.", 404)
+        return wire.respond(trained_tag_json(found))
     tag = tag_for(project, tag_id)
     return wire.respond(tag_json(tag_list(project=project).get(id=tag.id)))
 

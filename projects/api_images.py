@@ -15,10 +15,19 @@ from portal.azure.auth import training_key_required
 from portal.azure.batch import parse_file_batch
 from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
-from projects.api import image_json, project_for, tags_for, with_relations
+from portal.azure.odata import parse_metadata_filter
+from projects.api import image_json, iteration_data_for, project_for, tags_for, with_relations
+from projects.iteration_data import IterationData
 from projects.models import Image, Project, Tag
 from projects.selectors import image_list
-from projects.services import image_upload, images_delete, images_metadata_update, images_tag, images_untag
+from projects.services import (
+    image_upload,
+    images_delete,
+    images_metadata_update,
+    images_tag,
+    images_untag,
+    metadata_clean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +83,14 @@ def _entry(project: Project, raw: dict[str, Any], batch_tag_ids: list[uuid.UUID]
     )
 
 
-def _upload(project: Project, entry: _Entry, data: bytes | None) -> dict[str, Any]:
-    """Upload one image (with its tags and regions) through the portal's service; an ImageCreateResult's parts."""
+def _upload(project: Project, entry: _Entry, data: bytes | None, metadata: dict[str, str] | None = None
+            ) -> dict[str, Any]:
+    """Upload one image (with its tags, regions and the batch's metadata) through the portal's service; an
+    ImageCreateResult's parts."""
     if data is None:
         return {"status": "ErrorImageFormat", "image": None, "message": "contents is missing or not base64."}
-    result = image_upload(project=project, data=data, filename=entry.name, tags=entry.tags, regions=entry.regions)
+    result = image_upload(project=project, data=data, filename=entry.name, tags=entry.tags, regions=entry.regions,
+                          metadata=metadata)
     return {"status": result.status, "image": result.image, "message": result.message}
 
 
@@ -99,6 +111,11 @@ def _summary(request: HttpRequest, results: list[dict[str, Any]]) -> HttpRespons
         ],
     }
     return wire.respond(body, status=200 if ok else 207)
+
+
+def _batch_metadata(body: Any) -> dict[str, str]:
+    """A create batch's ``metadata`` (v3.3+): pairs given to every image of the batch, checked before any write."""
+    return metadata_clean(wire.body_field(body, "metadata") or {}, new_image=True)
 
 
 def _batch_tag_ids(value: Any) -> list[uuid.UUID]:
@@ -125,11 +142,12 @@ def create_images_from_files(request: HttpRequest, project_id: str) -> HttpRespo
     raw_entries = list(batch.entries())
     _check_count(len(raw_entries))
     batch_tags = _batch_tag_ids(wire.body_field(batch.data, "tagIds"))
+    metadata = _batch_metadata(batch.data)
     known: dict[uuid.UUID, Tag] = {}
     entries = [_entry(project, raw, batch_tags, known) for raw in raw_entries]  # validate all before writing
     results = []
     for raw, entry in zip(raw_entries, entries, strict=True):
-        results.append(_upload(project, entry, batch.contents(raw)))  # decoded here, dropped after
+        results.append(_upload(project, entry, batch.contents(raw), metadata))  # decoded here, dropped after
     return _summary(request, results)
 
 
@@ -150,6 +168,7 @@ def create_images_from_urls(request: HttpRequest, project_id: str) -> HttpRespon
     raw_entries = wire.body_objects(body, "images", code="BadRequestImageBatch", shape="{url, tagIds, regions}")
     _check_count(len(raw_entries))
     batch_tags = _batch_tag_ids(wire.body_field(body, "tagIds"))
+    metadata = _batch_metadata(body)
     known: dict[uuid.UUID, Tag] = {}
     entries = []
     for raw in raw_entries:
@@ -170,7 +189,7 @@ def create_images_from_urls(request: HttpRequest, project_id: str) -> HttpRespon
             logger.info("image url fetch failed for project %s: %s", project.id, exc)
             results.append({"status": exc.status, "image": None, "source_url": entry.source_url})
             continue
-        result = _upload(project, entry, data)
+        result = _upload(project, entry, data, metadata)
         result["source_url"] = entry.source_url
         results.append(result)
     return _summary(request, results)
@@ -193,67 +212,95 @@ def _tagged(request: HttpRequest) -> bool | None:
     return {"all": None, "tagged": True, "untagged": False}[value]
 
 
-def _check_iteration(request: HttpRequest, project: Project) -> None:
-    """iterationId (optional) must name an iteration of this project; lists show the workspace either way."""
-    value = wire.query_str(request, "iterationId")
-    if value:
-        iteration_id = wire.parse_guid(value, code="NotFoundIteration", what="iterationId", status=404)
-        if not project.iterations.filter(id=iteration_id).exists():
-            raise AzureError("NotFoundIteration", f"Iteration {value} not found.", 404)
+@dataclass
+class _Listing:
+    """The images one list or count request selects: the workspace's, or (``iterationId``) an iteration's as
+    trained: its images that still exist, with their trained tags; counts are of the images it was trained on."""
+
+    request: HttpRequest
+    project: Project
+    images: Any  # QuerySet[Image] of the workspace, or the ordered ids of the iteration's images
+    trained: IterationData | None = None
+    trained_count: int = 0
+
+    def count(self) -> int:
+        return self.images.count() if self.trained is None else self.trained_count
+
+    def page(self) -> HttpResponse:
+        skip, take = wire.paging(self.request)
+        if self.trained is None:
+            rows = list(with_relations(self.images)[skip : skip + take])
+        else:
+            ids = self.images[skip : skip + take]
+            found = {i.id: i for i in with_relations(Image.objects.filter(project=self.project, id__in=ids))}
+            rows = [found[i] for i in ids if i in found]
+        return wire.respond([self.json(i) for i in rows])
+
+    def json(self, image: Image) -> dict[str, Any]:
+        if self.trained is None:
+            return image_json(self.request, image)
+        return image_json(self.request, image, self.trained.images[image.id], self.trained.tag_names())
 
 
-def _images(
+def _listing(
     request: HttpRequest, project_id: str, *, tagged: Callable[[HttpRequest], bool | None], tag_filter: bool = True
-) -> tuple[Project, Any]:
+) -> _Listing:
     project = project_for(request, project_id)
-    _check_iteration(request, project)
+    trained = iteration_data_for(request, project)
     tag_ids = wire.query_guids(request, "tagIds", limit=MAX_BATCH_TAGS) if tag_filter else []
-    images = image_list(project=project, tagged=tagged(request), tag_ids=tag_ids, order=_order(request))
-    return project, images
-
-
-def _page(request: HttpRequest, images: Any) -> HttpResponse:
-    skip, take = wire.paging(request)
-    return wire.respond([image_json(request, i) for i in with_relations(images)[skip : skip + take]])
+    status, order = tagged(request), _order(request)
+    metadata = parse_metadata_filter(wire.query_str(request, "$filter"))
+    if trained is None:
+        images = image_list(project=project, tagged=status, tag_ids=tag_ids, order=order, metadata=metadata)
+        return _Listing(request, project, images)
+    ids = set(trained.image_ids(tagged=status, tag_ids=tag_ids))
+    # The iteration's images that still exist (and match $filter), in the requested order: one query for ids.
+    rows = image_list(project=project, order=order, metadata=metadata).values_list("id", flat=True)
+    kept = [i for i in rows if i in ids]
+    # Counts are as trained (images deleted since included), but metadata lives on today's images only.
+    return _Listing(request, project, kept, trained=trained, trained_count=len(ids) if metadata is None else len(kept))
 
 
 @training_key_required
 def get_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=_tagged)[1])
+    return _listing(request, project_id, tagged=_tagged).page()
 
 
 @training_key_required
 def get_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=_tagged)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=_tagged).count())
 
 
 @training_key_required
 def get_tagged_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=lambda r: True)[1])
+    return _listing(request, project_id, tagged=lambda r: True).page()
 
 
 @training_key_required
 def get_tagged_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=lambda r: True)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=lambda r: True).count())
 
 
 @training_key_required
 def get_untagged_images(request: HttpRequest, project_id: str) -> HttpResponse:
-    return _page(request, _images(request, project_id, tagged=lambda r: False, tag_filter=False)[1])
+    return _listing(request, project_id, tagged=lambda r: False, tag_filter=False).page()
 
 
 @training_key_required
 def get_untagged_image_count(request: HttpRequest, project_id: str) -> HttpResponse:
-    return wire.respond(_images(request, project_id, tagged=lambda r: False, tag_filter=False)[1].count())
+    return wire.respond(_listing(request, project_id, tagged=lambda r: False, tag_filter=False).count())
 
 
 @training_key_required
 def get_images_by_ids(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    _check_iteration(request, project)
+    trained = iteration_data_for(request, project)
     ids = wire.query_guids(request, "imageIds", limit=MAX_IDS)
+    if trained is not None:
+        ids = [i for i in ids if i in trained.images]
     found = {i.id: i for i in with_relations(project.images.filter(id__in=ids))}
-    return wire.respond([image_json(request, found[i]) for i in ids if i in found])
+    listing = _Listing(request, project, None, trained=trained)
+    return wire.respond([listing.json(found[i]) for i in ids if i in found])
 
 
 @training_key_required

@@ -7,7 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Exact
 from django.http import Http404
 
 from projects.models import Image, Project, Tag
@@ -74,15 +76,35 @@ def _has_tag(tag_ids: Sequence[UUID] | None = None) -> Exists:
     return Exists(through)
 
 
+def metadata_q(expr: tuple[Any, ...]) -> Q:
+    """A metadata filter as a query: ``("eq" | "ne", key, value)`` or ``("and" | "or", left, right)``
+    (``portal.azure.odata`` parses Azure's $filter into it). ``ne`` includes images without the key."""
+    op = expr[0]
+    if op in ("and", "or"):
+        left, right = metadata_q(expr[1]), metadata_q(expr[2])
+        return left & right if op == "and" else left | right
+    key, value = expr[1], expr[2]
+    equal = Q(metadata__has_key=key) & Q(Exact(KeyTextTransform(key, "metadata"), value))
+    return equal if op == "eq" else ~equal
+
+
 def image_list(
-    *, project: Project, tagged: bool | None = None, tag_ids: Iterable[Any] = (), order: str = "newest"
+    *,
+    project: Project,
+    tagged: bool | None = None,
+    tag_ids: Iterable[Any] = (),
+    order: str = "newest",
+    metadata: tuple[Any, ...] | None = None,
 ) -> QuerySet[Image]:
-    """The project's images, filtered Azure-style: ``tagged`` True/False/None (all); ``tag_ids`` = any of them.
+    """The project's images, filtered Azure-style: ``tagged`` True/False/None (all); ``tag_ids`` = any of them;
+    ``metadata`` a metadata filter (see :func:`metadata_q`).
 
     EXISTS subqueries instead of joins, so no DISTINCT and no duplicates; tags are prefetched (one
     query per page, whatever the page size).
     """
     images = Image.objects.filter(project=project)
+    if metadata is not None:
+        images = images.filter(metadata_q(metadata))
     ids = [_uuid_or_404(t) for t in tag_ids]
     if ids:
         images = images.filter(_has_tag(ids))

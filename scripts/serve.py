@@ -20,6 +20,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 
+def web_command(port: str, *, host: str = "0.0.0.0") -> list[str]:
+    """The gunicorn command line (settings in gunicorn.conf.py: request-line limits)."""
+    return [
+        str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi", "--config", str(ROOT / "gunicorn.conf.py"),
+        "--bind", f"{host}:{port}", "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4",
+        "--timeout", "120", "--access-logfile", "-",
+    ]
+
+
 def main() -> int:
     import django
 
@@ -48,12 +57,7 @@ def main() -> int:
          "--hostname", f"tagsight@{os.uname().nodename}"],
         cwd=ROOT,
     )
-    web = subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "portal.wsgi", "--bind", f"0.0.0.0:{port}",
-         "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--threads", "4", "--timeout", "120",
-         "--access-logfile", "-"],
-        cwd=ROOT,
-    )
+    web = subprocess.Popen(web_command(port), cwd=ROOT)
     print(f"\nTagsight is running: open http://localhost:{port}/  (Ctrl-C to stop)\n", flush=True)
 
     stopping = False

@@ -21,8 +21,9 @@ class TrainingConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
+        from projects.iteration_data import iteration_data_reader_set
         from projects.services import project_delete_check_add
-        from training import heartbeat, signals
+        from training import heartbeat, selectors, signals
         from training.services import project_check_unpublished
 
         worker_ready.connect(signals.on_worker_ready, weak=False, dispatch_uid="tagsight-worker-ready")
@@ -30,3 +31,4 @@ class TrainingConfig(AppConfig):
         worker_process_init.connect(signals.warm_pool_process, weak=False, dispatch_uid="tagsight-warm-ml")
         heartbeat.heartbeat_hook_add(_reap_lost_iterations)
         project_delete_check_add(project_check_unpublished)
+        iteration_data_reader_set(selectors.iteration_data)  # projects' API answers iterationId from snapshots

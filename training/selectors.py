@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from projects.models import Image, Project
+from projects.iteration_data import IterationData, TrainedImage, TrainedTag
+from projects.models import Image, Project, Tag
 from training import plots
 from training.models import Iteration, WorkerHeartbeat
 from training.services.reaper import iterations_reap_lost
@@ -22,6 +24,44 @@ def worker_list_alive(*, within_seconds: int = WORKER_ALIVE_SECONDS) -> list[str
     """Hostnames of workers whose heartbeat is recent."""
     since = timezone.now() - timedelta(seconds=within_seconds)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=since).values_list("hostname", flat=True))
+
+
+def iteration_data(*, project: Project, iteration_id: uuid.UUID) -> IterationData | None:
+    """The iteration's tags and images as trained (its snapshot), for the projects API's ``iterationId`` reads.
+
+    Tags keep their trained name and type, with the number of trained images carrying them; their description
+    is today's (the snapshot has none). None when the project has no such iteration.
+    """
+    snapshot = (
+        Iteration.objects.filter(project=project, id=iteration_id).values_list("snapshot", flat=True).first()
+    )
+    if snapshot is None:
+        return None
+    raw_images = snapshot.get("images", ()) if isinstance(snapshot, dict) else ()
+    raw_tags = snapshot.get("tags", ()) if isinstance(snapshot, dict) else ()
+    images = {
+        uuid.UUID(i["id"]): TrainedImage(
+            id=uuid.UUID(i["id"]),
+            tag_ids=tuple(uuid.UUID(t) for t in i.get("tags", ())),
+            regions=tuple(
+                {"tag": uuid.UUID(r["tag"]), **{k: r[k] for k in ("left", "top", "width", "height")}}
+                for r in i.get("regions", ())
+            ),
+        )
+        for i in raw_images
+    }
+    counts = Counter(t for image in images.values() for t in image.tag_ids)
+    ids = [uuid.UUID(t["id"]) for t in raw_tags]
+    descriptions = dict(Tag.objects.filter(project=project, id__in=ids).values_list("id", "description"))
+    tags = sorted(
+        (
+            TrainedTag(id=tag_id, name=t["name"], type=t["type"], description=descriptions.get(tag_id) or "",
+                       image_count=counts[tag_id])
+            for tag_id, t in zip(ids, raw_tags, strict=True)
+        ),
+        key=lambda t: (t.name.lower(), str(t.id)),
+    )
+    return IterationData(tags=tuple(tags), images=images)
 
 
 # Every read of iterations (pages, the Azure API, the Train check) goes through these selectors, and they

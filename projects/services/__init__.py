@@ -13,6 +13,7 @@ from projects.services.images import (
     images_tag,
     images_tag_set,
     images_untag,
+    metadata_clean,
 )
 from projects.services.projects import (
     project_create,
@@ -31,6 +32,7 @@ __all__ = [
     "images_tag",
     "images_tag_set",
     "images_untag",
+    "metadata_clean",
     "project_create",
     "project_delete",
     "project_delete_check",

@@ -97,13 +97,17 @@ def image_upload(
     filename: str = "",
     tags: Iterable[Any] = (),
     regions: Sequence[Mapping[str, Any]] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> UploadResult:
     """Verify, orient and store one image with its thumbnail and display renditions; never half-written.
+
+    ``metadata``: Azure's pairs (checked by :func:`metadata_clean`; InvalidMetadata when they break its limits).
 
     Files are written first, then the row (with tags and regions) in one transaction; if the database
     fails the files are deleted again, and if storage fails nothing is written. Same bytes twice in a
     project: ``OKDuplicate`` with the image already there (its tags are left as they are, as Azure does).
     """
+    clean_metadata = metadata_clean(metadata or {}, new_image=True)
     try:
         tag_map = _resolve_tags(project=project, tags=tags)
         checked_regions = _checked_regions(project=project, regions=regions)
@@ -148,6 +152,7 @@ def image_upload(
                 width=out.width,
                 height=out.height,
                 sha256=sha256,
+                metadata=clean_metadata,
             )
             if tag_map:
                 Image.tags.through.objects.bulk_create(
@@ -268,14 +273,9 @@ MAX_METADATA_KEY = 128
 MAX_METADATA_VALUE = 256
 
 
-def images_metadata_update(
-    *, project: Project, image_ids: Iterable[Any], metadata: Mapping[str, Any]
-) -> list[tuple[UUID, str, dict[str, str]]]:
-    """Merge ``metadata`` into each image's (Azure's update_image_metadata).
-
-    Returns (image id, status, metadata) per requested image, status as Azure's ImageMetadataUpdateStatus:
-    ``OK``, ``ErrorImageNotFound`` (not an image of this project) or ``ErrorLimitExceed`` (more than 10 pairs).
-    """
+def metadata_clean(metadata: Any, *, new_image: bool = False) -> dict[str, str]:
+    """Azure's image metadata checked: an object of 1..128-character keys and string values of at most 256
+    characters (and, for a ``new_image``, at most 10 pairs; an update checks the pairs after merging)."""
     if not isinstance(metadata, Mapping):
         raise errors.InvalidMetadata("Metadata must be an object of string keys and string values.")
     clean: dict[str, str] = {}
@@ -285,6 +285,20 @@ def images_metadata_update(
         if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
             raise errors.InvalidMetadata(f"Metadata values are strings of at most {MAX_METADATA_VALUE} characters.")
         clean[key] = value
+    if new_image and len(clean) > MAX_METADATA_PAIRS:
+        raise errors.InvalidMetadata(f"An image has at most {MAX_METADATA_PAIRS} metadata pairs, not {len(clean)}.")
+    return clean
+
+
+def images_metadata_update(
+    *, project: Project, image_ids: Iterable[Any], metadata: Mapping[str, Any]
+) -> list[tuple[UUID, str, dict[str, str]]]:
+    """Merge ``metadata`` into each image's (Azure's update_image_metadata).
+
+    Returns (image id, status, metadata) per requested image, status as Azure's ImageMetadataUpdateStatus:
+    ``OK``, ``ErrorImageNotFound`` (not an image of this project) or ``ErrorLimitExceed`` (more than 10 pairs).
+    """
+    clean = metadata_clean(metadata)
     try:
         ids = list(dict.fromkeys(as_uuid(i) for i in image_ids))
     except (ValueError, TypeError, AttributeError) as exc:

@@ -497,3 +497,88 @@ def test_performance_std_deviation_is_zero_without_folds(api, trained):  # type:
     project, iteration = trained
     body = api.get(f"/projects/{project.id}/iterations/{iteration.id}/performance").json()
     assert body["precisionStdDeviation"] == 0.0 and body["recallStdDeviation"] == 0.0
+
+
+# ---------------------------------------------------------------- reads "as trained" (iterationId)
+
+
+def test_tags_and_images_with_iteration_id_answer_as_trained(api, owner):  # type: ignore[no-untyped-def]
+    """iterationId reads the iteration's frozen data: its tags (trained names, trained counts) and images (only
+    those it trained on, with the tags they had), however the workspace changed since."""
+    from projects.services import images_delete, images_metadata_update, images_tag, images_untag, tag_update
+    from training.services import iteration_queue
+
+    project = tagged_project(owner, name="Trees")  # 5 Hemlock + 5 Cherry
+    hemlock, cherry = project.tags.get(name="Hemlock"), project.tags.get(name="Cherry")
+    iteration = iteration_queue(project=project, requested_by=owner)
+    hemlocks = sorted(hemlock.images.values_list("id", flat=True), key=str)
+    # The workspace moves on: a new tag with 2 images, an untagged image, a retag, a rename, a deletion.
+    oak = make_tag(project, "Oak")
+    oaks = [add_image(project, tags=[oak]).id for _ in range(2)]
+    add_image(project)
+    images_untag(project=project, image_ids=[hemlocks[0]], tag_ids=[hemlock.id])
+    images_tag(project=project, image_ids=[hemlocks[0]], tag_ids=[cherry.id])
+    tag_update(tag=cherry, name="Sakura")
+    images_delete(project=project, image_ids=[hemlocks[1]])
+
+    base, it = f"/projects/{project.id}", f"iterationId={iteration.id}"
+    now = {t["name"]: t["imageCount"] for t in api.get(f"{base}/tags").json()}
+    assert now == {"Hemlock": 3, "Oak": 2, "Sakura": 6}
+    trained = api.get(f"{base}/tags?{it}").json()
+    assert [(t["id"], t["name"], t["imageCount"]) for t in trained] == [
+        (str(cherry.id), "Cherry", 5), (str(hemlock.id), "Hemlock", 5)
+    ]
+    assert api.get(f"{base}/tags/{hemlock.id}?{it}").json()["imageCount"] == 5
+    assert api.get(f"{base}/tags/{cherry.id}?{it}").json()["name"] == "Cherry"
+    missing = api.get(f"{base}/tags/{oak.id}?{it}")
+    assert (missing.status_code, missing.json()["code"]) == (404, "NotFoundTag")
+
+    assert api.get(f"{base}/images/tagged/count").json() == 11
+    assert api.get(f"{base}/images/tagged/count?{it}").json() == 10  # as trained, the deleted image included
+    assert api.get(f"{base}/images/tagged/count?{it}&tagIds={hemlock.id}").json() == 5
+    assert api.get(f"{base}/images/tagged/count?{it}&tagIds={oak.id}").json() == 0
+    assert api.get(f"{base}/images/untagged/count?{it}").json() == 0
+    assert api.get(f"{base}/images/count?{it}").json() == 10
+    assert api.get(f"{base}/images/untagged?{it}").json() == []
+
+    listed = api.get(f"{base}/images/tagged?{it}&take=50").json()
+    assert len(listed) == 9 and not {str(i) for i in oaks} & {i["id"] for i in listed}  # the deleted one is gone
+    retagged = next(i for i in listed if i["id"] == str(hemlocks[0]))
+    assert [(t["tagId"], t["tagName"]) for t in retagged["tags"]] == [(str(hemlock.id), "Hemlock")]
+    by_tag = api.get(f"{base}/images?{it}&tagIds={hemlock.id}&take=50").json()
+    assert {i["id"] for i in by_tag} == {str(i) for i in hemlocks if i != hemlocks[1]}
+    assert len(api.get(f"{base}/images?{it}&take=3&skip=7").json()) == 2
+    oldest = api.get(f"{base}/images?{it}&orderBy=Oldest&take=50").json()
+    assert [i["id"] for i in oldest] == [i["id"] for i in reversed(api.get(f"{base}/images?{it}&take=50").json())]
+
+    ids = ",".join([str(oaks[0]), str(hemlocks[0]), str(hemlocks[2])])
+    by_ids = api.get(f"{base}/images/id?{it}&imageIds={ids}").json()
+    assert [i["id"] for i in by_ids] == [str(hemlocks[0]), str(hemlocks[2])]
+    assert by_ids[0]["tags"][0]["tagName"] == "Hemlock"
+    images_metadata_update(project=project, image_ids=[hemlocks[2]], metadata={"camera": "north"})
+    north = "$filter=camera%20eq%20%27north%27"
+    assert [i["id"] for i in api.get(f"{base}/images/tagged?{it}&{north}").json()] == [str(hemlocks[2])]
+    assert api.get(f"{base}/images/tagged/count?{it}&{north}").json() == 1
+    unknown = api.get(f"{base}/tags?iterationId={uuid.uuid4()}")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "NotFoundIteration")
+
+
+def test_detection_images_with_iteration_id_show_the_trained_boxes(api, owner, od_project, settings):  # type: ignore[no-untyped-def]
+    from labeling.models import Region
+    from labeling.services import region_update
+    from training.services import iteration_queue
+
+    settings.TAGSIGHT_MIN_BOXES_PER_TAG = 1
+    project = od_project
+    fork = make_tag(project, "fork")
+    box = {"tag": fork.id, "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}
+    moved, kept = (add_image(project, regions=[box]) for _ in range(2))
+    iteration = iteration_queue(project=project, requested_by=owner)
+    region_update(region=Region.objects.get(image=moved), left=0.5)
+    base, it = f"/projects/{project.id}/images/tagged", f"iterationId={iteration.id}"
+    trained = {i["id"]: i["regions"] for i in api.get(f"{base}?{it}").json()}
+    assert trained[str(moved.id)][0]["left"] == 0.1 and trained[str(moved.id)][0]["regionId"] is None
+    assert trained[str(kept.id)][0]["regionId"] == str(Region.objects.get(image=kept).id)
+    assert trained[str(kept.id)][0]["tagName"] == "fork"
+    now = {i["id"]: i["regions"] for i in api.get(base).json()}
+    assert now[str(moved.id)][0]["left"] == 0.5

@@ -204,6 +204,36 @@ def test_onnx_export_through_the_api(api, published, client, settings):  # type:
     assert download.status_code == 200 and b"".join(download.streaming_content)[:2] == b"PK"
 
 
+def test_onnx_flavors_through_the_api(api, published, client):  # type: ignore[no-untyped-def]
+    """flavor=ONNX10 / ONNX12 (what existing export scripts send) are exports of their own, at that opset."""
+    import io
+    import zipfile
+
+    import onnx
+
+    from predictions.exports import export_build
+    from predictions.models import Export
+
+    project, iteration, _ = published
+    base = f"/projects/{project['id']}/iterations/{iteration['id']}/export"
+    for flavor in ("ONNX10", "onnx12"):
+        response = api.post(f"{base}?platform=ONNX&flavor={flavor}")
+        assert response.status_code == 200, response.content
+        assert response.json()["flavor"] == flavor.upper() and response.json()["platform"] == "ONNX"
+    for platform, flavor in [("ONNX", "ARM"), ("ONNX", "TensorFlowLite"), ("CoreML", "ONNX10")]:
+        refused = api.post(f"{base}?platform={platform}&flavor={flavor}")
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "BadRequestProjectUnsupportedExportPlatform", refused.json()
+    assert api.post(f"{base}?platform=ONNX&flavor=ONNX10").json()["status"] == "Exporting"  # the same export
+    assert Export.objects.count() == 2
+    export_build(export_id=Export.objects.get(flavor="ONNX10").id)
+    listed = {e["flavor"]: e for e in api.get(base).json()}
+    assert set(listed) == {"ONNX10", "ONNX12"} and listed["ONNX10"]["status"] == "Done"
+    download = client.get(listed["ONNX10"]["downloadUri"].replace("http://testserver", ""))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    assert [o.version for o in onnx.load_from_string(archive.read("model.onnx")).opset_import] == [10]
+
+
 def test_suggest_tags_and_regions_uses_the_model(api, published):  # type: ignore[no-untyped-def]
     project, iteration, _ = published
     data = (QUICKSTART / TEST["file"]).read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.core.files.storage import default_storage
@@ -608,3 +609,106 @@ def test_image_uris_are_signed_links_that_work_without_a_key(api, project, clien
     tampered = image["originalImageUri"].replace("http://testserver", "")[:-3] + "abc"
     assert client.get(tampered).status_code == 404
     assert client.get("/customvision/media/nonsense").json()["code"] == "NotFound"
+
+
+# ---------------------------------------------------------------- metadata on create, $filter on metadata
+
+
+def test_create_batches_store_their_metadata(api, project, settings, image_server):  # type: ignore[no-untyped-def]
+    """ImageFileCreateBatch / ImageUrlCreateBatch ``metadata`` (v3.3+) is stored on every image of the batch."""
+    body = {"images": [{"name": f"{i}.png", "contents": _b64(_png(i))} for i in range(2)],
+            "metadata": {"camera": "north", "site": "A7"}}
+    response = api.post(f"/projects/{project.id}/images/files", json_body=body)
+    assert response.status_code == 200, response.content
+    assert [r["image"]["metadata"] for r in response.json()["images"]] == [{"camera": "north", "site": "A7"}] * 2
+    settings.TAGSIGHT_ALLOW_PRIVATE_URLS = True
+    body = {"images": [{"url": f"{image_server}/hemlock.jpg"}], "metadata": {"source": "web"}}
+    response = api.post(f"/projects/{project.id}/images/urls", json_body=body)
+    assert response.status_code == 200, response.content
+    assert sorted(i["metadata"].get("source", i["metadata"].get("camera")) for i in api.get(
+        f"/projects/{project.id}/images").json()) == ["north", "north", "web"]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{f"k{i}": "v" for i in range(11)}, {"k" * 129: "v"}, {"k": "v" * 257}, {"k": 1}, ["k", "v"]],
+)
+def test_create_batch_metadata_beyond_azures_limits_is_refused_before_writing(api, project, metadata):  # type: ignore[no-untyped-def]
+    body = {"images": [{"name": "1.png", "contents": _b64(_png(1))}], "metadata": metadata}
+    response = api.post(f"/projects/{project.id}/images/files", json_body=body)
+    assert response.status_code == 400 and response.json()["code"] == "BadRequestImageMetadataKey"
+    assert not project.images.exists()
+
+
+@pytest.fixture
+def described(api, project):  # type: ignore[no-untyped-def]
+    """Four images: north/A7, north/B2, south/A7 (tagged Oak), and one without metadata."""
+    oak = make_tag(project, "Oak")
+    ids = _upload(api, project, n=4)
+    pairs = [{"camera": "north", "site": "A7"}, {"camera": "north", "site": "B2"}, {"camera": "south", "site": "A7"}]
+    for image_id, pair in zip(ids, pairs):
+        assert api.post(f"/projects/{project.id}/images/metadata?imageIds={image_id}", json_body=pair).status_code == 200
+    api.post(f"/projects/{project.id}/images/tags", json_body={"tags": [{"imageId": ids[2], "tagId": str(oak.id)}]})
+    return project, ids, oak
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("camera eq 'north'", {0, 1}),
+        ("metadata/camera eq 'north'", {0, 1}),
+        ("camera ne 'north'", {2, 3}),  # an image without the key is "not equal"
+        ("camera eq 'north' and site eq 'A7'", {0}),
+        ("camera EQ 'south' OR site eq 'B2'", {1, 2}),
+        ("site eq 'A7' and (camera eq 'south' or camera eq 'east')", {2}),
+        ("site eq 'A7' and camera eq 'south' or camera eq 'north'", {0, 1, 2}),  # and binds tighter
+        ("camera eq 'North'", set()),
+        ("lens eq 'x'", set()),
+        ("  ", {0, 1, 2, 3}),
+    ],
+)
+def test_get_images_filters_on_metadata(api, described, expression, expected):  # type: ignore[no-untyped-def]
+    project, ids, _ = described
+    q = f"$filter={quote(expression)}"
+    listed = {ids.index(i["id"]) for i in api.get(f"/projects/{project.id}/images?{q}").json()}
+    assert listed == expected
+    assert api.get(f"/projects/{project.id}/images/count?{q}").json() == len(expected)
+
+
+def test_metadata_filter_combines_with_tags_and_quoted_quotes(api, described, owner):  # type: ignore[no-untyped-def]
+    from projects.services import images_metadata_update
+
+    project, ids, oak = described
+    base = f"/projects/{project.id}/images"
+    q = f"$filter={quote('site eq ' + repr('A7'))}"
+    assert [i["id"] for i in api.get(f"{base}/tagged?{q}").json()] == [ids[2]]
+    assert api.get(f"{base}/untagged/count?{q}").json() == 1
+    assert api.get(f"{base}/count?taggingStatus=Tagged&tagIds={oak.id}&{q}").json() == 1
+    images_metadata_update(project=project, image_ids=[ids[3]], metadata={"owner": "O'Brien"})
+    quoted = quote("owner eq 'O''Brien'")
+    assert [i["id"] for i in api.get(f"{base}?$filter={quoted}").json()] == [ids[3]]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "camera gt 'north'",
+        "camera eq north",
+        "camera eq 'north' and",
+        "(camera eq 'north'",
+        "camera eq 'north')",
+        "contains(camera,'nor')",
+        "not camera eq 'north'",
+        "camera eq 'north",
+        "eq 'north'",
+        "camera eq 'a' " + "and camera eq 'a' " * 70,
+        'a"b eq \'x\'',
+        "camera eq 'nul\x00'",
+    ],
+)
+def test_metadata_filter_outside_the_subset_is_a_clear_400(api, project, expression):  # type: ignore[no-untyped-def]
+    for path in ("images", "images/count", "images/tagged", "images/untagged/count"):
+        response = api.get(f"/projects/{project.id}/{path}?$filter={quote(expression)}")
+        assert response.status_code == 400, (path, expression)
+        body = response.json()
+        assert body["code"] == "BadRequest" and body["message"].startswith("$filter: ") and "eq" in body["message"]

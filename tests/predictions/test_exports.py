@@ -159,3 +159,79 @@ def test_deleting_an_iteration_deletes_its_export_zips(owner, owner_client,
         response = owner_client.post(reverse("training:iteration-delete", args=[iteration.id]), {"confirm": "yes"})
     assert response.status_code == 302 and not Iteration.objects.exists() and not Export.objects.exists()
     assert not default_storage.exists(name)
+
+
+def _build_flavor(owner_client, iteration, flavor, tmp_path):  # type: ignore[no-untyped-def]
+    from predictions.exports import export_build, export_request
+    from predictions.models import Export
+
+    export = export_build(export_id=export_request(iteration=iteration, flavor=flavor).id)
+    assert export.status == Export.Status.DONE and export.flavor == flavor, export.error
+    response = owner_client.get(reverse("predictions:export-download", args=[export.id]))
+    folder = tmp_path / flavor
+    zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).extractall(folder)
+    return folder
+
+
+@pytest.mark.parametrize("flavor", ["ONNX10", "ONNX12"])
+def test_onnx10_and_onnx12_flavors_are_graphs_at_that_opset(owner, owner_client, tmp_path, flavor) -> None:  # type: ignore[no-untyped-def]
+    """Azure's ONNX10 / ONNX12 flavors: model.onnx really is opset 10 / 12 (older runtimes load it), with the
+    same input, outputs and predictions as the server; each flavor is its own export."""
+    import onnx
+
+    from predictions.models import Export
+    from predictions.services import prediction_run
+
+    project, iteration = trained_quickstart(owner)
+    folder = _build_flavor(owner_client, iteration, flavor, tmp_path)
+    opset = int(flavor.removeprefix("ONNX"))
+    model = onnx.load(str(folder / "model.onnx"))
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", opset)]
+    onnx.checker.check_model(model, full_check=True)
+    assert json.loads((folder / "metadata.json").read_text())["opset"] == opset
+    assert f"flavor {flavor}: model.onnx is ONNX opset {opset}" in (folder / "README.txt").read_text()
+    assert json.loads((folder / "parity.json").read_text())["passed"]
+    files = _validation_files(iteration, tmp_path)
+    for (_, data), row in zip(files, _standalone(folder, [p for p, _ in files], tmp_path), strict=True):
+        server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
+        assert [p["tag"] for p in row["predictions"]] == [p["tag"] for p in server]
+        pairs = zip(row["predictions"], server, strict=True)
+        assert max(abs(a["probability"] - b["probability"]) for a, b in pairs) <= 1e-4
+    _build_flavor(owner_client, iteration, "", tmp_path)
+    assert sorted(Export.objects.values_list("flavor", flat=True)) == sorted(["", flavor])
+
+
+def test_detector_onnx10_export_matches_the_server(owner, owner_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import onnx
+
+    from predictions.services import prediction_run
+
+    project, iteration = tiny_fork_detector(owner, tmp_path)
+    folder = _build_flavor(owner_client, iteration, "ONNX10", tmp_path)
+    assert [o.version for o in onnx.load(str(folder / "model.onnx")).opset_import] == [10]
+    assert json.loads((folder / "parity.json").read_text())["passed"]
+    files = _validation_files(iteration, tmp_path)
+    for (path, data), row in zip(files, _standalone(folder, [p for p, _ in files], tmp_path), strict=True):
+        server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
+        assert len(row["predictions"]) == len(server), path
+        for a, b in zip(row["predictions"], server, strict=True):
+            assert a["tag"] == b["tag"] and abs(a["probability"] - b["probability"]) <= 1e-4, (path, a, b)
+
+
+def test_unsupported_platform_and_flavor_are_one_sdk_error(owner) -> None:  # type: ignore[no-untyped-def]
+    from azure.cognitiveservices.vision.customvision.training.models import CustomVisionErrorCodes
+
+    from predictions.exports import ExportError, export_request
+    from projects.errors import ProjectsError
+    from training.models import Iteration
+
+    _, iteration = trained_quickstart(owner)
+    for platform, flavor in [("CoreML", ""), ("Nope", ""), ("ONNX", "ARM"), ("ONNX", "ONNX11")]:
+        with pytest.raises(ExportError) as refused:
+            export_request(iteration=iteration, platform=platform, flavor=flavor)
+        assert refused.value.code == CustomVisionErrorCodes.bad_request_project_unsupported_export_platform.value
+    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.FAILED)
+    iteration.refresh_from_db()
+    with pytest.raises(ProjectsError) as untrained:
+        export_request(iteration=iteration, flavor="ONNX12")
+    assert untrained.value.code == CustomVisionErrorCodes.bad_request_iteration_is_not_trained.value

@@ -3,6 +3,7 @@
 The exported ``model.onnx`` takes a **uint8 RGB image [height, width, 3]** (any size) and does the
 centre crop, antialiased resize and normalisation inside the graph; it returns ``probabilities``
 [1, K] in ``labels.txt`` order. ``predict.py`` needs only onnxruntime, Pillow and numpy.
+The graph is opset 18 unless an older opset (10, 12: Azure's ONNX10 / ONNX12 flavors) is asked for.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from training.ml import artifacts
+from training.ml.opset import DEFAULT_OPSET, classifier_at_opset
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,9 @@ class Model:
 _DETECTOR_MODEL = '''
 class Model:
     def __init__(self, path=HERE / "model.onnx"):
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # the opset-10 graph's NMS output makes onnxruntime warn about its shape
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def predict(self, src):
@@ -122,7 +127,11 @@ def _load_standalone(out_dir: Path) -> Any:
 
 
 def export_onnx(
-    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[str | Path] = ()
+    artifact_path: str | Path,
+    out_dir: str | Path,
+    *,
+    validation_images: Sequence[str | Path] = (),
+    opset: int | None = None,
 ) -> dict[str, Any]:
     """Export an artifact for offline use and check it against the Predictor.
 
@@ -130,6 +139,8 @@ def export_onnx(
         artifact_path: a trained artifact (folder or file in it).
         out_dir: destination folder (model.onnx, labels.txt, metadata.json, predict.py, parity.json).
         validation_images: images to compare on; default the artifact's own validation images.
+        opset: ONNX opset of model.onnx: None or 18 (the artifact's graph), or 10 / 12 (the same graph
+            from older ops, see training.ml.opset); recorded in metadata.json.
 
     Returns:
         The parity report: {"images", "max_abs_diff", "tolerance", "passed", "per_image": [...]}.
@@ -139,20 +150,26 @@ def export_onnx(
     if metadata.get("task") == "detection":
         from training.ml.detection import export_detector_onnx
 
-        report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images)
+        report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images, opset=opset)
         (Path(out_dir) / "predict.py").write_text(standalone_predict("detection"))
         return report
     from training.ml.predict import Predictor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / artifacts.MODEL_FILE, out / "model.onnx")
+    if opset in (None, DEFAULT_OPSET):
+        shutil.copyfile(src / artifacts.MODEL_FILE, out / "model.onnx")
+    else:
+        graph = onnx.load(str(src / artifacts.MODEL_FILE))
+        onnx.save(classifier_at_opset(graph, opset, image_size=metadata["image_size"]), str(out / "model.onnx"))
     meta = {
         **{k: v for k, v in metadata.items() if k != "validation_images"},
         "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
         "preprocessing": "inside the graph: centre square crop (0.875 of the shorter side), "
-        "antialiased bilinear resize to image_size, (x/255 - 0.5)/0.5",
+        "antialiased bilinear resize to image_size, (x/255 - 0.5)/0.5"
+        + ("" if opset in (None, DEFAULT_OPSET) else " (as two MatMuls: before opset 18 Resize has no antialias)"),
         "output": {"name": "probabilities", "shape": [1, len(metadata["tags"])], "order": "labels.txt"},
+        "opset": opset or DEFAULT_OPSET,
     }
     (out / "metadata.json").write_text(json.dumps(meta, indent=1))
     (out / "labels.txt").write_text("".join(f"{t}\n" for t in metadata["tags"]))

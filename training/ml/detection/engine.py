@@ -206,16 +206,21 @@ def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, sc
     )
 
 
-def _onnx_export(module: torch.nn.Module, args: Any, path: Path, **kwargs: Any) -> None:
-    """Classic (TorchScript) ONNX export at OPSET, warnings silenced."""
+def _onnx_export(module: torch.nn.Module, args: Any, path: Path, *, opset: int = OPSET, **kwargs: Any) -> None:
+    """Classic (TorchScript) ONNX export at ``opset`` (OPSET, or an older one: see training.ml.opset), warnings
+    silenced."""
     import warnings
 
     from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
 
     register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, OPSET)
+    if opset < OPSET:
+        from training.ml.opset import register_legacy_symbolics
+
+        register_legacy_symbolics(opset)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), opset_version=OPSET, dynamo=False, **kwargs)
+        torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=False, **kwargs)
 
 
 @contextmanager

@@ -56,7 +56,7 @@ class EndToEnd(nn.Module):
 
 
 def export_detector_onnx(
-    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = ()
+    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = (), opset: int | None = None
 ) -> dict[str, Any]:
     """Write model.onnx, labels.txt, metadata.json and parity.json to ``out_dir``.
 
@@ -65,6 +65,8 @@ def export_detector_onnx(
         out_dir: created if missing.
         validation_images: paths / bytes / PIL images to check the graph against the Predictor;
             default: the artifact's own validation images.
+        opset: ONNX opset of the graph (default OPSET, 18; 10 and 12 build the same graph from older ops,
+            see training.ml.opset).
 
     Returns:
         The parity report (also in parity.json).
@@ -72,6 +74,7 @@ def export_detector_onnx(
     from training.ml.detection.engine import OPSET, _onnx_export, make_session
     from training.ml.detection.predict import DetectionPredictor, load_detector
 
+    opset = opset or OPSET
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     detector, meta = load_detector(artifact_path)
@@ -82,6 +85,7 @@ def export_detector_onnx(
         model,
         (example,),
         out / MODEL_FILE,
+        opset=opset,
         input_names=["image"],
         output_names=["boxes", "scores", "labels"],
         dynamic_axes={"image": {0: "height", 1: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}, "labels": {0: "n"}},
@@ -115,7 +119,7 @@ def export_detector_onnx(
             "nms": f"class-aware, IoU {NMS_IOU}",
             "max_detections": MAX_DETECTIONS,
         },
-        "opset": OPSET,
+        "opset": opset,
     }
     (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
     predictor = DetectionPredictor.load(artifact_path)
