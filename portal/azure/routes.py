@@ -26,6 +26,7 @@ ITER = Param("iterationId", "uuid")
 IDS = "[uuid]"  # a comma-separated list of GUIDs
 TAGS = Param("tagIds", IDS)
 TAGGING = Param("taggingStatus", one_of("All", "Tagged", "Untagged"))
+FILTER = Param("$filter")  # metadata: key eq|ne 'value', and/or, parentheses (portal/azure/odata.py)
 ORDER = Param("orderBy", one_of("Newest", "Oldest"))
 PAGE = (
     Param("take", {"type": "integer", "minimum": 0, "maximum": 256}),
@@ -82,7 +83,7 @@ TRAINING: list[Route] = [
     ),
     training_route(
         "projects/{projectId}/images",
-        op("GET", "GetImages", images_api.get_images, {200: "[Image]"}, query=[ITER, TAGS, TAGGING, ORDER, *PAGE]),
+        op("GET", "GetImages", images_api.get_images, {200: "[Image]"}, query=[ITER, TAGS, TAGGING, FILTER, ORDER, *PAGE]),
         op(
             "POST",
             "CreateImagesFromData",
@@ -101,7 +102,7 @@ TRAINING: list[Route] = [
     ),
     training_route(
         "projects/{projectId}/images/count",
-        op("GET", "GetImageCount", images_api.get_image_count, {200: "int"}, query=[ITER, TAGGING, TAGS]),
+        op("GET", "GetImageCount", images_api.get_image_count, {200: "int"}, query=[ITER, TAGGING, FILTER, TAGS]),
     ),
     training_route(
         "projects/{projectId}/images/id",

@@ -23,8 +23,6 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 # Spec facts the API does not serve yet; each is reported as a gap and must stay one until it is fixed (the
 # last test fails once the document has it, so the entry is removed with the fix).
 KNOWN_GAPS = {
-    ("get_images", "$filter"): "OData filter on image metadata is not implemented (ignored if sent)",
-    ("get_image_count", "$filter"): "OData filter on image metadata is not implemented (ignored if sent)",
     ("create_project", "targetExportPlatforms"): "export platforms are not stored; we export ONNX for every domain",
 }
 
