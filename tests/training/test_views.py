@@ -313,3 +313,15 @@ def test_durations_read_in_tenths_under_ten_seconds_and_minutes_above():
     assert duration(0.04) == "0.0 s"
     assert duration(75) == "1 min 15 s"
     assert duration(None) == "—"
+
+
+def test_detection_method_panel_speaks_of_map_not_accuracy(owner_client, owner, settings):
+    """Issue #11 item 8: "How the numbers were made" printed "accuracy — ± —" for a detector."""
+    iteration = _detection_iteration(owner, settings)
+    metrics = {**iteration.metrics, "split": {"method": "kfold", "seed": 0, "k": 3},
+               "kfold": {"k": 3, "map_mean": 0.8, "map_std": 0.05, "accuracy_mean": None, "accuracy_std": None}}
+    Iteration.objects.filter(id=iteration.id).update(metrics=metrics)
+    content = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    method = content[content.index("How the numbers were made"):]
+    assert "accuracy" not in method.lower() and "mAP@50% 80.0% ± 5.0% over the folds" in method
+    assert "Detection is scored on boxes" in method
