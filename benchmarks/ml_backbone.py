@@ -56,15 +56,15 @@ def main() -> None:
         model = create_backbone(name).to(memory_format=torch.channels_last)
         xc = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            eager = rate(lambda: model.forward_pooled(xc), args.batch, 1)
+            eager = rate(lambda model=model, xc=xc: model.forward_pooled(xc), args.batch, 1)
             ref = model.forward_pooled(xc).numpy()
         t0 = time.perf_counter()
         emb = Embedder(name, None, cache, threads=args.threads)
         export_s = time.perf_counter() - t0
         xn = x.numpy()
-        ort_rate = rate(lambda: emb.embed_pixels(xn), args.batch, 3)
+        ort_rate = rate(lambda emb=emb, xn=xn: emb.embed_pixels(xn), args.batch, 3)
         one = xn[:1]
-        b1 = 1000.0 / rate(lambda: emb.embed_pixels(one), 1, 30)
+        b1 = 1000.0 / rate(lambda emb=emb, one=one: emb.embed_pixels(one), 1, 30)
         diff = float(np.abs(emb.embed_pixels(xn) - ref).max())
         # Predictor latency on a real 500x375 photo (decoded once; graph does crop/resize/normalise).
         samples = []
@@ -80,9 +80,10 @@ def main() -> None:
         image = load_array(samples[0].path, image_size=s)
         run = predictor._session.run
         c = time.process_time()
-        predict_ms = 1000.0 / rate(lambda: run(["probabilities"], {"image": image}), 1, 30)
+        predict_ms = 1000.0 / rate(lambda run=run, image=image: run(["probabilities"], {"image": image}), 1, 30)
         predict_cpu = (time.process_time() - c) / 31 * 1000
-        print(f"{name:8} {s:4d} {eager:11.1f} {ort_rate:9.1f} {b1:9.2f} {diff:8.1e} {predict_ms:10.2f} {predict_cpu:6.2f} {export_s:8.1f}")
+        print(f"{name:8} {s:4d} {eager:11.1f} {ort_rate:9.1f} {b1:9.2f} {diff:8.1e} "
+              f"{predict_ms:10.2f} {predict_cpu:6.2f} {export_s:8.1f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {rss:.0f} MiB; loadavg at end {os.getloadavg()[0]:.1f}")
 

@@ -73,7 +73,8 @@ def main() -> None:
                 accs.append(r.metrics["overall"]["accuracy"])
                 assert r2.metrics["overall"] == r.metrics["overall"]
                 print(f"[{name} {mode}] hymenoptera seed {seed}: accuracy {accs[-1]:.3f} "
-                      f"cold {cold[-1]:.2f} s (cpu {cold_cpu[-1]:.2f} s) warm {warm[-1]:.2f} s (cpu {warm_cpu[-1]:.2f} s) "
+                      f"cold {cold[-1]:.2f} s (cpu {cold_cpu[-1]:.2f} s) "
+                      f"warm {warm[-1]:.2f} s (cpu {warm_cpu[-1]:.2f} s) "
                       f"delivered={r.metrics['mode_delivered']} "
                       f"notes={r.notes}")
             print(f"[{name} {mode}] hymenoptera accuracy {np.mean(accs):.3f} ± {np.std(accs):.3f}; "
@@ -88,7 +89,8 @@ def main() -> None:
             kf = r.metrics.get("kfold", {})
             print(f"[{name} {mode}] azure-quickstart: {kf.get('k', '-')}-fold accuracy "
                   f"{kf.get('accuracy_mean', r.metrics['overall']['accuracy']):.3f} ± {kf.get('accuracy_std', 0):.3f} "
-                  f"in {took:.2f} s (cpu {took_cpu:.2f} s, cold); test image -> {top.tag} {top.probability:.3f} (expected Hemlock)")
+                  f"in {took:.2f} s (cpu {took_cpu:.2f} s, cold); "
+                  f"test image -> {top.tag} {top.probability:.3f} (expected Hemlock)")
         shutil.rmtree(base, ignore_errors=True)
     print(f"peak RSS {rss_mib():.0f} MiB; loadavg at end {os.getloadavg()[0]:.1f}")
 

@@ -59,7 +59,7 @@ def _check_tag(*, tag: Tag, project_id: uuid.UUID) -> None:
 
 def _tags_gained(*, image: Image, tag_ids: Iterable[uuid.UUID]) -> None:
     """Azure: a region's tag is also one of its image's tags; a boxed image is no longer Negative."""
-    image.tags.add(*set(tag_ids))
+    image.tags.add(*set(tag_ids))  # type: ignore[arg-type]  # django-stubs types pks as int; Tag's is a UUID
     negative = image.tags.filter(type=Tag.TagType.NEGATIVE)
     if negative.exists():
         image.tags.remove(*negative)

@@ -218,7 +218,8 @@ def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = _image_for(request, image_id)
     form = TagCreateForm(request.POST)
     if not form.is_valid():
-        return JsonResponse({"code": "BadRequestTagName", "message": " ".join(form.errors["name"])}, status=400)
+        message = " ".join(str(e) for e in form.errors["name"])
+        return JsonResponse({"code": "BadRequestTagName", "message": message}, status=400)
     tag = tag_create_service(project=image.project, name=form.cleaned_data["name"])
     response = render(
         request, "labeling/labeler.html#tag-list", {"image": image, "tags": tag_choices(project=image.project)}

@@ -163,7 +163,8 @@ TAGSIGHT_MAX_IMAGE_SIDE = env_int("TAGSIGHT_MAX_IMAGE_SIDE", default=10240)
 TAGSIGHT_THUMBNAIL_SIZE = env_int("TAGSIGHT_THUMBNAIL_SIZE", default=256)
 TAGSIGHT_DISPLAY_SIZE = env_int("TAGSIGHT_DISPLAY_SIZE", default=1600)
 TAGSIGHT_PAGE_SIZE = env_int("TAGSIGHT_PAGE_SIZE", default=60)
-# Server-side URL fetches (create_images_from_urls, Quick Test by URL) refuse private/loopback/metadata hosts unless set.
+# Server-side URL fetches (create_images_from_urls, Quick Test by URL) refuse private/loopback/metadata hosts
+# unless set.
 TAGSIGHT_ALLOW_PRIVATE_URLS = env_bool("TAGSIGHT_ALLOW_PRIVATE_URLS", default=False)
 # Prediction (Quick Test, prediction endpoint): Azure's 4 MB image limit; stored predictions kept this many days;
 # loaded models kept per process (LRU).

@@ -174,8 +174,8 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
                 handle,
             )
         size = zip_path.stat().st_size
-    summary = {k: report.get(k) for k in ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed")
-               if k in report}
+    keys = ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed")
+    summary: dict[str, Any] = {k: report.get(k) for k in keys if k in report}
     return name, size, summary
 
 

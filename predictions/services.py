@@ -232,7 +232,7 @@ def _store(*, project: Project, iteration: Iteration, prediction_id: uuid.UUID, 
     written: list[str] = []
     try:
         written.append(default_storage.save(f"{folder}/original.{out.extension}", ContentFile(data)))
-        top = predictions[0] if predictions else {"tag": "", "probability": 0.0}
+        top: Mapping[str, Any] = predictions[0] if predictions else {"tag": "", "probability": 0.0}
         return StoredPrediction.objects.create(
             id=prediction_id, project=project, iteration=iteration, iteration_name=iteration.name,
             file=written[0], thumbnail=written[0], content_type=out.content_type, width=out.width,

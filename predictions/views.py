@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -161,12 +161,15 @@ def _fraction(value: Any) -> float | None:
 def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for(user=request.user, project_id=project_id)
     params = request.GET
-    iteration_id = params.get("iteration") or None
+    raw_iteration = params.get("iteration")
+    iteration_id: uuid.UUID | None
     try:
-        iteration_id = uuid.UUID(iteration_id) if iteration_id else None
+        iteration_id = uuid.UUID(raw_iteration) if raw_iteration else None
     except ValueError:
         iteration_id = None
-    order = params.get("order") if params.get("order") in predictions.ORDERS else "uncertain"
+    order = params.get("order") or ""
+    if order not in predictions.ORDERS:
+        order = "uncertain"
     qs = predictions.prediction_list(
         project=project, iteration_id=iteration_id, tag=params.get("tag", ""),
         min_probability=_fraction(params.get("min")), max_probability=_fraction(params.get("max")), order=order,
@@ -289,7 +292,7 @@ def prediction_delete(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRes
 
 @require_GET
 @login_required
-def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -> HttpResponse:
+def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -> HttpResponse | FileResponse:
     """The stored image (``original``) or its ``thumbnail``, behind the login; strangers get 404."""
     if kind not in ("original", "thumbnail"):
         raise Http404("No such rendition.")
@@ -326,7 +329,9 @@ def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 
 @require_GET
 @login_required
-def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
+def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse | FileResponse:
+    if not request.user.is_authenticated:  # never true under login_required; narrows out AnonymousUser
+        raise Http404("No such export.")
     try:
         export = Export.objects.select_related("iteration__project").get(
             id=export_id, iteration__project__owner=request.user, status=Export.Status.DONE

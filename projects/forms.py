@@ -6,6 +6,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from django import forms
+from django.utils.datastructures import MultiValueDict
 
 from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS, OBJECT_DETECTION
 from projects.models import Project, Tag
@@ -137,6 +138,7 @@ class UploadTagsForm(forms.Form):
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["tags"]).choices = [(str(t.id), t.name) for t in tags]
-        if hasattr(self.data, "getlist") and "" in self.data.getlist("tags"):  # the multiclass picker's "No tag"
+        # The multiclass picker's "No tag".
+        if isinstance(self.data, MultiValueDict) and "" in self.data.getlist("tags"):
             self.data = self.data.copy()
             self.data.setlist("tags", [t for t in self.data.getlist("tags") if t])

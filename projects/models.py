@@ -122,3 +122,7 @@ class ApiKey(models.Model):
     prediction_key = models.CharField(max_length=64, unique=True, default=_new_key)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        # Never the keys themselves: this shows up in the admin and in logs.
+        return f"API keys of {self.user}"

@@ -71,7 +71,7 @@ def stored_file_response(
     cache_control: str | None = CACHE_IMMUTABLE,
     filename: str = "",
     attachment: bool = False,
-) -> HttpResponse:
+) -> HttpResponse | FileResponse:
     """Stream a stored file from local disk, or redirect to the storage's (presigned) URL. Missing: Http404.
 
     ``filename`` names the file in Content-Disposition (``inline``, or ``attachment`` when ``attachment``).

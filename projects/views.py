@@ -10,7 +10,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -176,7 +176,7 @@ def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     form = ImageActionForm(request.POST, tags=list(project.tags.all()))
     if not form.is_valid():
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return _after_change(request, project)
     data = form.cleaned_data
     try:
@@ -212,7 +212,7 @@ def tag_create(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
         except errors.ProjectsError as exc:
             error = exc.message
     else:
-        error = " ".join(e for errs in form.errors.values() for e in errs)
+        error = " ".join(str(e) for errs in form.errors.values() for e in errs)
     if request.POST.get("picker"):
         checked = {str(t) for t in request.POST.getlist("tags")} | ({str(tag.id)} if tag else set())
         context = {"project": project, "tags": selectors.tag_list(project=project), "checked": checked,
@@ -240,7 +240,7 @@ def tag_edit(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpRe
         except errors.ProjectsError as exc:
             messages.error(request, exc.message)
     else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
     return _after_change(request, project)
 
 
@@ -352,7 +352,7 @@ _KINDS = {"original": "file", "display": "display", "thumbnail": "thumbnail"}
 
 @require_GET
 @login_required
-def image_file(request: HtmxHttpRequest, image_id: UUID, kind: str) -> HttpResponse:
+def image_file(request: HtmxHttpRequest, image_id: UUID, kind: str) -> HttpResponse | FileResponse:
     """Media behind the login: streamed from disk, or a redirect to a presigned S3 URL. Strangers get 404."""
     if kind not in _KINDS:
         raise Http404("No such rendition.")

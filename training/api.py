@@ -163,7 +163,7 @@ def _performance(iteration: Any, threshold: float, overlap: float) -> dict[str, 
     )
     if perf is None:
         raise AzureError("NotFoundIterationPerformance", "This iteration has no performance data.", 404)
-    return perf  # type: ignore[no-any-return]
+    return perf
 
 
 def _f(value: Any) -> float:

@@ -161,7 +161,7 @@ def iteration_performance(
     multilabel = iteration.classification_type == "Multilabel"
     if vps:
         perf = compute_metrics(task, tags, vps, threshold=threshold, iou_threshold=iou_threshold,
-                               **({} if task == "detection" else {"multilabel": multilabel}))
+                               multilabel=None if task == "detection" else multilabel)
     else:  # an engine result without raw predictions: show what it stored
         perf = {k: iteration.metrics.get(k) for k in ("overall", "per_tag", "confusion")}
     curves = {t: plots.pr_curve(task, t, vps, threshold=threshold, iou_threshold=iou_threshold) for t in tags}
@@ -211,7 +211,7 @@ def _fold_spread(
             return {}  # the stored predictions are not the out-of-fold ones
         per_fold.append(compute_metrics(task, tags, [by_id[i] for i in ids], threshold=threshold,
                                         iou_threshold=iou_threshold,
-                                        **({} if task == "detection" else {"multilabel": multilabel})))
+                                        multilabel=None if task == "detection" else multilabel))
 
     def std(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {f"{k}_std": float(np.std([r[k] for r in rows])) if len(rows) > 1 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -64,7 +64,7 @@ def _resolve(what: str, obj_id: str, field: str) -> tuple[str, str, str | None]:
 
 
 @require_GET
-def media(request: HttpRequest, token: str) -> HttpResponse:
+def media(request: HttpRequest, token: str) -> HttpResponse | FileResponse:
     from django.core.exceptions import ObjectDoesNotExist
 
     try:

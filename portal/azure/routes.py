@@ -83,7 +83,13 @@ TRAINING: list[Route] = [
     ),
     training_route(
         "projects/{projectId}/images",
-        op("GET", "GetImages", images_api.get_images, {200: "[Image]"}, query=[ITER, TAGS, TAGGING, FILTER, ORDER, *PAGE]),
+        op(
+            "GET",
+            "GetImages",
+            images_api.get_images,
+            {200: "[Image]"},
+            query=[ITER, TAGS, TAGGING, FILTER, ORDER, *PAGE],
+        ),
         op(
             "POST",
             "CreateImagesFromData",

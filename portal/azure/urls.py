@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, re_path
-from django.urls.conf import _path
+from django.urls.conf import _path  # type: ignore[attr-defined]  # private helper, not in django-stubs
 from django.urls.resolvers import LocaleRegexDescriptor, RegexPattern
 from django.views.decorators.csrf import csrf_exempt
 

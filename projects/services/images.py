@@ -214,7 +214,9 @@ def images_tag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[
         raise errors.NegativeAndRegularTagOnSameImage("An image cannot have the Negative tag and other tags.")
     with transaction.atomic():
         existing = set(
-            through.objects.filter(image_id__in=images, tag_id__in=[t.id for t in tags]).values_list("image_id", "tag_id")
+            through.objects.filter(image_id__in=images, tag_id__in=[t.id for t in tags]).values_list(
+                "image_id", "tag_id"
+            )
         )
         rows = [through(image_id=i, tag_id=t.id) for i in images for t in tags if (i, t.id) not in existing]
         through.objects.bulk_create(rows, ignore_conflicts=True)

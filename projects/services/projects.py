@@ -21,12 +21,15 @@ def _domain_for(project_type: str | None, domain_id: UUID | str | None) -> tuple
         raise errors.ProjectsError(f"Unknown project type {project_type!r}.")
     if domain_id in (None, ""):
         is_detection = project_type == Project.ProjectType.DETECTION
-        return (project_type or "classification", DEFAULT_DETECTION_DOMAIN if is_detection else DEFAULT_CLASSIFICATION_DOMAIN)
+        default_domain = DEFAULT_DETECTION_DOMAIN if is_detection else DEFAULT_CLASSIFICATION_DOMAIN
+        return (project_type or "classification", default_domain)
     try:
         domain = DOMAINS_BY_ID[domain_id if isinstance(domain_id, UUID) else UUID(str(domain_id))]
     except (KeyError, ValueError) as exc:
         raise errors.UnknownDomain(f"Unknown domain {domain_id}.") from exc
-    domain_type = Project.ProjectType.DETECTION if domain.type == OBJECT_DETECTION else Project.ProjectType.CLASSIFICATION
+    domain_type = (
+        Project.ProjectType.DETECTION if domain.type == OBJECT_DETECTION else Project.ProjectType.CLASSIFICATION
+    )
     if project_type is not None and project_type != domain_type:
         raise errors.UnknownDomain(f"Domain {domain.name!r} is not a {Project.ProjectType(project_type).label} domain.")
     return domain_type, domain.id

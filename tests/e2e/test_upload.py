@@ -119,7 +119,9 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     page.select_option("#image-actions select[name=tag_ids]", label="bees")
     screenshot("07-selection")
     page.click("#image-actions button[value=tag]")
-    page.wait_for_function(f"document.querySelector('#tag-{bees.id} [data-testid=tag-count]').textContent.trim() === '4'")
+    page.wait_for_function(
+        f"document.querySelector('#tag-{bees.id} [data-testid=tag-count]').textContent.trim() === '4'"
+    )
     assert Image.objects.filter(project=project, tags=bees).count() == 4
     assert page.locator("#workspace").get_attribute("hx-target") == "this"
 
@@ -178,7 +180,9 @@ def test_tag_panel_create_rename_delete_and_delete_images(page, live_server, own
 
     page.click("[data-select-all]")
     page.click("#image-actions button[value=tag]")
-    page.wait_for_function(f"document.querySelector('#tag-{ants.id} [data-testid=tag-count]').textContent.trim() === '3'")
+    page.wait_for_function(
+        f"document.querySelector('#tag-{ants.id} [data-testid=tag-count]').textContent.trim() === '3'"
+    )
 
     page.locator("#grid .thumb").first.locator(".thumb-check").click()
     page.click("#image-actions button[value=delete]")

@@ -58,7 +58,8 @@ def test_the_ml_loader_takes_exactly_the_boxes_labeling_takes_and_clips_them_ali
         return
     x0, y0, x1, y1 = data.sample_target(sample, ("a",)).boxes[0].tolist()
     ours = geometry.normalise(*box)
-    assert (x0, y0, x1, y1) == pytest.approx((ours.left, ours.top, ours.left + ours.width, ours.top + ours.height), abs=1e-7)
+    expected = (ours.left, ours.top, ours.left + ours.width, ours.top + ours.height)
+    assert (x0, y0, x1, y1) == pytest.approx(expected, abs=1e-7)
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,8 @@ def test_quick_test_sample_file_and_timing(owner_client, trained) -> None:  # ty
     assert html.index('data-tag="Hemlock"') < html.index('data-tag="Japanese Cherry"')
     assert StoredPrediction.objects.filter(project=project, source="quicktest").count() == 2
     # Without htmx: the whole page, same answer.
-    full = owner_client.post(reverse("predictions:quick-test", args=[project.id]), {"sample": "static:hemlock-test.jpg"})
+    quick_test = reverse("predictions:quick-test", args=[project.id])
+    full = owner_client.post(quick_test, {"sample": "static:hemlock-test.jpg"})
     assert full.status_code == 200 and "<html" in full.content.decode()
 
 

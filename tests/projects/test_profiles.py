@@ -97,7 +97,10 @@ def leftover_files(project: Any) -> list[str]:
 # A real database failure, injected with a trigger (no mocks): each vendor's way of refusing an INSERT.
 FAIL_INSERT = {
     "sqlite": (
-        ["CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"],
+        [
+            "CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"
+        ],
         ["DROP TRIGGER fail_insert"],
     ),
     "postgresql": (

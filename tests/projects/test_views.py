@@ -167,7 +167,8 @@ def test_grid_query_count_does_not_grow_with_the_project(owner_client, project, 
 def test_images_action_tag_untag_delete(owner_client, project, tag, image):
     other = make_tag(project, "Cherry")
     url = reverse("projects:images-action", args=[project.id])
-    response = owner_client.post(url + "?filter=all", {"action": "tag", "image_ids": [image.id], "tag_ids": [other.id]}, **HX)
+    data = {"action": "tag", "image_ids": [image.id], "tag_ids": [other.id]}
+    response = owner_client.post(url + "?filter=all", data, **HX)
     assert response.status_code == 200 and 'id="workspace"' in response.content.decode()
     # Multiclass: the new tag replaces the image's tag (issue #11 item 4); multilabel: it is added.
     assert set(image.tags.values_list("name", flat=True)) == {"Cherry"}

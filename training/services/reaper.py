@@ -1,4 +1,7 @@
-"""The lost-worker reaper: fail running iterations whose worker is gone (wired to heartbeats in TrainingConfig.ready)."""
+"""The lost-worker reaper: fail running iterations whose worker is gone.
+
+Wired to heartbeats in TrainingConfig.ready.
+"""
 
 from __future__ import annotations
 
