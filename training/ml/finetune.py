@@ -32,9 +32,10 @@ from training.ml.classification import (
     targets,
 )
 from training.ml.config import TrainConfig
-from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk, make_session
+from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
 from training.ml.images import load_array
 from training.ml.manifest import Manifest
+from training.ml.runtime import make_session
 from training.ml.split import SplitPlan
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from training.ml.detection.model import (
     locations,
 )
 from training.ml.manifest import Manifest, Sample, TrainResult
+from training.ml.runtime import export_torch, make_session, torch_threads
 from training.ml.split import SplitPlan, plan_split
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: 
     """Export the trunk (with the preprocessing) to ONNX and open it in onnxruntime (the fast path)."""
     wrapper = ImageToStages(trunk, image_size).eval()  # eval(): the exporter traces in the wrapper's mode
     example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
-    _onnx_export(
+    export_torch(
         wrapper,
         (example,),
         path,
@@ -162,73 +162,7 @@ def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: 
         output_names=["c3", "c4", "c5"],
         dynamic_axes={"image": {0: "height", 1: "width"}},
     )
-    return make_session(path, threads)
-
-
-def make_session(path: Path | str | bytes, threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads or torch.get_num_threads()
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.enable_cpu_mem_arena = False  # every image has its own size: an arena would only grow
-    # No busy-waiting worker threads: they starve everything else on a shared 2-core machine.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path) if isinstance(path, Path) else path, so, providers=["CPUExecutionProvider"])
-
-
-OPSET = 18  # Resize(antialias=1) needs opset 18
-
-
-def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, scale_factors: Any) -> Any:
-    """ONNX symbolic for torch's antialiased bilinear resize (the classic exporter has none)."""
-    from torch.onnx import symbolic_helper
-
-    size = symbolic_helper._get_const(output_size, "is", "output_size")  # type: ignore[no-untyped-call]
-    empty = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
-    batch_channels = g.op(
-        "Slice",
-        g.op("Shape", x),
-        g.op("Constant", value_t=torch.tensor([0])),
-        g.op("Constant", value_t=torch.tensor([2])),
-    )
-    sizes = g.op("Concat", batch_channels, g.op("Constant", value_t=torch.tensor(size, dtype=torch.int64)), axis_i=0)
-    return g.op(
-        "Resize",
-        x,
-        empty,
-        empty,
-        sizes,
-        mode_s="linear",
-        antialias_i=1,
-        coordinate_transformation_mode_s="half_pixel",
-    )
-
-
-def _onnx_export(module: torch.nn.Module, args: Any, path: Path, **kwargs: Any) -> None:
-    """Classic (TorchScript) ONNX export at OPSET, warnings silenced."""
-    import warnings
-
-    from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
-
-    register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, OPSET)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), opset_version=OPSET, dynamo=False, **kwargs)
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads. On a busy 2-core machine torch's second thread makes
-    small ops ~100x slower (torch.full of 1 MB: 0.2 ms -> 20 ms) and head training steps ~10x slower
-    (1.2 s -> 15 s), so training defaults to one thread unless ``TrainConfig.threads`` says more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return make_session(path, threads or torch.get_num_threads(), memory_arena=False)
 
 
 def build_features(
