@@ -14,3 +14,5 @@ def check_cancel(should_cancel: Cancel | None) -> None:
     """Raise ``errors.Cancelled`` when ``should_cancel`` says so."""
     if should_cancel is not None and should_cancel():
         raise Cancelled("Training was cancelled.")
+
+StepReport = Callable[[int, int, str], None]  # (units done, units planned, detail) within one phase
