@@ -28,12 +28,12 @@ from training.ml import errors
 from training.ml.config import TrainConfig
 from training.ml.detection import data as ddata
 from training.ml.detection.evaluate import predict_images, validation_entry
-from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session
-from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, trunk_tail
-from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, train_head
+from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
+from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
+from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, head_schedule, train_head
 from training.ml.detection.model import Detector
 from training.ml.manifest import Manifest, TrainResult
-from training.ml.progress import Cancel, Progress, StepReport, check_cancel
+from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
 from training.ml.split import SplitPlan, plan_split
 
 __all__ = ["KFOLD_BELOW", "Recipe", "make_split", "train_detector"]
@@ -43,32 +43,69 @@ logger = logging.getLogger(__name__)
 KFOLD_BELOW = 24  # automatic k-fold (k=3) for sets smaller than this
 
 
-class _Run:
-    """Progress / cancellation helper: maps stage fractions into the overall 0..1 range."""
-
-    def __init__(self, progress: Progress | None, should_cancel: Cancel | None) -> None:
-        self.progress = progress
-        self.should_cancel = should_cancel
-        self.lo, self.hi = 0.0, 1.0
-
-    def stage(self, lo: float, hi: float) -> None:
-        self.lo, self.hi = lo, hi
-
-    def report(self, fraction: float, text: str) -> None:
-        check_cancel(self.should_cancel)
-        if self.progress is not None:
-            self.progress(self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0), text)
-
-    def reporter(self, text: str) -> StepReport:
-        return lambda done, total, detail: self.report(done / max(total, 1), f"{text}: {detail}")
-
-
 def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
     """The evaluation split (``training.ml.split``): the samples' own ``split`` field when given,
     else a seeded stratified hold-out; automatic k-fold (k=3) only below KFOLD_BELOW images, since
     every fold trains a detector."""
     k = config.kfold or (3 if len(manifest.samples) < KFOLD_BELOW else 1)
     return plan_split(manifest, replace(config, kfold=k))
+
+
+# Seconds per unit of work, lite0 at 320 px on a 2-core worker. Only their ratios matter once the
+# run has measured its first units (PhasedProgress scales the rest to this machine's speed); the
+# ratios were measured on raccoon under load (a head step ~7 feature views, a fine-tuning step ~25).
+UNIT_SECONDS = {
+    "prepare": 1.2,  # backbone + ONNX export of the trunk
+    "view": 0.03,  # one augmented view through the trunk
+    "head_step": 0.2,  # one batch of head training
+    "eval_image": 0.2,  # one validation image: decode, trunk, head, NMS
+    "finetune_step": 0.75,  # one batch through the stride-32 blocks and the head, with backward
+    "eval_tuned_image": 0.36,
+    "save": 1.5,  # ONNX export of the detector
+}
+# Trunk cost per pixel relative to lite0 (published multiply-adds at each model's own resolution).
+TRUNK_COST = {"lite0": 1.0, "lite1": 1.35, "lite2": 1.65}
+
+
+def unit_seconds(backbone: str, image_size: int) -> dict[str, float]:
+    """UNIT_SECONDS scaled to the backbone and the image size (every unit is per-pixel work)."""
+    pixels = (image_size / DEFAULT_IMAGE_SIZE) ** 2
+    trunk = TRUNK_COST.get(backbone, 1.0)
+    scale = {"head_step": pixels, "save": trunk}
+    return {k: v * scale.get(k, pixels * trunk) for k, v in UNIT_SECONDS.items()}
+
+
+def plan_phases(manifest: Manifest, split: SplitPlan, recipe: Recipe, *, advanced: bool) -> list[Phase]:
+    """Every phase of one run, in order, with its planned units, so that the progress fraction is
+    over the whole run (every fold and the final training), not over the current phase."""
+    n = len(manifest.samples)
+    per = views_per_image(n, recipe)
+    ft = FinetuneRecipe()
+    phases = [
+        Phase("prepare", "Preparing the backbone", "prepare", 1),
+        Phase("features", f"Computing features of {n} images", "view", n * per),
+    ]
+    k = len(split.folds)
+    for i, (train, val) in enumerate(split.folds, start=1):
+        label = f"Fold {i} of {k}" if k > 1 else "Validation split"
+        label += f" ({len(train)} train / {len(val)} validation images)"
+        epochs, steps_per_epoch = head_schedule(len(train) * per, recipe)
+        phases += [
+            Phase(f"fold{i}.head", label, "head_step", epochs * steps_per_epoch),
+            Phase(f"fold{i}.eval", label, "eval_image", len(val)),
+        ]
+        if advanced:
+            phases += [
+                Phase(f"fold{i}.finetune", label, "finetune_step", planned_steps(len(train) * per, recipe, ft)),
+                Phase(f"fold{i}.eval_tuned", label, "eval_tuned_image", len(val)),
+            ]
+    final = f"Final training on all {n} images"
+    epochs, steps_per_epoch = head_schedule(n * per, recipe)
+    phases.append(Phase("final.head", final, "head_step", epochs * steps_per_epoch))
+    if advanced:
+        phases.append(Phase("final.finetune", final, "finetune_step", planned_steps(n * per, recipe, ft)))
+    phases.append(Phase("save", "Saving the model", "save", 1))
+    return phases
 
 
 @dataclass
@@ -83,10 +120,9 @@ class _Job:
     in_channels: tuple[int, int, int]
     session: Any
     store: FeatureStore
-    run: _Run
+    progress: PhasedProgress
     ft: FinetuneRecipe = field(default_factory=FinetuneRecipe)
     budget: float = 0.0  # seconds per fine-tuning (advanced)
-    num_phases: int = 1
 
     @property
     def advanced(self) -> bool:
@@ -125,7 +161,10 @@ def train_detector(
         manifest: ``task == "detection"``; samples with boxes (images without any are negatives).
         config: backbone, mode, seed, split options, threads, budget (advanced).
         workdir: output folder; the artifact is ``workdir/model`` (a directory, like classification).
-        progress: called with (fraction 0..1, stage text).
+        progress: called with (fraction 0..1, stage text). The fraction is over the whole run and
+            proportional to the expected time (see ``training.ml.progress.PhasedProgress``); the
+            text is "<phase>: <detail>", e.g. "Fold 2 of 3 (16 train / 8 validation images):
+            training the head, epoch 5 of 36" or "Final training on all 24 images: ...".
         should_cancel: polled often; when it returns True, ``errors.Cancelled`` is raised.
         recipe: head-training hyper-parameters (default :class:`Recipe`; tests shrink it).
 
@@ -137,30 +176,37 @@ def train_detector(
         errors.UnreadableImage, errors.Cancelled.
     """
     t0 = time.perf_counter()
-    run = _Run(progress, should_cancel)
     targets, recipe = _check(manifest, config, recipe)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     split = make_split(manifest, config)
     folds = [val for _, val in split.folds]
+    tracker = PhasedProgress(
+        progress,
+        should_cancel,
+        plan_phases(manifest, split, recipe, advanced=config.mode == "advanced"),
+        unit_seconds(config.backbone, recipe.image_size),
+    )
 
-    run.stage(0.0, 0.05)
-    job = _prepare(manifest, config, recipe, work, run)
-    run.stage(0.05, 0.25)
+    tracker.start("prepare", f"loading {config.backbone} and exporting it to onnxruntime")
+    job = _prepare(manifest, config, recipe, work, tracker)
     job.store = build_features(
         LazyImages(manifest, recipe.image_size),
         targets,
         job.session,
         recipe,
         config.seed,
-        run.reporter("computing features"),
+        tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
     )
     logger.info("features of %d views in %.1fs", job.store.owner.numel(), time.perf_counter() - t0)
     job.budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)
+    for key in tracker.phases:
+        if key.endswith(".finetune"):
+            tracker.replan(key, max_seconds=job.budget)
 
     evaluation = _evaluate_folds(job, folds, t0)
     delivered, notes = _choose_mode(job, evaluation)
-    head, steps = _train_final(job, delivered, evaluation, phase=len(folds) * (2 if job.advanced else 1))
+    head, steps = _train_final(job, delivered, evaluation)
     if steps is not None:
         notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
     num_images = len(manifest.samples)
@@ -169,13 +215,12 @@ def train_detector(
         f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over "
         f"{job.store.owner.numel() // max(num_images, 1)} views per image)."
     )
-    run.stage(0.95, 1.0)
-    run.report(0.0, "saving")
+    tracker.start("save", "exporting the detector to ONNX")
     artifact = _save(job, head, delivered, evaluation, work / "model")
     elapsed = time.perf_counter() - t0
     metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds))
     (artifact / "metrics.json").write_text(json.dumps(metrics))
-    run.report(1.0, "done")
+    tracker.finish()
     (work / "trunk.onnx").unlink(missing_ok=True)
     logger.info("detector trained in %.1fs, mAP@0.5 %.3f", elapsed, metrics["overall"]["ap"])
     return TrainResult(
@@ -202,7 +247,7 @@ def _check(manifest: Manifest, config: TrainConfig, recipe: Recipe | None) -> tu
     return targets, recipe
 
 
-def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path, run: _Run) -> _Job:
+def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path, tracker: PhasedProgress) -> _Job:
     """The pretrained trunk and its onnxruntime session (features come next)."""
     from training.ml.backbones import create_backbone, get_spec
 
@@ -217,21 +262,16 @@ def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path
         in_channels=get_spec(config.backbone).stage_channels,
         session=session,
         store=FeatureStore([], torch.empty(0), torch.empty(0), torch.empty(0)),
-        run=run,
+        progress=tracker,
     )
-
-
-def _stage(job: _Job, k: float, frac: float = 1.0) -> None:
-    job.run.stage(0.25 + 0.7 * k / job.num_phases, 0.25 + 0.7 * (k + frac) / job.num_phases)
 
 
 def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation:
     """Train on one side of each fold and predict the other (quick, then advanced)."""
     from training.ml.metrics import compute_metrics
 
-    manifest, recipe, config, run = job.manifest, job.recipe, job.config, job.run
+    manifest, recipe, config, tracker = job.manifest, job.recipe, job.config, job.progress
     out = _Evaluation()
-    job.num_phases = (len(folds) + 1) * (2 if job.advanced else 1)
 
     def record(kind: str, val: list[int], preds: list[list[dict[str, Any]]]) -> None:
         rows = []
@@ -241,12 +281,10 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
         out.fold_maps[kind].append(compute_metrics("detection", job.tags, rows)["overall"]["ap"])
         logger.info("%s fold: mAP %.3f at %.1fs", kind, out.fold_maps[kind][-1], time.perf_counter() - t0)
 
-    phase = 0
-    for val in folds:
+    for k, val in enumerate(folds, start=1):
         val_set = set(val)
         train_views = job.store.views_of([i for i in range(len(manifest.samples)) if i not in val_set])
         val_images = LazyImages(manifest, recipe.image_size, val)
-        _stage(job, phase, 0.9)
         head = train_head(
             job.store,
             train_views,
@@ -254,18 +292,12 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
             job.in_channels,
             recipe,
             config.seed,
-            run.reporter("training"),
+            tracker.start(f"fold{k}.head", "training the head"),
             config.threads,
         )
-        _stage(job, phase + 0.9, 0.1)
-        record(
-            "quick",
-            val,
-            predict_images(job.session, head, val_images, recipe.image_size, job.tags, run.reporter("evaluating")),
-        )
-        phase += 1
+        report = tracker.start(f"fold{k}.eval", "evaluating")
+        record("quick", val, predict_images(job.session, head, val_images, recipe.image_size, job.tags, report))
         if job.advanced:
-            _stage(job, phase, 0.9)
             _, tail = trunk_tail(job.trunk)
             out.ft_steps.append(
                 finetune_tail(
@@ -276,18 +308,15 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
                     recipe,
                     job.ft,
                     config.seed,
-                    run.reporter("fine-tuning"),
+                    tracker.start(f"fold{k}.finetune", "fine-tuning"),
                     config.threads,
                     job.budget,
                 )
             )
-            _stage(job, phase + 0.9, 0.1)
+            report = tracker.start(f"fold{k}.eval_tuned", "evaluating the fine-tuned model")
             with torch.inference_mode():
-                preds = predict_images(
-                    job.session, head, val_images, recipe.image_size, job.tags, run.reporter("evaluating"), tail
-                )
+                preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report, tail)
             record("advanced", val, preds)
-            phase += 1
     return out
 
 
@@ -307,13 +336,12 @@ def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
     ]
 
 
-def _train_final(job: _Job, delivered: str, evaluation: _Evaluation, phase: int) -> tuple[torch.nn.Module, int | None]:
+def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[torch.nn.Module, int | None]:
     """The delivered head (and, for advanced, the fine-tuned trunk blocks written back into the
     trunk), trained on every image with the evaluated recipe; returns the head and the fine-tuning
     steps (None for quick)."""
-    config, recipe, run = job.config, job.recipe, job.run
+    config, recipe, tracker = job.config, job.recipe, job.progress
     all_views = job.store.views_of(range(len(job.manifest.samples)))
-    _stage(job, phase, 1.0 if delivered == "quick" else 0.5)
     head = train_head(
         job.store,
         all_views,
@@ -321,14 +349,16 @@ def _train_final(job: _Job, delivered: str, evaluation: _Evaluation, phase: int)
         job.in_channels,
         recipe,
         config.seed,
-        run.reporter("final training"),
+        tracker.start("final.head", "training the head"),
         config.threads,
     )
     if delivered == "quick":
+        if job.advanced:
+            tracker.skip("final.finetune")
         return head, None
-    _stage(job, phase + 0.5, 0.5)
     tail_start, tail = trunk_tail(job.trunk)
     steps = int(np.mean(evaluation.ft_steps))
+    tracker.replan("final.finetune", units=steps)
     finetune_tail(
         job.store,
         all_views,
@@ -337,7 +367,7 @@ def _train_final(job: _Job, delivered: str, evaluation: _Evaluation, phase: int)
         recipe,
         job.ft,
         config.seed,
-        run.reporter("final fine-tuning"),
+        tracker.start("final.finetune", "fine-tuning"),
         config.threads,
         job.budget,
         max_steps=steps,

@@ -36,6 +36,7 @@ def predict_images(
         tail: advanced mode: the fine-tuned stride-32 blocks, which recompute C5 from C4.
     """
     points, _, _ = locations(image_size, head.strides)
+    what = "evaluating the fine-tuned model" if tail is not None else "evaluating"
     out: list[list[dict[str, Any]]] = []
     for i, img in enumerate(images):
         feats = [torch.from_numpy(f) for f in session.run(None, {"image": img.permute(1, 2, 0).numpy()})]
@@ -43,7 +44,7 @@ def predict_images(
             feats[2] = tail(feats[1])
         boxes, scores, labels = decode(head(feats), points, image_size)
         out.append(detections_to_dicts(boxes, scores, labels, tags))
-        report(i + 1, len(images), f"image {i + 1} of {len(images)}")
+        report(i + 1, len(images), f"{what}, image {i + 1} of {len(images)}")
     return out
 
 
