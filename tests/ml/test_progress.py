@@ -16,8 +16,11 @@ class Clock:
         return self.now
 
 
-def _run(phases: list[Phase], priors: dict[str, float], true_cost: dict[str, float]):
-    """Play the phases with ``true_cost`` seconds per unit; returns [(t, fraction, stage)] and the end time."""
+def _run(
+    phases: list[Phase], priors: dict[str, float], true_cost: dict[str, float], slower: dict[str, float] | None = None
+):
+    """Play the phases with ``true_cost`` seconds per unit (times ``slower[key]`` in phase ``key``);
+    returns [(t, fraction, stage)] and the end time."""
     clock = Clock()
     seen: list[tuple[float, float, str]] = []
     tracker = PhasedProgress(lambda f, s: seen.append((clock.now, f, s)), None, phases, priors, clock=clock)
@@ -25,7 +28,7 @@ def _run(phases: list[Phase], priors: dict[str, float], true_cost: dict[str, flo
     for key, kind, units in plan:
         report = tracker.start(key, "starting")
         for done in range(1, units + 1):
-            clock.now += true_cost[kind]
+            clock.now += true_cost[kind] * (slower or {}).get(key, 1.0)
             report(done, units, f"{done} of {units}")
     tracker.finish()
     return seen, clock.now
@@ -62,6 +65,14 @@ def test_the_estimate_is_honest_once_each_kind_has_run_and_never_grows() -> None
             assert t * (1 - f) / f == pytest.approx(end - t, rel=1e-6), stage
             checked += 1
     assert checked > 100
+
+
+def test_the_estimate_follows_the_machine_when_other_jobs_finish() -> None:
+    # The first fold runs on a machine twice as busy; from the second fold on the estimate forgets it.
+    phases = _phases()
+    seen, end = _run(phases, {"view": 1.0, "head_step": 2.0}, {"view": 3.0, "head_step": 7.5}, {"fold1.head": 2.0})
+    final = [(t, f) for t, f, s in seen if s.startswith("Final training") and f < 0.99]
+    assert final and all(t * (1 - f) / f == pytest.approx(end - t, rel=0.05) for t, f in final[-10:])
 
 
 def test_a_prior_far_too_short_stalls_the_fraction_but_never_moves_it_back() -> None:

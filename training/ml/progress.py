@@ -9,6 +9,7 @@ proportional to time rather than to the number of phases.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ StepReport = Callable[[int, int, str], None]  # (units done, units planned, deta
 # never goes back, so an estimate that is too short would have to stall the bar while the time
 # left grows (the complaint this class answers); one too long only shrinks faster than the clock.
 UNMEASURED_MARGIN = 1.5
+# Measured costs are averaged over about the last two minutes of work: on a shared worker the
+# machine speeds up and slows down as other jobs come and go, and the estimate should follow.
+RECENT_SECONDS = 120.0
 
 
 def check_cancel(should_cancel: Cancel | None) -> None:
@@ -58,11 +62,11 @@ class PhasedProgress:
     """One overall fraction, proportional to time, over a plan of phases.
 
     Each kind of unit (a feature view, a head-training step, ...) has a prior cost in seconds. Once
-    units of a kind have run, their measured cost replaces the prior; kinds not yet run have their
-    prior scaled by how much slower or faster than the priors this machine has been so far, times
-    UNMEASURED_MARGIN. The
-    fraction reported is ``elapsed / (elapsed + expected remaining)``, never decreasing, so the
-    portal's ``elapsed * (1 - f) / f`` is the engine's own estimate of the time left.
+    units of a kind have run, their measured cost (averaged over about RECENT_SECONDS) replaces the
+    prior; kinds not yet run have their prior scaled by how much slower or faster than the priors
+    this machine has been so far, times UNMEASURED_MARGIN. The fraction reported is
+    ``elapsed / (elapsed + expected remaining)``, never decreasing, so the portal's
+    ``elapsed * (1 - f) / f`` is the engine's own estimate of the time left.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class PhasedProgress:
         self.t0 = clock()
         self.current: Phase | None = None
         self.fraction = 0.0
+        self.recent: dict[str, float] = {}  # kind -> seconds per unit, recent average
 
     def start(self, key: str, detail: str | None = None) -> StepReport:
         """Finish the current phase, start ``key``, report it, and return its step reporter."""
@@ -100,9 +105,8 @@ class PhasedProgress:
     def report(self, phase: Phase, done: int, total: int, detail: str) -> None:
         """``done`` of ``total`` units of ``phase`` are done (checks for cancellation first)."""
         check_cancel(self.should_cancel)
-        phase.done, phase.units = float(done), float(total)
-        if phase.started is not None:
-            phase.seconds = self.clock() - phase.started
+        self._measure(phase, float(done))
+        phase.units = float(total)
         self._emit(phase, detail)
 
     def replan(self, key: str, *, units: float | None = None, max_seconds: float | None = None) -> None:
@@ -139,7 +143,7 @@ class PhasedProgress:
         return left
 
     def _rates(self) -> dict[str, float]:
-        """Seconds per unit of every kind: measured where units ran, else the prior scaled (with a margin)."""
+        """Seconds per unit of every kind: measured (recently) where units ran, else the prior scaled."""
         spent: dict[str, float] = {}
         units: dict[str, float] = {}
         for p in self.phases.values():
@@ -150,14 +154,26 @@ class PhasedProgress:
         speed = sum(spent.values()) / expected if expected > 0 and sum(spent.values()) > 0 else 1.0
         kinds = set(self.unit_seconds) | {p.kind for p in self.phases.values()}
         guess = speed * UNMEASURED_MARGIN
-        return {k: spent[k] / units[k] if units.get(k) else self.unit_seconds.get(k, 1.0) * guess for k in kinds}
+        return {k: self.recent[k] if k in self.recent else self.unit_seconds.get(k, 1.0) * guess for k in kinds}
+
+    def _measure(self, phase: Phase, done: float) -> None:
+        """Record that ``phase`` has ``done`` units done now; update its kind's recent cost."""
+        if phase.started is None:
+            return
+        seconds = self.clock() - phase.started
+        dt, du = seconds - phase.seconds, done - phase.done
+        phase.seconds, phase.done = seconds, done
+        if du <= 0:
+            return
+        cost = dt / du
+        old = self.recent.get(phase.kind)
+        weight = 1.0 if old is None else 1.0 - math.exp(-dt / RECENT_SECONDS)
+        self.recent[phase.kind] = cost if old is None else old + weight * (cost - old)
 
     def _close(self) -> None:
         phase = self.current
         if phase is not None and not phase.finished:
-            if phase.started is not None:
-                phase.seconds = self.clock() - phase.started
-            phase.done = max(phase.done, phase.units)
+            self._measure(phase, max(phase.done, phase.units))
             phase.finished = True
         self.current = None
 
