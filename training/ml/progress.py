@@ -23,7 +23,7 @@ StepReport = Callable[[int, int, str], None]  # (units done, units planned, deta
 # A kind of unit not run yet is expected to cost this much more than its scaled prior: the fraction
 # never goes back, so an estimate that is too short would have to stall the bar while the time
 # left grows (the complaint this class answers); one too long only shrinks faster than the clock.
-UNMEASURED_MARGIN = 1.5
+UNMEASURED_MARGIN = 1.25
 # Measured costs are averaged over about the last two minutes of work: on a shared worker the
 # machine speeds up and slows down as other jobs come and go, and the estimate should follow.
 RECENT_SECONDS = 120.0
