@@ -86,7 +86,7 @@ class PhasedProgress:
         self.t0 = clock()
         self.current: Phase | None = None
         self.fraction = 0.0
-        self.recent: dict[str, float] = {}  # kind -> seconds per unit, recent average
+        self.recent: dict[str, tuple[float, float]] = {}  # kind -> (seconds, units), decayed sums
 
     def start(self, key: str, detail: str | None = None) -> StepReport:
         """Finish the current phase, start ``key``, report it, and return its step reporter."""
@@ -154,7 +154,8 @@ class PhasedProgress:
         speed = sum(spent.values()) / expected if expected > 0 and sum(spent.values()) > 0 else 1.0
         kinds = set(self.unit_seconds) | {p.kind for p in self.phases.values()}
         guess = speed * UNMEASURED_MARGIN
-        return {k: self.recent[k] if k in self.recent else self.unit_seconds.get(k, 1.0) * guess for k in kinds}
+        prior = {k: self.unit_seconds.get(k, 1.0) * guess for k in kinds}
+        return prior | {k: secs / units for k, (secs, units) in self.recent.items()}
 
     def _measure(self, phase: Phase, done: float) -> None:
         """Record that ``phase`` has ``done`` units done now; update its kind's recent cost."""
@@ -165,10 +166,10 @@ class PhasedProgress:
         phase.seconds, phase.done = seconds, done
         if du <= 0:
             return
-        cost = dt / du
-        old = self.recent.get(phase.kind)
-        weight = 1.0 if old is None else 1.0 - math.exp(-dt / RECENT_SECONDS)
-        self.recent[phase.kind] = cost if old is None else old + weight * (cost - old)
+        # Sums of seconds and units, each older second of work weighing exp(-age / RECENT_SECONDS).
+        secs, units = self.recent.get(phase.kind, (0.0, 0.0))
+        decay = math.exp(-dt / RECENT_SECONDS)
+        self.recent[phase.kind] = (secs * decay + dt, units * decay + du)
 
     def _close(self) -> None:
         phase = self.current
