@@ -18,6 +18,9 @@ from training.models import Iteration, WorkerHeartbeat
 from training.services.reaper import iterations_reap_lost
 
 WORKER_ALIVE_SECONDS = 30
+# services._Progress puts the engine's own fraction on 5..95 % of the bar (fetching before, saving
+# after). The engine makes its fraction proportional to time, so the time left is computed from it.
+ENGINE_PROGRESS = (0.05, 0.95)
 
 
 def worker_list_alive(*, within_seconds: int = WORKER_ALIVE_SECONDS) -> list[str]:
@@ -98,14 +101,20 @@ def iteration_in_progress(*, project: Project) -> Iteration | None:
 
 
 def iteration_timing(*, iteration: Iteration) -> dict[str, float | None]:
-    """Seconds elapsed since the worker started, and a rough estimate of what is left (from progress)."""
+    """Seconds elapsed since the worker started, and an estimate of what is left (from progress).
+
+    The engine's fraction f follows time over the whole run, so what is left is elapsed * (1 - f) / f;
+    taken from the bar's 5..95 % instead, it would run short at first and then grow.
+    """
     if iteration.started is None:
         return {"elapsed": None, "remaining": None}
     end = iteration.finished or timezone.now()
     elapsed = max(0.0, (end - iteration.started).total_seconds())
     remaining = None
-    if iteration.is_training and iteration.progress >= 0.1:
-        remaining = elapsed * (1 - iteration.progress) / iteration.progress
+    lo, hi = ENGINE_PROGRESS
+    engine = (iteration.progress - lo) / (hi - lo)
+    if iteration.is_training and 0.05 <= engine < 1.0:
+        remaining = elapsed * (1 - engine) / engine
     return {"elapsed": elapsed, "remaining": remaining}
 
 

@@ -12,6 +12,31 @@ from tests.factories import DATASETS
 from tests.training.builders import dataset_project
 from tests.worker import celery_worker
 
+VARIANTS = 5  # extra crops/flips of each photo: enough work (~120 images) for the bar to move between polls
+
+
+def _with_variants(project):  # type: ignore[no-untyped-def]
+    """Add distinct crops and flips of every photo, with its tags: the 20 in-repo photos alone train too fast
+    (a second or two) for the page to see the bar between its polls."""
+    import io
+
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    from tests.training.builders import add_image
+
+    for image in list(project.images.prefetch_related("tags")):
+        with image.file.open("rb") as fh:
+            photo = ImageOps.exif_transpose(PILImage.open(fh)).convert("RGB")
+        w, h = photo.size
+        for k in range(VARIANTS):
+            crop = photo.crop((k * w // 40, k * h // 50, w - (VARIANTS - k) * w // 60, h - k * h // 45))
+            if k % 2:
+                crop = ImageOps.mirror(crop)
+            buf = io.BytesIO()
+            crop.save(buf, format="JPEG", quality=90)
+            add_image(project, tags=list(image.tags.all()), data=buf.getvalue())
+
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
@@ -19,6 +44,7 @@ def test_train_watch_progress_and_explore_the_performance_tab(page, live_server,
     from training.models import Iteration
 
     project = dataset_project(owner, DATASETS / "azure-quickstart" / "classification", name="Trees")
+    _with_variants(project)
     base = live_server.url
     with celery_worker(data_dir=tmp_path, hostname="e2e-train"):
         login_as(owner)

@@ -263,6 +263,12 @@ def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
     json.dumps(m)
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # Every stage names its phase: "<phase>: <detail>".
+    stages = [s for _, s in seen]
+    assert "Validation split (3 train / 1 validation images): training the head, epoch 1 of 25" in stages
+    assert "Validation split (3 train / 1 validation images): evaluating, image 1 of 1" in stages
+    assert "Final training on all 4 images: training the head, epoch 25 of 25" in stages
+    assert stages[-2:] == ["Saving the model: exporting the detector to ONNX", "Done"]
     predictor = DetectionPredictor.load(result.artifact_path)
     assert predictor.task == "detection" and predictor.tags == ["raccoon"]
     sample = manifest.samples[0]
@@ -317,9 +323,24 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
     recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1)
     config = TrainConfig(seed=1, image_size=128, kfold=2, mode="advanced", budget_seconds=30)
-    m = train_detector(manifest, config, tmp_path, recipe=recipe).metrics
+    seen: list[tuple[float, str]] = []
+    m = train_detector(manifest, config, tmp_path, recipe=recipe, progress=lambda f, s: seen.append((f, s))).metrics
     assert m["split"]["method"] == "kfold" and m["kfold"]["k"] == 2 and len(m["split"]["folds"]) == 2
     assert sorted(v["id"] for v in m["validation_predictions"]) == sorted(s.id for s in manifest.samples)
     assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
     assert len(m["finetune"]["steps"]) == 2 and any("Advanced" in n for n in m["notes"])
+    phases = list(dict.fromkeys(s.split(": ")[0] for _, s in seen))
+    assert phases == [
+        "Preparing the backbone",
+        "Computing features of 4 images",
+        "Fold 1 of 2 (2 train / 2 validation images)",
+        "Fold 2 of 2 (2 train / 2 validation images)",
+        "Final training on all 4 images",
+        "Saving the model",
+        "Done",
+    ]
+    assert "Fold 2 of 2 (2 train / 2 validation images): evaluating the fine-tuned model, image 2 of 2" in {
+        s for _, s in seen
+    }
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
     assert DetectionPredictor.load(tmp_path / "model").predict(manifest.resolve(manifest.samples[0])) is not None

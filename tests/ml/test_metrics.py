@@ -162,3 +162,81 @@ def test_box_iou_matches_torchvision() -> None:
     np.testing.assert_allclose(box_iou(a, b), tv_box_iou(xyxy(a), xyxy(b)).numpy(), atol=1e-12)
     assert box_iou(a[:1], b[:1])[0, 0] == 0.0
     assert box_iou(a[:1], a[:1])[0, 0] == pytest.approx(1.0)
+
+
+B1 = {"left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}
+B2 = {"left": 0.6, "top": 0.6, "width": 0.3, "height": 0.3}
+B3 = {"left": 0.6, "top": 0.1, "width": 0.2, "height": 0.2}
+
+
+def _det_vp(i: int, boxes: list[tuple[str, dict]], preds: list[tuple[str, float, dict]]) -> dict:
+    return {
+        "id": f"im{i}",
+        "tags": sorted({t for t, _ in boxes}),
+        "boxes": [{"tag": t, **b} for t, b in boxes],
+        "predictions": [{"tag": t, "probability": p, "box": b} for t, p, b in preds],
+    }
+
+
+def test_detection_confusion_counts_boxes_per_tag_and_between_tags() -> None:
+    vps = [
+        _det_vp(1, [("cat", B1), ("dog", B2)], [("cat", 0.9, B1), ("cat", 0.8, B2)]),  # a dog found as a cat
+        _det_vp(2, [("dog", B1)], [("dog", 0.7, B3)]),  # a dog beside the dog: background + missed
+        _det_vp(3, [("cat", B1)], [("cat", 0.6, B1), ("cat", 0.55, B1), ("dog", 0.3, B1)]),  # duplicate; 0.3 < 0.5
+        _det_vp(4, [("cat", B2)], [("dog", 0.7, B2), ("cat", 0.4, B2)]),  # a cat found as a dog
+        _det_vp(5, [], [("cat", 0.9, B1)]),  # a cat where there is nothing
+    ]
+    m = compute_metrics("detection", ["cat", "dog"], vps)
+    c = m["confusion"]
+    assert c["labels"] == ["cat", "dog"] and c["columns"] == ["tp", "fp", "fn"]
+    assert c["matrix"] == [[2, 3, 1], [0, 2, 2]]
+    assert c["cells"] == {
+        "cat|tp": ["im1", "im3"],
+        "cat|fp": ["im1", "im3", "im5"],
+        "cat|fn": ["im4"],
+        "dog|tp": [],
+        "dog|fp": ["im2", "im4"],
+        "dog|fn": ["im1", "im2"],
+    }
+    # Rows: true cat, dog, no box; columns: predicted cat, dog, nothing.
+    assert c["tags"]["labels"] == ["cat", "dog"]
+    assert c["tags"]["matrix"] == [[2, 1, 0], [1, 0, 1], [2, 1, 0]]
+    assert c["tags"]["cells"] == {
+        "cat|cat": ["im1", "im3"],
+        "cat|dog": ["im4"],
+        "dog|cat": ["im1"],
+        "dog|": ["im2"],
+        "|cat": ["im3", "im5"],
+        "|dog": ["im2"],
+    }
+    cat, dog = m["per_tag"]
+    assert (cat["precision"], cat["recall"]) == (pytest.approx(2 / 5), pytest.approx(2 / 3))
+    assert (dog["precision"], dog["recall"]) == (0.0, 0.0)
+    json.dumps(m)
+
+
+def test_detection_confusion_between_tags_needs_the_iou_threshold() -> None:
+    shifted = {**B1, "left": B1["left"] + 0.075}  # IoU 0.6 with B1
+    vps = [_det_vp(1, [("dog", B1)], [("cat", 0.9, shifted)])]
+    loose = compute_metrics("detection", ["cat", "dog"], vps, iou_threshold=0.5)["confusion"]["tags"]
+    strict = compute_metrics("detection", ["cat", "dog"], vps, iou_threshold=0.7)["confusion"]["tags"]
+    assert loose["matrix"] == [[0, 0, 0], [1, 0, 0], [0, 0, 0]] and loose["cells"] == {"dog|cat": ["im1"]}
+    assert strict["matrix"] == [[0, 0, 0], [0, 0, 1], [1, 0, 0]] and set(strict["cells"]) == {"dog|", "|cat"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_detection_confusion_agrees_with_precision_and_recall(seed: int) -> None:
+    tags, vps = _random_detection_case(seed)
+    for threshold in (0.2, 0.5, 0.8):
+        m = compute_metrics("detection", tags, vps, threshold=threshold)
+        counts = np.array(m["confusion"]["tags"]["matrix"])
+        for j, row in enumerate(m["per_tag"]):
+            tp, fp, fn = m["confusion"]["matrix"][j]
+            assert row["precision"] == pytest.approx(tp / (tp + fp) if tp + fp else 0.0)
+            assert row["recall"] == pytest.approx(tp / (tp + fn) if tp + fn else 0.0)
+            assert counts[j].sum() == row["box_count"]  # every true box lands in exactly one cell
+            kept = sum(
+                p["tag"] == row["tag"] and p["probability"] >= threshold for vp in vps for p in vp["predictions"]
+            )
+            assert counts[:, j].sum() == kept  # and so does every prediction at the threshold
+        assert counts[-1, -1] == 0

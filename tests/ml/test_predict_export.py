@@ -47,7 +47,8 @@ def test_graph_matches_eager_torch_backbone_and_head(artifact: str) -> None:
     image = load_array(_images(1)[0], image_size=224)
     session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), providers=["CPUExecutionProvider"])
     probs, embedding = session.run(["probabilities", "embedding"], {"image": image})
-    from training.ml.embeddings import make_session, preprocess_model
+    from training.ml.embeddings import preprocess_model
+    from training.ml.runtime import make_session
 
     pixels = make_session(preprocess_model(224).SerializeToString()).run(None, {"image": image})[0]
     with torch.inference_mode():

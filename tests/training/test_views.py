@@ -229,6 +229,16 @@ def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
     assert 'name="budget_minutes"' in content and "Hemlock" in content
 
 
+def test_train_dialog_says_detection_takes_minutes(owner_client, owner):  # type: ignore[no-untyped-def]
+    from projects.domains import DEFAULT_DETECTION_DOMAIN
+    from tests.factories import make_project
+
+    project = make_project(owner, name="Kitchen", project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
+    content = owner_client.get(reverse("training:train", args=[project.id])).content.decode()
+    assert "Quick training" in content and "Minutes: about 4–9 on a 2-core server" in content
+    assert "Seconds." not in content
+
+
 def _detection_iteration(owner, settings):  # type: ignore[no-untyped-def]
     from projects.domains import DEFAULT_DETECTION_DOMAIN
     from tests.factories import make_project, make_tag
@@ -261,7 +271,9 @@ def _detection_iteration(owner, settings):  # type: ignore[no-untyped-def]
 def test_detection_performance_has_an_iou_slider_and_map(owner_client, owner, settings):
     iteration = _detection_iteration(owner, settings)
     content = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
-    assert 'name="iou"' in content and "mAP" in content and 'id="confusion"' not in content
+    assert 'name="iou"' in content and "mAP" in content
+    # Detection's confusion counts boxes per tag: the fork found, one predicted beside it, one missed.
+    assert 'id="confusion"' in content and "cell=fork%7Cfp" in content and "cell=fork%7Cfn" in content
     url = reverse("training:iteration-performance", args=[iteration.id])
     strict = owner_client.get(url, {"threshold": "0.5", "iou": "0.5"}, **HX).content.decode()
     loose = owner_client.get(url, {"threshold": "0.5", "iou": "0.1"}, **HX).content.decode()

@@ -72,7 +72,8 @@ def train(
         manifest: images and labels (``manifest.task`` picks classification or detection).
         config: the run's knobs (backbone, mode, seed, budget, cache_dir, ...).
         workdir: folder for the artifact (``<workdir>/model``) and, by default, the embedding cache.
-        progress: called with (fraction 0..1, stage text).
+        progress: called with (fraction 0..1 over the whole run, stage text); detection's stage
+            reads "<phase>: <detail>" and its fraction follows time (see ``training.ml.progress``).
         should_cancel: polled often; when it returns True training stops with ``errors.Cancelled``.
 
     Returns:

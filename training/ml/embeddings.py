@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from training.ml.backbones import MEAN, STD, create_backbone, get_spec
+from training.ml.runtime import make_session
 
 logger = logging.getLogger(__name__)
 
@@ -55,25 +55,6 @@ def apply_view(image: np.ndarray, view: str) -> np.ndarray:
     if view.endswith("flip"):
         out = out[:, ::-1]
     return np.ascontiguousarray(out)
-
-
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """onnxruntime options: full graph optimisation, ``threads`` intra-op threads (None = all cores)."""
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = int(threads or 0)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # No busy-waiting between ops: the worker shares its cores with the web app and other jobs;
-    # measured under load, spinning threads made inference ~1.7x slower.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return opts
-
-
-def make_session(model: str | Path | bytes, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU inference session (thread-safe ``run``)."""
-    src = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(src, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def preprocess_graph(image_size: int, *, input_name: str = "image", output_name: str = "pixels") -> onnx.GraphProto:

@@ -23,18 +23,13 @@ import torch
 from torch import nn
 
 from training.ml.backbones import EfficientNetLite, create_backbone
-from training.ml.classification import (
-    LinearHead,
-    _check_cancel,
-    _train_views,
-    fit_head,
-    prediction_rows,
-    targets,
-)
 from training.ml.config import TrainConfig
-from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk, make_session
+from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
 from training.ml.images import load_array
+from training.ml.linear_head import LinearHead, fit_head, prediction_rows, targets, train_views
 from training.ml.manifest import Manifest
+from training.ml.progress import check_cancel
+from training.ml.runtime import make_session
 from training.ml.split import SplitPlan
 
 logger = logging.getLogger(__name__)
@@ -113,7 +108,7 @@ def _features(
     """(N, V, C, h, w) prefix features of every view of every image."""
     out = []
     for s in manifest.samples:
-        _check_cancel(should_cancel)
+        check_cancel(should_cancel)
         array = load_array(manifest.resolve(s), image_size=embedder.image_size)
         pixels = np.concatenate([embedder.pixels(apply_view(array, v)) for v in VIEWS])
         out.append(prefix_session.run(None, {"pixels": pixels})[0])
@@ -155,7 +150,7 @@ def _run(
         order = idx[torch.randperm(len(idx), generator=gen)]
         view_pick = torch.randint(0, views, (len(order),), generator=gen)
         for start in range(0, len(order), BATCH):
-            _check_cancel(should_cancel)
+            check_cancel(should_cancel)
             b = order[start : start + BATCH]
             x = feats[b, view_pick[start : start + BATCH]]
             loss = _loss(tail(x), y[b], multilabel)
@@ -231,7 +226,7 @@ def finetune_classifier(
         notes.append(f"Advanced training was evaluated on fold 1 of {plan.k} ({len(val_idx)} images).")
     if embeddings is None:
         raise ValueError("embeddings are required")
-    head_train = fit_head(*_train_views(embeddings, y_np, train_idx), multilabel=manifest.multilabel)
+    head_train = fit_head(*train_views(embeddings, y_np, train_idx), multilabel=manifest.multilabel)
     tail = Tail(backbone, split_at, head_train)
     val_x = feats[list(val_idx), 0]
     eval_deadline = start + budget * 0.5

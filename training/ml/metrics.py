@@ -12,6 +12,7 @@ AP is the area under the precision-recall curve of that tag's scores over all va
 (identical to ``sklearn.metrics.average_precision_score``). Detection: predictions are matched
 greedily by score to unmatched true boxes of the same tag with IoU >= ``iou_threshold``; AP uses
 all-point interpolation (VOC 2010+); ``interpolation="coco101"`` gives pycocotools' 101-point value.
+The detection confusion matrix counts boxes (see :func:`detection_confusion`).
 """
 
 from __future__ import annotations
@@ -184,18 +185,133 @@ def match_detections(
     still-unmatched true box has IoU >= ``iou_threshold`` (the COCO rule). Returns a bool array
     aligned with ``pred_boxes``.
     """
-    is_tp = np.zeros(len(pred_boxes), dtype=bool)
+    return greedy_match(true_boxes, pred_boxes, pred_scores, iou_threshold) >= 0
+
+
+def greedy_match(
+    true_boxes: np.ndarray,
+    pred_boxes: np.ndarray,
+    pred_scores: np.ndarray,
+    iou_threshold: float,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`match_detections`, returning for each prediction the index of its true box (-1: none).
+
+    ``allowed`` (predictions x true boxes, bool) restricts which pairs may match.
+    """
+    match = np.full(len(pred_boxes), -1, dtype=np.int64)
     if len(true_boxes) == 0 or len(pred_boxes) == 0:
-        return is_tp
+        return match
     ious = box_iou(pred_boxes, true_boxes)
+    if allowed is not None:
+        ious = np.where(allowed, ious, -1.0)
     used = np.zeros(len(true_boxes), dtype=bool)
     for i in np.argsort(-np.asarray(pred_scores), kind="mergesort"):
         cand = np.where(used, -1.0, ious[i])
         j = int(np.argmax(cand))
         if cand[j] >= iou_threshold - 1e-12 and cand[j] >= 0:
             used[j] = True
-            is_tp[i] = True
-    return is_tp
+            match[i] = j
+    return match
+
+
+def detection_confusion(
+    tags: Sequence[str], vps: Sequence[Mapping[str, Any]], *, threshold: float, iou_threshold: float
+) -> dict[str, Any]:
+    """Box-level confusion of a detector at a probability and an IoU threshold.
+
+    In each image the predictions at or above ``threshold`` are first matched to true boxes of their
+    own tag (:func:`match_detections`, as precision and recall are); the predictions left over are
+    then matched, greedily by score, to true boxes of *another* tag left over at IoU >=
+    ``iou_threshold`` (a confusion). What still has no partner is a false positive on the
+    background or a missed box.
+
+    Returns:
+        ``{"labels": tags, "columns": ["tp", "fp", "fn"], "matrix": [[tp, fp, fn] per tag],
+        "cells": {"<tag>|tp" | "<tag>|fp" | "<tag>|fn": [image ids]}, "tags": {...}}`` where
+        per tag (counts of boxes; the same numbers as ``per_tag`` precision and recall) ``fp``
+        counts every unmatched prediction of the tag (confused or on the background) and ``fn``
+        every true box of the tag that none of its predictions found. ``"tags"`` is the tag x tag
+        matrix: ``{"labels": tags, "matrix": (K+1) x (K+1) box counts, "cells": {...}}`` with rows
+        the true tag and columns the predicted tag, index K standing for "no box": ``matrix[a][a]``
+        true positives, ``matrix[a][b]`` boxes of tag a found as tag b, ``matrix[a][K]`` boxes of a
+        that nothing found, ``matrix[K][b]`` predictions of b where there is no box (``matrix[K][K]``
+        is 0). Its cells are keyed ``"<true>|<predicted>"`` with an empty name for "no box"
+        (``"cat|"``: missed cats, ``"|cat"``: cats predicted on the background). Image ids are in
+        validation order, each once per cell.
+    """
+    k = len(tags)
+    index = {t: i for i, t in enumerate(tags)}
+    counts = np.zeros((k + 1, k + 1), dtype=np.int64)
+    pair_cells: dict[tuple[int, int], list[str]] = {}
+    for vp in vps:
+        image = str(vp["id"])
+        true = [b for b in vp.get("boxes", ()) if b["tag"] in index]
+        preds = [
+            p
+            for p in vp.get("predictions", ())
+            if p["tag"] in index and p.get("box") and float(p["probability"]) >= threshold
+        ]
+        t_lab = np.array([index[b["tag"]] for b in true], dtype=np.int64)
+        p_lab = np.array([index[p["tag"]] for p in preds], dtype=np.int64)
+        t_box = np.array([_box_array(b) for b in true]).reshape(-1, 4)
+        p_box = np.array([_box_array(p["box"]) for p in preds]).reshape(-1, 4)
+        scores = np.array([float(p["probability"]) for p in preds])
+        match = np.full(len(preds), -1, dtype=np.int64)
+        for c in range(k):  # same tag first, exactly as precision/recall count true positives
+            pi, ti = np.nonzero(p_lab == c)[0], np.nonzero(t_lab == c)[0]
+            m = greedy_match(t_box[ti], p_box[pi], scores[pi], iou_threshold)
+            match[pi[m >= 0]] = ti[m[m >= 0]]
+        left_p = np.nonzero(match < 0)[0]
+        left_t = np.setdiff1d(np.arange(len(true)), match[match >= 0])
+        cross = greedy_match(
+            t_box[left_t],
+            p_box[left_p],
+            scores[left_p],
+            iou_threshold,
+            allowed=p_lab[left_p][:, None] != t_lab[left_t][None, :],
+        )
+        match[left_p[cross >= 0]] = left_t[cross[cross >= 0]]
+        cells_here = [(int(t_lab[t]) if t >= 0 else k, int(p_lab[p])) for p, t in enumerate(match)]
+        cells_here += [(int(t_lab[t]), k) for t in np.setdiff1d(np.arange(len(true)), match)]
+        for cell in cells_here:
+            counts[cell] += 1
+            _add(pair_cells, cell, image)
+    names = [*tags, ""]
+    matrix, cells = [], {}
+    for a, tag in enumerate(tags):
+        tp = int(counts[a, a])
+        fp = int(counts[:, a].sum()) - tp
+        fn = int(counts[a, :].sum()) - tp
+        matrix.append([tp, fp, fn])
+        cells[f"{tag}|tp"] = list(pair_cells.get((a, a), []))
+        cells[f"{tag}|fp"] = _images_in(pair_cells, [(b, a) for b in range(k + 1) if b != a], vps)
+        cells[f"{tag}|fn"] = _images_in(pair_cells, [(a, b) for b in range(k + 1) if b != a], vps)
+    return {
+        "labels": list(tags),
+        "columns": ["tp", "fp", "fn"],
+        "matrix": matrix,
+        "cells": cells,
+        "tags": {
+            "labels": list(tags),
+            "matrix": counts.tolist(),
+            "cells": {f"{names[a]}|{names[b]}": ids for (a, b), ids in sorted(pair_cells.items())},
+        },
+    }
+
+
+def _add(cells: dict[tuple[int, int], list[str]], cell: tuple[int, int], image: str) -> None:
+    ids = cells.setdefault(cell, [])
+    if not ids or ids[-1] != image:
+        ids.append(image)
+
+
+def _images_in(
+    cells: dict[tuple[int, int], list[str]], keys: Sequence[tuple[int, int]], vps: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Images of several cells, once each, in validation order."""
+    wanted = {i for key in keys for i in cells.get(key, ())}
+    return [str(vp["id"]) for vp in vps if str(vp["id"]) in wanted]
 
 
 def _detection(
@@ -246,7 +362,8 @@ def _detection(
         "recall": _ratio(tp_all, tp_all + fn_all),
         "ap": float(np.mean(aps)) if aps else 0.0,
     }
-    return {"overall": overall, "per_tag": per_tag, "confusion": {}}
+    confusion = detection_confusion(tags, vps, threshold=threshold, iou_threshold=iou_threshold)
+    return {"overall": overall, "per_tag": per_tag, "confusion": confusion}
 
 
 def compute_metrics(
@@ -259,7 +376,7 @@ def compute_metrics(
     multilabel: bool | None = None,
     interpolation: Interpolation = "all_point",
 ) -> dict[str, Any]:
-    """Per-tag and overall precision/recall/AP (+ confusion for classification).
+    """Per-tag and overall precision/recall/AP and the confusion matrix.
 
     Args:
         task: "classification" or "detection".

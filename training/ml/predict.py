@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from training.ml import artifacts
-from training.ml.embeddings import make_session
 from training.ml.images import ImageSource, load_array
 from training.ml.manifest import Box, Manifest
 from training.ml.metrics import compute_metrics
+from training.ml.runtime import make_session
 
 logger = logging.getLogger(__name__)
 

@@ -1,95 +1,46 @@
 """Detection training: split, cached-feature head training, evaluation, final retrain, artifact.
 
 Quick mode freezes the whole ImageNet trunk, so its outputs are computed once per augmented view
-(8 views per image, through onnxruntime) and the FPN + FCOS head trains on the cached maps: raccoon
-(160 train images) reaches mAP@0.5 0.96 in ~90 s on 2 cores, evaluation and final retrain included.
-Advanced mode then fine-tunes the stride-32 trunk blocks (C4 -> C5, BatchNorm frozen) together with
-the head on the cached C4 maps, capped by ``config.budget_seconds``, and keeps the result only if it
-beats quick on the validation split. Head training runs on one torch thread unless
-``config.threads`` says otherwise: deterministic, and immune to the 10x slowdown a busy second core
-causes.
+(8 views per image, through onnxruntime; see ``features``) and the FPN + FCOS head trains on the
+cached maps (``head``): raccoon (160 train images) reaches mAP@0.5 0.96 in ~90 s on 2 cores,
+evaluation and final retrain included. Advanced mode then fine-tunes the stride-32 trunk blocks
+together with the head (``finetune``), capped by ``config.budget_seconds``, and keeps the result
+only if it beats quick on the validation split.
+
+:func:`train_detector` runs these steps in order, like torchvision's references: validate,
+compute features, train and evaluate one model per fold, choose quick or advanced, retrain on
+every image, save.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from training.ml import errors
 from training.ml.config import TrainConfig
 from training.ml.detection import data as ddata
-from training.ml.detection.model import (
-    STRIDES,
-    DetectionHead,
-    Detector,
-    assign_targets,
-    decode,
-    fcos_loss,
-    locations,
-)
-from training.ml.manifest import Manifest, Sample, TrainResult
+from training.ml.detection.evaluate import predict_images, validation_entry
+from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
+from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
+from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, head_schedule, train_head
+from training.ml.detection.model import Detector
+from training.ml.manifest import Manifest, TrainResult
+from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
 from training.ml.split import SplitPlan, plan_split
+
+__all__ = ["KFOLD_BELOW", "Recipe", "make_split", "train_detector"]
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
-Cancel = Callable[[], bool]
-
-DEFAULT_IMAGE_SIZE = 320
 KFOLD_BELOW = 24  # automatic k-fold (k=3) for sets smaller than this
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Head-training hyper-parameters (quick mode); stored in the artifact and the metrics."""
-
-    image_size: int = DEFAULT_IMAGE_SIZE
-    views_per_image: int = 8
-    max_views: int = 3000  # memory cap: ~0.15 MB of fp16 C4+C5 features per view at 320 px
-    epochs: int = 3
-    min_steps: int = 250  # small sets get more epochs (fork/scissors: 28 images -> ~18 epochs)
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    channels: int = 64
-    num_convs: int = 2
-    strides: tuple[int, ...] = STRIDES
-
-
-class _Run:
-    """Progress / cancellation helper: maps stage fractions into the overall 0..1 range."""
-
-    def __init__(self, progress: Progress | None, should_cancel: Cancel | None) -> None:
-        self.progress = progress
-        self.should_cancel = should_cancel
-        self.lo, self.hi = 0.0, 1.0
-
-    def stage(self, lo: float, hi: float) -> None:
-        self.lo, self.hi = lo, hi
-
-    def report(self, fraction: float, text: str) -> None:
-        self.check()
-        if self.progress is not None:
-            self.progress(self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0), text)
-
-    def check(self) -> None:
-        if self.should_cancel is not None and self.should_cancel():
-            raise errors.Cancelled("Training was cancelled.")
-
-
-# --------------------------------------------------------------------------- split
 
 
 def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
@@ -100,395 +51,100 @@ def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
     return plan_split(manifest, replace(config, kfold=k))
 
 
-# --------------------------------------------------------------------------- features
+# Seconds per unit of work, lite0 at 320 px on a 2-core worker. Only their ratios matter once the
+# run has measured its first units (PhasedProgress scales the rest to this machine's speed). Ratios
+# measured on raccoon on the shared 2-core dev box: a head step costs 4-7 feature views, a
+# validation image ~7, a fine-tuning step ~25, the ONNX export at the end ~80.
+UNIT_SECONDS = {
+    "prepare": 1.1,  # backbone + ONNX export of the trunk
+    "view": 0.03,  # one augmented view through the trunk
+    "head_step": 0.165,  # one batch of head training
+    "eval_image": 0.2,  # one validation image: decode, trunk, head, NMS
+    "finetune_step": 0.75,  # one batch through the stride-32 blocks and the head, with backward
+    "eval_tuned_image": 0.36,
+    "save": 2.4,  # ONNX export of the detector
+}
+# Trunk cost per pixel relative to lite0 (published multiply-adds at each model's own resolution).
+TRUNK_COST = {"lite0": 1.0, "lite1": 1.35, "lite2": 1.65}
 
 
-class LazyImages(Sequence[Tensor]):
-    """The manifest's images (or a subset), decoded on access: nothing but the cached features stays
-    in memory, so peak RSS does not grow with the number of photos."""
-
-    def __init__(self, manifest: Manifest, image_size: int, indices: Sequence[int] | None = None) -> None:
-        self.manifest = manifest
-        self.image_size = image_size
-        self.indices = list(range(len(manifest.samples)) if indices is None else indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> Tensor:  # type: ignore[override]
-        sample = self.manifest.samples[self.indices[i]]
-        return ddata.load_rgb(self.manifest.resolve(sample), self.image_size)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return (self[i] for i in range(len(self)))
+def unit_seconds(backbone: str, image_size: int) -> dict[str, float]:
+    """UNIT_SECONDS scaled to the backbone and the image size (every unit is per-pixel work)."""
+    pixels = (image_size / DEFAULT_IMAGE_SIZE) ** 2
+    trunk = TRUNK_COST.get(backbone, 1.0)
+    scale = {"head_step": pixels, "save": trunk}
+    return {k: v * scale.get(k, pixels * trunk) for k, v in UNIT_SECONDS.items()}
 
 
-class FeatureStore:
-    """Augmented views of every image, pushed once through the frozen trunk (fp16 maps + targets)."""
+def plan_phases(manifest: Manifest, split: SplitPlan, recipe: Recipe, *, advanced: bool) -> list[Phase]:
+    """Every phase of one run, in order, with its planned units, so that the progress fraction is
+    over the whole run (every fold and the final training), not over the current phase."""
+    n = len(manifest.samples)
+    per = views_per_image(n, recipe)
+    ft = FinetuneRecipe()
+    phases = [
+        Phase("prepare", "Preparing the backbone", "prepare", 1),
+        Phase("features", f"Computing features of {n} images", "view", n * per),
+    ]
+    k = len(split.folds)
+    for i, (train, val) in enumerate(split.folds, start=1):
+        label = f"Fold {i} of {k}" if k > 1 else "Validation split"
+        label += f" ({len(train)} train / {len(val)} validation images)"
+        epochs, steps_per_epoch = head_schedule(len(train) * per, recipe)
+        phases += [
+            Phase(f"fold{i}.head", label, "head_step", epochs * steps_per_epoch),
+            Phase(f"fold{i}.eval", label, "eval_image", len(val)),
+        ]
+        if advanced:
+            phases += [
+                Phase(f"fold{i}.finetune", label, "finetune_step", planned_steps(len(train) * per, recipe, ft)),
+                Phase(f"fold{i}.eval_tuned", label, "eval_tuned_image", len(val)),
+            ]
+    final = f"Final training on all {n} images"
+    epochs, steps_per_epoch = head_schedule(n * per, recipe)
+    phases.append(Phase("final.head", final, "head_step", epochs * steps_per_epoch))
+    if advanced:
+        phases.append(Phase("final.finetune", final, "finetune_step", planned_steps(n * per, recipe, ft)))
+    phases.append(Phase("save", "Saving the model", "save", 1))
+    return phases
 
-    def __init__(self, feats: list[Tensor], labels: Tensor, ltrb: Tensor, owner: Tensor) -> None:
-        self.feats = feats  # [C3, C4, C5], each (V, C, H, W) float16
-        self.labels = labels  # (V, L) int16, -1 = background
-        self.ltrb = ltrb  # (V, L, 4) float32
-        self.owner = owner  # (V,) image index of each view
 
-    def views_of(self, images: Sequence[int]) -> Tensor:
-        wanted = torch.zeros(int(self.owner.max()) + 1 if self.owner.numel() else 0, dtype=torch.bool)
-        wanted[torch.as_tensor(list(images), dtype=torch.long)] = True
-        return torch.nonzero(wanted[self.owner]).flatten()
+@dataclass
+class _Job:
+    """What every step of one training shares."""
 
+    manifest: Manifest
+    config: TrainConfig
+    recipe: Recipe
+    tags: list[str]
+    trunk: torch.nn.Module
+    in_channels: tuple[int, int, int]
+    session: Any
+    store: FeatureStore
+    progress: PhasedProgress
+    ft: FinetuneRecipe = field(default_factory=FinetuneRecipe)
+    budget: float = 0.0  # seconds per fine-tuning (advanced)
 
-class ImageToStages(torch.nn.Module):
-    """uint8 (H, W, 3) image -> resize + normalise -> trunk stages (C3, C4, C5); exported to ONNX."""
-
-    def __init__(self, trunk: torch.nn.Module, image_size: int) -> None:
-        super().__init__()
-        self.trunk = trunk
-        self.image_size = image_size
-
-    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        return tuple(self.trunk.forward_stages(ddata.preprocess(image, self.image_size)))  # type: ignore[operator]
+    @property
+    def advanced(self) -> bool:
+        return self.config.mode == "advanced"
 
 
-def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: int | None) -> Any:
-    """Export the trunk (with the preprocessing) to ONNX and open it in onnxruntime (the fast path)."""
-    wrapper = ImageToStages(trunk, image_size).eval()  # eval(): the exporter traces in the wrapper's mode
-    example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
-    _onnx_export(
-        wrapper,
-        (example,),
-        path,
-        input_names=["image"],
-        output_names=["c3", "c4", "c5"],
-        dynamic_axes={"image": {0: "height", 1: "width"}},
+@dataclass
+class _Evaluation:
+    """Out-of-fold predictions of the quick (and advanced) models, per image index."""
+
+    predictions: dict[str, dict[int, list[dict[str, Any]]]] = field(
+        default_factory=lambda: {"quick": {}, "advanced": {}}
     )
-    return make_session(path, threads)
+    fold_maps: dict[str, list[float]] = field(default_factory=lambda: {"quick": [], "advanced": []})
+    ft_steps: list[int] = field(default_factory=list)
 
-
-def make_session(path: Path | str | bytes, threads: int | None) -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads or torch.get_num_threads()
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.enable_cpu_mem_arena = False  # every image has its own size: an arena would only grow
-    # No busy-waiting worker threads: they starve everything else on a shared 2-core machine.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path) if isinstance(path, Path) else path, so, providers=["CPUExecutionProvider"])
-
-
-OPSET = 18  # Resize(antialias=1) needs opset 18
-
-
-def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, scale_factors: Any) -> Any:
-    """ONNX symbolic for torch's antialiased bilinear resize (the classic exporter has none)."""
-    from torch.onnx import symbolic_helper
-
-    size = symbolic_helper._get_const(output_size, "is", "output_size")  # type: ignore[no-untyped-call]
-    empty = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
-    batch_channels = g.op(
-        "Slice",
-        g.op("Shape", x),
-        g.op("Constant", value_t=torch.tensor([0])),
-        g.op("Constant", value_t=torch.tensor([2])),
-    )
-    sizes = g.op("Concat", batch_channels, g.op("Constant", value_t=torch.tensor(size, dtype=torch.int64)), axis_i=0)
-    return g.op(
-        "Resize",
-        x,
-        empty,
-        empty,
-        sizes,
-        mode_s="linear",
-        antialias_i=1,
-        coordinate_transformation_mode_s="half_pixel",
-    )
-
-
-def _onnx_export(module: torch.nn.Module, args: Any, path: Path, *, opset: int = OPSET, **kwargs: Any) -> None:
-    """Classic (TorchScript) ONNX export at ``opset`` (OPSET, or an older one: see training.ml.opset), warnings
-    silenced."""
-    import warnings
-
-    from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
-
-    register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, OPSET)
-    if opset < OPSET:
-        from training.ml.opset import register_legacy_symbolics
-
-        register_legacy_symbolics(opset)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=False, **kwargs)
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads. On a busy 2-core machine torch's second thread makes
-    small ops ~100x slower (torch.full of 1 MB: 0.2 ms -> 20 ms) and head training steps ~10x slower
-    (1.2 s -> 15 s), so training defaults to one thread unless ``TrainConfig.threads`` says more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def build_features(
-    images: Sequence[Tensor],
-    targets: list[ddata.Target],
-    session: Any,
-    recipe: Recipe,
-    seed: int,
-    run: _Run,
-) -> FeatureStore:
-    """Render ``views_per_image`` views per image (view 0 un-augmented) and cache trunk outputs."""
-    s = recipe.image_size
-    points, strides, levels = locations(s, recipe.strides)
-    n = len(images)
-    per = max(1, min(recipe.views_per_image, recipe.max_views // max(n, 1)))
-    rng = np.random.default_rng(seed + 7919)
-    feats: list[list[np.ndarray]] = [[], [], []]
-    labels, ltrbs, owner = [], [], []
-    total = n * per
-    first_stage = 0 if recipe.strides[0] == 8 else 1
-
-    for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
-        for v in range(per):
-            with torch_threads(1):
-                if v == 0:
-                    view, boxes, labs = ddata.full_view(img, tgt, s)
-                else:
-                    view, boxes, labs = ddata.random_view(img, tgt, s, rng)
-                tl, tb = assign_targets(points, strides, levels, boxes, labs)
-            labels.append(tl.to(torch.int16))
-            ltrbs.append(tb)
-            owner.append(i)
-            # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
-            outs = session.run(None, {"image": view.permute(1, 2, 0).numpy()})
-            for stage, (lst, o) in enumerate(zip(feats, outs, strict=True)):
-                if stage >= first_stage:  # C3 is not cached when the head starts at P4
-                    lst.append(o.astype(np.float16))
-        run.report((i + 1) / n, f"computing features ({(i + 1) * per}/{total} views)")
-    return FeatureStore(
-        [torch.from_numpy(np.concatenate(f)) if f else torch.empty(0) for f in feats],
-        torch.stack(labels),
-        torch.stack(ltrbs),
-        torch.tensor(owner, dtype=torch.long),
-    )
-
-
-# --------------------------------------------------------------------------- head training
-
-
-def train_head(
-    store: FeatureStore,
-    view_idx: Tensor,
-    num_classes: int,
-    in_channels: tuple[int, int, int],
-    recipe: Recipe,
-    seed: int,
-    run: _Run,
-    text: str,
-    threads: int | None = None,
-) -> DetectionHead:
-    """Train a fresh FPN + FCOS head on cached features (AdamW, warm-up + cosine)."""
-    torch.manual_seed(seed)
-    head = DetectionHead(
-        in_channels, num_classes, channels=recipe.channels, num_convs=recipe.num_convs, strides=recipe.strides
-    )
-    points, _, _ = locations(recipe.image_size, recipe.strides)
-    g = torch.Generator().manual_seed(seed)
-    nv = len(view_idx)
-    steps_per_epoch = max(1, math.ceil(nv / recipe.batch_size))
-    epochs = max(recipe.epochs, math.ceil(recipe.min_steps / steps_per_epoch))
-    total = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    warm = min(100, total // 5)
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    head.train()
-    with torch_threads(threads or 1):
-        _fit(head, opt, sched, store, view_idx, recipe, points, g, run, text, epochs, steps_per_epoch)
-    return head.eval()
-
-
-def _fit(
-    head: DetectionHead,
-    opt: torch.optim.Optimizer,
-    sched: Any,
-    store: FeatureStore,
-    view_idx: Tensor,
-    recipe: Recipe,
-    points: Tensor,
-    g: torch.Generator,
-    run: _Run,
-    text: str,
-    epochs: int,
-    steps_per_epoch: int,
-) -> None:
-    nv = len(view_idx)
-    total = epochs * steps_per_epoch
-    step = 0
-    for epoch in range(epochs):
-        perm = view_idx[torch.randperm(nv, generator=g)]
-        running = 0.0
-        for b in range(steps_per_epoch):
-            idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-            feats = [f[idx].float() if f.numel() else f for f in store.feats]
-            out = head(feats)
-            loss = fcos_loss(out, store.labels[idx].long(), store.ltrb[idx], points)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 10.0)
-            opt.step()
-            sched.step()
-            running += float(loss.detach())
-            step += 1
-            run.report(step / total, f"{text}: epoch {epoch + 1}/{epochs}")
-        logger.debug("%s epoch %d loss %.4f", text, epoch + 1, running / steps_per_epoch)
-
-
-# --------------------------------------------------------------------------- advanced: tail fine-tuning
-
-
-@dataclass(frozen=True)
-class FinetuneRecipe:
-    """Advanced mode: the stride-32 trunk blocks (C4 -> C5) are fine-tuned with the head on the
-    cached C4 maps (BatchNorm frozen), warm-started from the quick head; capped by the budget."""
-
-    epochs: int = 4
-    head_lr: float = 5e-4
-    tail_lr: float = 1e-4
-    weight_decay: float = 1e-4
-
-
-def trunk_tail(trunk: torch.nn.Module) -> tuple[int, torch.nn.Sequential]:
-    """Index of the first block after C4, and a copy of the blocks from there to C5."""
-    ends: list[int] = list(trunk._pyramid_ends)  # type: ignore[arg-type]
-    blocks: list[torch.nn.Module] = list(trunk.blocks)  # type: ignore[arg-type]
-    start = int(ends[1]) + 1
-    return start, copy.deepcopy(torch.nn.Sequential(*blocks[start : int(ends[2]) + 1]))
-
-
-def finetune_tail(
-    store: FeatureStore,
-    view_idx: Tensor,
-    head: DetectionHead,
-    tail: torch.nn.Sequential,
-    recipe: Recipe,
-    ft: FinetuneRecipe,
-    seed: int,
-    run: _Run,
-    text: str,
-    threads: int | None,
-    budget_seconds: float,
-    max_steps: int | None = None,
-) -> int:
-    """Fine-tune ``tail`` and ``head`` in place; returns the number of steps taken.
-
-    The planned step count (``ft.epochs`` over the views) shrinks to fit ``budget_seconds`` after
-    timing the first steps; ``max_steps`` pins it (the final retrain repeats the evaluated count).
-    """
-    torch.manual_seed(seed + 1)
-    g = torch.Generator().manual_seed(seed + 1)
-    points, _, _ = locations(recipe.image_size, recipe.strides)
-    for m in tail.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.requires_grad_(False)  # frozen BatchNorm: batch statistics of 16 views are too noisy
-    tail.eval()
-    head.train()
-    tail_params = [p for p in tail.parameters() if p.requires_grad]
-    trainable = tail_params + list(head.parameters())
-    opt = torch.optim.AdamW(
-        [{"params": tail_params, "lr": ft.tail_lr}, {"params": list(head.parameters()), "lr": ft.head_lr}],
-        weight_decay=ft.weight_decay,
-    )
-    nv = len(view_idx)
-    steps_per_epoch = max(1, math.ceil(nv / recipe.batch_size))
-    plan = [max_steps if max_steps is not None else steps_per_epoch * ft.epochs]
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / plan[0], 1.0)))
-    )
-    start = time.perf_counter()
-    step = 0
-    with torch_threads(threads or 1):
-        while step < plan[0]:
-            perm = view_idx[torch.randperm(nv, generator=g)]
-            for b in range(steps_per_epoch):
-                if step >= plan[0]:
-                    break
-                idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-                c4 = store.feats[1][idx].float()
-                feats = [store.feats[0][idx].float() if store.feats[0].numel() else store.feats[0], c4, tail(c4)]
-                loss = fcos_loss(head(feats), store.labels[idx].long(), store.ltrb[idx], points)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                torch.nn.utils.clip_grad_norm_(trainable, 10.0)
-                opt.step()
-                sched.step()
-                step += 1
-                if step == 3 and max_steps is None:
-                    per_step = (time.perf_counter() - start) / 3
-                    plan[0] = max(3, min(plan[0], int(budget_seconds / per_step)))
-                run.report(step / plan[0], f"{text}: step {step}/{plan[0]}")
-    head.eval()
-    return step
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-@torch.inference_mode()
-def predict_images(
-    session: Any,
-    head: DetectionHead,
-    images: Sequence[Tensor],
-    image_size: int,
-    tags: Sequence[str],
-    run: _Run,
-    tail: torch.nn.Module | None = None,
-) -> list[list[dict[str, Any]]]:
-    """Predictions (metrics' dict form) for whole images: the Predictor's preprocessing and decoding.
-    ``tail`` (advanced mode) recomputes C5 from C4 with the fine-tuned blocks."""
-    points, _, _ = locations(image_size, head.strides)
-    out: list[list[dict[str, Any]]] = []
-    for i, img in enumerate(images):
-        feats = [torch.from_numpy(f) for f in session.run(None, {"image": img.permute(1, 2, 0).numpy()})]
-        if tail is not None:
-            feats[2] = tail(feats[1])
-        boxes, scores, labels = decode(head(feats), points, image_size)
-        out.append(detections_to_dicts(boxes, scores, labels, tags))
-        run.report((i + 1) / len(images), "evaluating")
-    return out
-
-
-def detections_to_dicts(boxes: Tensor, scores: Tensor, labels: Tensor, tags: Sequence[str]) -> list[dict[str, Any]]:
-    """xyxy normalised detections -> [{"tag", "probability", "box": {left, top, width, height}}]."""
-    res = []
-    for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
-        box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-        res.append({"tag": tags[int(c)], "probability": float(p), "box": box})
-    return res
-
-
-def _true_entry(sample: Sample, predictions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "id": sample.id,
-        "tags": sorted({b.tag for b in sample.boxes}),
-        "boxes": [asdict(b) for b in sample.boxes],
-        "predictions": predictions,
-    }
-
-
-# --------------------------------------------------------------------------- public entry point
+    def rows(self, manifest: Manifest, kind: str) -> list[dict[str, Any]]:
+        """validation_predictions of ``kind`` in manifest order."""
+        return [
+            validation_entry(manifest.samples[i], self.predictions[kind][i]) for i in sorted(self.predictions[kind])
+        ]
 
 
 def train_detector(
@@ -506,7 +162,10 @@ def train_detector(
         manifest: ``task == "detection"``; samples with boxes (images without any are negatives).
         config: backbone, mode, seed, split options, threads, budget (advanced).
         workdir: output folder; the artifact is ``workdir/model`` (a directory, like classification).
-        progress: called with (fraction 0..1, stage text).
+        progress: called with (fraction 0..1, stage text). The fraction is over the whole run and
+            proportional to the expected time (see ``training.ml.progress.PhasedProgress``); the
+            text is "<phase>: <detail>", e.g. "Fold 2 of 3 (16 train / 8 validation images):
+            training the head, epoch 5 of 36" or "Final training on all 24 images: ...".
         should_cancel: polled often; when it returns True, ``errors.Cancelled`` is raised.
         recipe: head-training hyper-parameters (default :class:`Recipe`; tests shrink it).
 
@@ -517,12 +176,63 @@ def train_detector(
         errors.EmptyManifest, errors.NotEnoughImagesPerTag, errors.InvalidRegion,
         errors.UnreadableImage, errors.Cancelled.
     """
-    from training.ml.backbones import create_backbone, get_spec
-    from training.ml.detection.predict import save_artifact
-    from training.ml.metrics import compute_metrics
-
     t0 = time.perf_counter()
-    run = _Run(progress, should_cancel)
+    targets, recipe = _check(manifest, config, recipe)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    split = make_split(manifest, config)
+    folds = [val for _, val in split.folds]
+    tracker = PhasedProgress(
+        progress,
+        should_cancel,
+        plan_phases(manifest, split, recipe, advanced=config.mode == "advanced"),
+        unit_seconds(config.backbone, recipe.image_size),
+    )
+
+    tracker.start("prepare", f"loading {config.backbone} and exporting it to onnxruntime")
+    job = _prepare(manifest, config, recipe, work, tracker)
+    job.store = build_features(
+        LazyImages(manifest, recipe.image_size),
+        targets,
+        job.session,
+        recipe,
+        config.seed,
+        tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
+    )
+    logger.info("features of %d views in %.1fs", job.store.owner.numel(), time.perf_counter() - t0)
+    job.budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)
+    for key in tracker.phases:
+        if key.endswith(".finetune"):
+            tracker.replan(key, max_seconds=job.budget)
+
+    evaluation = _evaluate_folds(job, folds, t0)
+    delivered, notes = _choose_mode(job, evaluation)
+    head, steps = _train_final(job, delivered, evaluation)
+    if steps is not None:
+        notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
+    num_images = len(manifest.samples)
+    notes.append(
+        f"Delivered model retrained on all {num_images} images with the evaluated recipe "
+        f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over "
+        f"{job.store.owner.numel() // max(num_images, 1)} views per image)."
+    )
+    tracker.start("save", "exporting the detector to ONNX")
+    artifact = _save(job, head, delivered, evaluation, work / "model")
+    elapsed = time.perf_counter() - t0
+    metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds))
+    (artifact / "metrics.json").write_text(json.dumps(metrics))
+    tracker.finish()
+    (work / "trunk.onnx").unlink(missing_ok=True)
+    logger.info("detector trained in %.1fs, mAP@0.5 %.3f", elapsed, metrics["overall"]["ap"])
+    return TrainResult(
+        artifact_path=str(artifact), metrics=json.loads(json.dumps(metrics)), elapsed_seconds=elapsed, notes=notes
+    )
+
+
+def _check(manifest: Manifest, config: TrainConfig, recipe: Recipe | None) -> tuple[list[ddata.Target], Recipe]:
+    """Validate the manifest and the recipe; returns every sample's boxes and the recipe to use."""
+    from training.ml.backbones import get_spec
+
     if not manifest.samples:
         raise errors.EmptyManifest("The manifest has no images.")
     targets = ddata.validate_manifest_boxes(manifest)
@@ -535,165 +245,196 @@ def train_detector(
         recipe = Recipe(image_size=config.image_size or DEFAULT_IMAGE_SIZE)
     if recipe.image_size % 64:
         raise errors.MLError(f"Detection image_size must be a multiple of 64, got {recipe.image_size}.")
-    tags = list(manifest.tags)
-    notes: list[str] = []
-    work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
+    return targets, recipe
 
-    run.stage(0.0, 0.05)
-    images = LazyImages(manifest, recipe.image_size)
-    split = make_split(manifest, config)
+
+def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path, tracker: PhasedProgress) -> _Job:
+    """The pretrained trunk and its onnxruntime session (features come next)."""
+    from training.ml.backbones import create_backbone, get_spec
 
     trunk = create_backbone(config.backbone, image_size=recipe.image_size, pretrained=True)
-    in_channels = get_spec(config.backbone).stage_channels
     session = trunk_session(trunk, recipe.image_size, work / "trunk.onnx", config.threads)
-    run.stage(0.05, 0.25)
-    store = build_features(images, targets, session, recipe, config.seed, run)
-    logger.info("features of %d views in %.1fs", store.owner.numel(), time.perf_counter() - t0)
+    return _Job(
+        manifest=manifest,
+        config=config,
+        recipe=recipe,
+        tags=list(manifest.tags),
+        trunk=trunk,
+        in_channels=get_spec(config.backbone).stage_channels,
+        session=session,
+        store=FeatureStore([], torch.empty(0), torch.empty(0), torch.empty(0)),
+        progress=tracker,
+    )
 
-    # Evaluation: train on one side, predict the other (every fold for k-fold).
-    advanced = config.mode == "advanced"
-    folds = [val for _, val in split.folds]
-    vps: dict[str, dict[int, list[dict[str, Any]]]] = {"quick": {}, "advanced": {}}
-    fold_maps: dict[str, list[float]] = {"quick": [], "advanced": []}
-    ft = FinetuneRecipe()
-    ft_steps: list[int] = []
-    n_phase = (len(folds) + 1) * (2 if advanced else 1)
-    budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)
 
-    def stage(k: float, frac: float = 1.0) -> None:
-        run.stage(0.25 + 0.7 * k / n_phase, 0.25 + 0.7 * (k + frac) / n_phase)
+def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation:
+    """Train on one side of each fold and predict the other (quick, then advanced)."""
+    from training.ml.metrics import compute_metrics
+
+    manifest, recipe, config, tracker = job.manifest, job.recipe, job.config, job.progress
+    out = _Evaluation()
 
     def record(kind: str, val: list[int], preds: list[list[dict[str, Any]]]) -> None:
-        fold_vps = []
+        rows = []
         for i, p in zip(val, preds, strict=True):
-            vps[kind][i] = p
-            fold_vps.append(_true_entry(manifest.samples[i], p))
-        fold_maps[kind].append(compute_metrics("detection", tags, fold_vps)["overall"]["ap"])
-        logger.info("%s fold: mAP %.3f at %.1fs", kind, fold_maps[kind][-1], time.perf_counter() - t0)
+            out.predictions[kind][i] = p
+            rows.append(validation_entry(manifest.samples[i], p))
+        out.fold_maps[kind].append(compute_metrics("detection", job.tags, rows)["overall"]["ap"])
+        logger.info("%s fold: mAP %.3f at %.1fs", kind, out.fold_maps[kind][-1], time.perf_counter() - t0)
 
-    phase = 0
-    for val in folds:
+    for k, val in enumerate(folds, start=1):
         val_set = set(val)
-        train_views = store.views_of([i for i in range(len(images)) if i not in val_set])
+        train_views = job.store.views_of([i for i in range(len(manifest.samples)) if i not in val_set])
         val_images = LazyImages(manifest, recipe.image_size, val)
-        stage(phase, 0.9)
         head = train_head(
-            store, train_views, len(tags), in_channels, recipe, config.seed, run, "training", config.threads
+            job.store,
+            train_views,
+            len(job.tags),
+            job.in_channels,
+            recipe,
+            config.seed,
+            tracker.start(f"fold{k}.head", "training the head"),
+            config.threads,
         )
-        stage(phase + 0.9, 0.1)
-        record("quick", val, predict_images(session, head, val_images, recipe.image_size, tags, run))
-        phase += 1
-        if advanced:
-            stage(phase, 0.9)
-            tail_start, tail = trunk_tail(trunk)
-            ft_steps.append(
+        report = tracker.start(f"fold{k}.eval", "evaluating")
+        record("quick", val, predict_images(job.session, head, val_images, recipe.image_size, job.tags, report))
+        if job.advanced:
+            _, tail = trunk_tail(job.trunk)
+            out.ft_steps.append(
                 finetune_tail(
-                    store, train_views, head, tail, recipe, ft, config.seed, run, "fine-tuning", config.threads, budget
+                    job.store,
+                    train_views,
+                    head,
+                    tail,
+                    recipe,
+                    job.ft,
+                    config.seed,
+                    tracker.start(f"fold{k}.finetune", "fine-tuning"),
+                    config.threads,
+                    job.budget,
                 )
             )
-            stage(phase + 0.9, 0.1)
+            report = tracker.start(f"fold{k}.eval_tuned", "evaluating the fine-tuned model")
             with torch.inference_mode():
-                record("advanced", val, predict_images(session, head, val_images, recipe.image_size, tags, run, tail))
-            phase += 1
+                preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report, tail)
+            record("advanced", val, preds)
+    return out
 
-    def merged(kind: str) -> list[dict[str, Any]]:
-        return [_true_entry(manifest.samples[i], vps[kind][i]) for i in sorted(vps[kind])]
 
-    delivered = "quick"
-    if advanced:
-        q_map = compute_metrics("detection", tags, merged("quick"))["overall"]["ap"]
-        a_map = compute_metrics("detection", tags, merged("advanced"))["overall"]["ap"]
-        if a_map > q_map:
-            delivered = "advanced"
-            notes.append(f"Advanced fine-tuning beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f}).")
-        else:
-            notes.append(
-                f"Advanced fine-tuning did not beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f}); "
-                "delivered the quick model."
-            )
-    validation_predictions = merged(delivered)
-    fold_maps_delivered = fold_maps[delivered]
+def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
+    """ "advanced" when its out-of-fold mAP beats quick's, else "quick"; and the note saying so."""
+    from training.ml.metrics import compute_metrics
 
-    # Delivered model: same recipe on every image.
-    all_views = store.views_of(range(len(images)))
-    stage(phase, 1.0 if delivered == "quick" else 0.5)
-    final_head = train_head(
-        store, all_views, len(tags), in_channels, recipe, config.seed, run, "final training", config.threads
+    if not job.advanced:
+        return "quick", []
+    q_map = compute_metrics("detection", job.tags, evaluation.rows(job.manifest, "quick"))["overall"]["ap"]
+    a_map = compute_metrics("detection", job.tags, evaluation.rows(job.manifest, "advanced"))["overall"]["ap"]
+    if a_map > q_map:
+        return "advanced", [f"Advanced fine-tuning beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f})."]
+    return "quick", [
+        f"Advanced fine-tuning did not beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f}); "
+        "delivered the quick model."
+    ]
+
+
+def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[torch.nn.Module, int | None]:
+    """The delivered head (and, for advanced, the fine-tuned trunk blocks written back into the
+    trunk), trained on every image with the evaluated recipe; returns the head and the fine-tuning
+    steps (None for quick)."""
+    config, recipe, tracker = job.config, job.recipe, job.progress
+    all_views = job.store.views_of(range(len(job.manifest.samples)))
+    head = train_head(
+        job.store,
+        all_views,
+        len(job.tags),
+        job.in_channels,
+        recipe,
+        config.seed,
+        tracker.start("final.head", "training the head"),
+        config.threads,
     )
-    if delivered == "advanced":
-        stage(phase + 0.5, 0.5)
-        tail_start, tail = trunk_tail(trunk)
-        steps = int(np.mean(ft_steps))
-        finetune_tail(
-            store,
-            all_views,
-            final_head,
-            tail,
-            recipe,
-            ft,
-            config.seed,
-            run,
-            "final fine-tuning",
-            config.threads,
-            budget,
-            max_steps=steps,
-        )
-        blocks: list[torch.nn.Module] = list(trunk.blocks)
-        for j, block in enumerate(tail):
-            blocks[tail_start + j].load_state_dict(block.state_dict())
-        notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
-    notes.append(
-        f"Delivered model retrained on all {len(images)} images with the evaluated recipe "
-        f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over "
-        f"{store.owner.numel() // max(len(images), 1)} views per image)."
+    if delivered == "quick":
+        if job.advanced:
+            tracker.skip("final.finetune")
+        return head, None
+    tail_start, tail = trunk_tail(job.trunk)
+    steps = int(np.mean(evaluation.ft_steps))
+    tracker.replan("final.finetune", units=steps)
+    finetune_tail(
+        job.store,
+        all_views,
+        head,
+        tail,
+        recipe,
+        job.ft,
+        config.seed,
+        tracker.start("final.finetune", "fine-tuning"),
+        config.threads,
+        job.budget,
+        max_steps=steps,
     )
-    run.stage(0.95, 1.0)
-    run.report(0.0, "saving")
-    detector = Detector(trunk, final_head).eval()
-    artifact = work / "model"
+    blocks: list[torch.nn.Module] = list(job.trunk.blocks)  # type: ignore[arg-type]
+    for j, block in enumerate(tail):
+        blocks[tail_start + j].load_state_dict(block.state_dict())
+    return head, steps
+
+
+def _save(job: _Job, head: torch.nn.Module, delivered: str, evaluation: _Evaluation, artifact: Path) -> Path:
+    from training.ml.detection.predict import save_artifact
+
+    manifest = job.manifest
     save_artifact(
         artifact,
-        detector,
-        tags=tags,
-        backbone=config.backbone,
-        image_size=recipe.image_size,
-        recipe=asdict(recipe),
+        Detector(job.trunk, head).eval(),
+        tags=job.tags,
+        backbone=job.config.backbone,
+        image_size=job.recipe.image_size,
+        recipe=asdict(job.recipe),
         extra={
-            "mode": config.mode,
+            "mode": job.config.mode,
             "mode_delivered": delivered,
-            "validation_images": [str(manifest.resolve(manifest.samples[i])) for i in sorted(vps[delivered])][:100],
+            "validation_images": [
+                str(manifest.resolve(manifest.samples[i])) for i in sorted(evaluation.predictions[delivered])
+            ][:100],
         },
     )
-    elapsed = time.perf_counter() - t0
-    metrics = compute_metrics("detection", tags, validation_predictions)
-    split_out = split.to_json(manifest.samples)
+    return artifact
+
+
+def _metrics(
+    job: _Job,
+    split: SplitPlan,
+    evaluation: _Evaluation,
+    delivered: str,
+    notes: list[str],
+    elapsed: float,
+    num_folds: int,
+) -> dict[str, Any]:
+    from training.ml.metrics import compute_metrics
+
+    rows = evaluation.rows(job.manifest, delivered)
+    metrics = compute_metrics("detection", job.tags, rows)
     metrics.update(
         task="detection",
-        tags=tags,
-        split=split_out,
-        validation_predictions=validation_predictions,
-        backbone=config.backbone,
-        image_size=recipe.image_size,
-        mode=config.mode,
+        tags=job.tags,
+        split=split.to_json(job.manifest.samples),
+        validation_predictions=rows,
+        backbone=job.config.backbone,
+        image_size=job.recipe.image_size,
+        mode=job.config.mode,
         mode_delivered=delivered,
         train_seconds=elapsed,
-        recipe=asdict(recipe),
-        finetune=asdict(ft) | {"steps": ft_steps} if advanced else None,
+        recipe=asdict(job.recipe),
+        finetune=asdict(job.ft) | {"steps": evaluation.ft_steps} if job.advanced else None,
         notes=notes,
     )
-    if len(folds) > 1:
+    if num_folds > 1:
+        maps = evaluation.fold_maps[delivered]
         metrics["kfold"] = {
-            "k": len(folds),
-            "map_mean": float(np.mean(fold_maps_delivered)),
-            "map_std": float(np.std(fold_maps_delivered)),
+            "k": num_folds,
+            "map_mean": float(np.mean(maps)),
+            "map_std": float(np.std(maps)),
             "accuracy_mean": None,
             "accuracy_std": None,
         }
-    (artifact / "metrics.json").write_text(json.dumps(metrics))
-    run.report(1.0, "done")
-    (work / "trunk.onnx").unlink(missing_ok=True)
-    logger.info("detector trained in %.1fs, mAP@0.5 %.3f", elapsed, metrics["overall"]["ap"])
-    return TrainResult(
-        artifact_path=str(artifact), metrics=json.loads(json.dumps(metrics)), elapsed_seconds=elapsed, notes=notes
-    )
+    return metrics

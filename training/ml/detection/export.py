@@ -71,17 +71,17 @@ def export_detector_onnx(
     Returns:
         The parity report (also in parity.json).
     """
-    from training.ml.detection.engine import OPSET, _onnx_export, make_session
     from training.ml.detection.predict import DetectionPredictor, load_detector
+    from training.ml.runtime import EXPORT_OPSET, export_torch, make_session
 
-    opset = opset or OPSET
+    opset = opset or EXPORT_OPSET
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     detector, meta = load_detector(artifact_path)
     size = int(meta["image_size"])
     model = EndToEnd(detector, size).eval()
     example = torch.zeros(size + 37, size + 91, 3, dtype=torch.uint8)
-    _onnx_export(
+    export_torch(
         model,
         (example,),
         out / MODEL_FILE,
@@ -123,7 +123,7 @@ def export_detector_onnx(
     }
     (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
     predictor = DetectionPredictor.load(artifact_path)
-    session = make_session(out / MODEL_FILE, None)
+    session = make_session(out / MODEL_FILE, torch.get_num_threads(), memory_arena=False)
     images = list(validation_images) or [p for p in meta.get("validation_images", ()) if Path(p).exists()]
     report = parity_report(predictor, session, images)
     (out / "parity.json").write_text(json.dumps(report, indent=1))

@@ -27,6 +27,7 @@ from training.ml.detection.model import DetectionHead, Detector, decode, locatio
 from training.ml.images import load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
+from training.ml.runtime import export_torch, make_session
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +61,11 @@ def save_artifact(
 ) -> None:
     """Write ``path/`` (metadata.json, model.pt, model_core.onnx, labels.txt); ``extra`` metadata
     keys (e.g. ``validation_images``, ``mode``) are stored as well."""
-    from training.ml.detection.engine import _onnx_export
-
     path.mkdir(parents=True, exist_ok=True)
     detector = detector.eval()
     torch.save(detector.state_dict(), path / WEIGHTS)
     example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
-    _onnx_export(
+    export_torch(
         ImageToOutputs(detector, image_size).eval(),
         (example,),
         path / CORE_ONNX,
@@ -142,14 +141,13 @@ class DetectionPredictor:
     @classmethod
     def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> DetectionPredictor:
         """Open an artifact directory (or its metadata.json)."""
-        from training.ml.detection.engine import make_session
-
         root = Path(artifact_path)
         root = root.parent if root.is_file() else root
         meta = read_metadata(root)
         if meta.get("task") != "detection":
             raise ValueError(f"{root} is not a detection artifact")
-        return cls(root, meta, make_session(root / meta["onnx"], threads))
+        session = make_session(root / meta["onnx"], threads or torch.get_num_threads(), memory_arena=False)
+        return cls(root, meta, session)
 
     @torch.inference_mode()
     def detect(self, image: ddata.ImageInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

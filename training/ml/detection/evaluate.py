@@ -1,0 +1,67 @@
+"""Detection evaluation during training: predictions on held-out images in the metrics' dict form."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from training.ml.detection.model import DetectionHead, decode, locations
+from training.ml.manifest import Sample
+from training.ml.progress import StepReport
+
+
+@torch.inference_mode()
+def predict_images(
+    session: Any,
+    head: DetectionHead,
+    images: Sequence[Tensor],
+    image_size: int,
+    tags: Sequence[str],
+    report: StepReport,
+    tail: torch.nn.Module | None = None,
+) -> list[list[dict[str, Any]]]:
+    """Predictions (metrics' dict form) for whole images: the Predictor's preprocessing and decoding.
+
+    Args:
+        session: the trunk session (``features.trunk_session``).
+        head: a trained head.
+        images: uint8 (3, H, W) images.
+        image_size: the model's input size.
+        tags: tag names, in label order.
+        report: called after each image with (images done, images, detail).
+        tail: advanced mode: the fine-tuned stride-32 blocks, which recompute C5 from C4.
+    """
+    points, _, _ = locations(image_size, head.strides)
+    what = "evaluating the fine-tuned model" if tail is not None else "evaluating"
+    out: list[list[dict[str, Any]]] = []
+    for i, img in enumerate(images):
+        feats = [torch.from_numpy(f) for f in session.run(None, {"image": img.permute(1, 2, 0).numpy()})]
+        if tail is not None:
+            feats[2] = tail(feats[1])
+        boxes, scores, labels = decode(head(feats), points, image_size)
+        out.append(detections_to_dicts(boxes, scores, labels, tags))
+        report(i + 1, len(images), f"{what}, image {i + 1} of {len(images)}")
+    return out
+
+
+def detections_to_dicts(boxes: Tensor, scores: Tensor, labels: Tensor, tags: Sequence[str]) -> list[dict[str, Any]]:
+    """xyxy normalised detections -> [{"tag", "probability", "box": {left, top, width, height}}]."""
+    res = []
+    for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
+        box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
+        res.append({"tag": tags[int(c)], "probability": float(p), "box": box})
+    return res
+
+
+def validation_entry(sample: Sample, predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``validation_predictions`` row (see ``training.ml.metrics``): the truth and the predictions."""
+    return {
+        "id": sample.id,
+        "tags": sorted({b.tag for b in sample.boxes}),
+        "boxes": [asdict(b) for b in sample.boxes],
+        "predictions": predictions,
+    }

@@ -1,0 +1,143 @@
+"""Detection features: the frozen trunk in onnxruntime and the cache of its outputs per augmented view.
+
+Quick mode freezes the whole ImageNet trunk, so its outputs are computed once per augmented view
+(``Recipe.views_per_image`` per image, view 0 un-augmented) and every head (each fold's, then the
+final one) trains on the cached fp16 maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from training.ml.detection import data as ddata
+from training.ml.detection.head import Recipe
+from training.ml.detection.model import assign_targets, locations
+from training.ml.manifest import Manifest
+from training.ml.progress import StepReport
+from training.ml.runtime import export_torch, make_session, torch_threads
+
+
+class LazyImages(Sequence[Tensor]):
+    """The manifest's images (or a subset), decoded on access: nothing but the cached features stays
+    in memory, so peak RSS does not grow with the number of photos."""
+
+    def __init__(self, manifest: Manifest, image_size: int, indices: Sequence[int] | None = None) -> None:
+        self.manifest = manifest
+        self.image_size = image_size
+        self.indices = list(range(len(manifest.samples)) if indices is None else indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Tensor:  # type: ignore[override]
+        sample = self.manifest.samples[self.indices[i]]
+        return ddata.load_rgb(self.manifest.resolve(sample), self.image_size)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+
+class FeatureStore:
+    """Augmented views of every image, pushed once through the frozen trunk (fp16 maps + targets)."""
+
+    def __init__(self, feats: list[Tensor], labels: Tensor, ltrb: Tensor, owner: Tensor) -> None:
+        self.feats = feats  # [C3, C4, C5], each (V, C, H, W) float16
+        self.labels = labels  # (V, L) int16, -1 = background
+        self.ltrb = ltrb  # (V, L, 4) float32
+        self.owner = owner  # (V,) image index of each view
+
+    def views_of(self, images: Sequence[int]) -> Tensor:
+        wanted = torch.zeros(int(self.owner.max()) + 1 if self.owner.numel() else 0, dtype=torch.bool)
+        wanted[torch.as_tensor(list(images), dtype=torch.long)] = True
+        return torch.nonzero(wanted[self.owner]).flatten()
+
+
+class ImageToStages(torch.nn.Module):
+    """uint8 (H, W, 3) image -> resize + normalise -> trunk stages (C3, C4, C5); exported to ONNX."""
+
+    def __init__(self, trunk: torch.nn.Module, image_size: int) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.image_size = image_size
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
+        return tuple(self.trunk.forward_stages(ddata.preprocess(image, self.image_size)))  # type: ignore[operator]
+
+
+def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: int | None) -> Any:
+    """Export the trunk (with the preprocessing) to ONNX and open it in onnxruntime (the fast path)."""
+    wrapper = ImageToStages(trunk, image_size).eval()  # eval(): the exporter traces in the wrapper's mode
+    example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
+    export_torch(
+        wrapper,
+        (example,),
+        path,
+        input_names=["image"],
+        output_names=["c3", "c4", "c5"],
+        dynamic_axes={"image": {0: "height", 1: "width"}},
+    )
+    return make_session(path, threads or torch.get_num_threads(), memory_arena=False)
+
+
+def views_per_image(num_images: int, recipe: Recipe) -> int:
+    """Views rendered per image: ``recipe.views_per_image``, fewer when ``max_views`` would be exceeded."""
+    return max(1, min(recipe.views_per_image, recipe.max_views // max(num_images, 1)))
+
+
+def build_features(
+    images: Sequence[Tensor],
+    targets: list[ddata.Target],
+    session: Any,
+    recipe: Recipe,
+    seed: int,
+    report: StepReport,
+) -> FeatureStore:
+    """Render the views of every image (view 0 un-augmented) and cache the trunk's outputs.
+
+    Args:
+        images: uint8 (3, H, W) images.
+        targets: their boxes and labels.
+        session: :func:`trunk_session`.
+        recipe: image size, views per image, strides.
+        seed: seeds the augmentation.
+        report: called after each image with (views done, views planned, detail).
+    """
+    s = recipe.image_size
+    points, strides, levels = locations(s, recipe.strides)
+    n = len(images)
+    per = views_per_image(n, recipe)
+    rng = np.random.default_rng(seed + 7919)
+    feats: list[list[np.ndarray]] = [[], [], []]
+    labels, ltrbs, owner = [], [], []
+    total = n * per
+    first_stage = 0 if recipe.strides[0] == 8 else 1
+
+    for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
+        for v in range(per):
+            with torch_threads(1):
+                if v == 0:
+                    view, boxes, labs = ddata.full_view(img, tgt, s)
+                else:
+                    view, boxes, labs = ddata.random_view(img, tgt, s, rng)
+                tl, tb = assign_targets(points, strides, levels, boxes, labs)
+            labels.append(tl.to(torch.int16))
+            ltrbs.append(tb)
+            owner.append(i)
+            # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
+            outs = session.run(None, {"image": view.permute(1, 2, 0).numpy()})
+            for stage, (lst, o) in enumerate(zip(feats, outs, strict=True)):
+                if stage >= first_stage:  # C3 is not cached when the head starts at P4
+                    lst.append(o.astype(np.float16))
+        report((i + 1) * per, total, f"{(i + 1) * per} of {total} views")
+    return FeatureStore(
+        [torch.from_numpy(np.concatenate(f)) if f else torch.empty(0) for f in feats],
+        torch.stack(labels),
+        torch.stack(ltrbs),
+        torch.tensor(owner, dtype=torch.long),
+    )

@@ -1,0 +1,163 @@
+"""The linear classification head shared by quick and advanced training.
+
+Targets from a manifest, an L2-regularised linear model fitted full-batch with L-BFGS in float64 on
+standardised embeddings (deterministic), the per-view training rows and the validation rows that
+``metrics.compute_metrics`` reads. ``classification`` (quick) and ``finetune`` (advanced) both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from training.ml.manifest import Manifest
+
+WEIGHT_DECAY = 1e-3  # on standardised features, per mean-reduced loss
+LBFGS_ITERATIONS = 100
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """logits = embedding @ weight + bias (standardisation folded in). weight (F, K), bias (K,)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    multilabel: bool
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        logits = embeddings.astype(np.float64) @ self.weight + self.bias
+        if self.multilabel:
+            return 1.0 / (1.0 + np.exp(-logits))
+        logits = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def targets(manifest: Manifest, samples: Sequence[Any]) -> np.ndarray:
+    """(N, K) 0/1 target matrix; a negative tag is exclusive ("no other tag")."""
+    index = {t: i for i, t in enumerate(manifest.tags)}
+    y = np.zeros((len(samples), len(manifest.tags)), dtype=np.float64)
+    for r, s in enumerate(samples):
+        tags = [t for t in s.tags if t in index]
+        if manifest.negative_tag in tags:
+            tags = [manifest.negative_tag]
+        for t in tags:
+            y[r, index[t]] = 1.0
+    return y
+
+
+def lbfgs(
+    fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *, max_iter: int, memory: int = 20
+) -> np.ndarray:
+    """Minimise a smooth convex function with L-BFGS and Armijo backtracking (numpy, deterministic)."""
+    x = x0
+    f, g = fun(x)
+    hist: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for _ in range(max_iter):
+        q = g.copy()
+        alphas = []
+        for s_, y_, rho in reversed(hist):
+            a = rho * float(s_ @ q)
+            q -= a * y_
+            alphas.append(a)
+        if hist:
+            s_, y_, _ = hist[-1]
+            q *= float(s_ @ y_) / float(y_ @ y_)
+        else:
+            q /= max(float(np.linalg.norm(g)), 1e-12)
+        for (s_, y_, rho), a in zip(hist, reversed(alphas), strict=True):
+            q += s_ * (a - rho * float(y_ @ q))
+        d = -q
+        slope = float(g @ d)
+        if slope >= 0:
+            d, slope = -g, -float(g @ g)
+        t = 1.0
+        while True:
+            xn = x + t * d
+            fn, gn = fun(xn)
+            if fn <= f + 1e-4 * t * slope or t < 1e-10:
+                break
+            t *= 0.5
+        s_, y_ = xn - x, gn - g
+        sy = float(s_ @ y_)
+        if sy > 1e-12:
+            hist = (hist + [(s_, y_, 1.0 / sy)])[-memory:]
+        converged = abs(f - fn) <= 1e-9 * max(1.0, abs(f))
+        x, f, g = xn, fn, gn
+        if converged or float(np.max(np.abs(g))) < 1e-7:
+            break
+    return x
+
+
+def fit_head(
+    x: np.ndarray, y: np.ndarray, *, multilabel: bool, weight_decay: float = WEIGHT_DECAY, seed: int = 0
+) -> LinearHead:
+    """Fit the linear head on embeddings ``x`` (N, F) and 0/1 targets ``y`` (N, K).
+
+    Multiclass minimises softmax cross-entropy on the arg-max target, multilabel a per-tag sigmoid
+    cross-entropy, both + ``weight_decay * |W|^2`` on standardised features. Deterministic: float64,
+    zero initialisation, full-batch L-BFGS (the problem is convex, so ``seed`` changes nothing).
+    """
+    del seed
+    x64 = np.asarray(x, dtype=np.float64)
+    mu = x64.mean(0)
+    sd = x64.std(0) + 1e-6
+    xs = (x64 - mu) / sd
+    n, f = xs.shape
+    k = y.shape[1]
+    if multilabel:
+        target = np.asarray(y, dtype=np.float64)
+    else:
+        target = np.zeros((n, k))
+        target[np.arange(n), np.asarray(y).argmax(1)] = 1.0
+    denom = float(n * k) if multilabel else float(n)
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: f * k].reshape(f, k)
+        b = theta[f * k :]
+        z = xs @ w + b
+        if multilabel:
+            loss = float(np.sum(np.logaddexp(0.0, z) - target * z)) / denom
+            resid = (1.0 / (1.0 + np.exp(-z)) - target) / denom
+        else:
+            zmax = z.max(axis=1, keepdims=True)
+            lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(axis=1))
+            loss = float(np.sum(lse - (target * z).sum(axis=1))) / denom
+            resid = (np.exp(z - lse[:, None]) - target) / denom
+        loss += weight_decay * float(np.sum(w * w))
+        gw = xs.T @ resid + 2.0 * weight_decay * w
+        return loss, np.concatenate([gw.ravel(), resid.sum(axis=0)])
+
+    theta = lbfgs(fun, np.zeros(f * k + k), max_iter=LBFGS_ITERATIONS)
+    w = theta[: f * k].reshape(f, k)
+    b = theta[f * k :]
+    return LinearHead(weight=w / sd[:, None], bias=b - (mu / sd) @ w, multilabel=multilabel)
+
+
+def train_views(embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows: every view of the images ``idx`` of (N, V, F) ``embeddings``, with their targets."""
+    views = embeddings.shape[1]
+    x = embeddings[list(idx)].reshape(len(idx) * views, -1)
+    return x, np.repeat(y[list(idx)], views, axis=0)
+
+
+def prediction_rows(manifest: Manifest, idx: Sequence[int], probs: np.ndarray) -> list[dict[str, Any]]:
+    """validation_predictions entries for samples ``idx`` with probabilities (len(idx), K)."""
+    rows = []
+    for r, i in enumerate(idx):
+        s = manifest.samples[i]
+        order = np.argsort(-probs[r], kind="stable")
+        rows.append(
+            {
+                "id": s.id,
+                "tags": list(s.tags),
+                "boxes": [],
+                "predictions": [
+                    {"tag": manifest.tags[j], "probability": float(probs[r, j]), "box": None} for j in order
+                ],
+            }
+        )
+    return rows

@@ -1,0 +1,111 @@
+"""Where the engine's compute runs: onnxruntime sessions, torch's thread count, torch -> ONNX export.
+
+Every onnxruntime session in the engine (embeddings, the classification and detection Predictors,
+the detection trunk during training, export parity checks) is opened by :func:`make_session`, so
+the CPU settings that matter on a shared 2-core worker live in one place.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+import torch
+
+EXPORT_OPSET = 18  # Resize(antialias=1) needs opset 18
+
+
+def session_options(threads: int | None = None, *, memory_arena: bool = True) -> ort.SessionOptions:
+    """onnxruntime options: full graph optimisation, ``threads`` intra-op threads, no spinning.
+
+    Args:
+        threads: intra-op threads; None or 0 = onnxruntime's default (one per physical core).
+        memory_arena: keep onnxruntime's CPU arena. Turn it off for graphs fed images of every
+            size (the detection trunk and Predictor): an arena sized for each new shape only grows.
+    """
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads or 0)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.enable_cpu_mem_arena = memory_arena
+    # No busy-waiting between ops: the worker shares its cores with the web app and other jobs;
+    # measured under load, spinning threads made inference ~1.7x slower.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def make_session(
+    model: str | Path | bytes, threads: int | None = None, *, memory_arena: bool = True
+) -> ort.InferenceSession:
+    """A CPU inference session (``run`` is thread-safe).
+
+    Args:
+        model: an ONNX file, or a serialised model.
+        threads: intra-op threads (None = onnxruntime's default).
+        memory_arena: see :func:`session_options`.
+    """
+    src = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(
+        src, sess_options=session_options(threads, memory_arena=memory_arena), providers=["CPUExecutionProvider"]
+    )
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads. On a busy 2-core machine torch's second thread makes
+    small ops ~100x slower (torch.full of 1 MB: 0.2 ms -> 20 ms) and head training steps ~10x slower
+    (1.2 s -> 15 s), so training defaults to one thread unless ``TrainConfig.threads`` says more."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, scale_factors: Any) -> Any:
+    """ONNX symbolic for torch's antialiased bilinear resize (the classic exporter has none)."""
+    from torch.onnx import symbolic_helper
+
+    size = symbolic_helper._get_const(output_size, "is", "output_size")  # type: ignore[no-untyped-call]
+    empty = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
+    batch_channels = g.op(
+        "Slice",
+        g.op("Shape", x),
+        g.op("Constant", value_t=torch.tensor([0])),
+        g.op("Constant", value_t=torch.tensor([2])),
+    )
+    sizes = g.op("Concat", batch_channels, g.op("Constant", value_t=torch.tensor(size, dtype=torch.int64)), axis_i=0)
+    return g.op(
+        "Resize",
+        x,
+        empty,
+        empty,
+        sizes,
+        mode_s="linear",
+        antialias_i=1,
+        coordinate_transformation_mode_s="half_pixel",
+    )
+
+
+def export_torch(module: torch.nn.Module, args: Any, path: Path, *, opset: int = EXPORT_OPSET, **kwargs: Any) -> None:
+    """Classic (TorchScript) ONNX export at ``opset`` (EXPORT_OPSET, or an older one: see training.ml.opset), with
+    antialiased resize, warnings silenced.
+
+    ``kwargs`` go to ``torch.onnx.export`` (input_names, output_names, dynamic_axes, ...).
+    """
+    from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
+
+    register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, EXPORT_OPSET)
+    if opset < EXPORT_OPSET:
+        from training.ml.opset import register_legacy_symbolics
+
+        register_legacy_symbolics(opset)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=False, **kwargs)
