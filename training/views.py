@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
+from projects.errors import ProjectsError
 from projects.models import Project
-from projects.selectors import project_get_for, tag_list
+from projects.selectors import image_get_for, project_get_for, tag_get, tag_list
 from training import selectors, services
-from training.errors import TrainingError
 from training.models import Iteration
 
 
@@ -65,13 +65,13 @@ def train(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
             budget_minutes=budget,
             force=request.POST.get("force") == "on",
         )
-    except TrainingError as exc:
+    except ProjectsError as exc:
         return _train_page(request, project, train_error=exc, status=400)
     return redirect("training:iteration-detail", iteration_id=iteration.id)
 
 
 def _train_page(
-    request: HttpRequest, project: Project, *, train_error: TrainingError | None = None, status: int = 200
+    request: HttpRequest, project: Project, *, train_error: ProjectsError | None = None, status: int = 200
 ) -> HttpResponse:
     context = {
         "project": project,
@@ -179,7 +179,7 @@ def iteration_rename(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
     iteration = _iteration(request, iteration_id)
     try:
         services.iteration_rename(iteration=iteration, name=request.POST.get("name", ""))
-    except TrainingError as exc:
+    except ProjectsError as exc:
         messages.error(request, exc.message)
     return _back(request, iteration)
 
@@ -191,7 +191,7 @@ def iteration_publish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResp
     try:
         services.iteration_publish(iteration=iteration, publish_name=request.POST.get("publish_name", ""))
         messages.success(request, f"{iteration.name} is published as {iteration.publish_name!r}.")
-    except TrainingError as exc:
+    except ProjectsError as exc:
         messages.error(request, exc.message)
     return _back(request, iteration)
 
@@ -203,7 +203,7 @@ def iteration_unpublish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRe
     try:
         services.iteration_unpublish(iteration=iteration)
         messages.success(request, f"{iteration.name} is no longer published.")
-    except TrainingError as exc:
+    except ProjectsError as exc:
         messages.error(request, exc.message)
     return _back(request, iteration)
 
@@ -216,7 +216,7 @@ def iteration_delete(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
     if request.method == "POST":
         try:
             services.iteration_delete(iteration=iteration)
-        except TrainingError as exc:
+        except ProjectsError as exc:
             messages.error(request, exc.message)
             return redirect("training:iteration-detail", iteration_id=iteration.id)
         messages.success(request, f"{iteration.name} was deleted.")
@@ -276,8 +276,6 @@ def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpRe
     iteration = _iteration(request, iteration_id)
     project = iteration.project
     image_id, tag_id = request.POST.get("image", ""), request.POST.get("tag", "")
-    from projects.selectors import image_get_for, tag_get
-
     image = image_get_for(user=request.user, image_id=image_id)
     tag = tag_get(project=project, tag_id=tag_id)
     if image.project_id != project.id:
@@ -285,12 +283,8 @@ def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpRe
     error = ""
     try:
         services.image_retag(project=project, image_id=image.id, tag_id=tag.id, mode=request.POST.get("mode", "set"))
-    except TrainingError as exc:
+    except ProjectsError as exc:  # every domain error (training's, projects' e.g. Negative + regular tag)
         error = exc.message
-    except Exception as exc:  # projects' domain errors (e.g. Negative + regular tag)
-        if not hasattr(exc, "code"):
-            raise
-        error = str(exc)
     back = request.POST.get("back", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("training:iteration-errors", args=[iteration.id])
