@@ -70,8 +70,8 @@ def _random_detection_case(seed: int) -> tuple[list[str], list[dict]]:
     for i in range(25):
         boxes = []
         for _ in range(rng.integers(0, 4)):
-            l, t = rng.random(2) * 0.6
-            boxes.append({"tag": tags[rng.integers(0, 2)], "left": l, "top": t,
+            left, top = rng.random(2) * 0.6
+            boxes.append({"tag": tags[rng.integers(0, 2)], "left": left, "top": top,
                           "width": 0.1 + rng.random() * 0.3, "height": 0.1 + rng.random() * 0.3})
         preds = []
         for b in boxes:  # noisy copies of true boxes plus random false ones
@@ -82,9 +82,9 @@ def _random_detection_case(seed: int) -> tuple[list[str], list[dict]]:
                               "box": {"left": b["left"] + jitter[0], "top": b["top"] + jitter[1],
                                       "width": abs(b["width"] + jitter[2]), "height": abs(b["height"] + jitter[3])}})
         for _ in range(rng.integers(0, 3)):
-            l, t = rng.random(2) * 0.7
+            left, top = rng.random(2) * 0.7
             preds.append({"tag": tags[rng.integers(0, 2)], "probability": float(rng.random()),
-                          "box": {"left": l, "top": t, "width": 0.2, "height": 0.2}})
+                          "box": {"left": left, "top": top, "width": 0.2, "height": 0.2}})
         vps.append({"id": f"im{i}", "tags": sorted({b["tag"] for b in boxes}), "boxes": boxes, "predictions": preds})
     return tags, vps
 

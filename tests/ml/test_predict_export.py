@@ -63,7 +63,9 @@ def test_export_has_parity_and_a_standalone_predict_script(artifact: str, tmp_pa
     out = tmp_path / "export"
     assert {"model.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {p.name for p in out.iterdir()}
     assert (out / "labels.txt").read_text().split("\n")[:2] == list(TAGS)
-    run = subprocess.run([sys.executable, str(out / "predict.py"), str(_images(1)[0])], capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, str(out / "predict.py"), str(_images(1)[0])], capture_output=True, text=True, check=True
+    )
     standalone = json.loads(run.stdout)[0]["predictions"]
     ours = Predictor.load(artifact).predict(_images(1)[0])
     assert [p["tag"] for p in standalone] == [p.tag for p in ours]

@@ -8,12 +8,13 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from training.ml import Manifest, MLError, Predictor, TrainConfig, evaluate, export_onnx, train
 from training.ml.predict import prediction_json
 
 
-def _summary(metrics: dict) -> dict:
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("task", "overall", "per_tag", "split", "kfold", "backbone", "image_size", "mode", "mode_delivered",
             "train_seconds", "notes")
     out = {k: metrics[k] for k in keys if k in metrics}
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", nargs="*", default=(), help="parity images (default: validation images)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command == "train":
             config = TrainConfig(
@@ -75,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: metrics[k] for k in ("task", "overall", "per_tag", "confusion")}, indent=1))
         elif args.command == "predict":
             predictor = Predictor.load(args.artifact)
-            rows = [{"image": im, "predictions": [prediction_json(p) for p in predictor.predict(im)]} for im in args.images]
+            rows = [
+                {"image": im, "predictions": [prediction_json(p) for p in predictor.predict(im)]} for im in args.images
+            ]
             print(json.dumps(rows, indent=1))
         elif args.command == "export":
             report = export_onnx(args.artifact, args.out, validation_images=args.images)

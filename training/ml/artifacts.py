@@ -85,7 +85,11 @@ def compose_classifier(
     head_nodes = [
         helper.make_node("MatMul", ["embedding", "head_weight"], ["head_mm"]),
         helper.make_node("Add", ["head_mm", "head_bias"], ["logits"]),
-        helper.make_node("Sigmoid" if multilabel else "Softmax", ["logits"], ["probabilities"], **({} if multilabel else {"axis": 1})),
+        (
+            helper.make_node("Sigmoid", ["logits"], ["probabilities"])
+            if multilabel
+            else helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)
+        ),
     ]
     inits = list(pre.initializer) + list(trunk.graph.initializer) + [
         numpy_helper.from_array(np.asarray(weight, dtype=np.float32), "head_weight"),

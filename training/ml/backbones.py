@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -160,7 +161,7 @@ class MBConv(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.project(self.depthwise(self.expand(x)))
+        y: Tensor = self.project(self.depthwise(self.expand(x)))
         return x + y if self.residual else y
 
 
@@ -210,14 +211,17 @@ class EfficientNetLite(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Final feature map (N, num_features, H/32, W/32), ready for pooling."""
-        return self.head(self.blocks(self.stem(x)))
+        out: Tensor = self.head(self.blocks(self.stem(x)))
+        return out
 
     def forward_pooled(self, x: Tensor) -> Tensor:
         """Global-average-pooled features (N, num_features): the embedding."""
-        return self.pool(self.forward_features(x)).flatten(1)
+        pooled: Tensor = self.pool(self.forward_features(x)).flatten(1)
+        return pooled
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.dropout(self.forward_pooled(x)))
+        logits: Tensor = self.classifier(self.dropout(self.forward_pooled(x)))
+        return logits
 
 
 def checkpoint_path(name: str) -> str:
@@ -232,7 +236,7 @@ def _convert_checkpoint(state: dict[str, Tensor], model: EfficientNetLite) -> di
     out: dict[str, Tensor] = {}
 
     def conv_bn(prefix_dst: str, conv: str, bn: str) -> None:
-        conv_idx = 1 if isinstance(model.get_submodule(prefix_dst)[0], nn.ZeroPad2d) else 0
+        conv_idx = 1 if isinstance(cast(nn.Sequential, model.get_submodule(prefix_dst))[0], nn.ZeroPad2d) else 0
         out[f"{prefix_dst}.{conv_idx}.weight"] = state[f"{conv}.weight"]
         for p in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
             out[f"{prefix_dst}.{conv_idx + 1}.{p}"] = state[f"{bn}.{p}"]
@@ -281,7 +285,7 @@ def preprocess_pil(images: Sequence[object], image_size: int) -> Tensor:
     arrays = []
     for im in images:
         assert isinstance(im, Image.Image)
-        rgb = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+        rgb = im.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(rgb, dtype=np.float32))
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 255.0
     return normalize(x)

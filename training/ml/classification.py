@@ -148,7 +148,7 @@ def train_classifier(
     rows, fold_scores = evaluate_heads(manifest, plan, embeddings, y, seed=config.seed)
     metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
     mode_delivered = "quick"
-    split_json = plan.to_json(manifest.samples)
+    split_json: dict[str, Any] | None = plan.to_json(manifest.samples)
     step(0.8, "training the final model")
     all_rows = train_views(embeddings, y, range(len(manifest.samples)))
     head = fit_head(*all_rows, multilabel=manifest.multilabel, seed=config.seed)

@@ -166,9 +166,12 @@ def export_trunk(
             self.net = net
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor
             if prefix_blocks is not None:
-                return self.net.blocks[:prefix_blocks](self.net.stem(x))
-            return self.net.forward_pooled(x)
+                out = self.net.blocks[:prefix_blocks](self.net.stem(x))
+            else:
+                out = self.net.forward_pooled(x)
+            return out
 
     output = "features" if prefix_blocks is not None else "embedding"
 
@@ -178,7 +181,8 @@ def export_trunk(
         torch.onnx.export(
             Trunk().eval(),
             (torch.zeros(1, 3, image_size, image_size),),
-            buf,
+            # torch's stub types f as a path; the TorchScript (dynamo=False) exporter writes file objects
+            buf,  # type: ignore[arg-type]
             input_names=["pixels"],
             output_names=[output],
             dynamic_axes={"pixels": {0: "batch"}, output: {0: "batch"}},
@@ -223,11 +227,13 @@ class Embedder:
 
     def pixels(self, image: np.ndarray) -> np.ndarray:
         """Normalised (1, 3, S, S) float32 input of one uint8 (H, W, 3) image."""
-        return self._pre.run(None, {"image": image})[0]
+        pixels: np.ndarray = self._pre.run(None, {"image": image})[0]
+        return pixels
 
     def embed_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Trunk embeddings (N, F) of normalised pixels (N, 3, S, S)."""
-        return self._trunk.run(None, {"pixels": pixels})[0]
+        embeddings: np.ndarray = self._trunk.run(None, {"pixels": pixels})[0]
+        return embeddings
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Embeddings (N, F) of uint8 images of any sizes."""

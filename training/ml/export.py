@@ -177,11 +177,17 @@ def export_onnx(
     images = list(validation_images) or list(metadata.get("validation_images", ()))
     predictor = Predictor.load(src)
     standalone = _load_standalone(out).Model(out / "model.onnx")
-    per_image = []
+    per_image: list[dict[str, Any]] = []
     for path in images:
         a = predictor.probabilities(path)
         b = np.asarray(standalone.probabilities(str(path)), dtype=np.float64)
-        per_image.append({"image": str(path), "max_abs_diff": float(np.max(np.abs(a - b))), "top_tag_equal": bool(a.argmax() == b.argmax())})
+        per_image.append(
+            {
+                "image": str(path),
+                "max_abs_diff": float(np.max(np.abs(a - b))),
+                "top_tag_equal": bool(a.argmax() == b.argmax()),
+            }
+        )
     worst = max((p["max_abs_diff"] for p in per_image), default=0.0)
     report = {
         "images": len(per_image),

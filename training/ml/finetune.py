@@ -77,7 +77,8 @@ class Tail(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.head(self.blocks(x)).mean((2, 3)))
+        logits: torch.Tensor = self.fc(self.head(self.blocks(x)).mean((2, 3)))
+        return logits
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
@@ -155,7 +156,7 @@ def _run(
             x = feats[b, view_pick[start : start + BATCH]]
             loss = _loss(tail(x), y[b], multilabel)
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
             opt.step()
             sched.step()
         if val is not None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from training.ml.errors import UnreadableImage
 
-ImageSource = Union[Image.Image, bytes, str, Path]
+ImageSource = Image.Image | bytes | str | Path
 
 # JPEGs much larger than the model input are decoded at a reduced DCT scale (PIL's draft mode):
 # several times faster on phone photos and the same rule runs in predict.py of every export.
@@ -29,6 +28,7 @@ def load_image(src: ImageSource, *, image_size: int | None = None) -> Image.Imag
     Raises:
         UnreadableImage: missing file or bytes Pillow cannot decode.
     """
+    name = src if isinstance(src, (str, Path)) else "<bytes>"
     try:
         if isinstance(src, Image.Image):
             im = src
@@ -45,9 +45,8 @@ def load_image(src: ImageSource, *, image_size: int | None = None) -> Image.Imag
             im = Image.alpha_composite(bg, rgba)
         return im.convert("RGB")
     except FileNotFoundError as exc:
-        raise UnreadableImage(f"Image not found: {src}") from exc
+        raise UnreadableImage(f"Image not found: {name}") from exc
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        name = src if isinstance(src, (str, Path)) else "<bytes>"
         raise UnreadableImage(f"Cannot read image {name}: {exc}") from exc
 
 

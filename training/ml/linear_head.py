@@ -30,10 +30,12 @@ class LinearHead:
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
         logits = embeddings.astype(np.float64) @ self.weight + self.bias
         if self.multilabel:
-            return 1.0 / (1.0 + np.exp(-logits))
+            sigmoid: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+            return sigmoid
         logits = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        softmax: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return softmax
 
 
 def targets(manifest: Manifest, samples: Sequence[Any]) -> np.ndarray:

@@ -138,7 +138,13 @@ def _classification(
         if count:
             aps.append(ap)
         per_tag.append(
-            {"tag": tag, "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "ap": ap, "image_count": count}
+            {
+                "tag": tag,
+                "precision": _ratio(tp, tp + fp),
+                "recall": _ratio(tp, tp + fn),
+                "ap": ap,
+                "image_count": count,
+            }
         )
         if multilabel:
             for name, mask in (

@@ -116,9 +116,9 @@ def evaluate(
                 "predictions": [prediction_json(p) for p in preds],
             }
         )
+    multilabel = bool(getattr(predictor, "multilabel", False)) if predictor.task == "classification" else None
     metrics = compute_metrics(
-        predictor.task, tags, rows, threshold=threshold, iou_threshold=iou_threshold,
-        **({"multilabel": bool(getattr(predictor, "multilabel", False))} if predictor.task == "classification" else {}),
+        predictor.task, tags, rows, threshold=threshold, iou_threshold=iou_threshold, multilabel=multilabel
     )
     metrics.update({"task": predictor.task, "tags": tags, "validation_predictions": rows})
     return metrics

@@ -31,7 +31,7 @@ from training.ml.detection.evaluate import predict_images, validation_entry
 from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
 from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
 from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, head_schedule, train_head
-from training.ml.detection.model import Detector
+from training.ml.detection.model import DetectionHead, Detector
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
 from training.ml.split import SplitPlan, plan_split
@@ -337,7 +337,7 @@ def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
     ]
 
 
-def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[torch.nn.Module, int | None]:
+def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[DetectionHead, int | None]:
     """The delivered head (and, for advanced, the fine-tuned trunk blocks written back into the
     trunk), trained on every image with the evaluated recipe; returns the head and the fine-tuning
     steps (None for quick)."""
@@ -379,7 +379,7 @@ def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[to
     return head, steps
 
 
-def _save(job: _Job, head: torch.nn.Module, delivered: str, evaluation: _Evaluation, artifact: Path) -> Path:
+def _save(job: _Job, head: DetectionHead, delivered: str, evaluation: _Evaluation, artifact: Path) -> Path:
     from training.ml.detection.predict import save_artifact
 
     manifest = job.manifest
