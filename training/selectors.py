@@ -246,9 +246,12 @@ def iteration_errors(
     return _with_images(iteration, items)
 
 
-def iteration_cell_images(*, iteration: Iteration, cell: str, threshold: float = 0.5) -> list[dict[str, Any]]:
-    """The validation images behind one confusion-matrix cell ("<true>|<predicted>", or "<tag>|tp|fp|fn")."""
-    perf = iteration_performance(iteration=iteration, threshold=threshold)
+def iteration_cell_images(
+    *, iteration: Iteration, cell: str, threshold: float = 0.5, iou_threshold: float = 0.5
+) -> list[dict[str, Any]]:
+    """The validation images behind one confusion-matrix cell ("<true>|<predicted>", or "<tag>|tp|fp|fn"), at the
+    thresholds the page showed it with (a detector's cells depend on the IoU too)."""
+    perf = iteration_performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
     ids = set((perf or {}).get("confusion", {}).get("cells", {}).get(cell, ()))
     _, _, vps = _validation(iteration)
     items = [

@@ -250,8 +250,8 @@ def iteration_images(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
     """The validation images behind one confusion-matrix cell (``?cell=<true>|<predicted>``)."""
     iteration = _iteration(request, iteration_id)
     cell = request.GET.get("cell", "")
-    threshold, _ = _thresholds(request)
-    items = selectors.iteration_cell_images(iteration=iteration, cell=cell, threshold=threshold)
+    threshold, iou = _thresholds(request)
+    items = selectors.iteration_cell_images(iteration=iteration, cell=cell, threshold=threshold, iou_threshold=iou)
     true_tag, _, predicted = cell.partition("|")
     return render(request, "training/iteration_gallery.html",
                   _gallery_context(request, iteration, items, cell=cell, true_tag=true_tag, predicted=predicted,

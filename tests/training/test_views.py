@@ -337,3 +337,15 @@ def test_detection_method_panel_speaks_of_map_not_accuracy(owner_client, owner, 
     method = content[content.index("How the numbers were made"):]
     assert "accuracy" not in method.lower() and "mAP@50% 80.0% ± 5.0% over the folds" in method
     assert "Detection is scored on boxes" in method
+
+
+def test_detection_matrix_cells_open_the_images_at_the_sliders_iou(owner_client, owner, settings):
+    """Issue #11 item 8: the detector's matrix cells link to (and list) the images at the IoU the page shows."""
+    iteration = _detection_iteration(owner, settings)
+    beside = iteration.metrics["validation_predictions"][1]["id"]  # its box overlaps the fork by IoU 0.14
+    url = reverse("training:iteration-performance", args=[iteration.id])
+    loose = owner_client.get(url, {"threshold": "0.5", "iou": "0.1"}, **HX).content.decode()
+    assert "cell=fork%7Cfn&amp;threshold=0.5&amp;iou=0.1" in loose
+    cell = reverse("training:iteration-images", args=[iteration.id])
+    assert beside in owner_client.get(cell, {"cell": "fork|fn", "threshold": "0.5", "iou": "0.5"}).content.decode()
+    assert beside not in owner_client.get(cell, {"cell": "fork|fn", "threshold": "0.5", "iou": "0.1"}).content.decode()
