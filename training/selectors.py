@@ -181,6 +181,9 @@ def iteration_performance(
     for row in perf.get("per_tag") or ():
         row["curve"] = curves.get(row["tag"])
         row.update(spread.get(row["tag"]) or {})
+    between = (perf.get("confusion") or {}).get("tags")
+    if between:  # a detector's tag x tag box matrix: its last row and column stand for "no box" ("")
+        between["axis"] = [*between["labels"], ""]
     return {
         "task": task,
         "multilabel": multilabel,
@@ -252,7 +255,9 @@ def iteration_cell_images(
     """The validation images behind one confusion-matrix cell ("<true>|<predicted>", or "<tag>|tp|fp|fn"), at the
     thresholds the page showed it with (a detector's cells depend on the IoU too)."""
     perf = iteration_performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
-    ids = set((perf or {}).get("confusion", {}).get("cells", {}).get(cell, ()))
+    confusion = (perf or {}).get("confusion", {})
+    cells = {**(confusion.get("tags") or {}).get("cells", {}), **confusion.get("cells", {})}
+    ids = set(cells.get(cell, ()))
     _, _, vps = _validation(iteration)
     items = [
         {"id": str(vp["id"]), "true": sorted(vp.get("tags", ())),

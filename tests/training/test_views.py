@@ -349,3 +349,16 @@ def test_detection_matrix_cells_open_the_images_at_the_sliders_iou(owner_client,
     cell = reverse("training:iteration-images", args=[iteration.id])
     assert beside in owner_client.get(cell, {"cell": "fork|fn", "threshold": "0.5", "iou": "0.5"}).content.decode()
     assert beside not in owner_client.get(cell, {"cell": "fork|fn", "threshold": "0.5", "iou": "0.1"}).content.decode()
+
+
+def test_detection_shows_confusions_between_tags_that_open_their_images(owner_client, owner, settings):
+    """Issue #11 item 8: besides TP/FP/FN per tag, a detector's box matrix between tags (and "no box")."""
+    iteration = _detection_iteration(owner, settings)
+    beside = iteration.metrics["validation_predictions"][1]["id"]
+    url = reverse("training:iteration-performance", args=[iteration.id])
+    html = owner_client.get(url, {"threshold": "0.5", "iou": "0.5"}, **HX).content.decode()
+    table = html[html.index('id="confusion-tags"'):]
+    assert "no box" in table and "cell=fork%7C&amp;threshold=0.5&amp;iou=0.5" in table  # the missed fork
+    cell = reverse("training:iteration-images", args=[iteration.id])
+    assert beside in owner_client.get(cell, {"cell": "fork|", "iou": "0.5"}).content.decode()
+    assert beside in owner_client.get(cell, {"cell": "|fork", "iou": "0.5"}).content.decode()  # found on nothing
