@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.training.builders import tagged_project
+from tests.training.builders import completed_iteration, tagged_project
 from training.ml.metrics import compute_metrics
 from training.models import Iteration
 from training.services import iteration_queue
@@ -16,34 +16,8 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-def _validation_predictions(project):  # type: ignore[no-untyped-def]
-    """Stored validation predictions as the engine writes them: 4 Hemlock, 4 Cherry, one of each confused."""
-    images = {t.name: [str(i.id) for i in t.images.order_by("id")] for t in project.tags.all()}
-    vps = []
-    for true, other in (("Hemlock", "Cherry"), ("Cherry", "Hemlock")):
-        for n, image_id in enumerate(images[true][:4]):
-            p = [0.9, 0.8, 0.6, 0.3][n]  # the last one is wrong at any threshold above 0.3
-            vps.append({"id": image_id, "tags": [true], "boxes": [],
-                        "predictions": [{"tag": true, "probability": p, "box": None},
-                                        {"tag": other, "probability": 1 - p, "box": None}]})
-    return vps
-
-
 def _completed(project, owner):  # type: ignore[no-untyped-def]
-    iteration = iteration_queue(project=project, requested_by=owner, force=True)
-    tags = ["Cherry", "Hemlock"]
-    vps = _validation_predictions(project)
-    metrics = {"task": "classification", "tags": tags, "threshold": 0.5, "iou_threshold": 0.5,
-               **compute_metrics("classification", tags, vps),
-               "split": {"method": "holdout", "seed": 0, "k": 0, "train_ids": ["a"] * 12,
-                         "val_ids": [v["id"] for v in vps]},
-               "validation_predictions": vps, "backbone": "lite0", "image_size": 224, "mode": "quick",
-               "train_seconds": 2.5, "notes": []}
-    now = timezone.now()
-    Iteration.objects.filter(id=iteration.id).update(status=Iteration.Status.COMPLETED, metrics=metrics,
-                                                     started=now, finished=now, progress=1.0)
-    iteration.refresh_from_db()
-    return iteration
+    return completed_iteration(project, owner=owner)
 
 
 @pytest.fixture
