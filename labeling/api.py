@@ -78,9 +78,7 @@ def create_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
 @training_key_required
 def delete_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    ids = wire.query_guids(request, "regionIds", limit=MAX_REGION_BATCH)
-    if not ids:
-        raise AzureError("BadRequestInvalidIds", "regionIds is required.", 400)
+    ids = wire.query_guids(request, "regionIds", limit=MAX_REGION_BATCH, missing_code="BadRequestInvalidIds")
     for region in Region.objects.filter(id__in=ids, image__project=project):
         region_delete(region=region)
     return wire.no_content()

@@ -421,9 +421,7 @@ def suggest_tags_and_regions(request: HttpRequest, project_id: str) -> HttpRespo
     iteration = iteration_for(project, wire.query_str(request, "iterationId") or "")
     if iteration_status(iteration) != "Completed":
         raise AzureError("BadRequestIterationIsNotTrained", f"{iteration.name} is not trained.", 400)
-    ids = wire.query_guids(request, "imageIds", limit=64)
-    if not ids:
-        raise AzureError("BadRequestInvalidIds", "imageIds is required.", 400)
+    ids = wire.query_guids(request, "imageIds", limit=64, missing_code="BadRequestInvalidIds")
     images = {i.id: i for i in project.images.filter(id__in=ids)}
     if len(images) != len(ids):
         raise AzureError("BadRequestInvalidIds", "Some imageIds are not images of this project.", 400)
@@ -452,9 +450,7 @@ def suggest_tags_and_regions(request: HttpRequest, project_id: str) -> HttpRespo
 @training_key_required
 def delete_prediction(request: HttpRequest, project_id: str) -> HttpResponse:
     project = project_for(request, project_id)
-    ids = wire.query_guids(request, "ids", limit=MAX_PREDICTION_IDS)
-    if not ids:
-        raise AzureError("BadRequestPredictionIdsMissing", "ids is required.", 400)
+    ids = wire.query_guids(request, "ids", limit=MAX_PREDICTION_IDS, missing_code="BadRequestPredictionIdsMissing")
     predictions_delete(project=project, prediction_ids=ids)
     return wire.no_content()
 

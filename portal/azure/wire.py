@@ -57,8 +57,13 @@ def query_list(request: HttpRequest, name: str) -> list[str]:
     return out
 
 
-def query_guids(request: HttpRequest, name: str, *, limit: int | None = None) -> list[uuid.UUID]:
+def query_guids(
+    request: HttpRequest, name: str, *, limit: int | None = None, missing_code: str | None = None
+) -> list[uuid.UUID]:
+    """The GUIDs of a comma-separated query parameter (deduplicated); with ``missing_code``, none is an error."""
     ids = [parse_guid(v, what=name) for v in query_list(request, name)]
+    if missing_code and not ids:
+        raise AzureError(missing_code, f"{name} is required.", 400)
     if limit is not None and len(ids) > limit:
         raise AzureError("BadRequestExceededBatchSize", f"At most {limit} {name} per request.", 400)
     return list(dict.fromkeys(ids))
