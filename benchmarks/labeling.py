@@ -66,7 +66,7 @@ def main() -> int:
         from projects.services import image_upload, project_create, tag_create
 
         user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
-        project = project_create(owner=user, name="Bench", project_type="detection")
+        project = project_create(created_by=user, name="Bench", project_type="detection")
         tags = [tag_create(project=project, name=f"tag{i}") for i in range(8)]
         data = big_jpeg()
         result = image_upload(project=project, data=data, filename="big.jpg")

@@ -53,12 +53,12 @@ def setup(data_dir: Path) -> tuple[str, str, str]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from projects.accounts import apikey_get_or_create
     from projects.services import image_upload, project_create, tag_create
     from training.services import iteration_publish, iteration_queue, iteration_run
+    from workspaces.services import personal_keys
 
     user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
-    project = project_create(owner=user, name="Trees")
+    project = project_create(created_by=user, name="Trees")
     folder = DATASETS / "azure-quickstart/classification"
     for name, sub in (("Hemlock", "Hemlock"), ("Japanese Cherry", "Japanese_Cherry")):
         tag = tag_create(project=project, name=name)
@@ -71,7 +71,7 @@ def setup(data_dir: Path) -> tuple[str, str, str]:
     assert iteration.status == "Completed", iteration.error
     print(f"trained the quickstart classifier in {time.perf_counter() - started:.1f} s (in-process, cold cache)")
     iteration_publish(iteration=iteration, publish_name="bench")
-    return str(project.id), "bench", apikey_get_or_create(user=user).prediction_key
+    return str(project.id), "bench", personal_keys(user=user).prediction_key
 
 
 class Client:

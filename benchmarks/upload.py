@@ -169,7 +169,7 @@ def main() -> None:
         )
         user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
         for clients in args.clients:
-            project = services.project_create(owner=user, name=f"Upload x{clients}")
+            project = services.project_create(created_by=user, name=f"Upload x{clients}")
             tag = services.tag_create(project=project, name="bench")
             rate, per_cpu_second = upload_all(project, user, tag, jpegs, clients)
             stored = Image.objects.filter(project=project, tags=tag).count()
@@ -180,7 +180,7 @@ def main() -> None:
 
         client = Client()
         client.force_login(user)
-        project = services.project_create(owner=user, name="Grid")
+        project = services.project_create(created_by=user, name="Grid")
         tags = [services.tag_create(project=project, name=n) for n in ("ants", "bees", "wasps")]
         first = services.image_upload(project=project, data=jpegs[0], filename="first.jpg", tags=[tags[0]]).image
         results = {}

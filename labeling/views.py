@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,6 +27,7 @@ from portal.azure.errors import translate_errors
 from projects.models import Image, Project, Tag
 from projects.selectors import image_get_for
 from projects.services import tag_create as tag_create_service
+from workspaces.access import Need, access, workspace_ids_of
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def _image_for(request: HttpRequest, image_id: uuid.UUID) -> Image:
 
 def _region_for(request: HttpRequest, region_id: uuid.UUID) -> Region:
     return get_object_or_404(
-        Region.objects.select_related("image__project", "tag"), id=region_id, image__project__owner=request.user
+        Region.objects.select_related("image__project", "tag"),
+        id=region_id,
+        image__project__workspace_id__in=workspace_ids_of(request.user),
     )
 
 
@@ -100,7 +102,7 @@ def _region_list_context(image: Image) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def labeler(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """One image to label: boxes for detection projects, tag buttons for classification ones."""
     image = _image_for(request, image_id)
@@ -152,14 +154,14 @@ def _region_list(request: HttpRequest, image: Image, status: int = 200) -> HttpR
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def region_list(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """The ``#region-list`` partial (boxes.js reloads it to resynchronise after a rejected save)."""
     return _region_list(request, _image_for(request, image_id))
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 @translate_errors
 def region_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = _image_for(request, image_id)
@@ -181,7 +183,7 @@ def region_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 @translate_errors
 def region_update(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpResponse:
     region = _region_for(request, region_id)
@@ -197,7 +199,7 @@ def region_update(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpRespons
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 @translate_errors
 def region_delete(request: HtmxHttpRequest, region_id: uuid.UUID) -> HttpResponse:
     region = _region_for(request, region_id)
@@ -211,7 +213,7 @@ def _bad_form(form: RegionForm) -> JsonResponse:
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 @translate_errors
 def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """Create a tag from the labeler's picker; answers the ``#tag-list`` partial and a ``tagCreated`` event."""
@@ -228,7 +230,7 @@ def tag_create(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 @translate_errors
 def tag_set(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """Fast tagger: set one tag on or off the image (multiclass: replaces the others); answers ``#tag-buttons``."""

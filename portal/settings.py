@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials.apps.SimpleAppConfig",
+    "workspaces",
     "projects",
     "labeling",
     "training",
@@ -60,6 +61,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.limits",
+                "workspaces.context_processors.workspaces",
             ],
             "loaders": [
                 (
@@ -178,6 +180,20 @@ TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=600 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
+
+# Teams: invitation links expire after this many days; open sign-up (anyone may create an account) is off
+# unless set. E-mail (invitations, password reset): the console unless EMAIL_HOST is set (see .env.example).
+TAGSIGHT_INVITATION_DAYS = env_int("TAGSIGHT_INVITATION_DAYS", default=7)
+TAGSIGHT_SELF_REGISTRATION = env_bool("TAGSIGHT_SELF_REGISTRATION", default=False)
+EMAIL_HOST = env_str("EMAIL_HOST", default="")
+_MAIL = "smtp" if EMAIL_HOST else "console"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", default=f"django.core.mail.backends.{_MAIL}.EmailBackend")
+EMAIL_PORT = env_int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Tagsight <tagsight@localhost>")
 
 # Celery: kombu's filesystem transport under DATA_DIR by default (no broker server); redis:// in production.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="filesystem://")

@@ -6,15 +6,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal import views
-from projects import accounts
+from workspaces import views as workspace_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
-    path("account/", accounts.account, name="account"),
-    path("account/keys/<str:which>/regenerate", accounts.account_regenerate, name="account-regenerate"),
+    path("account/", workspace_views.account, name="account"),
+    path("", include("workspaces.urls")),
     path("", include("projects.urls")),
     path("", include("labeling.urls")),
     path("", include("training.urls")),

@@ -22,8 +22,12 @@ class PredictionsConfig(AppConfig):
         from django.db.models.signals import pre_delete
 
         from predictions.cleanup import cleanup_after_beat
+        from predictions.models import Export, StoredPrediction
         from training import heartbeat
         from training.models import Iteration
+        from workspaces.access import resolver_add
 
+        resolver_add("prediction_id", StoredPrediction, "project__workspace_id")
+        resolver_add("export_id", Export, "iteration__project__workspace_id")
         heartbeat.heartbeat_hook_add(cleanup_after_beat)
         pre_delete.connect(_exports_delete_with_iteration, sender=Iteration, dispatch_uid="tagsight-export-files")

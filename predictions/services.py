@@ -32,6 +32,7 @@ from projects.models import Project
 from projects.storage import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
+from workspaces.access import workspace_ids_of
 
 logger = logging.getLogger(__name__)
 
@@ -273,10 +274,10 @@ def prediction_thumbnail(*, prediction: StoredPrediction) -> str:
 
 
 def prediction_get_for(*, user: Any, prediction_id: uuid.UUID | str) -> StoredPrediction:
-    """A stored prediction of one of the user's projects; Http404 for anything else."""
+    """A stored prediction of one of the principal's projects; Http404 for anything else."""
     try:
         return StoredPrediction.objects.select_related("project", "iteration").get(
-            id=prediction_id, project__owner=user
+            id=prediction_id, project__workspace_id__in=workspace_ids_of(user)
         )
     except (StoredPrediction.DoesNotExist, ValueError, TypeError):
         raise Http404("No such prediction.") from None

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
@@ -29,6 +28,7 @@ from projects.selectors import project_get_for
 from projects.storage import stored_file_response
 from training import selectors
 from training.models import Iteration
+from workspaces.access import Need, access, workspace_ids_of
 
 SAMPLES = {  # shipped Quick Test samples (static/predictions/samples, MIT, see LICENSE.txt there)
     "hemlock-test.jpg": "Hemlock (Azure quickstart test image)",
@@ -119,7 +119,7 @@ def _input_bytes(request: HttpRequest, project: Project) -> tuple[bytes, str]:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.TRAIN)
 def quick_test(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     """GET: the Quick Test page. POST: predict the chosen image and answer the result (a fragment for htmx)."""
     project = project_get_for(user=request.user, project_id=project_id)
@@ -157,7 +157,7 @@ def _fraction(value: Any) -> float | None:
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for(user=request.user, project_id=project_id)
     params = request.GET
@@ -194,7 +194,7 @@ def prediction_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResp
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def predictions_delete(request: HttpRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for(user=request.user, project_id=project_id)
     try:
@@ -242,7 +242,7 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def prediction_detail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     threshold = _fraction(request.GET.get("threshold"))
@@ -251,7 +251,7 @@ def prediction_detail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRes
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
     """"Add to training images": the corrected tags (classification) or kept boxes (detection)."""
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
@@ -281,7 +281,7 @@ def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRespon
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def prediction_delete(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     project_id = prediction.project_id
@@ -291,7 +291,7 @@ def prediction_delete(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRes
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -> HttpResponse | FileResponse:
     """The stored image (``original``) or its ``thumbnail``, behind the login; strangers get 404."""
     if kind not in ("original", "thumbnail"):
@@ -310,7 +310,7 @@ def _export_panel(request: HttpRequest, iteration: Iteration, **extra: Any) -> H
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.VIEW, post=Need.TRAIN)
 def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """GET: the export panel (polled while building). POST: export (reuses a Done or in-flight export)."""
     iteration = selectors.iteration_get_for(user=request.user, iteration_id=iteration_id)
@@ -328,13 +328,13 @@ def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 
 
 @require_GET
-@login_required
+@access(Need.TRAIN)
 def export_download(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse | FileResponse:
-    if not request.user.is_authenticated:  # never true under login_required; narrows out AnonymousUser
-        raise Http404("No such export.")
     try:
         export = Export.objects.select_related("iteration__project").get(
-            id=export_id, iteration__project__owner=request.user, status=Export.Status.DONE
+            id=export_id,
+            iteration__project__workspace_id__in=workspace_ids_of(request.user),
+            status=Export.Status.DONE,
         )
     except (Export.DoesNotExist, ValueError):
         raise Http404("No such export.") from None

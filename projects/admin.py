@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from projects.models import ApiKey, Image, Project, Tag
+from projects.models import Image, Project, Tag
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("name", "owner", "project_type", "classification_type", "modified")
+    list_display = ("name", "workspace", "created_by", "project_type", "classification_type", "modified")
     list_filter = ("project_type", "classification_type")
-    search_fields = ("name", "owner__username")
-    raw_id_fields = ("owner",)
+    search_fields = ("name", "workspace__name", "created_by__username")
+    raw_id_fields = ("workspace", "created_by")
 
 
 @admin.register(Tag)
@@ -30,10 +30,3 @@ class ImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     raw_id_fields = ("project",)
     filter_horizontal = ("tags",)
     readonly_fields = ("file", "thumbnail", "display", "sha256", "width", "height", "content_type")
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("user", "created", "modified")
-    raw_id_fields = ("user",)
-    readonly_fields = ("training_key", "prediction_key")

@@ -138,7 +138,7 @@ def with_relations(images: QuerySet[Image]) -> QuerySet[Image]:
 
 
 def project_for(request: HttpRequest, project_id: str) -> Project:
-    """The key owner's project, or Azure's 404 (unknown ids and other users' projects look the same)."""
+    """A project of the key's workspace, or Azure's 404 (unknown ids and other workspaces' projects look the same)."""
     try:
         return project_get_for(user=request.user, project_id=project_id)
     except Http404:
@@ -228,7 +228,7 @@ def create_project(request: HttpRequest) -> HttpResponse:
         fields["project_type"] = "detection" if domain.type == OBJECT_DETECTION else "classification"
     if classification_type:
         fields["classification_type"] = classification_type
-    project = services.project_create(owner=request.user, name=name, **fields)
+    project = services.project_create(workspace=request.user.workspace_id, name=name, **fields)  # type: ignore[union-attr]
     return wire.respond(project_json(project))
 
 
@@ -281,7 +281,7 @@ def export_project(request: HttpRequest, project_id: str) -> HttpResponse:
     """ProjectExport: counts and a signed token naming the project (valid a week) for import_project."""
     project = project_for(request, project_id)
     images = project.images.count()
-    token = signing.dumps({"p": str(project.id), "u": request.user.pk}, salt=EXPORT_SALT, compress=True)
+    token = signing.dumps({"p": str(project.id), "w": str(project.workspace_id)}, salt=EXPORT_SALT, compress=True)
     return wire.respond(
         {
             "iterationCount": project.iterations.count(),
@@ -296,26 +296,27 @@ def export_project(request: HttpRequest, project_id: str) -> HttpResponse:
 
 @training_key_required
 def import_project(request: HttpRequest) -> HttpResponse:
-    """A copy of an exported project (tags, images, regions; not iterations) for the key's owner."""
+    """A copy of an exported project (tags, images, regions; not iterations) in the key's workspace. As on Azure,
+    the signed token is the permission: whoever was given it may import the project (for a week)."""
     token = wire.query_str(request, "token") or ""
     try:
         payload = signing.loads(token, salt=EXPORT_SALT, max_age=EXPORT_MAX_AGE_SECONDS)
-        source = Project.objects.get(id=payload["p"], owner_id=payload["u"])
+        source = Project.objects.get(id=payload["p"], workspace_id=payload["w"])
     except (signing.BadSignature, KeyError, TypeError, ValueError, Project.DoesNotExist):
         raise AzureError("BadRequestInvalidImportToken", "The import token is invalid or has expired.", 400) from None
     name = (wire.query_str(request, "name") or source.name).strip()
-    project = _project_copy(source=source, owner=request.user, name=name)
+    project = _project_copy(source=source, workspace=request.user.workspace_id, name=name)  # type: ignore[union-attr]
     return wire.respond(project_json(project))
 
 
-def _project_copy(*, source: Project, owner: Any, name: str) -> Project:
+def _project_copy(*, source: Project, workspace: Any, name: str) -> Project:
     """Recreate a project through the portal's own services (so every rule applies as for a fresh upload)."""
     from django.core.files.storage import default_storage
     from django.db import transaction
 
     with transaction.atomic():
         project = services.project_create(
-            owner=owner,
+            workspace=workspace,
             name=name,
             description=source.description,
             project_type=source.project_type,

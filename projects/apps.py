@@ -1,4 +1,4 @@
-"""Projects app: projects, tags, images, API keys."""
+"""Projects app: projects, tags, images."""
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -11,5 +11,10 @@ class ProjectsConfig(AppConfig):
 
     def ready(self) -> None:
         from projects.images import allow_sides
+        from projects.models import Image, Project
+        from workspaces.access import resolver_add
 
         allow_sides(settings.TAGSIGHT_MAX_IMAGE_SIDE)
+        # The workspace a URL is about, for workspaces.access (404 / 403 decided there).
+        resolver_add("project_id", Project, "workspace_id")
+        resolver_add("image_id", Image, "project__workspace_id")

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
+from workspaces.errors import WorkspaceError
 
-class ProjectsError(Exception):
+
+class ProjectsError(WorkspaceError):
     """Base for projects-domain failures; views show ``message``, the API sends ``code`` with ``status``."""
-
-    code = "BadRequest"
-    status = 400
-
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
 
 
 class ProjectNameInvalid(ProjectsError):

@@ -1,8 +1,7 @@
-"""Projects, tags, images and the per-user API keys (Azure ids are UUIDs, so ours are too)."""
+"""Projects, tags and images (Azure ids are UUIDs, so ours are too). A project lives in a workspace."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 from django.conf import settings
@@ -22,7 +21,11 @@ class Project(models.Model):
         MULTILABEL = "Multilabel", "Multilabel (several tags per image)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    # PROTECT: a workspace with projects is never deleted by accident (nor its users' personal one).
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.PROTECT, related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="projects_created"
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     project_type = models.CharField(max_length=20, choices=ProjectType.choices, default=ProjectType.CLASSIFICATION)
@@ -35,7 +38,7 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["-modified"]
-        indexes = [models.Index(fields=["owner", "-modified"])]
+        indexes = [models.Index(fields=["workspace", "-modified"])]
 
     def __str__(self) -> str:
         return self.name
@@ -108,21 +111,3 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.original_name or str(self.id)
-
-
-def _new_key() -> str:
-    return secrets.token_hex(16)
-
-
-class ApiKey(models.Model):
-    """A user's Training and Prediction keys (Azure's Training-Key / Prediction-Key headers)."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_key")
-    training_key = models.CharField(max_length=64, unique=True, default=_new_key)
-    prediction_key = models.CharField(max_length=64, unique=True, default=_new_key)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        # Never the keys themselves: this shows up in the admin and in logs.
-        return f"API keys of {self.user}"

@@ -13,6 +13,7 @@ from django.db.models.lookups import Exact
 from django.http import Http404
 
 from projects.models import Image, Project, Tag
+from workspaces.access import workspace_ids_of
 
 ORDERS = {"newest": ("-created", "-id"), "oldest": ("created", "id")}
 
@@ -24,10 +25,19 @@ def _uuid_or_404(value: Any) -> UUID:
         raise Http404("Not found.") from exc
 
 
-def project_list_for(*, user: Any) -> QuerySet[Project]:
-    """Projects the user owns, newest change first, with ``image_count`` and ``cover_image_id`` (for tiles)."""
+def projects_visible_to(user: Any) -> QuerySet[Project]:
+    """Every project in the principal's workspaces (a user's memberships, or a key's one workspace)."""
+    return Project.objects.filter(workspace_id__in=workspace_ids_of(user))
+
+
+def project_list_for(*, user: Any, workspace_id: Any = None) -> QuerySet[Project]:
+    """The principal's projects (of one workspace, if given), newest change first, with ``image_count`` and
+    ``cover_image_id`` (for tiles)."""
     images = Image.objects.filter(project=OuterRef("pk")).order_by()
-    return Project.objects.filter(owner=user).annotate(
+    projects = projects_visible_to(user)
+    if workspace_id is not None:
+        projects = projects.filter(workspace_id=workspace_id)
+    return projects.annotate(
         image_count=Coalesce(
             Subquery(images.values("project").annotate(n=Count("pk")).values("n")[:1]),
             Value(0),
@@ -38,9 +48,10 @@ def project_list_for(*, user: Any) -> QuerySet[Project]:
 
 
 def project_get_for(*, user: Any, project_id: Any) -> Project:
-    """The user's project; Http404 for an unknown id or someone else's project (never 403: ids don't leak)."""
+    """A project in one of the principal's workspaces; Http404 for an unknown id or anyone else's project (never
+    403: ids don't leak). What the principal may do there is workspaces.access's decision."""
     pk = _uuid_or_404(project_id)
-    project = Project.objects.filter(owner=user, pk=pk).first() if getattr(user, "is_authenticated", False) else None
+    project = projects_visible_to(user).filter(pk=pk).first()
     if project is None:
         raise Http404("No such project.")
     return project
@@ -124,14 +135,12 @@ def image_counts(*, project: Project) -> dict[str, int]:
 
 
 def image_get_for(*, user: Any, image_id: Any) -> Image:
-    """An image of one of the user's projects (with its project and tags); Http404 for anyone else."""
+    """An image of one of the principal's projects (with its project and tags); Http404 for anyone else."""
     image = (
         Image.objects.select_related("project")
         .prefetch_related("tags")
-        .filter(pk=_uuid_or_404(image_id), project__owner=user)
+        .filter(pk=_uuid_or_404(image_id), project__workspace_id__in=workspace_ids_of(user))
         .first()
-        if getattr(user, "is_authenticated", False)
-        else None
     )
     if image is None:
         raise Http404("No such image.")

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from projects import errors, selectors, services
 from projects.forms import GridFilterForm, ImageActionForm, ProjectForm, TagForm, UploadTagsForm
 from projects.models import Project, Tag
 from projects.storage import stored_file_response
+from workspaces.access import Need, access
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +33,24 @@ class HtmxHttpRequest(HttpRequest):
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def project_list(request: HtmxHttpRequest) -> HttpResponse:
-    return render(request, "projects/project_list.html", {"projects": selectors.project_list_for(user=request.user)})
+    workspace_id = request.access.workspace_id  # type: ignore[attr-defined]  # the switcher's current workspace
+    projects = selectors.project_list_for(user=request.user, workspace_id=workspace_id)
+    return render(request, "projects/project_list.html", {"projects": projects})
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.TRAIN)
 def project_create(request: HtmxHttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            project = services.project_create(owner=request.user, **form.cleaned_data)
+            project = services.project_create(
+                created_by=request.user,
+                workspace=request.access.workspace_id,  # type: ignore[attr-defined]
+                **form.cleaned_data,
+            )
         except errors.ProjectsError as exc:
             form.add_error(None, exc.message)
         else:
@@ -53,7 +59,7 @@ def project_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.TRAIN)
 def project_edit(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     form = ProjectForm(request.POST or None, initial=ProjectForm.initial_for(project))
@@ -69,7 +75,7 @@ def project_edit(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.OWN)
 def project_delete(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     if request.method == "POST":
@@ -150,7 +156,7 @@ def _annotate_tiles(images: list[Any]) -> None:
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def project_detail(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     """The Training images page. htmx: ``#grid-page`` for the next page (infinite scroll), else ``#workspace``."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
@@ -170,7 +176,7 @@ def _after_change(request: HtmxHttpRequest, project: Project) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     """Add a tag to, remove a tag from, or delete the selected images."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
@@ -188,6 +194,7 @@ def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
         elif data["action"] == "untag":
             services.images_untag(project=project, image_ids=data["image_ids"], tag_ids=data["tag_ids"])
         else:
+            request.access.require(Need.TRAIN)  # type: ignore[attr-defined]  # labelers tag, trainers delete
             n = services.images_delete(project=project, image_ids=data["image_ids"])
             messages.success(request, f"Deleted {n} image{'s' if n != 1 else ''}.")
     except errors.ProjectsError as exc:
@@ -199,7 +206,7 @@ def images_action(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 def tag_create(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     """Create a tag from the tag panel, or from the upload page's picker (``picker=1``: it comes back checked)."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
@@ -224,7 +231,7 @@ def tag_create(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.LABEL)
 def tag_edit(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpResponse:
     """Rename a tag; GET (htmx) gives the inline rename form in place of the tag's row."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
@@ -245,7 +252,7 @@ def tag_edit(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpRe
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def tag_delete(request: HtmxHttpRequest, project_id: UUID, tag_id: UUID) -> HttpResponse:
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     tag = selectors.tag_get(project=project, tag_id=tag_id)
@@ -262,7 +269,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.LABEL)
 def image_upload(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     """GET: the drop zone. POST: one or more files (+ batch tags); JSON per file for the uploader script."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
@@ -318,7 +325,7 @@ def _image_context(image: Any) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def image_detail(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
     """One image at display size with its tags; htmx: ``#image-panel`` for the grid's dialog."""
     image = selectors.image_get_for(user=request.user, image_id=image_id)
@@ -329,7 +336,7 @@ def image_detail(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 def image_tags(request: HtmxHttpRequest, image_id: UUID) -> HttpResponse:
     """Toggle one tag on one image from the image panel."""
     image = selectors.image_get_for(user=request.user, image_id=image_id)
@@ -351,7 +358,7 @@ _KINDS = {"original": "file", "display": "display", "thumbnail": "thumbnail"}
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def image_file(request: HtmxHttpRequest, image_id: UUID, kind: str) -> HttpResponse | FileResponse:
     """Media behind the login: streamed from disk, or a redirect to a presigned S3 URL. Strangers get 404."""
     if kind not in _KINDS:

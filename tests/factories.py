@@ -61,9 +61,11 @@ def make_big_png(width: int, height: int, grey: int = 128) -> bytes:
 
 def make_project(owner: Any, **fields: Any) -> Any:
     from projects.models import Project
+    from workspaces.services import personal_workspace_ensure
 
     fields.setdefault("name", "Trees")
-    return Project.objects.create(owner=owner, **fields)
+    fields.setdefault("workspace", personal_workspace_ensure(user=owner))
+    return Project.objects.create(created_by=owner, **fields)
 
 
 def make_tag(project: Any, name: str = "Hemlock", **fields: Any) -> Any:

@@ -1,6 +1,6 @@
 """The layout tells the truth: apps depend one way, and no module imports one that imports it back.
 
-Dependency order: projects ← labeling ← training ← predictions (portal/ is wiring and Azure plumbing).
+Dependency order: workspaces ← projects ← labeling ← training ← predictions (portal/ is wiring and Azure plumbing).
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("projects", "labeling", "training", "predictions")
+APPS = ("workspaces", "projects", "labeling", "training", "predictions")
 RANK = {app: i for i, app in enumerate(APPS)}
 # The documented enqueue calls: a service sends its Celery task on commit, and the task's body calls the service
 # that does the work (a task is a two-line wrapper).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from workspaces.services import personal_keys
+
 pytestmark = pytest.mark.django_db
 
 
@@ -28,23 +30,24 @@ def test_pages_need_a_login(client):
 def test_apikeys_command_creates_user_and_prints_keys(capsys, django_user_model):
     call_command("apikeys", "alice")
     out = capsys.readouterr().out
-    user = django_user_model.objects.get(username="alice")
-    assert f"TRAINING_KEY={user.api_key.training_key}" in out
-    assert f"PREDICTION_KEY={user.api_key.prediction_key}" in out
+    keys = personal_keys(user=django_user_model.objects.get(username="alice"))
+    assert out.splitlines() == [f"TRAINING_KEY={keys.training_key}", f"PREDICTION_KEY={keys.prediction_key}"]
     call_command("apikeys", "alice")  # idempotent: same keys printed again
-    assert f"TRAINING_KEY={user.api_key.training_key}" in capsys.readouterr().out
+    assert f"TRAINING_KEY={keys.training_key}" in capsys.readouterr().out
 
 
-def test_account_page_shows_and_regenerates_keys(owner_client, owner):
-    page = owner_client.get("/account/")
+def test_keys_page_shows_and_regenerates_one_key(owner_client, owner):
+    workspace = owner.personal_workspace
+    page = owner_client.get(f"/workspaces/{workspace.id}/keys")
     assert page.status_code == 200
-    old = owner.api_key.training_key
-    assert old in page.content.decode()
-    response = owner_client.post("/account/keys/training/regenerate", HTTP_HX_REQUEST="true")
+    old = personal_keys(user=owner)
+    assert old.training_key in page.content.decode() and old.prediction_key in page.content.decode()
+    response = owner_client.post(f"/workspaces/{workspace.id}/keys", {"kind": "training", "slot": "1"},
+                                 HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    owner.api_key.refresh_from_db()
-    assert owner.api_key.training_key != old
-    assert owner.api_key.training_key in response.content.decode()
+    new = personal_keys(user=owner)
+    assert new.training_key != old.training_key and new.training_key in response.content.decode()
+    assert new.prediction_key == old.prediction_key  # only the one key changed
     assert "<html" not in response.content.decode()  # an htmx fragment, not the full page
 
 
@@ -84,7 +87,7 @@ def test_a_forbidden_page_is_a_page_of_ours_with_a_way_home(rf, owner):
     response = permission_denied(request, PermissionDenied())
     body = response.content.decode()
     assert response.status_code == 403
-    assert 'class="topbar"' in body and "not allowed" in body and 'href="/"' in body
+    assert 'class="topbar"' in body and "role doesn't allow" in body and 'href="/"' in body
 
 
 def test_the_server_error_page_needs_no_database_and_links_home(rf, django_db_blocker):

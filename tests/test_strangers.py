@@ -22,7 +22,7 @@ from tests.factories import make_image_bytes, make_project, make_tag
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
-ID_PARAMS = {"project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id", "export_id"}
+ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id", "export_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
 PUBLIC = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
@@ -98,7 +98,7 @@ def owned(owner, tmp_path):  # type: ignore[no-untyped-def]
     iteration_publish(iteration=iteration, publish_name="live")
     prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg")
     export = Export.objects.create(iteration=iteration, status="Done", file="x.zip")
-    return {"project_id": project.id, "image_id": image.id, "tag_id": tag.id, "iteration_id": iteration.id,
+    return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id, "iteration_id": iteration.id,
             "region_id": region.id, "prediction_id": prediction.id, "export_id": export.id}
 
 
@@ -114,11 +114,13 @@ def _snapshot() -> list[Any]:
     from predictions.models import Export, StoredPrediction
     from projects.models import Image, Project, Tag
     from training.models import Iteration
+    from workspaces.models import Membership, WorkspaceKey
 
     return [sorted(map(str, m.objects.values_list(*fields))) for m, fields in (
         (Project, ("id", "name", "modified")), (Tag, ("id", "name")), (Image, ("id", "metadata")),
         (Image.tags.through, ("image_id", "tag_id")), (Region, ("id", "left", "tag_id")),
-        (Iteration, ("id", "name", "status", "publish_name")), (StoredPrediction, ("id",)), (Export, ("id", "status")))]
+        (Iteration, ("id", "name", "status", "publish_name")), (StoredPrediction, ("id",)), (Export, ("id", "status")),
+        (Membership, ("workspace_id", "user_id", "role")), (WorkspaceKey, ("key",)))]
 
 
 def test_a_stranger_gets_404_on_every_portal_route_with_an_id(stranger_client, owned) -> None:  # type: ignore[no-untyped-def]
@@ -159,9 +161,9 @@ def test_signed_out_every_portal_page_sends_the_visitor_to_sign_in(client, owned
 def test_a_strangers_keys_get_404_on_every_azure_route_with_an_id(stranger, owned) -> None:  # type: ignore[no-untyped-def]
     from django.test import Client
 
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
-    keys = apikey_get_or_create(user=stranger)
+    keys = personal_keys(user=stranger)
     headers = {"HTTP_TRAINING_KEY": keys.training_key, "HTTP_PREDICTION_KEY": keys.prediction_key}
     client = Client()
     before = _snapshot()

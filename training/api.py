@@ -13,6 +13,7 @@ from portal.azure.errors import AzureError
 from projects.api import project_for
 from projects.models import Image, Project
 from training import selectors, services
+from workspaces.access import user_of
 
 EXPORT_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")
 SUPPORTED_EXPORTS = ("ONNX",)
@@ -78,7 +79,7 @@ def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
         hours = 1  # Azure's portal default for advanced training
     iteration = services.iteration_queue(
         project=project,
-        requested_by=request.user,
+        requested_by=user_of(request.user),  # None for a key: the audit log says "API key N"
         training_type=matched,
         budget_minutes=hours * 60,
         force=wire.query_bool(request, "forceTrain"),

@@ -24,11 +24,14 @@ class TrainingConfig(AppConfig):
         from projects.iteration_data import iteration_data_reader_set
         from projects.services import project_delete_check_add
         from training import heartbeat, selectors, signals
+        from training.models import Iteration
         from training.services import project_check_unpublished
+        from workspaces.access import resolver_add
 
         worker_ready.connect(signals.on_worker_ready, weak=False, dispatch_uid="tagsight-worker-ready")
         worker_shutdown.connect(signals.on_worker_shutdown, weak=False, dispatch_uid="tagsight-worker-shutdown")
         worker_process_init.connect(signals.warm_pool_process, weak=False, dispatch_uid="tagsight-warm-ml")
+        resolver_add("iteration_id", Iteration, "project__workspace_id")
         heartbeat.heartbeat_hook_add(_reap_lost_iterations)
         project_delete_check_add(project_check_unpublished)
         iteration_data_reader_set(selectors.iteration_data)  # projects' API answers iterationId from snapshots

@@ -16,6 +16,7 @@ from projects.models import Image, Project, Tag
 from training import plots
 from training.models import Iteration, WorkerHeartbeat
 from training.services.reaper import iterations_reap_lost
+from workspaces.access import workspace_ids_of
 
 WORKER_ALIVE_SECONDS = 30
 # services._Progress puts the engine's own fraction on 5..95 % of the bar (fetching before, saving
@@ -86,9 +87,11 @@ def iteration_current(*, iteration: Iteration) -> Iteration:
 
 
 def iteration_get_for(*, user: Any, iteration_id: uuid.UUID | str) -> Iteration:
-    """An iteration of one of the user's projects, lost worker reaped; Http404 for anything else."""
+    """An iteration of one of the principal's projects, lost worker reaped; Http404 for anything else."""
     try:
-        iteration = Iteration.objects.select_related("project").get(id=iteration_id, project__owner=user)
+        iteration = Iteration.objects.select_related("project").get(
+            id=iteration_id, project__workspace_id__in=workspace_ids_of(user)
+        )
     except (Iteration.DoesNotExist, ValueError, TypeError):
         raise Http404("No such iteration.") from None
     return iteration_current(iteration=iteration)

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from projects.models import Project
 from projects.selectors import image_get_for, project_get_for, tag_get, tag_list
 from training import selectors, services
 from training.models import Iteration
+from workspaces.access import Need, access
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -46,7 +46,7 @@ def _iteration(request: HttpRequest, iteration_id: uuid.UUID) -> Iteration:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.TRAIN)
 def train(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     """GET: the Train dialog (Quick / Advanced). POST: queue it; on a failed check, say why in the dialog."""
     project = project_get_for(user=request.user, project_id=project_id)
@@ -87,7 +87,7 @@ def _train_page(
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_list(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResponse:
     project = project_get_for(user=request.user, project_id=project_id)
     return _iteration_list(request, project)
@@ -122,14 +122,14 @@ def _detail_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_detail(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
     return render(request, "training/iteration_detail.html", _detail_context(request, iteration))
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_status(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """Polled every second while training: the live body; once done, the full results and HTTP 286 (stop)."""
     iteration = _iteration(request, iteration_id)
@@ -143,7 +143,7 @@ def iteration_status(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_performance(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """The numbers at the slider's thresholds (htmx: just the results; otherwise the whole page)."""
     iteration = _iteration(request, iteration_id)
@@ -154,7 +154,7 @@ def iteration_performance(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> 
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def iteration_cancel(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = services.iteration_cancel(iteration=_iteration(request, iteration_id))
     if request.htmx:
@@ -174,7 +174,7 @@ def _back(request: HttpRequest, iteration: Iteration) -> HttpResponseRedirect:
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def iteration_rename(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
     try:
@@ -185,7 +185,7 @@ def iteration_rename(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def iteration_publish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
     try:
@@ -197,7 +197,7 @@ def iteration_publish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResp
 
 
 @require_POST
-@login_required
+@access(Need.TRAIN)
 def iteration_unpublish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     iteration = _iteration(request, iteration_id)
     try:
@@ -209,7 +209,7 @@ def iteration_unpublish(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRe
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@access(Need.TRAIN)
 def iteration_delete(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """GET: the confirmation page; POST: delete and go back to the list."""
     iteration = _iteration(request, iteration_id)
@@ -245,7 +245,7 @@ def _gallery_context(
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_images(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """The validation images behind one confusion-matrix cell (``?cell=<true>|<predicted>``)."""
     iteration = _iteration(request, iteration_id)
@@ -259,7 +259,7 @@ def iteration_images(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
 
 
 @require_GET
-@login_required
+@access(Need.VIEW)
 def iteration_errors(request: HttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """The error gallery: false positives and false negatives at the thresholds, each fixable in one click."""
     iteration = _iteration(request, iteration_id)
@@ -270,7 +270,7 @@ def iteration_errors(request: HttpRequest, iteration_id: uuid.UUID) -> HttpRespo
 
 
 @require_POST
-@login_required
+@access(Need.LABEL)
 def iteration_retag(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpResponse:
     """One-click retag from a gallery card: POST image, tag, mode (set | add | remove)."""
     iteration = _iteration(request, iteration_id)

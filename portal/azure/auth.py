@@ -1,4 +1,8 @@
-"""Key authentication: ``@training_key_required`` / ``@prediction_key_required`` (Training-Key, Prediction-Key)."""
+"""Key authentication: ``@training_key_required`` / ``@prediction_key_required`` (Training-Key, Prediction-Key).
+
+A key belongs to a workspace (Key 1 or Key 2 of its kind): the request acts as that key, on that workspace's
+projects only (``workspaces.access.KeyPrincipal`` becomes ``request.user``), and the audit log says "API key N".
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from portal.azure.errors import error_response, translate_errors
+from workspaces import audit
+from workspaces.access import principal_for_key
 
 UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. "
@@ -21,14 +27,13 @@ def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpRespons
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            from projects.accounts import user_for_key
-
             key = (request.headers.get(header) or "").strip()  # request.headers is case-insensitive
-            user = user_for_key(**{kind: key}) if key else None
-            if user is None:
+            principal = principal_for_key(kind=kind, key=key)
+            if principal is None:
                 return error_response("Unauthorized", UNAUTHORIZED_MESSAGE, 401)
-            request.user = user  # the key's owner; views pass it explicitly to selectors and services
-            return view(request, *args, **kwargs)
+            request.user = principal  # type: ignore[assignment]  # views pass it to selectors and services
+            with audit.acting_as(audit.actor_for(request, principal)):
+                return view(request, *args, **kwargs)
 
         # Key-authenticated, never cookie-authenticated: no CSRF. Errors inside become Azure errors.
         return csrf_exempt(translate_errors(wrapped))
@@ -36,5 +41,5 @@ def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpRespons
     return decorator
 
 
-training_key_required = _key_required("Training-Key", "training_key")
-prediction_key_required = _key_required("Prediction-Key", "prediction_key")
+training_key_required = _key_required("Training-Key", "training")
+prediction_key_required = _key_required("Prediction-Key", "prediction")

@@ -22,12 +22,15 @@ def css_pct(value: Any) -> str:
 def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]:
     """The iteration page's "Prediction URL" (published iterations) and "Export" panels."""
     from predictions.exports import export_list
-    from projects.accounts import apikey_get_or_create
+    from workspaces.access import Need, can
+    from workspaces.models import WorkspaceKey
 
     request = context.get("request")
     key = ""
-    if iteration.is_published and request is not None and request.user.is_authenticated:
-        key = apikey_get_or_create(user=request.user).prediction_key
+    workspace_id = iteration.project.workspace_id
+    if iteration.is_published and request is not None and can(request.user, workspace_id, Need.TRAIN):
+        found = WorkspaceKey.objects.filter(workspace_id=workspace_id, kind="prediction", slot=1).first()
+        key = found.key if found else ""
     base = request.build_absolute_uri("/").rstrip("/") if request is not None else ""
     task = "detect" if iteration.is_detection else "classify"
     return {

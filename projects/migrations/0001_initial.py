@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import django.db.models.functions.text
 import projects.models
+import workspaces.models  # new_key: the keys moved there (the table is dropped in 0004)
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -21,8 +22,8 @@ class Migration(migrations.Migration):
             name='ApiKey',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('training_key', models.CharField(default=projects.models._new_key, max_length=64, unique=True)),
-                ('prediction_key', models.CharField(default=projects.models._new_key, max_length=64, unique=True)),
+                ('training_key', models.CharField(default=workspaces.models.new_key, max_length=64, unique=True)),
+                ('prediction_key', models.CharField(default=workspaces.models.new_key, max_length=64, unique=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('modified', models.DateTimeField(auto_now=True)),
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='api_key', to=settings.AUTH_USER_MODEL)),

@@ -13,6 +13,7 @@ from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DO
 from projects.models import Project, Tag
 from projects.services.base import clean_name
 from projects.storage import storage_delete_tree
+from workspaces.services import personal_workspace_ensure
 
 
 def _domain_for(project_type: str | None, domain_id: UUID | str | None) -> tuple[str, UUID]:
@@ -37,20 +38,27 @@ def _domain_for(project_type: str | None, domain_id: UUID | str | None) -> tuple
 
 def project_create(
     *,
-    owner: Any,
+    created_by: Any = None,
+    workspace: Any = None,
     name: str,
     description: str = "",
     project_type: str | None = None,
     classification_type: str = "Multiclass",
     domain_id: UUID | str | None = None,
 ) -> Project:
-    """Create a project. The domain decides the project type; without one, the type's General domain."""
+    """Create a project in ``workspace`` (default: the creator's personal one). The domain decides the project
+    type; without one, the type's General domain."""
+    if workspace is None:
+        if created_by is None:
+            raise TypeError("project_create() needs a workspace or a creator")
+        workspace = personal_workspace_ensure(user=created_by)
     name = clean_name(name, errors.ProjectNameInvalid, "project")
     project_type, resolved_domain = _domain_for(project_type, domain_id)
     if classification_type not in Project.ClassificationType.values:
         raise errors.UnknownClassificationType(f"Unknown classification type {classification_type!r}.")
     return Project.objects.create(
-        owner=owner,
+        workspace_id=getattr(workspace, "pk", workspace),
+        created_by=created_by,
         name=name,
         description=description or "",
         project_type=project_type,

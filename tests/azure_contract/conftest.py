@@ -57,9 +57,9 @@ class Api:
 
 
 def _api_for(user: Any) -> Api:
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
-    keys = apikey_get_or_create(user=user)
+    keys = personal_keys(user=user)
     return Api(keys.training_key, keys.prediction_key)
 
 
@@ -82,14 +82,14 @@ def bad_api() -> Api:
 def project(owner):  # type: ignore[no-untyped-def]
     from projects.services import project_create
 
-    return project_create(owner=owner, name="Trees")
+    return project_create(created_by=owner, name="Trees")
 
 
 @pytest.fixture
 def od_project(owner):  # type: ignore[no-untyped-def]
     from projects.services import project_create
 
-    return project_create(owner=owner, name="Forks", domain_id="da2e3a8a-40a5-4171-82f4-58522f70fbc1")
+    return project_create(created_by=owner, name="Forks", domain_id="da2e3a8a-40a5-4171-82f4-58522f70fbc1")
 
 
 @pytest.fixture(autouse=True)

@@ -40,13 +40,13 @@ def _keep_the_test_connection():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def world(owner, settings):  # type: ignore[no-untyped-def]  # noqa: F811
-    from projects.accounts import apikey_get_or_create
     from projects.services import image_upload, project_create, tag_create
     from tests.factories import make_image_bytes
     from training.models import Iteration
+    from workspaces.services import personal_keys
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    project = project_create(owner=owner, name="Fuzzed")
+    project = project_create(created_by=owner, name="Fuzzed")
     tag = tag_create(project=project, name="Oak")
     image = image_upload(project=project, data=make_image_bytes(), tags=[tag]).image
     iteration = Iteration.objects.create(
@@ -67,7 +67,7 @@ def world(owner, settings):  # type: ignore[no-untyped-def]  # noqa: F811
             ],
         },
     )
-    keys = apikey_get_or_create(user=owner)
+    keys = personal_keys(user=owner)
     ids = {"projectId": project.id, "tagId": tag.id, "imageId": image.id, "iterationId": iteration.id}
     return ids, {"Training-Key": keys.training_key, "Prediction-Key": keys.prediction_key}
 

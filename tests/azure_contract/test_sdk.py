@@ -27,9 +27,9 @@ QUICKSTART = DATASETS / "azure-quickstart"
 
 @pytest.fixture
 def keys(owner):  # type: ignore[no-untyped-def]
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
-    return apikey_get_or_create(user=owner)
+    return personal_keys(user=owner)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_sdk_classification_data_flow(trainer, owner):  # type: ignore[no-untype
     trainer.delete_images(project.id, image_ids=[untagged.id])
     assert trainer.get_image_count(project.id) == 7
     assert [p.id for p in trainer.get_projects()] == [project.id]
-    assert owner.projects.get().images.count() == 7  # the portal's data
+    assert owner.personal_workspace.projects.get().images.count() == 7  # the portal's data
 
     with pytest.raises(CustomVisionErrorException) as err:
         trainer.create_tag(project.id, "hemlock")

@@ -84,7 +84,7 @@ def test_create_project_is_200_with_the_default_domain_and_an_empty_json_body(ap
     assert body["settings"]["domainId"] == "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"
     assert body["settings"]["classificationType"] == "Multiclass"
     assert body["created"].endswith("Z")
-    assert owner.projects.get().name == "Japanese Cherry"  # the portal sees what the API made
+    assert owner.personal_workspace.projects.get().name == "Japanese Cherry"  # the portal sees what the API made
 
 
 def test_create_detection_project_and_multilabel(api):  # type: ignore[no-untyped-def]
@@ -140,7 +140,7 @@ def test_update_project_rejects_empty_name_and_missing_body(api, project):  # ty
 def test_delete_project_is_204(api, project, owner):  # type: ignore[no-untyped-def]
     response = api.delete(f"/projects/{project.id}")
     assert response.status_code == 204 and response.content == b""
-    assert not owner.projects.exists()
+    assert not owner.personal_workspace.projects.exists()
     assert api.get(f"/projects/{project.id}").json()["code"] == "NotFoundProject"
 
 
@@ -164,7 +164,7 @@ def test_export_then_import_copies_tags_images_and_regions(api, stranger_api, od
     # The token works for another account too (as Azure's does), and makes an independent copy.
     response = stranger_api.post(f"/projects/import?token={export['token']}&name=Copy")
     assert response.status_code == 200, response.content
-    copy = stranger.projects.get()
+    copy = stranger.personal_workspace.projects.get()
     assert response.json()["id"] == str(copy.id) and copy.name == "Copy" and copy.is_detection
     assert copy.images.count() == 2 and copy.tags.get().name == "fork"
     assert [(r.left, r.top, r.width, r.height) for i in copy.images.all() for r in i.regions.all()] == [

@@ -23,7 +23,7 @@ DETAIL = re.compile(r"/images/[0-9a-f-]{36}/$")  # the image dialog's panel (pro
 @pytest.fixture
 def insects(owner):  # type: ignore[no-untyped-def]
     """Six images, newest first in the grid: the two oldest tagged "ants", the next two "bees", two untagged."""
-    project = services.project_create(owner=owner, name="Insects")
+    project = services.project_create(created_by=owner, name="Insects")
     ants = services.tag_create(project=project, name="ants")
     bees = services.tag_create(project=project, name="bees")
     images = []

@@ -64,11 +64,11 @@ def test_publish_is_a_visible_primary_button_and_its_toast_leaves_the_buttons_cl
 
 def test_prediction_url_snippets_are_whole_and_copy_with_one_click(  # type: ignore[no-untyped-def]
         page, live_server, owner, login_as, screenshot):
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
     iteration = completed_iteration(tagged_project(owner, per_tag=5, name="Trees"), owner=owner,
                                     publish_name="treesModel")
-    key = apikey_get_or_create(user=owner).prediction_key
+    key = personal_keys(user=owner).prediction_key
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     login_as(owner)
     page.goto(f"{live_server.url}/iterations/{iteration.id}/")

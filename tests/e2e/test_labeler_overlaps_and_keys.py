@@ -31,7 +31,7 @@ def coords(region: Region) -> tuple[float, float, float, float]:
 @pytest.fixture
 def two_boxes(owner):  # type: ignore[no-untyped-def]
     """An image with two overlapping boxes: A (0.1–0.5) and B (0.3–0.7) on both axes; tags fork (1), knife (2)."""
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     fork = tag_create(project=project, name="fork")
     knife = tag_create(project=project, name="knife")
     image = upload(project, make_image_bytes(size=(800, 600), color=(70, 90, 110)))

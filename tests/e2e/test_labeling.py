@@ -69,7 +69,7 @@ def assert_box(region: Region, left: float, top: float, width: float, height: fl
 
 def test_draw_resize_move_retag_undo_redo_next_and_reload(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     fork = tag_create(project=project, name="fork")
     scissors = tag_create(project=project, name="scissors")
     older = upload(project, photo(QUICKSTART / "detection/fork/fork_1.jpg", (90, 90, 200)))
@@ -171,7 +171,7 @@ def test_draw_resize_move_retag_undo_redo_next_and_reload(labeler, live_server, 
 
 def test_a_failed_save_is_shown_and_retried(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     tag_create(project=project, name="fork")
     image = upload(project, make_image_bytes(size=(800, 600), color=(30, 120, 60)))
     failures = {"left": 2}
@@ -197,7 +197,7 @@ def test_a_failed_save_is_shown_and_retried(labeler, live_server, owner, screens
 
 def test_refused_input_is_shown_and_the_page_resynchronises(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     fork = tag_create(project=project, name="fork")
     image = upload(project, make_image_bytes(size=(800, 600), color=(30, 60, 120)))
     page.goto(f"{live_server.url}/images/{image.id}/label/")
@@ -213,7 +213,7 @@ def test_refused_input_is_shown_and_the_page_resynchronises(labeler, live_server
 
 def test_keyboard_only_classification_tagging(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Trees", classification_type="Multiclass")
+    project = project_create(created_by=owner, name="Trees", classification_type="Multiclass")
     hemlock = tag_create(project=project, name="Hemlock")
     cherry = tag_create(project=project, name="Japanese Cherry")
     negative = tag_create(project=project, name="Negative", type="Negative")
@@ -264,7 +264,7 @@ def test_keyboard_only_classification_tagging(labeler, live_server, owner, scree
 
 def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     tag_create(project=project, name="fork")
     image = upload(project, make_image_bytes(size=(4000, 3000), color=(120, 110, 100), fmt="JPEG"))
     page.goto(f"{live_server.url}/images/{image.id}/label/")
@@ -311,7 +311,7 @@ def test_zoom_and_pan_keep_boxes_in_image_coordinates(labeler, live_server, owne
 
 def test_the_picker_creates_a_new_tag_and_the_list_deletes_boxes(labeler, live_server, owner):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     tag_create(project=project, name="fork")
     image = upload(project, make_image_bytes(size=(800, 600), color=(60, 60, 60)))
     page.goto(f"{live_server.url}/images/{image.id}/label/")
@@ -351,7 +351,7 @@ def test_the_picker_creates_a_new_tag_and_the_list_deletes_boxes(labeler, live_s
 
 def test_edits_made_while_signed_out_wait_and_are_saved_after_signing_in(labeler, live_server, owner, login_as):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     tag_create(project=project, name="fork")
     image = upload(project, make_image_bytes(size=(800, 600), color=(90, 30, 60)))
     page.goto(f"{live_server.url}/images/{image.id}/label/")
@@ -369,7 +369,7 @@ def test_edits_made_while_signed_out_wait_and_are_saved_after_signing_in(labeler
 
 def test_the_new_boxes_tag_stays_from_image_to_image(labeler, live_server, owner):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Kitchen", project_type="detection")
+    project = project_create(created_by=owner, name="Kitchen", project_type="detection")
     tag_create(project=project, name="fork")
     scissors = tag_create(project=project, name="scissors")
     first = upload(project, make_image_bytes(size=(800, 600), color=(30, 90, 60)))
@@ -400,7 +400,7 @@ def test_the_new_boxes_tag_stays_from_image_to_image(labeler, live_server, owner
 
 def test_walking_untagged_images_counts_up_and_ends_with_all_done(labeler, live_server, owner, screenshot):  # type: ignore[no-untyped-def]
     page = labeler
-    project = project_create(owner=owner, name="Trees", classification_type="Multiclass")
+    project = project_create(created_by=owner, name="Trees", classification_type="Multiclass")
     hemlock = tag_create(project=project, name="Hemlock")
     images = [upload(project, make_image_bytes(size=(320, 240), color=(40 * i, 120, 80))) for i in range(3)]
     page.goto(f"{live_server.url}/projects/{project.id}/?filter=untagged")

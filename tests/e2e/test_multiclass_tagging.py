@@ -24,7 +24,7 @@ def _tags(image) -> set[str]:  # type: ignore[no-untyped-def]
 def test_tagging_replaces_the_tag_and_the_picker_starts_each_batch_afresh(  # type: ignore[no-untyped-def]
     page, live_server, owner, login_as, tmp_path
 ):
-    project = services.project_create(owner=owner, name="Trees")  # multiclass by default
+    project = services.project_create(created_by=owner, name="Trees")  # multiclass by default
     hemlock = services.tag_create(project=project, name="Hemlock")
     services.tag_create(project=project, name="Cherry")
     login_as(owner)

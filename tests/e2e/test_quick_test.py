@@ -29,7 +29,7 @@ def _all_count(page: Any) -> int:
 def test_quick_test_then_prediction_to_training(live_server, logged_in_page, owner) -> None:  # type: ignore[no-untyped-def]
     from django.conf import settings
 
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
     page = logged_in_page
     project, iteration = trained_quickstart(owner, publish_name="treesModel")
@@ -56,7 +56,7 @@ def test_quick_test_then_prediction_to_training(live_server, logged_in_page, own
     assert "non-public" in page.locator("[data-testid=qt-error]").inner_text()
 
     # An image sent to the published iteration's prediction URL, with the Prediction key.
-    key = apikey_get_or_create(user=owner).prediction_key
+    key = personal_keys(user=owner).prediction_key
     data = (settings.BASE_DIR / "static/predictions/samples/japanese-cherry.jpg").read_bytes()
     request = urllib.request.Request(
         f"{live_server.url}/customvision/v3.0/Prediction/{project.id}/classify/iterations/treesModel/image"

@@ -44,7 +44,7 @@ def test_drop_three_images_with_a_tag_and_find_them_under_it(page, live_server, 
     screenshot("02-project-create")
     page.click("button:has-text('Create project')")
     page.wait_for_selector("#workspace")
-    project = Project.objects.get(owner=owner)
+    project = Project.objects.get(created_by=owner)
     assert page.url.endswith(f"/projects/{project.id}/")
     screenshot("03-project-empty")
 
@@ -103,7 +103,7 @@ def test_select_with_shift_click_tag_the_selection_and_open_an_image(page, live_
     from projects import services
     from projects.models import Image
 
-    project = services.project_create(owner=owner, name="Insects")
+    project = services.project_create(created_by=owner, name="Insects")
     bees = services.tag_create(project=project, name="bees")
     photos = sorted((DATASETS / "azure-quickstart" / "detection" / "fork").glob("*.jpg"))[:6]
     for photo in photos:
@@ -155,7 +155,7 @@ def test_tag_panel_create_rename_delete_and_delete_images(page, live_server, own
     from projects import services
     from projects.models import Image, Tag
 
-    project = services.project_create(owner=owner, name="Insects")
+    project = services.project_create(created_by=owner, name="Insects")
     photos = sorted((DATASETS / "azure-quickstart" / "detection" / "scissors").glob("*.jpg"))[:3]
     for photo in photos:
         services.image_upload(project=project, data=photo.read_bytes(), filename=photo.name)

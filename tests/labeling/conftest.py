@@ -16,7 +16,7 @@ def upload(project, color=(200, 30, 30), size=(64, 48)):  # type: ignore[no-unty
 
 @pytest.fixture
 def detection(owner):  # type: ignore[no-untyped-def]
-    return project_create(owner=owner, name="Kitchen", project_type="detection")
+    return project_create(created_by=owner, name="Kitchen", project_type="detection")
 
 
 @pytest.fixture
@@ -36,4 +36,4 @@ def image(detection):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def classification(owner):  # type: ignore[no-untyped-def]
-    return project_create(owner=owner, name="Trees", classification_type="Multiclass")
+    return project_create(created_by=owner, name="Trees", classification_type="Multiclass")

@@ -49,7 +49,7 @@ def test_region_outside_the_image_or_of_zero_size_is_rejected(image, fork, box):
 
 
 def test_tag_of_another_project_is_not_found(image, owner):
-    other = project_create(owner=owner, name="Other", project_type="detection")
+    other = project_create(created_by=owner, name="Other", project_type="detection")
     alien = tag_create(project=other, name="alien")
     with pytest.raises(NotFoundTag) as exc:
         services.region_create(image=image, tag=alien, **BOX)
@@ -58,7 +58,7 @@ def test_tag_of_another_project_is_not_found(image, owner):
 
 
 def test_the_negative_tag_cannot_be_a_region(owner):
-    project = project_create(owner=owner, name="Trees")
+    project = project_create(created_by=owner, name="Trees")
     negative = tag_create(project=project, name="Negative", type="Negative")
     image = upload(project)
     with pytest.raises(InvalidRegion):
@@ -114,7 +114,7 @@ def test_retag_moves_the_image_tag_when_the_last_box_changes(image, fork, scisso
 
 def test_retag_to_another_projects_tag_is_not_found(image, fork, owner):
     region = services.region_create(image=image, tag=fork, **BOX)
-    alien = tag_create(project=project_create(owner=owner, name="Other", project_type="detection"), name="alien")
+    alien = tag_create(project=project_create(created_by=owner, name="Other", project_type="detection"), name="alien")
     with pytest.raises(NotFoundTag):
         services.region_update(region=region, tag=alien)
     region.refresh_from_db()
@@ -149,7 +149,7 @@ def test_batch_creates_and_reports_duplicates_and_exceeded(detection, image, for
 
 @pytest.mark.parametrize("bad", ["image", "tag", "box"])
 def test_batch_with_one_bad_entry_writes_nothing(detection, image, fork, owner, bad):
-    other = project_create(owner=owner, name="Other", project_type="detection")
+    other = project_create(created_by=owner, name="Other", project_type="detection")
     good = RegionEntry(image.id, fork.id, **BOX)
     wrong = {
         "image": RegionEntry(upload(other).id, fork.id, **BOX),
@@ -173,7 +173,7 @@ def test_multiclass_tag_set_replaces_the_other_tag(classification):
 
 
 def test_multilabel_tags_add_up_and_negative_excludes_them(owner):
-    project = project_create(owner=owner, name="Scenes", classification_type="Multilabel")
+    project = project_create(created_by=owner, name="Scenes", classification_type="Multilabel")
     sky, sea = tag_create(project=project, name="sky"), tag_create(project=project, name="sea")
     negative = tag_create(project=project, name="Negative", type="Negative")
     image = upload(project)
@@ -185,7 +185,7 @@ def test_multilabel_tags_add_up_and_negative_excludes_them(owner):
 
 def test_tag_set_with_another_projects_tag_is_not_found(classification, owner):
     image = upload(classification)
-    alien = tag_create(project=project_create(owner=owner, name="Other"), name="alien")
+    alien = tag_create(project=project_create(created_by=owner, name="Other"), name="alien")
     with pytest.raises(NotFoundTag):
         services.image_tag_set(image=image, tag=alien, on=True)
     assert not image.tags.exists()

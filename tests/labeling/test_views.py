@@ -103,7 +103,7 @@ def test_bad_region_input_is_refused_with_a_message_and_nothing_written(  # type
 
 
 def test_tag_of_another_project_is_refused(owner_client, owner, image):
-    alien = tag_create(project=project_create(owner=owner, name="Other", project_type="detection"), name="alien")
+    alien = tag_create(project=project_create(created_by=owner, name="Other", project_type="detection"), name="alien")
     response = owner_client.post(create_url(image), {**BOX, "tag": alien.id}, **HX)
     assert response.status_code == 404 and response.json()["code"] == "NotFoundTag"
     assert not Region.objects.exists()

@@ -149,7 +149,7 @@ def test_deleting_an_iteration_deletes_its_export_zips(owner, owner_client,
     from training.models import Iteration
     from training.storage import iteration_storage_prefix
 
-    project = project_create(owner=owner, name="Zips")
+    project = project_create(created_by=owner, name="Zips")
     iteration = Iteration.objects.create(project=project, number=1, name="Iteration 1", status="Completed",
                                          domain_id=project.domain_id)
     name = default_storage.save(f"{iteration_storage_prefix(iteration=iteration)}/exports/onnx/x.zip",

@@ -191,11 +191,11 @@ def test_bulk_delete(owner_client, trained) -> None:  # type: ignore[no-untyped-
 
 
 def test_iteration_page_shows_prediction_url_and_export(owner_client, owner, trained) -> None:  # type: ignore[no-untyped-def]
-    from projects.accounts import apikey_get_or_create
+    from workspaces.services import personal_keys
 
     project, iteration = trained
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
-    key = apikey_get_or_create(user=owner).prediction_key
+    key = personal_keys(user=owner).prediction_key
     assert 'data-testid="prediction-url"' in html and key in html
     assert f"/customvision/v3.0/Prediction/{project.id}/classify/iterations/treesModel/image" in html
     assert "classify_image" in html and 'data-testid="export-onnx"' in html

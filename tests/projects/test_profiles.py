@@ -142,7 +142,7 @@ def test_tag_names_are_unique_ignoring_case_in_the_database(owner):
 
 
 def test_regions_are_stored_with_the_upload(owner):
-    project = services.project_create(owner=owner, name="Forks", project_type="detection")
+    project = services.project_create(created_by=owner, name="Forks", project_type="detection")
     fork = make_tag(project, "fork")
     image = services.image_upload(
         project=project, data=make_image_bytes(),

@@ -33,7 +33,7 @@ def upload(project, data, **kw):
 
 
 def test_project_create_defaults_to_general_classification(owner):
-    project = services.project_create(owner=owner, name="  Trees ")
+    project = services.project_create(created_by=owner, name="  Trees ")
     assert project.name == "Trees"
     assert project.project_type == "classification"
     assert project.classification_type == "Multiclass"
@@ -41,10 +41,10 @@ def test_project_create_defaults_to_general_classification(owner):
 
 
 def test_project_create_detection_gets_a_detection_domain(owner):
-    project = services.project_create(owner=owner, name="Forks", project_type="detection")
+    project = services.project_create(created_by=owner, name="Forks", project_type="detection")
     assert project.domain_id == DEFAULT_DETECTION_DOMAIN
     logo = next(d for d in DOMAINS if d.name == "Logo")
-    assert services.project_create(owner=owner, name="L", domain_id=str(logo.id)).project_type == "detection"
+    assert services.project_create(created_by=owner, name="L", domain_id=str(logo.id)).project_type == "detection"
 
 
 @pytest.mark.parametrize(
@@ -59,12 +59,12 @@ def test_project_create_detection_gets_a_detection_domain(owner):
 )
 def test_project_create_rejects_bad_input(owner, kwargs, error):
     with pytest.raises(error) as info:
-        services.project_create(owner=owner, **kwargs)
+        services.project_create(created_by=owner, **kwargs)
     assert info.value.code.startswith("BadRequest") and info.value.status == 400
 
 
 def test_project_update_changes_fields_and_type_with_domain(owner):
-    project = services.project_create(owner=owner, name="A")
+    project = services.project_create(created_by=owner, name="A")
     services.project_update(project=project, name="B", description="d", classification_type="Multilabel")
     project.refresh_from_db()
     assert (project.name, project.description, project.is_multilabel) == ("B", "d", True)
@@ -106,7 +106,7 @@ def test_negative_tag_only_in_classification_and_only_one(owner):
     services.tag_create(project=project, name="Negative", type="Negative")
     with pytest.raises(errors.TagTypeInvalid):
         services.tag_create(project=project, name="Negative 2", type="Negative")
-    detection = services.project_create(owner=owner, name="D", project_type="detection")
+    detection = services.project_create(created_by=owner, name="D", project_type="detection")
     with pytest.raises(errors.TagTypeInvalid):
         services.tag_create(project=detection, name="Negative", type="Negative")
 
@@ -207,7 +207,7 @@ def test_duplicate_in_project_is_reported_not_stored(owner):
 
 
 def test_tags_and_regions_are_applied(owner):
-    project = services.project_create(owner=owner, name="D", project_type="detection")
+    project = services.project_create(created_by=owner, name="D", project_type="detection")
     fork = make_tag(project, "fork")
     knife = make_tag(project, "knife")
     result = upload(
@@ -227,7 +227,7 @@ def test_upload_regions_obey_the_labelers_rules(owner, stranger):
     from labeling import services as labeling
     from labeling.errors import LabelingError
 
-    project = services.project_create(owner=owner, name="D", project_type="detection")
+    project = services.project_create(created_by=owner, name="D", project_type="detection")
     fork = make_tag(project, "fork")
     image = upload(project, make_image_bytes(color=(1, 2, 3))).image
     box = {"left": 0.8, "top": 0.1, "width": 0.5, "height": 0.2}
@@ -245,7 +245,7 @@ def test_upload_regions_obey_the_labelers_rules(owner, stranger):
 
 
 def test_upload_regions_just_past_the_edge_are_clipped_like_the_labelers(owner):
-    project = services.project_create(owner=owner, name="D", project_type="detection")
+    project = services.project_create(created_by=owner, name="D", project_type="detection")
     fork = make_tag(project, "fork")
     result = upload(project, make_image_bytes(), regions=[{"tag": fork.id, "left": 0.6, "top": -0.0004,
                                                            "width": 0.4004, "height": 0.5}])
@@ -378,7 +378,7 @@ def test_storage_failure_writes_nothing(owner, settings):
 
 
 def test_untagging_an_image_drops_its_regions_of_that_tag_only(owner):
-    project = services.project_create(owner=owner, name="D", project_type="detection")
+    project = services.project_create(created_by=owner, name="D", project_type="detection")
     fork, knife = make_tag(project, "fork"), make_tag(project, "knife")
     box = {"left": 0.1, "top": 0.1, "width": 0.3, "height": 0.3}
     image = upload(project, make_image_bytes(), regions=[{"tag": fork.id, **box}, {"tag": knife.id, **box}]).image

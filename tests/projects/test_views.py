@@ -69,7 +69,7 @@ def test_project_create_form_and_domains_filtered_by_type(owner_client, owner):
          "domain_detection": "1d8ffafe-ec40-4fb2-8f90-72b3b6cecea4",  # Logo
          "domain_classification": "c151d5b5-dd07-472a-acc8-15d29dea8518"},  # ignored: wrong type
     )
-    project = Project.objects.get(owner=owner, name="Forks")
+    project = Project.objects.get(created_by=owner, name="Forks")
     assert response.status_code == 302 and response["Location"] == reverse("projects:project-detail", args=[project.id])
     assert project.is_detection and project.domain.name == "Logo" and project.description == "cutlery"
 
@@ -354,7 +354,7 @@ def test_project_list_query_count_does_not_grow_with_projects(owner_client, owne
 
 
 def test_detection_projects_take_tags_from_regions_not_from_the_grid(owner_client, owner):
-    project = services.project_create(owner=owner, name="Forks", project_type="detection")
+    project = services.project_create(created_by=owner, name="Forks", project_type="detection")
     fork = make_tag(project, "fork")
     image = services.image_upload(
         project=project, data=make_image_bytes(),

@@ -26,7 +26,7 @@ QUICKSTART = DATASETS / "azure-quickstart" / "classification"
 def _queue(project: Any, **kw: Any) -> Any:
     from training.services import iteration_queue
 
-    return iteration_queue(project=project, requested_by=project.owner, **kw)
+    return iteration_queue(project=project, requested_by=project.created_by, **kw)
 
 
 def _wait(iteration: Any, predicate: Any, timeout: float, what: str, worker: Worker | None = None) -> Any:
@@ -158,11 +158,11 @@ def test_lost_worker_is_seen_through_the_api_and_training_can_start_again(owner,
     Failed with the reason within 60 s of the death, and a new training is accepted and waits in the queue."""
     from django.test import Client
 
-    from projects.accounts import apikey_get_or_create
     from training.models import Iteration
+    from workspaces.services import personal_keys
 
     project = dataset_project(owner, QUICKSTART, name="Trees")
-    api = Client(HTTP_TRAINING_KEY=apikey_get_or_create(user=owner).training_key)
+    api = Client(HTTP_TRAINING_KEY=personal_keys(user=owner).training_key)
     base = f"/customvision/v3.3/training/projects/{project.id}"
     with celery_worker(data_dir=tmp_path, hostname="w1") as worker:
         iteration = _queue(project, training_type="Advanced", budget_minutes=10)

@@ -1,0 +1,65 @@
+"""Workspace pages: the switcher, the Keys page (and the account page that leads to it)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from workspaces import services
+from workspaces.access import SESSION_KEY, Need, access
+from workspaces.models import Workspace, WorkspaceKey
+
+
+@require_GET
+@access(Need.ACCOUNT)
+def account(request: HttpRequest) -> HttpResponse:
+    """The user's account: their workspaces and roles; keys live on each workspace's Keys page."""
+    return render(request, "workspaces/account.html", {"workspaces": services.workspaces_of(user=request.user)})
+
+
+@require_POST
+@access(Need.VIEW)
+def workspace_switch(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    request.session[SESSION_KEY] = str(workspace_id)
+    target = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/"
+    return redirect(target)
+
+
+@require_http_methods(["GET", "POST"])
+@access(Need.TRAIN, post=Need.OWN)
+def workspace_keys(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """Training Key 1/2 (Owners) and Prediction Key 1/2 (Owners and Trainers); Owners regenerate each one."""
+    workspace = get_object_or_404(Workspace, pk=workspace_id)
+    if request.method == "POST":
+        kind, slot = request.POST.get("kind", ""), request.POST.get("slot", "")
+        if kind not in WorkspaceKey.Kind.values or slot not in ("1", "2"):
+            raise Http404("No such key.")
+        services.key_regenerate(workspace=workspace, kind=kind, slot=int(slot))
+        label = WorkspaceKey.Kind(kind).label
+        messages.success(request, f"{label} Key {slot} regenerated: the old one no longer works.")
+        if request.htmx:  # type: ignore[attr-defined]
+            return render(request, "workspaces/keys.html#keys", _keys_context(request, workspace))
+        return redirect("workspaces:keys", workspace_id=workspace.id)
+    return render(request, "workspaces/keys.html", _keys_context(request, workspace))
+
+
+def _keys_context(request: HttpRequest, workspace: Workspace) -> dict[str, object]:
+    keys = services.keys_of(workspace=workspace)
+    can_own = request.access.can_own  # type: ignore[attr-defined]
+    shown = [
+        (kind, label, slot, keys[f"{kind}{slot}"])
+        for kind, label in WorkspaceKey.Kind.choices
+        if can_own or kind == WorkspaceKey.Kind.PREDICTION
+        for slot in (1, 2)
+    ]
+    return {"workspace": workspace, "keys": shown, "can_own": can_own}
+
+
+
