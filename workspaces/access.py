@@ -214,10 +214,11 @@ def access(need: Need, *, post: Need | None = None) -> Callable[[View], View]:
             required = post if post is not None and request.method == "POST" else need
             if required is Need.ACCOUNT:
                 request.access = Access(None, frozenset())  # type: ignore[attr-defined]
-                return view(request, *args, **kwargs)
-            workspace_id = _workspace_for(request, kwargs)
-            grants = require(request.user, workspace_id, required)
-            request.access = Access(workspace_id, grants, role_of(request.user, workspace_id))  # type: ignore[attr-defined]
+            else:
+                workspace_id = _workspace_for(request, kwargs)
+                grants = require(request.user, workspace_id, required)
+                role = role_of(request.user, workspace_id)
+                request.access = Access(workspace_id, grants, role)  # type: ignore[attr-defined]
             with audit.acting_as(audit.actor_for(request, request.user)):
                 return view(request, *args, **kwargs)
 
