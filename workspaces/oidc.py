@@ -97,8 +97,11 @@ class Backend(OIDCAuthenticationBackend):  # type: ignore[misc]
         return self.UserModel.objects.filter(email__iexact=_email(claims))  # type: ignore[no-any-return]
 
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
-        """The library's version, with a sentence for each refusal instead of a silent ``None``."""
-        claims = self.get_userinfo(access_token, id_token, payload)
+        return self.user_for_claims(self.get_userinfo(access_token, id_token, payload))
+
+    def user_for_claims(self, claims: dict[str, Any]) -> Any:
+        """The Tagsight user the provider's claims describe: the library's ``get_or_create_user`` after the
+        userinfo request, with a sentence for each refusal instead of a silent ``None``."""
         self.verify_claims(claims)
         email = _email(claims)
         users = list(self.filter_users_by_claims(claims)[:2])
