@@ -34,6 +34,8 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.envi
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 LOGIN_URL = "/login/"
+# Fast hashes for the provider's test users and client secret (each token request checks the secret).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tagsight and the provider both run on 127.0.0.1: their session cookies must not overwrite each other.
 SESSION_COOKIE_NAME = "provider_session"
 CSRF_COOKIE_NAME = "provider_csrf"

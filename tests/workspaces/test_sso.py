@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.contrib.auth.hashers import MD5PasswordHasher  # the provider's hasher (tests/oidc_provider/settings.py)
 
 from tests.e2e import conftest as e2e
 
@@ -253,13 +254,11 @@ def test_a_provider_user_without_an_email_address_is_refused_with_a_reason(serve
 def test_a_wrong_client_secret_lands_on_the_login_page_with_a_message(servers, page, screenshot):  # type: ignore[no-untyped-def]
     """The provider's secret was rotated and Tagsight still sends the old one: the token request is refused."""
     provider, tagsight = servers
-    from django.contrib.auth.hashers import make_password
-
     with sqlite3.connect(provider.database) as db:
         (old,) = db.execute("SELECT client_secret FROM oauth2_provider_application WHERE client_id = ?",
                             (CLIENT_ID,)).fetchone()
         db.execute("UPDATE oauth2_provider_application SET client_secret = ? WHERE client_id = ?",
-                   (make_password("rotated-at-the-provider"), CLIENT_ID))
+                   (MD5PasswordHasher().encode("rotated-at-the-provider", "salt"), CLIENT_ID))
     try:
         before = _users(tagsight)
         _start_sso(page, tagsight)
@@ -273,3 +272,18 @@ def test_a_wrong_client_secret_lands_on_the_login_page_with_a_message(servers, p
     finally:
         with sqlite3.connect(provider.database) as db:
             db.execute("UPDATE oauth2_provider_application SET client_secret = ? WHERE client_id = ?", (old, CLIENT_ID))
+
+
+def test_a_forged_or_cancelled_callback_lands_on_the_login_page_with_a_message(servers, page):  # type: ignore[no-untyped-def]
+    """A callback whose state this browser never started (a forged link, an expired sign-in) and a provider's error
+    answer both end on the login page with a sentence, never a 500; the provider's own text is not shown."""
+    provider, tagsight = servers
+    _start_sso(page, tagsight)  # the session now holds one state, for the sign-in at the provider
+    page.wait_for_url(re.compile(re.escape(provider.url) + r"/login/"))
+    page.goto(f"{tagsight.url}/oidc/callback/?code=stolen-code&state=forged-state")
+    assert "Sign-in with Test IdP could not be verified" in _refused(page, tagsight)
+
+    page.goto(f"{tagsight.url}/oidc/callback/?error=access_denied&error_description=Call+0800+to+unlock+your+account")
+    message = _refused(page, tagsight)
+    assert message == "Test IdP did not sign you in: you cancelled, or your account there may not use Tagsight."
+    assert page.get_by_role("button", name="Sign out").count() == 0
