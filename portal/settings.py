@@ -62,6 +62,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.limits",
                 "workspaces.context_processors.workspaces",
+                "workspaces.context_processors.single_sign_on",
             ],
             "loaders": [
                 (
@@ -194,6 +195,47 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Tagsight <tagsight@localhost>")
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc): off unless TAGSIGHT_OIDC_CLIENT_ID is set, then the
+# login page offers "Sign in with <provider>" and /oidc/ handles the code flow (see README, .env.example).
+TAGSIGHT_OIDC = bool(env_str("TAGSIGHT_OIDC_CLIENT_ID"))
+TAGSIGHT_OIDC_PROVIDER_NAME = env_str("TAGSIGHT_OIDC_PROVIDER_NAME", default="single sign-on")
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if TAGSIGHT_OIDC:
+    OIDC_RP_CLIENT_ID = env_str("TAGSIGHT_OIDC_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_secret("TAGSIGHT_OIDC_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("TAGSIGHT_OIDC_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("TAGSIGHT_OIDC_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("TAGSIGHT_OIDC_USERINFO_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("TAGSIGHT_OIDC_JWKS_ENDPOINT") or None
+    OIDC_RP_SIGN_ALGO = env_str("TAGSIGHT_OIDC_SIGN_ALGO", default="RS256")
+    OIDC_RP_SCOPES = env_str("TAGSIGHT_OIDC_SCOPES", default="openid email profile")
+    OIDC_CREATE_USER = env_bool("TAGSIGHT_OIDC_CREATE_USERS", default=True)
+    _OIDC_MISSING = [
+        name
+        for name, value in [
+            ("TAGSIGHT_OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET),
+            ("TAGSIGHT_OIDC_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+            ("TAGSIGHT_OIDC_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT),
+            ("TAGSIGHT_OIDC_USERINFO_ENDPOINT", OIDC_OP_USER_ENDPOINT),
+            # RS*/ES* ID tokens are checked against the provider's public keys; HS* with the client secret.
+            ("TAGSIGHT_OIDC_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT or OIDC_RP_SIGN_ALGO.startswith("HS")),
+        ]
+        if not value
+    ]
+    if _OIDC_MISSING:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"TAGSIGHT_OIDC_CLIENT_ID is set, so single sign-on also needs {', '.join(_OIDC_MISSING)}"
+        )
+    # PKCE on every sign-in (a provider that does not know it ignores the parameters); never wait on a provider
+    # for longer than a request may take.
+    OIDC_USE_PKCE = True
+    OIDC_TIMEOUT = 15
+    OIDC_CALLBACK_CLASS = "workspaces.oidc.CallbackView"
+    LOGIN_REDIRECT_URL_FAILURE = "login"
+    AUTHENTICATION_BACKENDS += ["workspaces.oidc.Backend"]
 
 # Celery: kombu's filesystem transport under DATA_DIR by default (no broker server); redis:// in production.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="filesystem://")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -21,3 +22,6 @@ urlpatterns = [
     path("", include("predictions.urls")),
     path("", include("portal.azure.urls")),
 ]
+
+if settings.TAGSIGHT_OIDC:  # single sign-on: /oidc/authenticate/ starts it, the provider returns to /oidc/callback/
+    urlpatterns.insert(2, path("oidc/", include("mozilla_django_oidc.urls")))

@@ -1,9 +1,11 @@
-"""Template context for every page: the workspace switcher's list and what the user may do here (``access``)."""
+"""Template context for every page: the workspace switcher's list and what the user may do here (``access``);
+the single sign-on button of the login page."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from workspaces.access import Access, current_workspace_id
@@ -23,3 +25,8 @@ def workspaces(request: HttpRequest) -> dict[str, Any]:
 
     access = getattr(request, "access", None) or Access(None, frozenset())
     return {"access": access, "workspace_switcher": switcher}
+
+
+def single_sign_on(request: HttpRequest) -> dict[str, Any]:
+    """``single_sign_on``: the provider's name for the login page's button, when OpenID Connect is configured."""
+    return {"single_sign_on": settings.TAGSIGHT_OIDC_PROVIDER_NAME if settings.TAGSIGHT_OIDC else None}
