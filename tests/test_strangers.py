@@ -26,7 +26,7 @@ ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id",
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
 PUBLIC = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
-          "password_reset_complete", "healthz", "favicon"}  # route names anyone may open signed out
+          "password_reset_complete", "healthz", "favicon", "invitation", "signup"}  # route names anyone may open signed out
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
