@@ -22,11 +22,13 @@ from tests.factories import make_image_bytes, make_project, make_tag
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
-ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id", "export_id"}
+ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id",
+             "export_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
+# Route names anyone may open signed out (an invitation's link and sign-up are for people with no account yet).
 PUBLIC = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
-          "password_reset_complete", "healthz", "favicon", "invitation", "signup"}  # route names anyone may open signed out
+          "password_reset_complete", "healthz", "favicon", "invitation", "signup"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
@@ -98,8 +100,9 @@ def owned(owner, tmp_path):  # type: ignore[no-untyped-def]
     iteration_publish(iteration=iteration, publish_name="live")
     prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg")
     export = Export.objects.create(iteration=iteration, status="Done", file="x.zip")
-    return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id, "iteration_id": iteration.id,
-            "region_id": region.id, "prediction_id": prediction.id, "export_id": export.id}
+    return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
+            "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
+            "export_id": export.id}
 
 
 def _post_data(owned: dict[str, Any]) -> dict[str, Any]:

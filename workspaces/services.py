@@ -154,7 +154,8 @@ def email_normalize(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise WorkspaceError(f"{email or 'An empty value'!r} is not an e-mail address.", code="BadRequestEmail") from exc
+        shown = repr(email) if email else "An empty value"
+        raise WorkspaceError(f"{shown} is not an e-mail address.", code="BadRequestEmail") from exc
     return email
 
 

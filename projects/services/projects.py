@@ -112,8 +112,9 @@ def project_move(*, project: Project, workspace: Workspace, by: Any) -> Project:
             raise errors.ProjectsError(f"The project is already in {workspace.name}.")
         project.workspace = workspace
         project.save(update_fields=["workspace", "modified"])
-        audit.record(workspace_id=source.pk, action="project.move", project=project, to=workspace.name)
-        audit.record(workspace_id=workspace.pk, action="project.move", project=project, **{"from": source.name})
+        for side in (source, workspace):  # each workspace's log tells where the project went, or came from
+            audit.record(workspace_id=side.pk, action="project.move", project=project,
+                         from_workspace=source.name, to_workspace=workspace.name)
     return project
 
 
