@@ -21,7 +21,8 @@ def workspaces(request: HttpRequest) -> dict[str, Any]:
         from workspaces.services import workspaces_of
 
         # The page's own workspace (a project's) when it has one, else the one chosen in the session.
-        current = access.workspace_id or current_workspace_id(request)
+        # (No session on a bare request, such as an error page rendered outside the middleware: no current one.)
+        current = access.workspace_id or (current_workspace_id(request) if hasattr(request, "session") else None)
         found = workspaces_of(user=user)
         for workspace in found:
             workspace.switch_next = _next_for(request, workspace.id, workspace.role)  # type: ignore[attr-defined]
