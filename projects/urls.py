@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<uuid:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<uuid:project_id>/edit", views.project_edit, name="project-edit"),
     path("projects/<uuid:project_id>/delete", views.project_delete, name="project-delete"),
+    path("projects/<uuid:project_id>/move", views.project_move, name="project-move"),
     path("projects/<uuid:project_id>/upload", views.image_upload, name="image-upload"),
     path("projects/<uuid:project_id>/images/action", views.images_action, name="images-action"),
     path("projects/<uuid:project_id>/tags/new", views.tag_create, name="tag-create"),

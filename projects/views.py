@@ -20,7 +20,9 @@ from projects import errors, selectors, services
 from projects.forms import GridFilterForm, ImageActionForm, ProjectForm, TagForm, UploadTagsForm
 from projects.models import Project, Tag
 from projects.storage import stored_file_response
-from workspaces.access import Need, access
+from workspaces.access import SESSION_KEY, Need, access
+from workspaces.models import Role
+from workspaces.services import workspaces_of
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,30 @@ def project_delete(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     counts = selectors.image_counts(project=project)
     return render(request, "projects/project_confirm_delete.html",
                   {"project": project, "counts": counts, "blocked": blocked})
+
+
+@require_http_methods(["GET", "POST"])
+@access(Need.OWN)
+def project_move(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
+    """Move the project to another workspace the user owns (a confirmation page says what changes)."""
+    project = selectors.project_get_for(user=request.user, project_id=project_id)
+    targets = [w for w in workspaces_of(user=request.user) if w.role == Role.OWNER and w.id != project.workspace_id]  # type: ignore[attr-defined]
+    error = ""
+    if request.method == "POST":
+        target = next((w for w in targets if str(w.id) == request.POST.get("workspace")), None)
+        if target is None:
+            error = "Choose one of the workspaces you own."
+        else:
+            try:
+                services.project_move(project=project, workspace=target, by=request.user)
+            except errors.ProjectsError as exc:
+                error = exc.message
+            else:
+                request.session[SESSION_KEY] = str(target.id)  # follow the project into its new workspace
+                messages.success(request, f"Project “{project.name}” moved to {target.name}.")
+                return redirect("projects:project-detail", project_id=project.id)
+    context = {"project": project, "targets": targets, "error": error, "source": project.workspace}
+    return render(request, "projects/project_move.html", context, status=400 if error else 200)
 
 
 # ---------------------------------------------------------------------------------------------- training images

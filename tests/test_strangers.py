@@ -26,8 +26,9 @@ ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id",
              "export_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
+# Route names anyone may open signed out (an invitation's link and sign-up are for people with no account yet).
 PUBLIC = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
-          "password_reset_complete", "healthz", "favicon"}  # route names anyone may open signed out
+          "password_reset_complete", "healthz", "favicon", "invitation", "signup"}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
@@ -100,8 +101,8 @@ def owned(owner, tmp_path):  # type: ignore[no-untyped-def]
     prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg")
     export = Export.objects.create(iteration=iteration, status="Done", file="x.zip")
     return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
-            "iteration_id": iteration.id,
-            "region_id": region.id, "prediction_id": prediction.id, "export_id": export.id}
+            "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
+            "export_id": export.id}
 
 
 def _post_data(owned: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from workspaces import audit
@@ -140,6 +146,65 @@ def user_get_or_create(*, username: str) -> tuple[Any, bool]:
         user.set_unusable_password()
         user.save()
     return user, created
+
+
+def email_normalize(email: str) -> str:
+    """An address as typed, trimmed and lower-cased (so re-inviting finds the open invitation); else an error."""
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        shown = repr(email) if email else "An empty value"
+        raise WorkspaceError(f"{shown} is not an e-mail address.", code="BadRequestEmail") from exc
+    return email
+
+
+def invitation_create(*, workspace: Workspace, email: str, role: str, invited_by: Any, site_url: str) -> Invitation:
+    """Invite an address with a role and send it the link (``site_url``: this server, e.g. https://host).
+
+    Re-inviting an address replaces its open invitation (a new link, the old one stops working). The e-mail is
+    sent inside the transaction: when the mail server refuses it, nothing is kept and the Owner is told."""
+    email = email_normalize(email)
+    if role not in Role.values:
+        raise WorkspaceError(f"Unknown role {role!r}: owner, trainer, labeler or viewer.")
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise WorkspaceError(f"{email} is already a member of {workspace.name}.", code="AlreadyMember")
+    with transaction.atomic():
+        Invitation.objects.filter(workspace=workspace, email=email, accepted__isnull=True).delete()
+        invitation = Invitation.objects.create(workspace=workspace, email=email, role=role, invited_by=invited_by)
+        audit.record(workspace_id=workspace.id, action="member.invite", email=email, role=role)
+        _invitation_send(invitation, site_url)
+    return invitation
+
+
+def _invitation_send(invitation: Invitation, site_url: str) -> None:
+    context = {
+        "invitation": invitation,
+        "workspace": invitation.workspace,
+        "inviter": invitation.invited_by.get_username() if invitation.invited_by else "An Owner",
+        "role": Role(invitation.role).label,
+        "link": site_url.rstrip("/") + reverse("workspaces:invitation", args=[invitation.token]),
+        "days": settings.TAGSIGHT_INVITATION_DAYS,
+    }
+    subject = f"You are invited to {invitation.workspace.name} on Tagsight"
+    body = render_to_string("workspaces/invitation_email.txt", context)
+    try:
+        send_mail(subject, body, None, [invitation.email])
+    except OSError as exc:  # smtplib's errors are OSErrors, as are refused connections
+        raise WorkspaceError(f"The invitation e-mail could not be sent ({exc}); check the EMAIL_* settings.",
+                             code="EmailNotSent", status=502) from exc
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """Withdraw an open invitation: its link stops working."""
+    with transaction.atomic():
+        invitation.delete()
+        audit.record(workspace_id=invitation.workspace_id, action="member.uninvite", email=invitation.email)
+
+
+def invitation_get(*, token: str) -> Invitation | None:
+    """The invitation behind a link (open or not), or None for an unknown token."""
+    return Invitation.objects.select_related("workspace").filter(token=token).first() if token else None
 
 
 def invitation_accept(*, invitation: Invitation, user: Any) -> Membership:

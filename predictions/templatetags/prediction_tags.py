@@ -42,6 +42,7 @@ def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "limits": context.get("limits"),  # portal.context_processors.limits (an inclusion tag starts afresh)
+        "access": context.get("access"),  # what the role allows (Export only for Trainers and Owners)
     }
 
 

@@ -20,6 +20,7 @@ from projects.services.projects import (
     project_delete,
     project_delete_check,
     project_delete_check_add,
+    project_move,
     project_update,
 )
 from projects.services.tags import tag_create, tag_delete, tag_update
@@ -37,6 +38,7 @@ __all__ = [
     "project_delete",
     "project_delete_check",
     "project_delete_check_add",
+    "project_move",
     "project_update",
     "tag_create",
     "tag_delete",

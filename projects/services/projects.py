@@ -1,4 +1,4 @@
-"""Project services: create, update, delete (with its media)."""
+"""Project services: create, update, move between workspaces, delete (with its media)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DO
 from projects.models import Project, Tag
 from projects.services.base import clean_name
 from projects.storage import storage_delete_tree
+from workspaces import audit
+from workspaces.access import Need, can
+from workspaces.models import Workspace
 from workspaces.services import personal_workspace_ensure
 
 
@@ -89,6 +92,29 @@ def project_update(*, project: Project, **fields: Any) -> Project:
             raise errors.TagTypeInvalid("Remove the Negative tag first: detection projects have no Negative tag.")
         project.project_type, project.domain_id = project_type, domain_id
     project.save()
+    return project
+
+
+def project_move(*, project: Project, workspace: Workspace, by: Any) -> Project:
+    """Move the project, everything in it, to another workspace; ``by`` must be an Owner of both.
+
+    Nothing stops, as when an Azure project is moved between resources: a training in progress finishes
+    in the new workspace, and a published iteration keeps its prediction URL (it names the project and the
+    publish name, not the workspace). What changes is who reaches it: the members of the new workspace, and
+    its keys; apps must use the new workspace's Prediction key. Logged in both workspaces."""
+    if not (can(by, project.workspace_id, Need.OWN) and can(by, workspace.pk, Need.OWN)):
+        raise errors.ProjectsError("You can move a project only between two workspaces you own.",
+                                   code="Forbidden", status=403)
+    with transaction.atomic():
+        project = Project.objects.select_for_update().select_related("workspace").get(pk=project.pk)
+        source = project.workspace
+        if source.pk == workspace.pk:
+            raise errors.ProjectsError(f"The project is already in {workspace.name}.")
+        project.workspace = workspace
+        project.save(update_fields=["workspace", "modified"])
+        for side in (source, workspace):  # each workspace's log tells where the project went, or came from
+            audit.record(workspace_id=side.pk, action="project.move", project=project,
+                         from_workspace=source.name, to_workspace=workspace.name)
     return project
 
 

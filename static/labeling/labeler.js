@@ -11,6 +11,8 @@ import { Saver } from "./saver.js";
 import { Viewport } from "./viewport.js";
 
 const root = document.getElementById("labeler");
+// A Viewer's labeler is read-only (the server refuses their edits with 403 anyway): look, zoom, walk; no edits.
+const readOnly = root.dataset.readonly === "true";
 const stage = document.getElementById("stage");
 const canvas = document.getElementById("canvas");
 const layer = document.getElementById("boxes");
@@ -240,6 +242,7 @@ function askTagForNewBox(box) {
 }
 
 function askRetag(id) {
+  if (readOnly) return;
   const region = regions.get(id);
   if (!region) return;
   picker.open(...pickerAt(region), {
@@ -256,12 +259,14 @@ function createRegion(box, tagId) {
 }
 
 function retag(id, tagId) {
+  if (readOnly) return;
   const before = regions.get(id);
   if (!before || before.tag === tagId) return;
   commit({ ...before }, { ...before, tag: tagId });
 }
 
 function remove(id) {
+  if (readOnly) return;
   const before = regions.get(id);
   if (before) commit({ ...before }, null);
 }
@@ -283,7 +288,7 @@ stage.addEventListener("pointerdown", (event) => {
   if (event.button === 1 || (event.button === 0 && spaceDown)) {
     drag = { kind: "pan", x: event.clientX, y: event.clientY };
     stage.classList.add("panning");
-  } else if (event.button !== 0) {
+  } else if (event.button !== 0 || readOnly) {
     return;
   } else if (event.target.dataset.handle && selected) {
     drag = { kind: "resize", id: selected, handle: event.target.dataset.handle, before: { ...regions.get(selected) } };
@@ -374,6 +379,7 @@ document.querySelector(".labeler-side").addEventListener("click", (event) => {
 });
 
 function useTag(tagId) {
+  if (readOnly) return;
   if (picker.isOpen) { picker.pick(tagId); return; } // a new box waiting for its tag, or a retag
   if (selected) { retag(selected, tagId); return; }
   sticky = sticky === tagId ? null : tagId;
