@@ -99,3 +99,25 @@ def test_a_viewers_labeler_is_read_only(owner, team, member_client) -> None:  # 
     _, labeler = member_client("labeler")
     page = labeler.get(reverse("labeling:labeler", args=[image.id])).content.decode()
     assert "data-readonly" not in page and "region-delete" in page
+
+
+@pytest.mark.parametrize(("role", "can_add", "can_delete"), [
+    ("trainer", True, True), ("labeler", True, False), ("viewer", False, False)])
+def test_the_predictions_pages_show_only_what_the_role_allows(owner, team, member_client, role, can_add,
+                                                              can_delete) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from predictions.models import StoredPrediction
+    from training.models import Iteration
+
+    project = make_project(owner, name="Hemlocks", workspace=team)
+    now = timezone.now()
+    iteration = Iteration.objects.create(project=project, number=1, name="Iteration 1", status="Completed",
+                                         domain_id=project.domain_id, started=now, finished=now)
+    prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg", top_tag="fork",
+                                                 top_probability=0.9, predictions=[])
+    _, client = member_client(role)
+    detail = client.get(reverse("predictions:prediction-detail", args=[prediction.id])).content.decode()
+    assert ('id="pd-add"' in detail) == can_add and ("Delete prediction" in detail) == can_delete
+    listing = client.get(reverse("predictions:prediction-list", args=[project.id])).content.decode()
+    assert ("Delete selected" in listing) == can_delete and ('name="ids"' in listing) == can_delete
