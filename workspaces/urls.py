@@ -10,4 +10,5 @@ app_name = "workspaces"
 urlpatterns = [
     path("workspaces/<uuid:workspace_id>/switch", views.workspace_switch, name="switch"),
     path("workspaces/<uuid:workspace_id>/keys", views.workspace_keys, name="keys"),
+    path("workspaces/<uuid:workspace_id>/audit", views.workspace_audit, name="audit"),
 ]

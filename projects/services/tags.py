@@ -16,13 +16,14 @@ def tag_create(*, project: Project, name: str, description: str = "", type: str 
     _check_tag_type(project=project, type=type)
     if Tag.objects.filter(project=project, name__iexact=name).exists():
         raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.")
-    try:
-        with transaction.atomic():
-            tag = Tag.objects.create(project=project, name=name, description=description or "", type=type)
-            audit.record(workspace_id=project.workspace_id, action="tag.create", project=project, tag=name)
-            return tag
-    except IntegrityError as exc:  # a concurrent create won the race for the same name
-        raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.") from exc
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                tag = Tag.objects.create(project=project, name=name, description=description or "", type=type)
+        except IntegrityError as exc:  # a concurrent create won the race for the same name
+            raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.") from exc
+        audit.record(workspace_id=project.workspace_id, action="tag.create", project=project, tag=name)
+    return tag
 
 
 def _check_tag_type(*, project: Project, type: str) -> None:  # noqa: A002
@@ -48,12 +49,13 @@ def tag_update(*, tag: Tag, name: str | None = None, description: str | None = N
     if type is not None and type != tag.type:
         _check_tag_type(project=tag.project, type=type)
         tag.type = type
-    try:
-        with transaction.atomic():
-            tag.save()
-            _record_update(tag=tag, was=was)
-    except IntegrityError as exc:
-        raise errors.TagNameNotUnique(f"A tag named {tag.name!r} already exists in this project.") from exc
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                tag.save()
+        except IntegrityError as exc:
+            raise errors.TagNameNotUnique(f"A tag named {tag.name!r} already exists in this project.") from exc
+        _record_update(tag=tag, was=was)  # outside the try: a failing entry is not a duplicate name
     return tag
 
 
