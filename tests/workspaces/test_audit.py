@@ -215,7 +215,8 @@ FAIL = {
                ["DROP TRIGGER fail_audit"]),
     "postgresql": (["CREATE FUNCTION tagsight_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'simulated failure';"
                     " END $$ LANGUAGE plpgsql",
-                    "CREATE TRIGGER fail_audit BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION tagsight_fail()"],
+                    "CREATE TRIGGER fail_audit BEFORE {event} ON {table} FOR EACH ROW "
+                    "EXECUTE FUNCTION tagsight_fail()"],
                    ["DROP TRIGGER fail_audit ON {table}", "DROP FUNCTION tagsight_fail()"]),
 }
 
@@ -367,7 +368,9 @@ def test_the_page_is_paginated(owner, team, project) -> None:  # type: ignore[no
     assert [d.text for _, d in second.context["rows"]] == [f"training {n}" for n in range(4, -1, -1)]
 
 
-def test_only_owners_see_the_page_a_trainer_gets_403_and_a_stranger_404(owner, stranger, team, django_user_model) -> None:  # type: ignore[no-untyped-def]
+def test_only_owners_see_the_page_a_trainer_gets_403_and_a_stranger_404(  # type: ignore[no-untyped-def]
+    owner, stranger, team, django_user_model
+) -> None:
     from workspaces.models import Role
     from workspaces.services import member_add
 
@@ -381,3 +384,5 @@ def test_only_owners_see_the_page_a_trainer_gets_403_and_a_stranger_404(owner, s
     keys = reverse("workspaces:keys", args=[team.id])
     assert audit_url(team) in signed_in(owner).get(keys).content.decode()
     assert audit_url(team) not in trainer_client.get(keys).content.decode()
+    signed_in(owner).post(keys, {"kind": "training", "slot": "2"})
+    assert "Training Key 2" in signed_in(owner).get(audit_url(team, action="key.regenerate")).content.decode()
