@@ -21,6 +21,7 @@ from labeling.errors import InvalidRegion, NotFoundImage, NotFoundTag, RegionLim
 from labeling.models import Region
 from projects.models import Image, Project, Tag
 from projects.services import images_tag_set, images_untag
+from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ def _tag_maybe_lost(*, image_id: uuid.UUID, tag_id: uuid.UUID) -> None:
         Image.tags.through.objects.filter(image_id=image_id, tag_id=tag_id).delete()
 
 
+def _record(*, project: Project, count: int = 1) -> None:
+    """Box edits are counted per session of work (workspaces.audit), in the edit's transaction."""
+    audit.record(workspace_id=project.workspace_id, action="region", project=project, count=count)
+
+
 def region_create(
     *,
     image: Image,
@@ -104,6 +110,7 @@ def region_create(
             height=box.height,
         )
         _tags_gained(image=image, tag_ids=[tag.id])
+        _record(project=image.project)
     logger.info("region %s created on image %s", region.id, image.id)
     return region
 
@@ -136,6 +143,7 @@ def region_update(
         if region.tag_id != old_tag_id:
             _tags_gained(image=image, tag_ids=[region.tag_id])
             _tag_maybe_lost(image_id=image.id, tag_id=old_tag_id)
+        _record(project=image.project)
     return region
 
 
@@ -144,6 +152,7 @@ def region_delete(*, region: Region) -> None:
         image_id, tag_id = region.image_id, region.tag_id
         region.delete()
         _tag_maybe_lost(image_id=image_id, tag_id=tag_id)
+        _record(project=region.image.project)
     logger.info("region deleted from image %s", image_id)
 
 
@@ -200,6 +209,8 @@ def regions_create(
             by_image.setdefault(region.image_id, set()).add(region.tag_id)
         for image in Image.objects.filter(id__in=by_image):
             _tags_gained(image=image, tag_ids=by_image[image.id])
+        if created:
+            _record(project=project, count=len(created))
     return created, duplicated, exceeded
 
 

@@ -32,6 +32,7 @@ from projects.models import Image
 from projects.storage import storage_delete
 from training.errors import IterationNotCompleted, TrainingError
 from training.models import Iteration
+from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,17 @@ def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str 
     platform, flavor = matched, matched_flavor
     if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
         raise IterationNotCompleted(f"{iteration.name} is not trained; only a completed iteration can be exported.")
+    with transaction.atomic():
+        export = _export_queue(iteration=iteration, platform=platform, flavor=flavor)
+        # Every request is written, a reused export's too: who took the model away matters, not only who built it.
+        project = iteration.project
+        audit.record(workspace_id=project.workspace_id, action="iteration.export", project=project,
+                     iteration=iteration.name, platform=platform, flavor=flavor)
+    return export
+
+
+def _export_queue(*, iteration: Iteration, platform: str, flavor: str) -> Export:
+    """The export, queued for a build when new, Failed or lost (on commit)."""
     try:
         with transaction.atomic():
             export, created = Export.objects.get_or_create(iteration=iteration, platform=platform, flavor=flavor)

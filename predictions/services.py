@@ -32,6 +32,7 @@ from projects.models import Project
 from projects.storage import storage_delete
 from training.errors import TrainingError
 from training.models import Iteration
+from workspaces import audit
 from workspaces.access import workspace_ids_of
 
 logger = logging.getLogger(__name__)
@@ -328,14 +329,16 @@ def predictions_delete(*, project: Project, prediction_ids: Iterable[Any]) -> in
             ids.append(uuid.UUID(str(value)))
         except ValueError:
             raise PredictionError("A prediction id is malformed.", code="BadRequestInvalidIds") from None
-    return _delete(StoredPrediction.objects.filter(project=project, id__in=ids))
+    return _delete(StoredPrediction.objects.filter(project=project, id__in=ids), audited=project)
 
 
 def prediction_delete(*, prediction: StoredPrediction) -> None:
-    _delete(StoredPrediction.objects.filter(id=prediction.id))
+    _delete(StoredPrediction.objects.filter(id=prediction.id), audited=prediction.project)
 
 
-def _delete(qs: QuerySet[StoredPrediction]) -> int:
+def _delete(qs: QuerySet[StoredPrediction], *, audited: Project | None = None) -> int:
+    """Delete the rows and, after commit, their files; a person's deletion is ``audited`` (the retention
+    cleanup and a prediction becoming a training image are not deletions anyone asked for)."""
     with transaction.atomic():
         rows = list(qs.values_list("id", "file", "thumbnail"))
         if not rows:
@@ -343,6 +346,9 @@ def _delete(qs: QuerySet[StoredPrediction]) -> int:
         StoredPrediction.objects.filter(id__in=[r[0] for r in rows]).delete()
         names = sorted({n for r in rows for n in r[1:] if n})
         transaction.on_commit(lambda: storage_delete(names))
+        if audited is not None:
+            audit.record(workspace_id=audited.workspace_id, action="prediction.delete", project=audited,
+                         count=len(rows))
     return len(rows)
 
 
@@ -398,5 +404,5 @@ def prediction_add_to_training(
         images_tag(project=project, image_ids=[result.image.id], tag_ids=list(tags))
     if not result.ok:
         raise PredictionError(result.message or result.status, code=f"BadRequest{result.status.removeprefix('Error')}")
-    prediction_delete(prediction=prediction)
+    _delete(StoredPrediction.objects.filter(id=prediction.id))  # it moved to the training images: not audited
     return result

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 
 
@@ -21,4 +22,7 @@ class WorkspacesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from workspaces import audit
+
         post_save.connect(_personal_workspace, sender=settings.AUTH_USER_MODEL, dispatch_uid="personal_workspace")
+        user_logged_in.connect(audit.signed_in, dispatch_uid="audit_sign_in")  # in each of the user's workspaces

@@ -117,7 +117,8 @@ def key_regenerate(*, workspace: Workspace, kind: str, slot: int) -> WorkspaceKe
         key = WorkspaceKey.objects.select_for_update().get(workspace=workspace, kind=kind, slot=slot)
         key.key = new_key()
         key.save(update_fields=["key", "modified"])
-        audit.record(workspace_id=workspace.id, action="key.regenerate", key=f"{kind} {slot}")
+        audit.record(workspace_id=workspace.id, action="key.regenerate",
+                     key=f"{WorkspaceKey.Kind(kind).label} Key {slot}")
     return key
 
 

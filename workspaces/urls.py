@@ -19,4 +19,5 @@ urlpatterns = [
     # Public: reached signed out (tests/test_strangers.py PUBLIC).
     path("invite/<str:token>", accounts.invitation, name="invitation"),
     path("accounts/signup/", accounts.signup, name="signup"),
+    path("workspaces/<uuid:workspace_id>/audit", views.workspace_audit, name="audit"),
 ]

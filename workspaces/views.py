@@ -1,5 +1,6 @@
-"""Workspace pages: the switcher, a new workspace, Members (invite, role, remove, leave), the Keys page, and
-the account page that leads to them. Signing up and accepting an invitation live in ``workspaces.accounts``."""
+"""Workspace pages: the switcher, a new workspace, Members (invite, role, remove, leave), the Keys page, the
+audit log, and the account page that leads to them. Signing up and accepting an invitation live in
+``workspaces.accounts``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workspaces import services
+from workspaces import audit, services
 from workspaces.access import SESSION_KEY, Need, access
 from workspaces.errors import WorkspaceError
 from workspaces.forms import InviteForm, MemberRoleForm, WorkspaceForm
@@ -205,3 +207,39 @@ def invitation_revoke(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
     messages.success(request, f"Invitation of {invitation.email} revoked: its link no longer works.")
     return _members_answer(request, workspace)
 
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+@require_GET
+@access(Need.OWN)
+def workspace_audit(request: HttpRequest, workspace_id: UUID) -> HttpResponse:
+    """The audit log (Owners): newest first, filtered by who, project and action; the filters swap #audit-entries."""
+    workspace = get_object_or_404(Workspace, pk=workspace_id)
+    params = request.GET
+    action = params.get("action", "") if params.get("action") in audit.ACTIONS else ""
+    project_id = _uuid_or_none(params.get("project"))
+    actor = params.get("actor", "")
+    entries = audit.entry_list(workspace_id=workspace.id, actor=actor, project_id=project_id, action=action)
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(params.get("page"))
+    query = params.copy()
+    query.pop("page", None)
+    context = {
+        "workspace": workspace,
+        "page": page,
+        "rows": [(entry, audit.describe(entry)) for entry in page.object_list],
+        "actors": audit.entry_actors(workspace_id=workspace.id),
+        "projects": audit.entry_projects(workspace_id=workspace.id),
+        "actions": [(name, a.label) for name, a in audit.ACTIONS.items()],
+        "filters": {"actor": actor, "project": str(project_id or ""), "action": action},
+        "query": query.urlencode(),
+    }
+    partial = bool(request.htmx) and request.htmx.target == "audit-entries"  # type: ignore[attr-defined]
+    return render(request, "workspaces/audit.html" + ("#audit-entries" if partial else ""), context)

@@ -21,6 +21,7 @@ from projects.models import Image, Project, Tag
 from projects.regions import CheckedRegion, region_hooks
 from projects.services.base import as_uuid
 from projects.storage import storage_delete
+from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,8 @@ def image_upload(
                 )
             if checked_regions:  # labeling writes them, and makes their tags image tags too (as in Azure)
                 region_hooks().write(image=image, regions=checked_regions)
+            # One entry per upload request: each image adds one to it, in the image's own transaction.
+            audit.record(workspace_id=project.workspace_id, action="image.upload", project=project)
     except IntegrityError:
         storage_delete(written)
         duplicate = Image.objects.filter(project=project, sha256=sha256).first()
@@ -220,6 +223,8 @@ def images_tag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[
         )
         rows = [through(image_id=i, tag_id=t.id) for i in images for t in tags if (i, t.id) not in existing]
         through.objects.bulk_create(rows, ignore_conflicts=True)
+        if rows:
+            audit.record(workspace_id=project.workspace_id, action="tag", project=project, count=len(rows))
     return len(rows)
 
 
@@ -251,6 +256,8 @@ def images_untag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterabl
     with transaction.atomic():
         deleted, _ = Image.tags.through.objects.filter(image_id__in=images, tag_id__in=tags).delete()
         region_hooks().untag(image_ids=images, tag_ids=tags)
+        if deleted:
+            audit.record(workspace_id=project.workspace_id, action="tag", project=project, count=deleted)
     return deleted
 
 
@@ -267,6 +274,7 @@ def images_delete(*, project: Project, image_ids: Iterable[Any]) -> int:
         Image.objects.filter(project=project, id__in=[r[0] for r in rows]).delete()
         names = {name for row in rows for name in row[1:] if name}
         transaction.on_commit(lambda: storage_delete(sorted(names)))
+        audit.record(workspace_id=project.workspace_id, action="image.delete", project=project, count=len(rows))
     return len(rows)
 
 

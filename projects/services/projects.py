@@ -59,15 +59,18 @@ def project_create(
     project_type, resolved_domain = _domain_for(project_type, domain_id)
     if classification_type not in Project.ClassificationType.values:
         raise errors.UnknownClassificationType(f"Unknown classification type {classification_type!r}.")
-    return Project.objects.create(
-        workspace_id=getattr(workspace, "pk", workspace),
-        created_by=created_by,
-        name=name,
-        description=description or "",
-        project_type=project_type,
-        classification_type=classification_type,
-        domain_id=resolved_domain,
-    )
+    with transaction.atomic():
+        project = Project.objects.create(
+            workspace_id=getattr(workspace, "pk", workspace),
+            created_by=created_by,
+            name=name,
+            description=description or "",
+            project_type=project_type,
+            classification_type=classification_type,
+            domain_id=resolved_domain,
+        )
+        audit.record(workspace_id=project.workspace_id, action="project.create", project=project)
+    return project
 
 
 _PROJECT_FIELDS = {"name", "description", "classification_type", "domain_id", "project_type"}
@@ -78,6 +81,7 @@ def project_update(*, project: Project, **fields: Any) -> Project:
     unknown = set(fields) - _PROJECT_FIELDS
     if unknown:
         raise TypeError(f"project_update() got unexpected fields {sorted(unknown)}")
+    was = {field: getattr(project, field) for field in _PROJECT_FIELDS}
     if "name" in fields:
         project.name = clean_name(fields["name"], errors.ProjectNameInvalid, "project")
     if "description" in fields:
@@ -91,7 +95,16 @@ def project_update(*, project: Project, **fields: Any) -> Project:
         if project_type == Project.ProjectType.DETECTION and project.tags.filter(type=Tag.TagType.NEGATIVE).exists():
             raise errors.TagTypeInvalid("Remove the Negative tag first: detection projects have no Negative tag.")
         project.project_type, project.domain_id = project_type, domain_id
-    project.save()
+    changed = sorted(field.removesuffix("_id").replace("_", " ") for field in _PROJECT_FIELDS - {"name"}
+                     if getattr(project, field) != was[field])
+    with transaction.atomic():
+        project.save()
+        if project.name != was["name"]:  # its own action, as for tags: the log reads "old → new"
+            audit.record(workspace_id=project.workspace_id, action="project.rename", project=project,
+                         name=project.name, was=was["name"])
+        if changed:
+            audit.record(workspace_id=project.workspace_id, action="project.update", project=project,
+                         fields=", ".join(changed))
     return project
 
 
@@ -141,5 +154,6 @@ def project_delete(*, project: Project) -> None:
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)  # no publish slips in between
         project_delete_check(project=project)
+        audit.record(workspace_id=project.workspace_id, action="project.delete", project=project)
         project.delete()
         transaction.on_commit(lambda: storage_delete_tree(prefix))

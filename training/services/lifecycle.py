@@ -13,10 +13,16 @@ from projects.models import Image, Project
 from training import errors
 from training.models import Iteration
 from training.storage import artifact_delete
+from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
 Status = Iteration.Status
+
+
+def _record(iteration: Iteration, action: str, **detail: Any) -> None:
+    project = iteration.project
+    audit.record(workspace_id=project.workspace_id, action=action, project=project, iteration=iteration.name, **detail)
 
 
 def iteration_finish(iteration_id: uuid.UUID, status: str, **fields: Any) -> bool:
@@ -32,9 +38,11 @@ def iteration_finish(iteration_id: uuid.UUID, status: str, **fields: Any) -> boo
 def iteration_cancel(*, iteration: Iteration) -> Iteration:
     """Stop a queued or running training. Queued: never starts. Running: the worker stops at its next check."""
     stage = "Cancelling: waiting for the worker to stop" if iteration.started else "Cancelled before it started"
-    Iteration.objects.filter(id=iteration.id, status=Status.TRAINING).update(
-        status=Status.CANCELLED, stage=stage, finished=timezone.now(), modified=timezone.now()
-    )
+    with transaction.atomic():
+        if Iteration.objects.filter(id=iteration.id, status=Status.TRAINING).update(
+            status=Status.CANCELLED, stage=stage, finished=timezone.now(), modified=timezone.now()
+        ):
+            _record(iteration, "iteration.cancel")
     iteration.refresh_from_db()
     return iteration
 
@@ -46,8 +54,10 @@ def iteration_delete(*, iteration: Iteration) -> None:
             f"{iteration.name} is published as {iteration.publish_name!r}; unpublish it before deleting."
         )
     path, kind = iteration.artifact_path, iteration.artifact_kind
-    iteration.delete()  # a running worker sees the row gone at its next cancel check
-    transaction.on_commit(lambda: artifact_delete(path=path, kind=kind))
+    with transaction.atomic():
+        _record(iteration, "iteration.delete")
+        iteration.delete()  # a running worker sees the row gone at its next cancel check
+        transaction.on_commit(lambda: artifact_delete(path=path, kind=kind))
 
 
 def project_check_unpublished(*, project: Project) -> None:
@@ -69,8 +79,11 @@ def iteration_rename(*, iteration: Iteration, name: str) -> Iteration:
         raise errors.IterationNameInvalid("An iteration name needs 1 to 200 characters.")
     if Iteration.objects.filter(project_id=iteration.project_id, name__iexact=name).exclude(id=iteration.id).exists():
         raise errors.IterationNameNotUnique(f"Another iteration of this project is already called {name!r}.")
-    iteration.name = name
-    iteration.save(update_fields=["name", "modified"])
+    was, iteration.name = iteration.name, name
+    with transaction.atomic():
+        iteration.save(update_fields=["name", "modified"])
+        if name != was:
+            _record(iteration, "iteration.rename", was=was)
     return iteration
 
 
@@ -113,6 +126,7 @@ def iteration_publish(*, iteration: Iteration, publish_name: str, overwrite: boo
                     publish_name=None, published_at=None, modified=timezone.now()
                 )
             iteration.save(update_fields=["publish_name", "published_at", "modified"])
+            _record(iteration, "iteration.publish", publish_name=publish_name)
     except IntegrityError:
         raise errors.InvalidPublishName(f"Another iteration is already published as {publish_name!r}.") from None
     return iteration
@@ -121,8 +135,10 @@ def iteration_publish(*, iteration: Iteration, publish_name: str, overwrite: boo
 def iteration_unpublish(*, iteration: Iteration) -> Iteration:
     if not iteration.is_published:
         raise errors.IterationNotPublished(f"{iteration.name} is not published.")
-    iteration.publish_name, iteration.published_at = None, None
-    iteration.save(update_fields=["publish_name", "published_at", "modified"])
+    was, iteration.publish_name, iteration.published_at = iteration.publish_name, None, None
+    with transaction.atomic():
+        iteration.save(update_fields=["publish_name", "published_at", "modified"])
+        _record(iteration, "iteration.unpublish", publish_name=was)
     return iteration
 
 

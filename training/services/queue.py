@@ -19,6 +19,7 @@ from projects.models import Project
 from training import errors, selectors
 from training.models import Iteration
 from training.services.snapshot import snapshot_fingerprint, snapshot_take, snapshot_validate
+from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def iteration_queue(
             task_id=str(uuid.uuid4()),
             stage="Queued: waiting for a worker",
         )
+        audit.record(workspace_id=project.workspace_id, action="iteration.train", project=project,
+                     iteration=iteration.name, training_type=training_type)
         transaction.on_commit(lambda: _schedule(iteration=iteration))
     logger.info("iteration %s queued for project %s (%s)", iteration.id, project.id, training_type)
     return iteration
