@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views
 from workspaces import views as workspace_views
+from workspaces.access import Need, access
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Django's own password change pages, declared like every portal page (the route x role tests require a
+    # declaration); these two come first and so override the ones django.contrib.auth.urls brings.
+    path("accounts/password_change/", access(Need.ACCOUNT)(auth_views.PasswordChangeView.as_view()),
+         name="password_change"),
+    path("accounts/password_change/done/", access(Need.ACCOUNT)(auth_views.PasswordChangeDoneView.as_view()),
+         name="password_change_done"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),

@@ -1,8 +1,10 @@
 """The acceptance script: Microsoft's SDK runs both quickstart flows against `make serve` (web + real worker).
 
 Runs ../shared/acceptance/sdk_quickstart.py unchanged against scripts/serve.py (what `make serve` starts:
-gunicorn and a Celery worker on the embedded broker) on a fresh data dir and a free port. Skipped where there is
-no ../shared (a plain clone), failed instead when TAGSIGHT_REQUIRE_SHARED=1: see tests.factories.shared_path.
+gunicorn and a Celery worker on the embedded broker) on a fresh data dir and a free port, with the keys of a team
+workspace made by `manage.py workspace create` (issue #12: the script still passes with workspace keys).
+Skipped where there is no ../shared (a plain clone), failed instead when TAGSIGHT_REQUIRE_SHARED=1: see
+tests.factories.shared_path.
 """
 
 from __future__ import annotations
@@ -76,15 +78,7 @@ def served(tmp_path):  # type: ignore[no-untyped-def]
             if time.time() > deadline or proc.poll() is not None:
                 pytest.fail(f"server did not start: {health}\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
             time.sleep(1)
-        keys = subprocess.run(
-            [str(BIN / "python"), "manage.py", "apikeys", "acceptance"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        found = dict(line.split("=", 1) for line in keys.splitlines() if "=" in line)
+        found = _team_keys(env)
         yield endpoint, found["TRAINING_KEY"], found["PREDICTION_KEY"], env
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -93,6 +87,23 @@ def served(tmp_path):  # type: ignore[no-untyped-def]
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _team_keys(env: dict[str, str]) -> dict[str, str]:
+    """Key 1 of a team workspace, set up as a script would (`manage.py workspace create`, `apikeys --workspace`):
+    the script runs on a workspace's keys, not on a user's personal ones."""
+    _manage(env, "workspace", "create", "Acceptance team", "--owner", "acceptance", "--create-user")
+    found = dict(line.split("=", 1) for line in _manage(env, "apikeys", "acceptance", "--workspace",
+                                                        "Acceptance team").splitlines() if "=" in line)
+    personal = dict(line.split("=", 1) for line in _manage(env, "apikeys", "acceptance").splitlines() if "=" in line)
+    assert set(found) == set(personal) == {"TRAINING_KEY", "PREDICTION_KEY"}
+    assert not set(found.values()) & set(personal.values())
+    return found
 
 
 def test_sdk_quickstart_acceptance_script_passes(script, served, tmp_path):  # type: ignore[no-untyped-def]

@@ -9,6 +9,8 @@ fail the test; ``axe_check(page)`` checks a state the test reaches without a pag
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,10 +46,10 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh page in its own context (no cookies shared between tests); fails loudly on JS errors and on
-    serious/critical accessibility findings (axe-core) in any page it showed."""
+@contextlib.contextmanager
+def _checked_page(browser: Any, nodeid: str) -> Iterator[Any]:
+    """A fresh page in its own context (no cookies shared); fails loudly on JS errors and on serious/critical
+    accessibility findings (axe-core) in any page it showed."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     findings = axe.install(context)
     page = context.new_page()
@@ -59,10 +61,25 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     axe.check_now(page)
     axe.check_missed(page, findings)
     context.close()
-    findings.write_report(request.node.nodeid)
+    findings.write_report(nodeid)
     assert not errors, f"JavaScript errors on the page: {errors}"
     if findings.failing():
         pytest.fail(findings.message(), pytrace=False)
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page in its own context, checked as ``_checked_page`` says."""
+    with _checked_page(browser, request.node.nodeid) as page:
+        yield page
+
+
+@pytest.fixture
+def more_pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
+    """``more_pages()`` opens another checked page in a context of its own: a second person at the same time."""
+    opened = itertools.count(2)
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(_checked_page(browser, f"{request.node.nodeid}[page {next(opened)}]"))
 
 
 def axe_check(page: Any) -> None:
@@ -87,29 +104,33 @@ def logged_in_page(page: Any, live_server: Any, owner: Any) -> Any:
 
 
 @pytest.fixture
-def login_as(page: Any, live_server: Any) -> Callable[[Any], Any]:
-    """Sign any user in without the form (session cookie), for tests that are not about signing in."""
+def login_as(page: Any, live_server: Any) -> Callable[..., Any]:
+    """Sign any user in without the form (session cookie), for tests that are not about signing in.
+
+    ``login_as(user)`` signs in the ``page`` fixture; ``login_as(user, on=other)`` another page (``more_pages``)."""
     from django.conf import settings
     from django.test import Client
 
-    def _login(user: Any) -> Any:
+    def _login(user: Any, on: Any = None) -> Any:
+        target = page if on is None else on
         client = Client()
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-        page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-        return page
+        target.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+        return target
 
     return _login
 
 
 @pytest.fixture
-def screenshot(page: Any) -> Callable[[str], None]:
-    """``screenshot("name")`` saves a full-page PNG under $TAGSIGHT_SHOTS_DIR (nothing when unset)."""
+def screenshot(page: Any) -> Callable[..., None]:
+    """``screenshot("name")`` saves a full-page PNG of ``page`` (or ``on=other``) under $TAGSIGHT_SHOTS_DIR
+    (nothing when unset)."""
     folder = os.environ.get("TAGSIGHT_SHOTS_DIR")
 
-    def _shot(name: str) -> None:
+    def _shot(name: str, on: Any = None) -> None:
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+            (page if on is None else on).screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
     return _shot
