@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
@@ -96,6 +97,7 @@ def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     from projects.services import image_upload
     from training.models import Iteration
     from training.services import iteration_publish
+    from workspaces.models import Invitation, Membership
 
     extra = {"workspace": workspace} if workspace is not None else {}
     project = make_project(user, name="Owner's", project_type="detection",
@@ -110,9 +112,13 @@ def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     iteration_publish(iteration=iteration, publish_name="live")
     prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg")
     export = Export.objects.create(iteration=iteration, status="Done", file="x.zip")
+    # The Members page's forms name a member and an invitation in their bodies.
+    member = get_user_model().objects.create_user(username=f"member-{project.workspace_id.hex[:8]}")
+    Membership.objects.create(workspace_id=project.workspace_id, user=member, role="viewer")
+    invitation = Invitation.objects.create(workspace_id=project.workspace_id, email="ann@example.com", role="viewer")
     return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
             "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
-            "export_id": export.id}
+            "export_id": export.id, "member_id": member.pk, "invitation_id": invitation.pk}
 
 
 def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
@@ -122,7 +128,8 @@ def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
             "image": str(owned["image_id"]),
             "on": "1", "action": action, "image_ids": [str(owned["image_id"])], "ids": [str(owned["prediction_id"])],
             "left": "0.2", "top": "0.2", "width": "0.3", "height": "0.3", "sample": "static:hemlock-test.jpg",
-            "kind": "prediction", "slot": "2"}
+            "kind": "prediction", "slot": "2",
+            "user": str(owned["member_id"]), "invitation": str(owned["invitation_id"]), "role": "viewer"}
 
 
 def snapshot() -> list[Any]:

@@ -195,8 +195,9 @@ def test_the_rules_of_issue_12(team) -> None:  # type: ignore[no-untyped-def]
 def test_a_viewer_changes_nothing_every_post_is_403(team) -> None:  # type: ignore[no-untyped-def]
     _, owned, clients = team
     # Switching the top bar to a workspace changes only which workspace the viewer looks at (their session);
-    # a password change is about the viewer themselves.
-    own_business = {"workspaces:switch", "password_change", "password_change_done"}
+    # a password change, a new workspace of their own, or leaving this one is about the viewer themselves.
+    own_business = {"workspaces:switch", "password_change", "password_change_done", "workspaces:create",
+                    "workspaces:leave"}
     refused = 0
     for prefix, regex, entry in routes():
         if not is_portal(prefix, regex) or entry.name in PUBLIC:
