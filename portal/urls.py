@@ -6,13 +6,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views
+from portal import metrics, views
 from workspaces import views as workspace_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),  # Prometheus; 404 unless TAGSIGHT_METRICS_TOKEN is set
     path("favicon.ico", views.favicon, name="favicon"),
     path("account/", workspace_views.account, name="account"),
     path("", include("workspaces.urls")),
