@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery, signals
 from kombu.transport import TRANSPORT_ALIASES
@@ -29,10 +30,11 @@ signals.before_task_publish.connect(_ensure_broker_folders, weak=False)
 
 
 def _worker_metrics_folder(**_: object) -> None:
-    """worker_init (before the pool forks): the worker's processes write their metrics under
-    TAGSIGHT_METRICS_DIR/worker, emptied at start (prometheus-client's rule for a new set of processes).
-
-    Set here, before anything imports prometheus_client: it picks its multi-process mode at import."""
+    """celeryd_init (first thing a worker does, long before the pool forks): the worker's processes write their
+    metrics under TAGSIGHT_METRICS_DIR/worker, emptied at start (prometheus-client's rule for a new set of
+    processes). prometheus_client picks its multi-process mode when imported, and metric values are made with
+    ``values.ValueClass``: should something have imported it already, that choice is made again here."""
+    import sys
     from pathlib import Path
 
     from django.conf import settings
@@ -42,6 +44,9 @@ def _worker_metrics_folder(**_: object) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink(missing_ok=True)
+    if "prometheus_client.values" in sys.modules:
+        values: Any = sys.modules["prometheus_client.values"]
+        values.ValueClass = values.get_value_class()
 
 
 def _task_finished(**kwargs: object) -> None:
@@ -82,5 +87,5 @@ signals.task_prerun.connect(_task_started, weak=False)
 signals.task_postrun.connect(_task_finished, weak=False)
 signals.after_setup_logger.connect(_worker_logging, weak=False)
 signals.after_setup_task_logger.connect(_worker_logging, weak=False)
-signals.worker_init.connect(_worker_metrics_folder, weak=False)
+signals.celeryd_init.connect(_worker_metrics_folder, weak=False)
 signals.worker_process_shutdown.connect(_pool_process_gone, weak=False)

@@ -25,6 +25,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 TASK_HEADER = "tagsight_request_id"  # the Celery message header that carries it to the worker
 _SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+logger = logging.getLogger(__name__)
+
 request_id_var: ContextVar[str] = ContextVar("tagsight_request_id", default="")
 
 
@@ -91,6 +93,7 @@ def task_prerun_set_request_id(task_id: str = "", task: Any = None, **_: Any) ->
     request_id = getattr(request, TASK_HEADER, None) or (getattr(request, "headers", None) or {}).get(TASK_HEADER)
     if request_id:
         _task_tokens[task_id] = request_id_var.set(request_id_from(str(request_id)))
+        logger.info("task %s[%s] started for request %s", getattr(task, "name", "?"), task_id, request_id)
 
 
 def task_postrun_clear_request_id(task_id: str = "", **_: Any) -> None:
