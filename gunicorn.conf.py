@@ -22,7 +22,7 @@ limit_request_field_size = 8190  # one header line: keys, cookies and content ty
 # adds up. It must be named before any worker imports prometheus_client (it picks its mode at import), and it
 # starts empty with each gunicorn (stale files would count twice); a worker that exits gives up its live gauges.
 _DATA_DIR = Path(os.environ.get("TAGSIGHT_DATA_DIR", str(Path(__file__).resolve().parent / "data"))).resolve()
-_METRICS_DIR = Path(os.environ.get("TAGSIGHT_METRICS_DIR", str(_DATA_DIR / "metrics")))
+_METRICS_DIR = Path(os.environ.get("TAGSIGHT_METRICS_DIR") or str(_DATA_DIR / "metrics"))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_METRICS_DIR / "web"))
 
 

@@ -294,14 +294,14 @@ LOGGING = {
 # without a token it is 404. Processes write their counters under TAGSIGHT_METRICS_DIR (prometheus-client's
 # multiprocess mode): web/ for gunicorn's workers (gunicorn.conf.py), worker/ for a Celery worker on this machine.
 TAGSIGHT_METRICS_TOKEN = env_secret("TAGSIGHT_METRICS_TOKEN")
-TAGSIGHT_METRICS_DIR = Path(env_str("TAGSIGHT_METRICS_DIR", default=str(DATA_DIR / "metrics")))
+TAGSIGHT_METRICS_DIR = Path(env_str("TAGSIGHT_METRICS_DIR") or str(DATA_DIR / "metrics"))
 
 # Prediction API rate limit per prediction key, in transactions per second (0 = no limit; Azure's S0 is 10/s).
 # Counted in the "shared" cache: the database on the embedded profile, Redis when the broker is Redis (or
 # TAGSIGHT_CACHE_URL), so every gunicorn worker and every machine counts together.
 TAGSIGHT_PREDICTION_RATE_LIMIT = env_int("TAGSIGHT_PREDICTION_RATE_LIMIT", default=0)
-_CACHE_URL = env_str(
-    "TAGSIGHT_CACHE_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis:", "rediss:")) else ""
+_CACHE_URL = env_str("TAGSIGHT_CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis:", "rediss:")) else ""
 )
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},  # per process (Smart Labeler results)
