@@ -11,5 +11,29 @@ its own limits in front of a server exposed to the internet (README: HTTPS).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 limit_request_line = 0  # unlimited: let Django (and the API's Azure errors) see long URLs
 limit_request_field_size = 8190  # one header line: keys, cookies and content types fit; gunicorn's default
+
+# Metrics (portal/metrics.py): gunicorn's worker processes write their counters to one folder, which /metrics
+# adds up. It must be named before any worker imports prometheus_client (it picks its mode at import), and it
+# starts empty with each gunicorn (stale files would count twice); a worker that exits gives up its live gauges.
+_DATA_DIR = Path(os.environ.get("TAGSIGHT_DATA_DIR", str(Path(__file__).resolve().parent / "data"))).resolve()
+_METRICS_DIR = Path(os.environ.get("TAGSIGHT_METRICS_DIR") or str(_DATA_DIR / "metrics"))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_METRICS_DIR / "web"))
+
+
+def on_starting(server: Any) -> None:
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its id
+    "portal.metrics.MetricsMiddleware",  # times the whole request, by route name and status
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.azure.middleware.CollapseSlashesMiddleware",
@@ -268,11 +270,45 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
 
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO")
+# "plain" (human-readable) or "json": one JSON object per line (timestamp, level, logger, message, request_id,
+# exception); the Celery worker follows the same setting (portal.celery).
+LOG_FORMAT = env_str("LOG_FORMAT", default="plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(request_suffix)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Metrics: /metrics (Prometheus text format) answers only with "Authorization: Bearer <TAGSIGHT_METRICS_TOKEN>";
+# without a token it is 404. Processes write their counters under TAGSIGHT_METRICS_DIR (prometheus-client's
+# multiprocess mode): web/ for gunicorn's workers (gunicorn.conf.py), worker/ for a Celery worker on this machine.
+TAGSIGHT_METRICS_TOKEN = env_secret("TAGSIGHT_METRICS_TOKEN")
+TAGSIGHT_METRICS_DIR = Path(env_str("TAGSIGHT_METRICS_DIR") or str(DATA_DIR / "metrics"))
+
+# Prediction API rate limit per prediction key, in transactions per second (0 = no limit; Azure's S0 is 10/s).
+# Counted in the "shared" cache: the database on the embedded profile, Redis when the broker is Redis (or
+# TAGSIGHT_CACHE_URL), so every gunicorn worker and every machine counts together.
+TAGSIGHT_PREDICTION_RATE_LIMIT = env_int("TAGSIGHT_PREDICTION_RATE_LIMIT", default=0)
+_CACHE_URL = env_str("TAGSIGHT_CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis:", "rediss:")) else ""
+)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},  # per process (Smart Labeler results)
+    "shared": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL, "KEY_PREFIX": "tagsight"}
+        if _CACHE_URL
+        # Its table is made by `manage.py migrate` (predictions' post_migrate runs createcachetable).
+        else {"BACKEND": "portal.cache.DatabaseCache", "LOCATION": "tagsight_cache", "OPTIONS": {"MAX_ENTRIES": 5000}}
+    ),
 }

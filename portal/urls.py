@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from portal import metrics, views
 from workspaces import views as workspace_views
 from workspaces.access import Need, access
 
@@ -21,6 +21,7 @@ urlpatterns = [
          name="password_change_done"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),  # Prometheus; 404 unless TAGSIGHT_METRICS_TOKEN is set
     path("favicon.ico", views.favicon, name="favicon"),
     path("account/", workspace_views.account, name="account"),
     path("", include("workspaces.urls")),

@@ -10,10 +10,12 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from portal.azure.errors import error_response, translate_errors
+from portal.ratelimit import prediction_key_throttle
 from workspaces import audit
 from workspaces.access import principal_for_key
 
@@ -21,6 +23,22 @@ UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. "
     "Make sure to provide a valid key for an active subscription and use a correct regional API endpoint."
 )
+
+
+def _too_many_requests(request: HttpRequest, wait: int) -> HttpResponse:
+    """Azure's throttling answer (429, Retry-After), its message worded as Azure's gateway words it."""
+    from portal.metrics import route_name
+
+    operation = route_name(request).partition(":")[2] or "Prediction"
+    limit = settings.TAGSIGHT_PREDICTION_RATE_LIMIT
+    response = error_response(
+        "429",
+        f"Requests to the {operation} Operation under Custom Vision Prediction have exceeded the rate limit of "
+        f"this prediction key ({limit} per second). Please retry after {wait} second{'s' if wait != 1 else ''}.",
+        429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -31,6 +49,9 @@ def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpRespons
             principal = principal_for_key(kind=kind, key=key)
             if principal is None:
                 return error_response("Unauthorized", UNAUTHORIZED_MESSAGE, 401)
+            if kind == "prediction" and (wait := prediction_key_throttle(workspace_id=principal.workspace_id,
+                                                                         slot=principal.slot)):
+                return _too_many_requests(request, wait)
             request.user = principal  # type: ignore[assignment]  # views pass it to selectors and services
             with audit.acting_as(audit.actor_for(request, principal)):
                 return view(request, *args, **kwargs)
