@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.env import env_bool, env_int, env_list, env_secret, env_str
+from portal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # All embedded-profile state (SQLite, media, broker folders, caches) lives under one folder.
@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "labeling",
     "training",
     "predictions",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,13 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="Tagsight <tagsight@localhost>")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))  # the filebased backend's folder
+# Notifications: links in e-mails and webhook payloads start with TAGSIGHT_PUBLIC_URL (how people reach the
+# portal). Webhooks: attempts per delivery, the first retry's delay (each next one x3), seconds per attempt.
+TAGSIGHT_PUBLIC_URL = env_str("TAGSIGHT_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+TAGSIGHT_WEBHOOK_ATTEMPTS = env_int("TAGSIGHT_WEBHOOK_ATTEMPTS", default=5)
+TAGSIGHT_WEBHOOK_RETRY_SECONDS = env_float("TAGSIGHT_WEBHOOK_RETRY_SECONDS", default=10.0)
+TAGSIGHT_WEBHOOK_TIMEOUT_SECONDS = env_float("TAGSIGHT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # Single sign-on with OpenID Connect (mozilla-django-oidc): off unless TAGSIGHT_OIDC_CLIENT_ID is set, then the
 # login page offers "Sign in with <provider>" and /oidc/ handles the code flow (see README, .env.example).

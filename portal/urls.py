@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("training.urls")),
     path("", include("predictions.urls")),
+    path("", include("notifications.urls")),
     path("", include("portal.azure.urls")),
 ]
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from predictions.models import Export
 from projects.models import Image
 from projects.storage import storage_delete
+from training import events
 from training.errors import IterationNotCompleted, TrainingError
 from training.models import Iteration
 from workspaces import audit
@@ -147,6 +148,7 @@ def export_build(*, export_id: Any) -> Export | None:
         Export.objects.filter(id=export.id).update(
             status=Export.Status.DONE, file=name, size=size, parity=parity, finished=timezone.now()
         )
+        events.emit(events.EXPORT_READY, iteration_id=iteration.id, export_id=export.id)
     export.refresh_from_db()
     return export
 

@@ -97,21 +97,27 @@ def _read_bounded(response: http.client.HTTPResponse, url: str, limit: int, *, d
     return b"".join(chunks)
 
 
+def pinned_connection(url: str, *, timeout: float = TIMEOUT_SECONDS) -> tuple[http.client.HTTPConnection, str]:
+    """A not yet connected HTTP(S) connection to url's vetted address (public only, unless
+    TAGSIGHT_ALLOW_PRIVATE_URLS), and the path to request. Raises FetchError. Also used by webhooks."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError("Only http and https URLs can be fetched.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchError("Invalid port in URL.") from exc
+    address = _resolve(parts.hostname, port)
+    cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return cls(parts.hostname, port, address, timeout), path
+
+
 def fetch_image(url: str, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
     """The bytes at url (an image content type, at most TAGSIGHT_MAX_IMAGE_BYTES). Raises FetchError."""
     limit = settings.TAGSIGHT_MAX_IMAGE_BYTES
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError("Only http and https URLs can be fetched.")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise FetchError("Invalid port in URL.") from exc
-        address = _resolve(parts.hostname, port)
-        cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        conn = cls(parts.hostname, port, address, timeout)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn, path = pinned_connection(url, timeout=timeout)
         try:
             conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
             response = conn.getresponse()

@@ -1,6 +1,7 @@
 """The layout tells the truth: apps depend one way, and no module imports one that imports it back.
 
-Dependency order: workspaces ← projects ← labeling ← training ← predictions (portal/ is wiring and Azure plumbing).
+Dependency order: workspaces ← projects ← labeling ← training ← predictions ← notifications (portal/ is wiring
+and Azure plumbing).
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -10,14 +11,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("workspaces", "projects", "labeling", "training", "predictions")
+APPS = ("workspaces", "projects", "labeling", "training", "predictions", "notifications")
 RANK = {app: i for i, app in enumerate(APPS)}
 # The documented enqueue calls: a service sends its Celery task on commit, and the task's body calls the service
 # that does the work (a task is a two-line wrapper).
 # Nothing may be added here: a lower app reaches a higher one through a registry wired in the higher one's
 # apps.py (projects.regions is how uploads reach labeling's region checks).
 KNOWN_UPWARD: set[str] = set()
-ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"}]
+ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"},
+                  {"notifications.services", "notifications.tasks"}]
 
 
 def _modules() -> dict[str, Path]:

@@ -65,6 +65,10 @@ ACTIONS: dict[str, Action] = {
     "member.role": Action("Changed a role", text="{member}: {was} → {role}"),
     "member.remove": Action("Removed a member", text="{member}"),
     "workspace.create": Action("Created the workspace", text="{name}"),
+    "webhook.create": Action("Added a webhook", text="{url}"),
+    "webhook.update": Action("Changed a webhook", text="{url}"),
+    "webhook.secret": Action("Regenerated a webhook's secret", text="{url}"),
+    "webhook.delete": Action("Deleted a webhook", text="{url}"),
 }
 
 # Edits that are counted per session of work rather than written one row per click.

@@ -4,6 +4,7 @@ audit log, and the account page that leads to them. Signing up and accepting an 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -23,12 +24,23 @@ from workspaces.errors import WorkspaceError
 from workspaces.forms import InviteForm, MemberRoleForm, WorkspaceForm
 from workspaces.models import Invitation, Membership, Role, Workspace, WorkspaceKey
 
+# Sections that higher apps add to the account page (in their AppConfig.ready): each renders its HTML for the
+# request's user (notifications: "E-mail me when a training I started finishes").
+_account_panels: list[Callable[[HttpRequest], str]] = []
+
+
+def account_panel_add(panel: Callable[[HttpRequest], str]) -> None:
+    if panel not in _account_panels:
+        _account_panels.append(panel)
+
 
 @require_GET
 @access(Need.ACCOUNT)
 def account(request: HttpRequest) -> HttpResponse:
     """The user's account: their workspaces and roles; keys live on each workspace's Keys page."""
-    return render(request, "workspaces/account.html", {"workspaces": services.workspaces_of(user=request.user)})
+    panels = [panel(request) for panel in _account_panels]
+    return render(request, "workspaces/account.html",
+                  {"workspaces": services.workspaces_of(user=request.user), "panels": panels})
 
 
 @require_POST

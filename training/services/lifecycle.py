@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from projects.models import Image, Project
-from training import errors
+from training import errors, events
 from training.models import Iteration
 from training.storage import artifact_delete
 from workspaces import audit
@@ -28,11 +28,16 @@ def _record(iteration: Iteration, action: str, **detail: Any) -> None:
 def iteration_finish(iteration_id: uuid.UUID, status: str, **fields: Any) -> bool:
     """Move a Training iteration to its final state; False if someone (cancel, reaper) got there first."""
     now = timezone.now()
-    return bool(
+    done = bool(
         Iteration.objects.filter(id=iteration_id, status=Status.TRAINING).update(
             status=status, finished=now, modified=now, **fields
         )
     )
+    # A user's cancel is no news to them: only a completed or failed training is announced (e-mail, webhooks).
+    if done and status in (Status.COMPLETED, Status.FAILED):
+        events.emit(events.TRAINING_COMPLETED if status == Status.COMPLETED else events.TRAINING_FAILED,
+                    iteration_id=iteration_id)
+    return done
 
 
 def iteration_cancel(*, iteration: Iteration) -> Iteration:
@@ -127,6 +132,9 @@ def iteration_publish(*, iteration: Iteration, publish_name: str, overwrite: boo
                 )
             iteration.save(update_fields=["publish_name", "published_at", "modified"])
             _record(iteration, "iteration.publish", publish_name=publish_name)
+            if taken is not None:
+                events.emit(events.ITERATION_UNPUBLISHED, iteration_id=taken.id)
+            events.emit(events.ITERATION_PUBLISHED, iteration_id=iteration.id)
     except IntegrityError:
         raise errors.InvalidPublishName(f"Another iteration is already published as {publish_name!r}.") from None
     return iteration
@@ -139,6 +147,7 @@ def iteration_unpublish(*, iteration: Iteration) -> Iteration:
     with transaction.atomic():
         iteration.save(update_fields=["publish_name", "published_at", "modified"])
         _record(iteration, "iteration.unpublish", publish_name=was)
+        events.emit(events.ITERATION_UNPUBLISHED, iteration_id=iteration.id)
     return iteration
 
 
