@@ -20,12 +20,12 @@ from tests.factories import make_image_bytes, make_project, make_tag
 
 HX = {"HTTP_HX_REQUEST": "true"}
 ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id",
-             "export_id"}
+             "export_id", "webhook_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
 # Route names anyone may open signed out (an invitation's link and sign-up are for people with no account yet).
 PUBLIC = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
-          "password_reset_complete", "healthz", "favicon", "invitation", "signup"}
+          "password_reset_complete", "healthz", "favicon", "invitation", "signup", "metrics"}
 
 
 def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[tuple[str, str, URLPattern]]:
@@ -91,8 +91,9 @@ def path_for(prefix: str, regex: str, entry: URLPattern, owned: dict[str, Any], 
 
 def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     """A detection project (in ``workspace``, else the user's personal one) with one of everything a URL can
-    name: image, tag, region, a published iteration, a stored prediction and an export. Returns the ids."""
+    name: image, tag, region, a published iteration, a stored prediction, an export and a webhook. Returns the ids."""
     from labeling.services import region_create
+    from notifications.models import Webhook
     from predictions.models import Export, StoredPrediction
     from projects.services import image_upload
     from training.models import Iteration
@@ -112,13 +113,14 @@ def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     iteration_publish(iteration=iteration, publish_name="live")
     prediction = StoredPrediction.objects.create(project=project, iteration=iteration, file="x.jpg")
     export = Export.objects.create(iteration=iteration, status="Done", file="x.zip")
+    webhook = Webhook.objects.create(project=project, url="https://hooks.example.com/tagsight", events=["export.ready"])
     # The Members page's forms name a member and an invitation in their bodies.
     member = get_user_model().objects.create_user(username=f"member-{project.workspace_id.hex[:8]}")
     Membership.objects.create(workspace_id=project.workspace_id, user=member, role="viewer")
     invitation = Invitation.objects.create(workspace_id=project.workspace_id, email="ann@example.com", role="viewer")
     return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
             "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
-            "export_id": export.id, "member_id": member.pk, "invitation_id": invitation.pk}
+            "export_id": export.id, "webhook_id": webhook.id, "member_id": member.pk, "invitation_id": invitation.pk}
 
 
 def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
@@ -135,6 +137,7 @@ def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
 def snapshot() -> list[Any]:
     """Every row a refused request could have touched, comparable before and after."""
     from labeling.models import Region
+    from notifications.models import Delivery, Webhook
     from predictions.models import Export, StoredPrediction
     from projects.models import Image, Project, Tag
     from training.models import Iteration
@@ -144,4 +147,5 @@ def snapshot() -> list[Any]:
         (Project, ("id", "name", "modified")), (Tag, ("id", "name")), (Image, ("id", "metadata")),
         (Image.tags.through, ("image_id", "tag_id")), (Region, ("id", "left", "tag_id")),
         (Iteration, ("id", "name", "status", "publish_name")), (StoredPrediction, ("id",)), (Export, ("id", "status")),
-        (Membership, ("workspace_id", "user_id", "role")), (WorkspaceKey, ("key",)))]
+        (Membership, ("workspace_id", "user_id", "role")), (WorkspaceKey, ("key",)),
+        (Webhook, ("id", "url", "secret", "active")), (Delivery, ("id",)))]

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.workspaces.conftest import member_client, team  # noqa: F401 - the team personas, reused
+
 
 @pytest.fixture
 def eager() -> Iterator[None]:

@@ -169,6 +169,13 @@ RULES: list[tuple[str, tuple[str, ...], str, dict[str, Any], set[str]]] = [
     ("workspaces:keys", ("workspace_id",), "get", {}, TRAINERS),
     ("workspaces:keys", ("workspace_id",), "post", {"kind": "prediction", "slot": "1"}, {OWNER}),
     ("workspaces:keys", ("workspace_id",), "post", {"kind": "training", "slot": "2"}, {OWNER}),
+    # Webhooks carry credentials (their URLs, their secrets): Owners only, even to read.
+    ("notifications:workspace-webhooks", ("workspace_id",), "get", {}, {OWNER}),
+    ("notifications:workspace-webhooks", ("workspace_id",), "post", {"url": "https://a.example.com/h"}, {OWNER}),
+    ("notifications:project-webhooks", ("project_id",), "get", {}, {OWNER}),
+    ("notifications:webhook-detail", ("webhook_id",), "get", {}, {OWNER}),
+    ("notifications:webhook-test", ("webhook_id",), "post", {}, {OWNER}),
+    ("notifications:webhook-delete", ("webhook_id",), "post", {}, {OWNER}),
     # Everyone in the workspace reads.
     ("projects:project-detail", ("project_id",), "get", {}, set(ROLES)),
     ("labeling:labeler", ("image_id",), "get", {}, set(ROLES)),
@@ -195,9 +202,9 @@ def test_the_rules_of_issue_12(team) -> None:  # type: ignore[no-untyped-def]
 def test_a_viewer_changes_nothing_every_post_is_403(team) -> None:  # type: ignore[no-untyped-def]
     _, owned, clients = team
     # Switching the top bar to a workspace changes only which workspace the viewer looks at (their session);
-    # a password change, a new workspace of their own, or leaving this one is about the viewer themselves.
+    # a password change, a new workspace of their own, leaving this one or their e-mail choice is about the viewer.
     own_business = {"workspaces:switch", "password_change", "password_change_done", "workspaces:create",
-                    "workspaces:leave"}
+                    "workspaces:leave", "notifications:preferences"}
     refused = 0
     for prefix, regex, entry in routes():
         if not is_portal(prefix, regex) or entry.name in PUBLIC:
