@@ -250,6 +250,27 @@ def test_only_public_http_urls_unless_private_ones_are_allowed(owner: Any, url: 
         assert services.webhook_create(url=url, events_chosen=ALL, project=project).url == url
 
 
+def test_the_readme_verification_snippet_accepts_a_real_delivery(
+    owner: Any, eager: None, local_hooks: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The README's 10 lines, run as written, against what a real receiver got."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [snippet] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "X-Tagsight-Signature" in b]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)  # noqa: S102 - our own README
+    project = tagged_project(owner)
+    with webhook_receiver() as receiver:
+        hook = services.webhook_create(url=receiver.url, events_chosen=ALL, project=project)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.webhook_test(webhook=hook)
+    [got] = receiver.received
+    assert namespace["verify"](hook.secret, got.headers, got.body)
+    assert not namespace["verify"](hook.secret, got.headers, got.body.replace(b"ping", b"pong"))
+
+
 def test_payload_is_compact_json_and_the_body_is_signed_as_sent(owner: Any) -> None:
     body = services.payloads.encode({"event": "x", "é": 1})
     assert json.loads(body) == {"event": "x", "é": 1} and ", " not in body
