@@ -197,7 +197,7 @@ def _provider_sign_in(page: Any, provider: Server, username: str, password: str)
 
 def _signed_in_as(page: Any, tagsight: Server, username: str) -> None:
     page.wait_for_url(f"{tagsight.url}/")
-    assert page.locator(".topbar-user a").first.inner_text() == username
+    assert page.get_by_test_id("account").inner_text() == username
 
 
 def _refused(page: Any, tagsight: Server) -> str:
