@@ -180,6 +180,14 @@ TAGSIGHT_PREDICTOR_CACHE_SIZE = env_int("TAGSIGHT_PREDICTOR_CACHE_SIZE", default
 # Training minimums (Azure's defaults), adjustable.
 TAGSIGHT_MIN_IMAGES_PER_TAG = env_int("TAGSIGHT_MIN_IMAGES_PER_TAG", default=5)
 TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)
+# Quotas: Azure's S0 limits by default (the "Limits and quotas" page of Custom Vision, summarised in the API notes'
+# section 5): 100,000 training images and 500 tags per project, 20 iterations kept per project, 100 projects per
+# resource (a workspace here). 0 turns a quota off. Refusals carry Azure's codes (BadRequestExceed*Limit, and the
+# per-image status ErrorLimitExceed).
+TAGSIGHT_MAX_IMAGES_PER_PROJECT = env_int("TAGSIGHT_MAX_IMAGES_PER_PROJECT", default=100_000)
+TAGSIGHT_MAX_TAGS_PER_PROJECT = env_int("TAGSIGHT_MAX_TAGS_PER_PROJECT", default=500)
+TAGSIGHT_MAX_ITERATIONS_PER_PROJECT = env_int("TAGSIGHT_MAX_ITERATIONS_PER_PROJECT", default=20)
+TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE = env_int("TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE", default=100)
 # Upload batches (API: 64 images x 6 MB as base64 JSON) need far more than Django's 2.5 MB default.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=600 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)

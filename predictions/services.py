@@ -403,6 +403,8 @@ def prediction_add_to_training(
     if result.status == "OKDuplicate" and result.image is not None and tags:
         images_tag(project=project, image_ids=[result.image.id], tag_ids=list(tags))
     if not result.ok:
-        raise PredictionError(result.message or result.status, code=f"BadRequest{result.status.removeprefix('Error')}")
+        code = ("BadRequestImageExceededCount" if result.status == "ErrorLimitExceed"  # the project is full
+                else f"BadRequest{result.status.removeprefix('Error')}")
+        raise PredictionError(result.message or result.status, code=code)
     _delete(StoredPrediction.objects.filter(id=prediction.id))  # it moved to the training images: not audited
     return result

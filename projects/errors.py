@@ -47,3 +47,15 @@ class InvalidIds(ProjectsError):
 
 class InvalidMetadata(ProjectsError):
     code = "BadRequestImageMetadataKey"
+
+
+class ProjectLimitExceeded(ProjectsError):
+    """The workspace holds TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE projects (Azure: projects per resource)."""
+
+    code = "BadRequestExceedProjectLimit"
+
+
+class TagLimitExceeded(ProjectsError):
+    """The project holds TAGSIGHT_MAX_TAGS_PER_PROJECT tags."""
+
+    code = "BadRequestExceedTagPerProjectLimit"

@@ -78,3 +78,9 @@ class ImageRetagNotForDetection(TrainingError):
 
 class InvalidTrainingBudget(TrainingError):
     code = "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining"
+
+
+class IterationLimitExceeded(TrainingError):
+    """The project keeps TAGSIGHT_MAX_ITERATIONS_PER_PROJECT iterations: Azure refuses to train another."""
+
+    code = "BadRequestExceedIterationPerProjectLimit"

@@ -107,6 +107,7 @@ def image_upload(
     Files are written first, then the row (with tags and regions) in one transaction; if the database
     fails the files are deleted again, and if storage fails nothing is written. Same bytes twice in a
     project: ``OKDuplicate`` with the image already there (its tags are left as they are, as Azure does).
+    A project at TAGSIGHT_MAX_IMAGES_PER_PROJECT: ``ErrorLimitExceed`` (counted with the project row locked).
     """
     clean_metadata = metadata_clean(metadata or {}, new_image=True)
     try:
@@ -122,6 +123,8 @@ def image_upload(
     existing = Image.objects.filter(project=project, sha256=sha256).first() if data else None
     if existing is not None:
         return UploadResult("OKDuplicate", existing, "The same image is already in this project.")
+    if _image_limit_reached(project=project):  # early, so a full project costs no rendering or storage
+        return _limit_result()
     try:
         out = render(
             data,
@@ -142,6 +145,9 @@ def image_upload(
 
     try:
         with transaction.atomic():
+            Project.objects.select_for_update().filter(pk=project.pk).first()  # serialise the count below
+            if _image_limit_reached(project=project):
+                raise _LimitReached
             image = Image.objects.create(
                 id=image_id,
                 project=project,
@@ -163,6 +169,9 @@ def image_upload(
                 region_hooks().write(image=image, regions=checked_regions)
             # One entry per upload request: each image adds one to it, in the image's own transaction.
             audit.record(workspace_id=project.workspace_id, action="image.upload", project=project)
+    except _LimitReached:  # a concurrent upload took the last place after the early check
+        storage_delete(written)
+        return _limit_result()
     except IntegrityError:
         storage_delete(written)
         duplicate = Image.objects.filter(project=project, sha256=sha256).first()
@@ -175,6 +184,25 @@ def image_upload(
         logger.exception("database failed for an upload to project %s", project.id)
         return UploadResult("ErrorUnknown", None, "The database failed; nothing was saved.")
     return UploadResult("OK", image, "")
+
+
+class _LimitReached(Exception):
+    pass
+
+
+def _image_limit_reached(*, project: Project) -> bool:
+    limit = settings.TAGSIGHT_MAX_IMAGES_PER_PROJECT
+    return limit > 0 and Image.objects.filter(project=project).count() >= limit
+
+
+def _limit_result() -> UploadResult:
+    """TAGSIGHT_MAX_IMAGES_PER_PROJECT reached: Azure's per-image ErrorLimitExceed, saying what to do."""
+    limit = settings.TAGSIGHT_MAX_IMAGES_PER_PROJECT
+    return UploadResult(
+        "ErrorLimitExceed", None,
+        f"This project has reached its limit of {limit:,} images. Delete images you no longer need before "
+        "uploading more.",
+    )
 
 
 def _project_images(*, project: Project, image_ids: Iterable[Any]) -> list[UUID]:

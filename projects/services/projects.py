@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 
 from projects import errors
@@ -59,9 +60,11 @@ def project_create(
     project_type, resolved_domain = _domain_for(project_type, domain_id)
     if classification_type not in Project.ClassificationType.values:
         raise errors.UnknownClassificationType(f"Unknown classification type {classification_type!r}.")
+    workspace_id = getattr(workspace, "pk", workspace)
     with transaction.atomic():
+        _check_project_limit(workspace_id=workspace_id)
         project = Project.objects.create(
-            workspace_id=getattr(workspace, "pk", workspace),
+            workspace_id=workspace_id,
             created_by=created_by,
             name=name,
             description=description or "",
@@ -71,6 +74,21 @@ def project_create(
         )
         audit.record(workspace_id=project.workspace_id, action="project.create", project=project)
     return project
+
+
+def _check_project_limit(*, workspace_id: Any) -> None:
+    """Refuse a project over TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE (Azure: projects per resource); counted with the
+    workspace row locked, so two concurrent creates cannot both take the last place."""
+    limit = settings.TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE
+    if limit <= 0:
+        return
+    workspace = Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    if Project.objects.filter(workspace_id=workspace_id).count() >= limit:
+        name = f"Workspace “{workspace.name}”" if workspace is not None else "This workspace"
+        raise errors.ProjectLimitExceeded(
+            f"{name} has reached its limit of {limit} projects. Delete a project you no longer need, or move one "
+            "to another workspace, before adding another."
+        )
 
 
 _PROJECT_FIELDS = {"name", "description", "classification_type", "domain_id", "project_type"}
@@ -123,6 +141,7 @@ def project_move(*, project: Project, workspace: Workspace, by: Any) -> Project:
         source = project.workspace
         if source.pk == workspace.pk:
             raise errors.ProjectsError(f"The project is already in {workspace.name}.")
+        _check_project_limit(workspace_id=workspace.pk)
         project.workspace = workspace
         project.save(update_fields=["workspace", "modified"])
         for side in (source, workspace):  # each workspace's log tells where the project went, or came from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from projects import errors
@@ -17,6 +18,7 @@ def tag_create(*, project: Project, name: str, description: str = "", type: str 
     if Tag.objects.filter(project=project, name__iexact=name).exists():
         raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.")
     with transaction.atomic():
+        _check_tag_limit(project=project)
         try:
             with transaction.atomic():
                 tag = Tag.objects.create(project=project, name=name, description=description or "", type=type)
@@ -24,6 +26,20 @@ def tag_create(*, project: Project, name: str, description: str = "", type: str 
             raise errors.TagNameNotUnique(f"A tag named {name!r} already exists in this project.") from exc
         audit.record(workspace_id=project.workspace_id, action="tag.create", project=project, tag=name)
     return tag
+
+
+def _check_tag_limit(*, project: Project) -> None:
+    """Refuse a tag over TAGSIGHT_MAX_TAGS_PER_PROJECT; counted with the project row locked (PostgreSQL; SQLite's
+    IMMEDIATE transactions serialise writers anyway), so two concurrent creates cannot both take the last place."""
+    limit = settings.TAGSIGHT_MAX_TAGS_PER_PROJECT
+    if limit <= 0:
+        return
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if Tag.objects.filter(project=project).count() >= limit:
+        raise errors.TagLimitExceeded(
+            f"This project has reached its limit of {limit} tags. Delete a tag you no longer use before "
+            "creating another."
+        )
 
 
 def _check_tag_type(*, project: Project, type: str) -> None:  # noqa: A002

@@ -184,3 +184,19 @@ def test_add_to_training_creates_a_tagged_image(trained) -> None:  # type: ignor
     assert Image.objects.filter(project=project).count() == before + 1
     assert list(result.image.tags.all()) == [cherry]
     assert not StoredPrediction.objects.filter(id=stored.id).exists()  # moved to the training images
+
+
+def test_adding_to_a_full_project_is_refused_and_the_prediction_stays(trained, settings) -> None:  # type: ignore[no-untyped-def]
+    from predictions.models import StoredPrediction
+    from predictions.services import PredictionError, prediction_add_to_training, prediction_run
+    from projects.models import Image, Tag
+
+    project, iteration = trained
+    data = make_image_bytes(size=(120, 90), color=(200, 10, 30), fmt="JPEG")
+    stored = prediction_run(project=project, iteration=iteration, data=data, store=True).stored
+    settings.TAGSIGHT_MAX_IMAGES_PER_PROJECT = Image.objects.filter(project=project).count()
+    cherry = Tag.objects.get(project=project, name="Japanese Cherry")
+    with pytest.raises(PredictionError) as caught:
+        prediction_add_to_training(prediction=stored, tags=[cherry.id])
+    assert caught.value.code == "BadRequestImageExceededCount" and "Delete images" in caught.value.message
+    assert StoredPrediction.objects.filter(id=stored.id).exists()

@@ -79,6 +79,7 @@ def iteration_queue(
             raise errors.TrainingAlreadyInProgress(
                 "A training of this project is already in progress; wait for it or cancel it."
             )
+        _check_iteration_limit(project=project)
         snapshot = snapshot_take(project=project, tag_ids=selected_tag_ids)
         snapshot_validate(project=project, snapshot=snapshot)
         fingerprint = snapshot_fingerprint(snapshot=snapshot, project=project, training_type=training_type)
@@ -113,6 +114,17 @@ def iteration_queue(
         transaction.on_commit(lambda: _schedule(iteration=iteration))
     logger.info("iteration %s queued for project %s (%s)", iteration.id, project.id, training_type)
     return iteration
+
+
+def _check_iteration_limit(*, project: Project) -> None:
+    """Azure keeps at most 20 iterations per project and refuses to train another: delete an old one first."""
+    limit = settings.TAGSIGHT_MAX_ITERATIONS_PER_PROJECT
+    count = Iteration.objects.filter(project=project).count() if limit > 0 else 0
+    if limit > 0 and count >= limit:
+        raise errors.IterationLimitExceeded(
+            f"This project keeps at most {limit} iterations and has {count}. Delete an iteration you no longer "
+            "need (unpublish it first if it is published) before training again."
+        )
 
 
 def _schedule(*, iteration: Iteration) -> None:
