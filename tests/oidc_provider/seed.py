@@ -1,5 +1,5 @@
 """Prepares the test provider's database: ``python -m tests.oidc_provider.seed SPEC.json`` migrates, then creates
-the users and the one client application the spec names (see tests/workspaces/test_sso.py)."""
+the users and the one client application the spec names (see tests/e2e/test_sso.py)."""
 
 from __future__ import annotations
 

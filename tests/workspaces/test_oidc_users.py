@@ -1,6 +1,6 @@
 """Who a provider's claims make you in Tagsight (workspaces.oidc.Backend.user_for_claims), and the settings.
 
-The whole flow against a real provider is tests/workspaces/test_sso.py; these are the decisions after the
+The whole flow against a real provider is tests/e2e/test_sso.py; these are the decisions after the
 userinfo answer, each with its refusal sentence, plus a configuration that is half there failing loudly.
 """
 

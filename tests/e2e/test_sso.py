@@ -29,10 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth.hashers import MD5PasswordHasher  # the provider's hasher (tests/oidc_provider/settings.py)
 
-from tests.e2e import conftest as e2e
-
-# The browser tests' fixtures: Debian's Chromium, axe-checked pages, screenshots under $TAGSIGHT_SHOTS_DIR.
-browser, page, screenshot = e2e.browser, e2e.page, e2e.screenshot
+# The browser, page and screenshot fixtures are tests/e2e/conftest.py's (one Chromium for the whole session: a
+# second sync Playwright in the same process fails).
 
 pytestmark = pytest.mark.browser
 
