@@ -94,14 +94,19 @@ def role_of(principal: Any, workspace_id: UUID | None) -> str | None:
     return Membership.objects.filter(user=principal, workspace_id=workspace_id).values_list("role", flat=True).first()
 
 
+def _role_and_grants(principal: Any, workspace_id: UUID | None) -> tuple[str | None, frozenset[Need] | None]:
+    """(the user's role or None, what the principal may do there or None when not a member): one query."""
+    if workspace_id is None:
+        return None, None
+    if isinstance(principal, KeyPrincipal):
+        return None, (KEY_GRANTS[principal.kind] if principal.workspace_id == workspace_id else None)
+    role = role_of(principal, workspace_id)
+    return role, (GRANTS[role] if role else None)
+
+
 def grants_of(principal: Any, workspace_id: UUID | None) -> frozenset[Need] | None:
     """What the principal may do in the workspace; None when it is not a member (or the workspace is unknown)."""
-    if workspace_id is None:
-        return None
-    if isinstance(principal, KeyPrincipal):
-        return KEY_GRANTS[principal.kind] if principal.workspace_id == workspace_id else None
-    role = role_of(principal, workspace_id)
-    return GRANTS[role] if role else None
+    return _role_and_grants(principal, workspace_id)[1]
 
 
 def can(principal: Any, workspace_id: UUID | None, need: Need) -> bool:
@@ -110,12 +115,16 @@ def can(principal: Any, workspace_id: UUID | None, need: Need) -> bool:
 
 def require(principal: Any, workspace_id: UUID | None, need: Need) -> frozenset[Need]:
     """Http404 for a non-member, PermissionDenied (403) for a member without ``need``; else the grants."""
-    grants = grants_of(principal, workspace_id)
+    return _require(principal, workspace_id, need)[1]
+
+
+def _require(principal: Any, workspace_id: UUID | None, need: Need) -> tuple[str | None, frozenset[Need]]:
+    role, grants = _role_and_grants(principal, workspace_id)
     if grants is None:
         raise Http404("Not found.")
     if need not in grants:
         raise PermissionDenied(f"Your role in this workspace does not allow this ({need.value}).")
-    return grants
+    return role, grants
 
 
 # ------------------------------------------------------------------------------ the workspace a URL is about
@@ -127,10 +136,6 @@ _resolvers: dict[str, tuple[type[Model], str]] = {}
 
 def resolver_add(kwarg: str, model: type[Model], workspace_path: str) -> None:
     _resolvers[kwarg] = (model, workspace_path)
-
-
-def resolver_names() -> set[str]:
-    return set(_resolvers)
 
 
 def _resolve(kwarg: str, value: Any) -> UUID | None:
@@ -216,8 +221,7 @@ def access(need: Need, *, post: Need | None = None) -> Callable[[View], View]:
                 request.access = Access(None, frozenset())  # type: ignore[attr-defined]
             else:
                 workspace_id = _workspace_for(request, kwargs)
-                grants = require(request.user, workspace_id, required)
-                role = role_of(request.user, workspace_id)
+                role, grants = _require(request.user, workspace_id, required)
                 request.access = Access(workspace_id, grants, role)  # type: ignore[attr-defined]
             with audit.acting_as(audit.actor_for(request, request.user)):
                 return view(request, *args, **kwargs)
