@@ -31,4 +31,4 @@ test: $(STAMP) chromium
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy portal workspaces projects labeling training predictions notifications scripts
+	$(VENV)/bin/mypy portal workspaces projects labeling training predictions health notifications datasets scripts

@@ -33,7 +33,9 @@ INSTALLED_APPS = [
     "labeling",
     "training",
     "predictions",
+    "health",
     "notifications",
+    "datasets",
 ]
 
 MIDDLEWARE = [

@@ -29,7 +29,9 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("training.urls")),
     path("", include("predictions.urls")),
+    path("", include("health.urls")),
     path("", include("notifications.urls")),
+    path("", include("datasets.urls")),
     path("", include("portal.azure.urls")),
 ]
 

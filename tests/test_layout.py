@@ -1,7 +1,7 @@
 """The layout tells the truth: apps depend one way, and no module imports one that imports it back.
 
-Dependency order: workspaces ← projects ← labeling ← training ← predictions ← notifications (portal/ is wiring
-and Azure plumbing).
+Dependency order: workspaces ← projects ← labeling ← training ← predictions ← health ← notifications ← datasets
+(portal/ is wiring and Azure plumbing).
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("workspaces", "projects", "labeling", "training", "predictions", "notifications")
+APPS = ("workspaces", "projects", "labeling", "training", "predictions", "health", "notifications", "datasets")
 RANK = {app: i for i, app in enumerate(APPS)}
 # The documented enqueue calls: a service sends its Celery task on commit, and the task's body calls the service
 # that does the work (a task is a two-line wrapper).

@@ -1,0 +1,8 @@
+"""URLs of the datasets pages: each subpackage brings its own."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "datasets"
+urlpatterns: list[URLPattern | URLResolver] = []
