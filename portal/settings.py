@@ -318,6 +318,9 @@ TAGSIGHT_METRICS_DIR = Path(env_str("TAGSIGHT_METRICS_DIR") or str(DATA_DIR / "m
 # Counted in the "shared" cache: the database on the embedded profile, Redis when the broker is Redis (or
 # TAGSIGHT_CACHE_URL), so every gunicorn worker and every machine counts together.
 TAGSIGHT_PREDICTION_RATE_LIMIT = env_int("TAGSIGHT_PREDICTION_RATE_LIMIT", default=0)
+# A call over the limit is held for a place in one of the next N one-second windows before it is refused with 429
+# (portal/ratelimit.py): a client a little over the limit is slowed down, not failed. 0 refuses at once, as Azure.
+TAGSIGHT_PREDICTION_RATE_HOLD = env_int("TAGSIGHT_PREDICTION_RATE_HOLD", default=1)
 _CACHE_URL = env_str("TAGSIGHT_CACHE_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis:", "rediss:")) else ""
 )

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from portal.azure.errors import error_response, translate_errors
-from portal.ratelimit import prediction_key_throttle
+from portal.ratelimit import prediction_key_admit
 from workspaces import audit
 from workspaces.access import principal_for_key
 
@@ -49,8 +49,8 @@ def _key_required(header: str, kind: str) -> Callable[[Callable[..., HttpRespons
             principal = principal_for_key(kind=kind, key=key)
             if principal is None:
                 return error_response("Unauthorized", UNAUTHORIZED_MESSAGE, 401)
-            if kind == "prediction" and (wait := prediction_key_throttle(workspace_id=principal.workspace_id,
-                                                                         slot=principal.slot)):
+            if kind == "prediction" and (wait := prediction_key_admit(workspace_id=principal.workspace_id,
+                                                                      slot=principal.slot)):
                 return _too_many_requests(request, wait)
             request.user = principal  # type: ignore[assignment]  # views pass it to selectors and services
             with audit.acting_as(audit.actor_for(request, principal)):
