@@ -239,14 +239,17 @@ class _Run:
             defaults={"target_id": target, "source_project_id": source_project_id, "job": self.job},
         )
 
-    def _report(self, level: str, text: str, project: str = "") -> None:
+    def _report(self, level: str, text: str, project: str = "", target: UUID | None = None) -> None:
+        """Add a report line: level info | warning | error | summary (a project's outcome, ``target`` its project
+        here) | note."""
         job = ImportJob.objects.get(pk=self.job.pk)
         lines = list(job.report)
-        if len(lines) >= MAX_REPORT_LINES and level != "summary":
+        if len(lines) >= MAX_REPORT_LINES and level not in ("summary", "note"):
             if not lines[-1].get("more"):
                 lines.append({"level": "warning", "text": "More lines were left out.", "more": True})
         else:
-            lines.append({"level": level, "text": text, "project": project})
+            lines.append({"level": level, "text": text, "project": project,
+                          "target": str(target) if target else ""})
         ImportJob.objects.filter(pk=self.job.pk).update(report=lines, modified=timezone.now())
 
     def _stage(self, text: str) -> None:
@@ -279,7 +282,7 @@ class _Run:
             self.client.close()
         job = ImportJob.objects.get(pk=self.job.pk)
         if not any(line.get("text") == ITERATIONS_LINE for line in job.report):
-            self._report("summary", ITERATIONS_LINE)
+            self._report("note", ITERATIONS_LINE)
         with transaction.atomic():
             audit.record(workspace_id=self.job.workspace_id, action="import.customvision",
                          count=job.images_imported, endpoint=self.job.endpoint, projects=", ".join(names))
@@ -306,7 +309,7 @@ class _Run:
         if iterations:
             parts.append(f"{iterations} iteration{'s' if iterations != 1 else ''} not carried")
         self._report("summary", f"“{project.name}” ({'new' if created else 'existing'} project): "
-                     + ", ".join(parts) + ".", source.id)
+                     + ", ".join(parts) + ".", source.id, project.id)
 
     def _target_project(self, source: SourceProject) -> tuple[Project, bool]:
         mapped = self._mapped(Kind.PROJECT, source.id)
