@@ -80,6 +80,24 @@ def _domain_label(domain_id: str, source_domains: dict[str, dict[str, Any]]) -> 
     return (ours.type, ours.name) if ours else ("", "")
 
 
+def domain_map(*, domain_id: str, source_domains: dict[str, dict[str, Any]]) -> tuple[UUID, str]:
+    """Our domain for a source project's: the same id (ours are Azure's), else the same type and name in the source's
+    /domains list, else the type's General one; with a note for the report when it is not the same."""
+    try:
+        same = DOMAINS_BY_ID.get(UUID(domain_id))
+    except ValueError:
+        same = None
+    if same is not None:
+        return same.id, ""
+    domain_type, name = _domain_label(domain_id, source_domains)
+    for ours in DOMAINS:
+        if ours.type == domain_type and ours.name == name:
+            return ours.id, f"its domain “{name}” is {ours.name} ({ours.type}) here."
+    fallback = DEFAULT_DETECTION_DOMAIN if domain_type == OBJECT_DETECTION else DEFAULT_CLASSIFICATION_DOMAIN
+    return fallback, (f"its domain “{name or domain_id}” has no match here; it uses "
+                      f"{DOMAINS_BY_ID[fallback].name} ({DOMAINS_BY_ID[fallback].type}).")
+
+
 def import_discover(*, workspace: Workspace, by: Any, endpoint: str, training_key: str) -> ImportJob:
     """Read the projects at ``endpoint`` with ``training_key`` (with their image counts) and record a job that
     waits for the pick. Raises ImportError_ (nothing written) when the endpoint or key is wrong."""
@@ -118,6 +136,13 @@ def import_start(*, job: ImportJob, project_ids: Iterable[str], queue: bool = Tr
             raise ImportError_("This import has already started.")
         if not job.training_key:
             raise ImportError_("The training key is no longer kept for this import: enter it again.")
+        active = ImportJob.objects.filter(workspace_id=job.workspace_id, status__in=(Status.QUEUED, Status.RUNNING))
+        for other in active:
+            overlap = set(other.selected) & set(picked)
+            if overlap:
+                name = next((p["name"] for p in job.found if p["id"] in overlap), "a project")
+                raise ImportError_(f"“{name}” is being imported into this workspace already: wait for that import "
+                                   "to finish, then run this one to add anything still missing.")
         job.selected = picked
         job.status = Status.QUEUED
         job.stage = "Waiting for a worker"
@@ -319,7 +344,7 @@ class _Run:
                 return existing, mapped.this_job
             # Deleted here since: forget what was mapped into it and import it again.
             ImportedItem.objects.filter(workspace_id=self.job.workspace_id, source_project_id=source.id).delete()
-        domain_id, note = self._domain(source)
+        domain_id, note = domain_map(domain_id=source.domain_id, source_domains=self.source_domains)
         classification = source.classification_type
         if classification not in Project.ClassificationType.values:
             classification = Project.ClassificationType.MULTICLASS
@@ -331,23 +356,6 @@ class _Run:
         if note:
             self._report("warning", f"“{source.name}”: {note}", source.id)
         return project, True
-
-    def _domain(self, source: SourceProject) -> tuple[UUID, str]:
-        """Our domain for the source's: the same id (we use Azure's), else the same type and name, else the type's
-        General one (said in the report)."""
-        try:
-            same = DOMAINS_BY_ID.get(UUID(source.domain_id))
-        except ValueError:
-            same = None
-        if same is not None:
-            return same.id, ""
-        domain_type, name = _domain_label(source.domain_id, self.source_domains)
-        for ours in DOMAINS:
-            if ours.type == domain_type and ours.name == name:
-                return ours.id, ""
-        fallback = DEFAULT_DETECTION_DOMAIN if domain_type == OBJECT_DETECTION else DEFAULT_CLASSIFICATION_DOMAIN
-        return fallback, (f"its domain {name or source.domain_id!r} has no match here; it uses "
-                          f"{DOMAINS_BY_ID[fallback].name} ({DOMAINS_BY_ID[fallback].type}).")
 
     def _tags(self, source: SourceProject, project: Project) -> dict[str, UUID]:
         """Source tag id -> our tag id, for every tag that could be carried."""

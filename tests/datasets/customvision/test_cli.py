@@ -47,6 +47,14 @@ def test_cli_moves_both_projects_and_a_second_run_imports_nothing_new(source, te
     assert Image.objects.filter(project__workspace=team).count() == total
     assert_imported(team, source.detection)
 
+    # An imported project deleted here since is imported afresh (its old map is forgotten).
+    from projects.services import project_delete
+
+    project_delete(project=assert_imported(team, source.detection))
+    again = _import(source, "--project", source.detection.id)
+    assert f"{len(source.detection.images)} imported, 0 already there" in again
+    assert_imported(team, source.detection)
+
 
 def test_cli_waits_out_throttling(source, team):  # type: ignore[no-untyped-def]
     """Every third request is answered 429 with Retry-After: 1; each is retried, no sooner than asked."""

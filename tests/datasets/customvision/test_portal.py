@@ -54,6 +54,11 @@ def test_portal_import_with_progress_and_report(source, owner_client, owner):  #
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.status == "queued" and job.images_total == len(source.classification.images)
+    # The same project cannot be imported twice at once into one workspace.
+    second = owner_client.post(CONNECT, {"endpoint": source.endpoint, "training_key": source.training_key})
+    refused = owner_client.post(second["Location"], {"projects": [source.classification.id]}).content.decode()
+    assert "is being imported into this workspace already" in refused
+
     progress = owner_client.get(response["Location"], HTTP_HX_REQUEST="true")
     assert progress.status_code == 200 and 'hx-trigger="every 1s"' in progress.content.decode()
 
