@@ -317,8 +317,17 @@ class _Run:
     def _project(self, source: SourceProject) -> None:
         project, created = self._target_project(source)
         tags = self._tags(source, project)
+        # What is already here, read once (a rerun of a large project must not cost two queries an image).
+        existing = set(Image.objects.filter(project=project).values_list("id", flat=True))
+        mapped = {
+            row["source_id"]: _Mapped(row["target_id"], row["job_id"] == self.job.pk)
+            for row in ImportedItem.objects.filter(workspace_id=self.job.workspace_id, kind=Kind.IMAGE,
+                                                   source_project_id=source.id).values("source_id", "target_id",
+                                                                                       "job_id")
+            if row["target_id"] in existing
+        }
         for image in self.client.images(source.id):
-            self._image(source, project, tags, image)
+            self._image(source, project, tags, image, mapped.get(str(image["id"])))
         iterations = len(self.client.iterations(source.id))
         mine = ImportedItem.objects.filter(job=self.job, kind=Kind.IMAGE, source_project_id=source.id).count()
         earlier = ImportedItem.objects.filter(workspace_id=self.job.workspace_id, kind=Kind.IMAGE,
@@ -383,17 +392,18 @@ class _Run:
             out[source_tag] = tag.id
         return out
 
-    def _image(self, source: SourceProject, project: Project, tags: dict[str, UUID], raw: dict[str, Any]) -> None:
+    def _image(self, source: SourceProject, project: Project, tags: dict[str, UUID], raw: dict[str, Any],
+               mapped: _Mapped | None) -> None:
+        """One image: already here (mapped to an image of the project) or downloaded, uploaded, then mapped."""
         source_image = str(raw["id"])
-        mapped = self._mapped(Kind.IMAGE, source_image)
-        if mapped is not None and Image.objects.filter(pk=mapped.target, project=project).exists():
+        if mapped is not None:
             if not mapped.this_job:  # counted by this job before it was resumed otherwise
                 self._count("images_present")
             return
         label = str(raw.get("originalImageUri") or source_image).split("?")[0].rsplit("/", 1)[-1]
-        url = raw.get("originalImageUri") or raw.get("resizedImageUri")
+        url = raw.get("originalImageUri")
         if not url:
-            return self._failed(source, f"Image {source_image} skipped: the source gives no address for it.")
+            return self._failed(source, f"Image {source_image} skipped: the source gives no original for it.")
         try:
             data = self.client.download(str(url))
         except CustomVisionError as exc:
