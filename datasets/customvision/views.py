@@ -52,7 +52,7 @@ def import_detail(request: HttpRequest, import_id: UUID) -> HttpResponse:
     except ImportJob.DoesNotExist as exc:
         raise Http404 from exc
     form = None
-    if job.status == ImportJob.Status.FOUND:
+    if job.status == ImportJob.Status.FOUND and job.created_by_id == request.user.pk:  # the key is theirs
         form = PickForm(request.POST if request.method == "POST" else None, found=job.found)
     if request.method == "POST" and form is not None and form.is_valid():
         try:

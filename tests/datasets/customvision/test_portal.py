@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 CONNECT = "/import/customvision/"
 
 
-def test_projects_list_leads_to_the_import_for_trainers_only(owner_client, owner):  # type: ignore[no-untyped-def]
+def test_projects_list_leads_to_the_import(owner_client):  # type: ignore[no-untyped-def]
     page = owner_client.get(reverse("projects:project-list")).content.decode()
     assert f'href="{CONNECT}"' in page and "Import from Custom Vision" in page
 
@@ -83,3 +83,18 @@ def test_viewers_cannot_import(source, owner, django_user_model, client):  # typ
     client.post(reverse("workspaces:switch", args=[team.id]))
     assert "Import from Custom Vision" not in client.get(reverse("projects:project-list")).content.decode()
     assert client.get(CONNECT).status_code == 403
+
+
+def test_only_who_entered_the_key_picks_and_starts(source, owner, owner_client, django_user_model, client):  # type: ignore[no-untyped-def]
+    from datasets.customvision.models import ImportJob
+    from workspaces.services import member_add, workspace_create
+
+    team = workspace_create(name="Team", owner=owner)
+    owner_client.post(reverse("workspaces:switch", args=[team.id]))
+    page = owner_client.post(CONNECT, {"endpoint": source.endpoint, "training_key": source.training_key})["Location"]
+    trainer = django_user_model.objects.create_user(username="trainer")
+    member_add(workspace=team, user=trainer, role="trainer")
+    client.force_login(trainer)
+    seen = client.post(page, {"projects": [source.detection.id]}).content.decode()
+    assert "owner is picking the projects" in seen and 'name="projects"' not in seen
+    assert ImportJob.objects.get().status == "found"
