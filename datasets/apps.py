@@ -12,3 +12,8 @@ from django.apps import AppConfig
 class DatasetsConfig(AppConfig):
     name = "datasets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from datasets.customvision.apps import ready as customvision_ready
+
+        customvision_ready()

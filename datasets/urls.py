@@ -4,5 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
 
+from datasets.customvision.urls import urlpatterns as customvision_urls
+
 app_name = "datasets"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [*customvision_urls]

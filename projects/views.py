@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -33,13 +34,23 @@ class HtmxHttpRequest(HttpRequest):
 
 # ---------------------------------------------------------------------------------------------- projects
 
+# Buttons that higher apps put beside "+ New project" (in their AppConfig.ready; datasets: "Import from Custom
+# Vision"): each renders its HTML for the request, empty when the role does not allow it.
+_list_actions: list[Callable[[HttpRequest], str]] = []
+
+
+def project_list_action_add(action: Callable[[HttpRequest], str]) -> None:
+    if action not in _list_actions:
+        _list_actions.append(action)
+
 
 @require_GET
 @access(Need.VIEW)
 def project_list(request: HtmxHttpRequest) -> HttpResponse:
     workspace_id = request.access.workspace_id  # type: ignore[attr-defined]  # the switcher's current workspace
     projects = selectors.project_list_for(user=request.user, workspace_id=workspace_id)
-    return render(request, "projects/project_list.html", {"projects": projects})
+    actions = [html for html in (action(request) for action in _list_actions) if html]
+    return render(request, "projects/project_list.html", {"projects": projects, "actions": actions})
 
 
 @require_http_methods(["GET", "POST"])

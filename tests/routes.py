@@ -20,7 +20,7 @@ from tests.factories import make_image_bytes, make_project, make_tag
 
 HX = {"HTTP_HX_REQUEST": "true"}
 ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id",
-             "export_id", "webhook_id"}
+             "export_id", "webhook_id", "import_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
 # Route names anyone may open signed out (an invitation's link and sign-up are for people with no account yet).
@@ -92,6 +92,7 @@ def path_for(prefix: str, regex: str, entry: URLPattern, owned: dict[str, Any], 
 def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     """A detection project (in ``workspace``, else the user's personal one) with one of everything a URL can
     name: image, tag, region, a published iteration, a stored prediction, an export and a webhook. Returns the ids."""
+    from datasets.customvision.models import ImportJob
     from labeling.services import region_create
     from notifications.models import Webhook
     from predictions.models import Export, StoredPrediction
@@ -118,9 +119,14 @@ def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     member = get_user_model().objects.create_user(username=f"member-{project.workspace_id.hex[:8]}")
     Membership.objects.create(workspace_id=project.workspace_id, user=member, role="viewer")
     invitation = Invitation.objects.create(workspace_id=project.workspace_id, email="ann@example.com", role="viewer")
+    found = [{"id": str(uuid.uuid4()), "name": "Azure's", "type": "Classification", "classification_type": "Multiclass",
+              "domain": "General", "images": 3}]
+    cv_import = ImportJob.objects.create(workspace_id=project.workspace_id, endpoint="http://127.0.0.1:9",
+                                         training_key="k", found=found)
     return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
             "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
-            "export_id": export.id, "webhook_id": webhook.id, "member_id": member.pk, "invitation_id": invitation.pk}
+            "export_id": export.id, "webhook_id": webhook.id, "import_id": cv_import.id, "member_id": member.pk,
+            "invitation_id": invitation.pk}
 
 
 def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
@@ -136,6 +142,7 @@ def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:
 
 def snapshot() -> list[Any]:
     """Every row a refused request could have touched, comparable before and after."""
+    from datasets.customvision.models import ImportJob
     from labeling.models import Region
     from notifications.models import Delivery, Webhook
     from predictions.models import Export, StoredPrediction
@@ -148,4 +155,4 @@ def snapshot() -> list[Any]:
         (Image.tags.through, ("image_id", "tag_id")), (Region, ("id", "left", "tag_id")),
         (Iteration, ("id", "name", "status", "publish_name")), (StoredPrediction, ("id",)), (Export, ("id", "status")),
         (Membership, ("workspace_id", "user_id", "role")), (WorkspaceKey, ("key",)),
-        (Webhook, ("id", "url", "secret", "active")), (Delivery, ("id",)))]
+        (Webhook, ("id", "url", "secret", "active")), (Delivery, ("id",)), (ImportJob, ("id", "status", "selected")))]

@@ -19,7 +19,8 @@ RANK = {app: i for i, app in enumerate(APPS)}
 # apps.py (projects.regions is how uploads reach labeling's region checks).
 KNOWN_UPWARD: set[str] = set()
 ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"},
-                  {"notifications.services", "notifications.tasks"}]
+                  {"notifications.services", "notifications.tasks"},
+                  {"datasets.customvision.services", "datasets.customvision.tasks"}]
 
 
 def _modules() -> dict[str, Path]:

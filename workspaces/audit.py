@@ -69,6 +69,7 @@ ACTIONS: dict[str, Action] = {
     "webhook.update": Action("Changed a webhook", text="{url}"),
     "webhook.secret": Action("Regenerated a webhook's secret", text="{url}"),
     "webhook.delete": Action("Deleted a webhook", text="{url}"),
+    "import.customvision": Action("Imported from Custom Vision", "image", text="{projects} from {endpoint}"),
 }
 
 # Edits that are counted per session of work rather than written one row per click.

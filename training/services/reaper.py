@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -31,15 +31,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def worker_lost_reason(
+    *, hostname: str, pid: int, parent_pid: int, started: datetime | None, beat: WorkerHeartbeat | None,
+    now: datetime, local_hostname: str | None = None, stale_seconds: int = LOST_AFTER_SECONDS,
+) -> str:
+    """Why the worker running a job (``hostname``, pool process ``pid`` under ``parent_pid``, since ``started``)
+    is gone, or "" while it is alive. Shared by every background job that a worker claims (iterations, imports).
+
+    Gone: its heartbeat is older than ``stale_seconds`` or missing, its heartbeat row now belongs to a new process
+    (restarted under the same hostname), or (checked only by the worker on that very machine, ``local_hostname``)
+    the pool process running the job no longer exists."""
+    stale = now - timedelta(seconds=stale_seconds)
+    if beat is None:
+        return "no heartbeat" if started and started < stale else ""
+    if beat.last_seen < stale:
+        return f"last heartbeat {int((now - beat.last_seen).total_seconds())} s ago"
+    if beat.pid not in (pid, parent_pid) and started and beat.last_seen > started:
+        return "the worker restarted"
+    if local_hostname == hostname and pid and not _pid_alive(pid):
+        return "the pool process died"
+    return ""
+
+
+def worker_beats(hostnames: set[str]) -> dict[str, WorkerHeartbeat]:
+    return {b.hostname: b for b in WorkerHeartbeat.objects.filter(hostname__in=hostnames)}
+
+
 def iterations_reap_lost(
     *, project: Project | None = None, local_hostname: str | None = None, stale_seconds: int = LOST_AFTER_SECONDS
 ) -> int:
-    """Mark running iterations whose worker is gone as Failed ("worker lost"); returns how many.
-
-    A worker is gone when its heartbeat is older than ``stale_seconds`` or missing, when its heartbeat row
-    now belongs to a new process (restarted under the same hostname), or — checked only by the worker on
-    that very machine (``local_hostname``) — when the pool process running the job no longer exists.
-    """
+    """Mark running iterations whose worker is gone (:func:`worker_lost_reason`) as Failed ("worker lost");
+    returns how many."""
     now = timezone.now()
     running = Iteration.objects.filter(status=Status.TRAINING, started__isnull=False)
     if project is not None:
@@ -47,22 +69,13 @@ def iterations_reap_lost(
     running_list = list(running.only("id", "started", "worker_hostname", "worker_pid", "worker_parent_pid"))
     if not running_list:
         return 0
-    beats = {b.hostname: b for b in WorkerHeartbeat.objects.filter(
-        hostname__in={i.worker_hostname for i in running_list})}
-    stale = now - timedelta(seconds=stale_seconds)
+    beats = worker_beats({i.worker_hostname for i in running_list})
     reaped = 0
     for it in running_list:
-        beat = beats.get(it.worker_hostname)
-        if beat is None:
-            reason = "no heartbeat" if it.started and it.started < stale else ""
-        elif beat.last_seen < stale:
-            reason = f"last heartbeat {int((now - beat.last_seen).total_seconds())} s ago"
-        elif beat.pid not in (it.worker_pid, it.worker_parent_pid) and it.started and beat.last_seen > it.started:
-            reason = "the worker restarted"
-        elif local_hostname == it.worker_hostname and it.worker_pid and not _pid_alive(it.worker_pid):
-            reason = "the pool process died"
-        else:
-            reason = ""
+        reason = worker_lost_reason(
+            hostname=it.worker_hostname, pid=it.worker_pid, parent_pid=it.worker_parent_pid, started=it.started,
+            beat=beats.get(it.worker_hostname), now=now, local_hostname=local_hostname, stale_seconds=stale_seconds,
+        )
         if reason and iteration_finish(
             it.id, Status.FAILED, stage="Failed", error_code="ErrorWorkerLost",
             error=f"Worker lost: {it.worker_hostname or 'the worker'} stopped during training ({reason}). "
