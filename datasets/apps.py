@@ -12,3 +12,9 @@ from django.apps import AppConfig
 class DatasetsConfig(AppConfig):
     name = "datasets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from datasets.archives.copying import archive_copy
+        from projects.copying import project_copier_set
+
+        project_copier_set(archive_copy)  # Azure's import_project copies through the project's archive

@@ -232,3 +232,18 @@ def test_the_command_exports_and_imports(owner, team, tmp_path):  # type: ignore
     with pytest.raises(CommandError, match="No project"):
         call_command("project_archive", "export", "nope", str(tmp_path / "x.zip"))
     assert not list(Path(tmp_path).glob("*.part"))
+
+
+def test_azure_import_project_copies_through_the_archive_all_or_nothing(owner, team, settings):  # type: ignore[no-untyped-def]
+    """projects.copying (Azure's import_project) is the archive's copy: metadata kept, no iterations, quotas whole."""
+    from projects.copying import project_copy
+    from projects.errors import ProjectsError
+
+    source, _ = _classifier(owner)
+    copy = project_copy(source=source, workspace=team.id, name="Copy")
+    assert copy.images.count() == 11 and not copy.iterations.exists()
+    assert copy.images.get(original_name="empty.png").metadata == {"camera": "north"}
+    settings.TAGSIGHT_MAX_IMAGES_PER_PROJECT = 10
+    with pytest.raises(ProjectsError, match="at most 10"):
+        project_copy(source=source, workspace=team.id, name="Too big")
+    assert list(team.projects.values_list("name", flat=True)) == ["Copy"]
