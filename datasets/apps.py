@@ -14,7 +14,11 @@ class DatasetsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from datasets.archives import tasks  # noqa: F401  (registers the archive task with Celery)
         from datasets.archives.copying import archive_copy
+        from datasets.archives.models import ArchiveImport
         from projects.copying import project_copier_set
+        from workspaces.access import resolver_add
 
         project_copier_set(archive_copy)  # Azure's import_project copies through the project's archive
+        resolver_add("archive_import_id", ArchiveImport, "workspace_id")

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 MAX_LISTED = 10  # problems of one kind listed before "and N more"
+MAX_PROJECT_JSON = 512 * 1024 * 1024  # project.json is read whole: far above 100,000 images' worth, far below a bomb
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def _open(source: Path | IO[bytes]) -> zipfile.ZipFile:
 
 def _json_member(zf: zipfile.ZipFile, name: str) -> Any:
     try:
+        if zf.getinfo(name).file_size > MAX_PROJECT_JSON:  # zipfile reads no more than the declared size
+            raise ArchiveError(f"The archive's {name} is too large.")
         return json.loads(zf.read(name))
     except KeyError:
         raise ArchiveError(f"This zip is not a Tagsight project archive: it has no {name}.") from None
@@ -150,7 +153,7 @@ def _region_ok(r: dict[str, Any]) -> bool:
     return bool(0 <= left <= 1 and 0 <= top <= 1 and 0 < width <= 1 and 0 < height <= 1)
 
 
-def _content_problems(content: Any, members: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, int]) -> tuple[list[str], list[str]]:
     """(problems, notes) of project.json's content; raises KeyError/TypeError/ValueError when it is malformed."""
     problems: list[str] = []
     notes: list[str] = []
@@ -180,11 +183,13 @@ def _content_problems(content: Any, members: dict[str, Any]) -> tuple[list[str],
         _when(t.get("created"))
 
     images = content["images"]
-    bad_refs, bad_regions, bad_members, bad_metadata = 0, 0, 0, 0
+    bad_refs, bad_regions, bad_members, bad_metadata, too_big = 0, 0, 0, 0, 0
     for image in images:
         _when(image.get("created"))
         if not str(image["member"]).startswith("images/") or image["member"] not in members:
             bad_members += 1
+        elif sizes.get(image["member"], 0) > settings.TAGSIGHT_MAX_IMAGE_BYTES:  # read whole when imported
+            too_big += 1
         if not set(map(str, image["tags"])) <= tag_ids or any(str(r["tag"]) not in tag_ids for r in image["regions"]):
             bad_refs += 1
         if not all(_region_ok(r) for r in image["regions"]):
@@ -197,8 +202,10 @@ def _content_problems(content: Any, members: dict[str, Any]) -> tuple[list[str],
             raise ValueError("sha256")
     if len({str(i["id"]) for i in images}) != len(images):
         problems.append("Images are repeated (by id).")
+    limit = f"are larger than this server's limit of {settings.TAGSIGHT_MAX_IMAGE_BYTES:,} bytes"
     for count, what in ((bad_members, "name no file of the archive"), (bad_refs, "name tags the archive lacks"),
-                        (bad_regions, "have boxes outside the image"), (bad_metadata, "have invalid metadata")):
+                        (bad_regions, "have boxes outside the image"), (bad_metadata, "have invalid metadata"),
+                        (too_big, limit)):
         if count:
             problems.append(f"{count} image{'s' if count != 1 else ''} {what}.")
 
@@ -247,7 +254,8 @@ def _inspect(zf: zipfile.ZipFile, *, workspace_id: Any) -> tuple[ArchivePreview,
         raise ArchiveError(problems or [f"The archive's manifest does not list {PROJECT}."])
     content = _json_member(zf, PROJECT)
     try:
-        content_problems, notes = _content_problems(content, manifest["members"])
+        sizes = {i.filename: i.file_size for i in zf.infolist()}
+        content_problems, notes = _content_problems(content, manifest["members"], sizes)
         problems += content_problems + _quota_problems(content, workspace_id=workspace_id)
         project = content["project"]
         domain = DOMAINS_BY_ID.get(uuid.UUID(str(project["domain_id"])))

@@ -13,17 +13,21 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseStopPolling
 
 from datasets.archives.export import archive_chunks, archive_filename
 from datasets.archives.format import ArchiveError
 from datasets.archives.imports import archive_import, archive_inspect
+from datasets.archives.models import ArchiveImport
+from datasets.archives.queue import archive_import_queue
 from projects.errors import ProjectsError
 from projects.selectors import project_get_for
 from workspaces import audit
@@ -64,8 +68,9 @@ def _uploads_prune() -> None:
             logger.warning("could not prune %s/%s", UPLOADS, name)
 
 
-def _stored(token: str, *, request: HttpRequest) -> str:
-    """The stored archive a confirmation token names (for this user and workspace), or ArchiveError."""
+def _stored(token: str, *, request: HttpRequest) -> dict[str, Any]:
+    """What a confirmation token says (the stored archive ``f``, its ``counts`` and ``filename``) once checked: for
+    this user and workspace, and the archive still there; else ArchiveError."""
     try:
         payload: dict[str, Any] = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
     except signing.BadSignature:
@@ -75,7 +80,7 @@ def _stored(token: str, *, request: HttpRequest) -> str:
     name = str(payload.get("f", ""))
     if not name.startswith(f"{UPLOADS}/") or not default_storage.exists(name):
         raise ArchiveError("The uploaded archive is gone: choose it again.")
-    return name
+    return payload
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,12 +90,17 @@ def archive_import_view(request: HttpRequest) -> HttpResponse:
     workspace_id = request.access.workspace_id  # type: ignore[attr-defined]
     context: dict[str, Any] = {}
     if request.method == "POST" and request.POST.get("token"):
+        new_name = request.POST.get("name", "").strip()
         try:
-            name = _stored(request.POST["token"], request=request)
-            with default_storage.open(name, "rb") as handle:
+            pending = _stored(request.POST["token"], request=request)
+            if pending["counts"]["images"] > settings.TAGSIGHT_ARCHIVE_INLINE_IMAGES:  # a worker imports big ones
+                job = archive_import_queue(upload=pending["f"], workspace_id=workspace_id, created_by=request.user,
+                                           name=new_name, filename=pending["filename"], counts=pending["counts"])
+                return redirect("datasets:archive-import-status", archive_import_id=job.id)
+            with default_storage.open(pending["f"], "rb") as handle:
                 project, _ = archive_import(source=handle, workspace=workspace_id, created_by=request.user,
-                                            name=request.POST.get("name", "").strip())
-            default_storage.delete(name)
+                                            name=new_name)
+            default_storage.delete(pending["f"])
         except (ArchiveError, ProjectsError) as exc:
             context["problems"] = getattr(exc, "problems", None) or [exc.message]
         else:
@@ -112,6 +122,20 @@ def archive_import_view(request: HttpRequest) -> HttpResponse:
             else:
                 if not preview.ok:
                     default_storage.delete(name)
-                token = signing.dumps({"f": name, "u": request.user.pk, "w": str(workspace_id)}, salt=TOKEN_SALT)
+                token = signing.dumps({"f": name, "u": request.user.pk, "w": str(workspace_id),
+                                       "counts": preview.counts, "filename": upload.name or ""}, salt=TOKEN_SALT)
                 context.update(preview=preview, token=token, filename=upload.name)
     return render(request, "datasets/archives/archive_import.html", context)
+
+
+@require_GET
+@access(Need.TRAIN)
+def archive_import_status(request: HttpRequest, archive_import_id: UUID) -> HttpResponse:
+    """A background import: queued, importing, done (a link to the project) or failed (why); polled while running."""
+    job = get_object_or_404(ArchiveImport, pk=archive_import_id,
+                            workspace_id=request.access.workspace_id)  # type: ignore[attr-defined]
+    if request.htmx and job.is_finished:  # type: ignore[attr-defined]
+        return HttpResponseStopPolling(render(request, "datasets/archives/archive_import_status.html#status",
+                                              {"job": job}).content)
+    template = "datasets/archives/archive_import_status.html"
+    return render(request, f"{template}#status" if request.htmx else template, {"job": job})  # type: ignore[attr-defined]

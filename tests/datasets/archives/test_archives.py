@@ -208,6 +208,9 @@ def test_quotas_apply(owner, team, settings):  # type: ignore[no-untyped-def]
     assert preview.counts["images"] == 4 and not preview.ok
     _refused(data, team, "at most 3")
     settings.TAGSIGHT_MAX_IMAGES_PER_PROJECT = 100
+    settings.TAGSIGHT_MAX_IMAGE_BYTES = 100  # an image over it is never read into memory
+    _refused(data, team, "4 images are larger than this server's limit of 100 bytes")
+    settings.TAGSIGHT_MAX_IMAGE_BYTES = 6 * 1024 * 1024
     settings.TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE = 1
     archive_import(source=io.BytesIO(data), workspace=team)
     _refused(data, team, "limit of 1 projects")
