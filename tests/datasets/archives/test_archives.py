@@ -41,6 +41,7 @@ def _media_projects() -> set[str]:
     return set(default_storage.listdir("projects")[0]) if default_storage.exists("projects") else set()
 
 
+@pytest.mark.integration
 def test_round_trip_carries_settings_tags_images_and_iterations(owner, team):  # type: ignore[no-untyped-def]
     from projects.models import Image
     from training.models import Iteration
@@ -176,6 +177,7 @@ def _refused(data: bytes, workspace, *words: str) -> None:  # type: ignore[no-un
     assert Project.objects.count() == before and _media_projects() == media  # nothing half-imported
 
 
+@pytest.mark.integration
 def test_bad_archives_are_refused_clearly_with_nothing_written(owner, team):  # type: ignore[no-untyped-def]
     source = tagged_project(owner, per_tag=2)
     data = archive_bytes(source)
