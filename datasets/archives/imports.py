@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from datasets.archives.export import ITERATION_FIELDS
 from datasets.archives.format import FORMAT, MANIFEST, PROJECT, VERSION, ArchiveError, safe_rel
@@ -174,6 +174,8 @@ def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, in
     names = [str(t["name"]).strip().casefold() for t in tags]
     if len(tag_ids) != len(tags) or len(set(names)) != len(names) or not all(names):
         problems.append("Tags are repeated (by id or by name) or unnamed.")
+    if any(len(n) > 200 for n in names):
+        problems.append("A tag's name is longer than 200 characters.")
     bad_types = sorted({str(t["type"]) for t in tags} - set(Tag.TagType.values))
     if bad_types:
         problems.append(f"Unknown tag types: {', '.join(bad_types)}.")
@@ -361,6 +363,11 @@ def archive_import(*, source: Path | IO[bytes], workspace: Any, created_by: Any 
         try:
             project = _write(zf, content, project_id=project_id, workspace_id=workspace_id, created_by=created_by,
                              name=name or preview.name)
+        except DatabaseError as exc:  # a value this database refuses (a crafted archive): rolled back, files go
+            storage_delete_tree(f"projects/{project_id}")
+            logger.warning("an archive's rows were refused by the database: %s", exc)
+            raise ArchiveError("The archive holds values this server's database refuses; nothing was imported.") \
+                from exc
         except BaseException:
             storage_delete_tree(f"projects/{project_id}")
             raise

@@ -103,6 +103,9 @@ def test_without_iterations_the_archive_has_no_models(owner, team):  # type: ign
     copy, preview = archive_import(source=io.BytesIO(data), workspace=team)
     assert preview.counts["iterations"] == 0 and not copy.iterations.exists()
     assert copy.images.count() == 11
+    # A value only the database refuses (a negative iteration number): rolled back, its files deleted.
+    tampered = rewrite(archive_bytes(source), edit_json("project.json", lambda c: c["iterations"][0].update(number=-1)))
+    _refused(tampered, team, "database refuses")
 
 
 # The other installation: its own data folder (SQLite database, media) and nothing of this process's services.
