@@ -51,6 +51,8 @@ class Command(BaseCommand):
             project = Project.objects.get(id=project_id)
         except (Project.DoesNotExist, ValidationError) as exc:
             raise CommandError(f"No project with id {project_id!r}.") from exc
+        if not out.resolve().parent.is_dir():
+            raise CommandError(f"No folder {out.resolve().parent} to write {out.name} in.")
         # Written beside OUT and renamed at the end: OUT is whole or absent.
         fd, part = tempfile.mkstemp(dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".part")
         try:
@@ -72,5 +74,5 @@ class Command(BaseCommand):
         project, preview = archive_import(source=source, workspace=target, name=name)
         for note in preview.notes:
             self.stdout.write(f"Note: {note}")
-        counts = ", ".join(f"{n} {what}" for what, n in preview.counts.items())
+        counts = ", ".join(f"{what}: {n}" for what, n in preview.counts.items())
         self.stdout.write(f"Imported {project.name!r} as project {project.id} in {target.name!r} ({counts}).")

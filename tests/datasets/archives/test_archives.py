@@ -239,6 +239,10 @@ def test_the_command_exports_and_imports(owner, team, tmp_path):  # type: ignore
         call_command("project_archive", "import", __file__, "--workspace", "Elsewhere")
     with pytest.raises(CommandError, match="No project"):
         call_command("project_archive", "export", "nope", str(tmp_path / "x.zip"))
+    with pytest.raises(CommandError, match="No folder"):
+        call_command("project_archive", "export", str(source.id), str(tmp_path / "missing" / "x.zip"))
+    with pytest.raises(CommandError, match="No workspace named 'Nowhere'"):
+        call_command("project_archive", "import", str(out), "--workspace", "Nowhere")
     assert not list(Path(tmp_path).glob("*.part"))
 
 
