@@ -61,9 +61,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _project_record(*, project: Project, include_iterations: bool) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """project.json's content, and the (member, storage name) pairs of the files to carry."""
-    files: list[tuple[str, str]] = []
+def _images_record(*, project: Project, files: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Each image with its tags, regions, metadata and created date; its stored original joins ``files``."""
     image_tags: dict[Any, list[str]] = defaultdict(list)
     for image_id, tag_id in Image.tags.through.objects.filter(image__project=project).values_list("image_id", "tag_id"):
         image_tags[image_id].append(str(tag_id))
@@ -82,33 +81,41 @@ def _project_record(*, project: Project, include_iterations: bool) -> tuple[dict
             "metadata": image.metadata, "created": _iso(image.created), "tags": sorted(image_tags[image.id]),
             "regions": regions[image.id],
         })
+    return images
+
+
+def _iterations_record(*, project: Project, files: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Each finished iteration's row (less ids, users, workers and publishing); its model files join ``files``."""
     iterations = []
-    if include_iterations:
-        done = Iteration.objects.filter(project=project).exclude(status=Iteration.Status.TRAINING)
-        for it in done.order_by("number"):
-            record = {f: getattr(it, f) for f in ITERATION_FIELDS}
-            record.update(id=str(it.id), domain_id=str(it.domain_id), created=_iso(it.created),
-                          started=_iso(it.started), finished=_iso(it.finished), was_published=it.is_published,
-                          artifact=[])
-            if it.status == Iteration.Status.COMPLETED and it.artifact_path:
-                if it.artifact_kind == "dir":
-                    sources = {f"artifact/{rel}": f"{it.artifact_path}/{rel}" for rel in storage_walk(it.artifact_path)}
-                    rels = sorted(sources)
-                else:
-                    rels = [it.artifact_path.rpartition("/")[2]]
-                    sources = {rels[0]: it.artifact_path}
-                for rel in rels:
-                    member = iteration_member(iteration_id=str(it.id), rel=rel)
-                    files.append((member, sources[rel]))
-                    record["artifact"].append(rel)
-            iterations.append(record)
+    done = Iteration.objects.filter(project=project).exclude(status=Iteration.Status.TRAINING)
+    for it in done.order_by("number"):
+        record = {f: getattr(it, f) for f in ITERATION_FIELDS}
+        record.update(id=str(it.id), domain_id=str(it.domain_id), created=_iso(it.created), started=_iso(it.started),
+                      finished=_iso(it.finished), was_published=it.is_published, artifact=[])
+        if it.status == Iteration.Status.COMPLETED and it.artifact_path:
+            if it.artifact_kind == "dir":
+                sources = {f"artifact/{rel}": f"{it.artifact_path}/{rel}" for rel in storage_walk(it.artifact_path)}
+            else:
+                sources = {it.artifact_path.rpartition("/")[2]: it.artifact_path}
+            for rel in sorted(sources):
+                files.append((iteration_member(iteration_id=str(it.id), rel=rel), sources[rel]))
+                record["artifact"].append(rel)
+        iterations.append(record)
+    return iterations
+
+
+def _project_record(*, project: Project, include_iterations: bool) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """project.json's content, and the (member, storage name) pairs of the files to carry."""
+    files: list[tuple[str, str]] = []
     tags = [{"id": str(t.id), "name": t.name, "description": t.description, "type": t.type,
              "created": _iso(t.created)} for t in Tag.objects.filter(project=project).order_by("created", "id")]
     content = {
         "project": {"name": project.name, "description": project.description, "project_type": project.project_type,
                     "classification_type": project.classification_type, "domain_id": str(project.domain_id),
                     "created": _iso(project.created)},
-        "tags": tags, "images": images, "iterations": iterations,
+        "tags": tags,
+        "images": _images_record(project=project, files=files),
+        "iterations": _iterations_record(project=project, files=files) if include_iterations else [],
     }
     return content, files
 

@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,11 +154,8 @@ def _region_ok(r: dict[str, Any]) -> bool:
     return bool(0 <= left <= 1 and 0 <= top <= 1 and 0 < width <= 1 and 0 < height <= 1)
 
 
-def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, int]) -> tuple[list[str], list[str]]:
-    """(problems, notes) of project.json's content; raises KeyError/TypeError/ValueError when it is malformed."""
-    problems: list[str] = []
-    notes: list[str] = []
-    project = content["project"]
+def _project_problems(project: dict[str, Any]) -> list[str]:
+    problems = []
     if not str(project["name"]).strip() or len(str(project["name"])) > 200:
         problems.append("The project's name is empty or longer than 200 characters.")
     domain = DOMAINS_BY_ID.get(uuid.UUID(str(project["domain_id"])))
@@ -168,11 +166,13 @@ def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, in
         problems.append(f"Domain {domain.name!r} does not fit a {project['project_type']!r} project.")
     if project["classification_type"] not in Project.ClassificationType.values:
         problems.append(f"Unknown classification type {project['classification_type']!r}.")
+    return problems
 
-    tags = content["tags"]
-    tag_ids = {str(t["id"]) for t in tags}
+
+def _tag_problems(tags: list[dict[str, Any]], *, is_detection: bool) -> list[str]:
+    problems = []
     names = [str(t["name"]).strip().casefold() for t in tags]
-    if len(tag_ids) != len(tags) or len(set(names)) != len(names) or not all(names):
+    if len({str(t["id"]) for t in tags}) != len(tags) or len(set(names)) != len(names) or not all(names):
         problems.append("Tags are repeated (by id or by name) or unnamed.")
     if any(len(n) > 200 for n in names):
         problems.append("A tag's name is longer than 200 characters.")
@@ -183,35 +183,38 @@ def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, in
         problems.append("A detection project has no Negative tag, and this archive's has one.")
     for t in tags:
         _when(t.get("created"))
+    return problems
 
-    images = content["images"]
-    bad_refs, bad_regions, bad_members, bad_metadata, too_big = 0, 0, 0, 0, 0
+
+def _image_problems(images: list[dict[str, Any]], *, tag_ids: set[str], members: dict[str, Any],
+                    sizes: dict[str, int]) -> list[str]:
+    """Problems counted per kind ("3 images name tags the archive lacks"), not listed image by image."""
+    found: Counter[str] = Counter()
+    limit = settings.TAGSIGHT_MAX_IMAGE_BYTES
     for image in images:
         _when(image.get("created"))
+        if not isinstance(image["sha256"], str) or len(image["sha256"]) != 64:
+            raise ValueError("an image's sha256 is not 64 hex digits")
         if not str(image["member"]).startswith("images/") or image["member"] not in members:
-            bad_members += 1
-        elif sizes.get(image["member"], 0) > settings.TAGSIGHT_MAX_IMAGE_BYTES:  # read whole when imported
-            too_big += 1
+            found["name no file of the archive"] += 1
+        elif sizes.get(image["member"], 0) > limit:  # each image is read whole when imported
+            found[f"are larger than this server's limit of {limit:,} bytes"] += 1
         if not set(map(str, image["tags"])) <= tag_ids or any(str(r["tag"]) not in tag_ids for r in image["regions"]):
-            bad_refs += 1
+            found["name tags the archive lacks"] += 1
         if not all(_region_ok(r) for r in image["regions"]):
-            bad_regions += 1
+            found["have boxes outside the image"] += 1
         try:
             metadata_clean(image.get("metadata") or {}, new_image=True)
         except project_errors.ProjectsError:
-            bad_metadata += 1
-        if not isinstance(image["sha256"], str) or len(image["sha256"]) != 64:
-            raise ValueError("sha256")
+            found["have invalid metadata"] += 1
+    problems = [f"{n} image{'s' if n != 1 else ''} {what}." for what, n in found.items()]
     if len({str(i["id"]) for i in images}) != len(images):
         problems.append("Images are repeated (by id).")
-    limit = f"are larger than this server's limit of {settings.TAGSIGHT_MAX_IMAGE_BYTES:,} bytes"
-    for count, what in ((bad_members, "name no file of the archive"), (bad_refs, "name tags the archive lacks"),
-                        (bad_regions, "have boxes outside the image"), (bad_metadata, "have invalid metadata"),
-                        (too_big, limit)):
-        if count:
-            problems.append(f"{count} image{'s' if count != 1 else ''} {what}.")
+    return problems
 
-    iterations = content["iterations"]
+
+def _iteration_problems(iterations: list[dict[str, Any]], *, members: dict[str, Any]) -> tuple[list[str], list[str]]:
+    problems, notes = [], []
     published = 0
     for it in iterations:
         if it["status"] not in Iteration.Status.values or it["status"] == Iteration.Status.TRAINING:
@@ -229,6 +232,18 @@ def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, in
         notes.append(f"{published} iteration{'s were' if published != 1 else ' was'} published on the server that "
                      "made the archive. Imported iterations arrive unpublished: publishing needs a prediction key of "
                      "this workspace, so publish them again here.")
+    return problems, notes
+
+
+def _content_problems(content: Any, members: dict[str, Any], sizes: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(problems, notes) of project.json's content; raises KeyError/TypeError/ValueError when it is malformed."""
+    project = content["project"]
+    is_detection = project["project_type"] == Project.ProjectType.DETECTION
+    tag_ids = {str(t["id"]) for t in content["tags"]}
+    iteration_problems, notes = _iteration_problems(content["iterations"], members=members)
+    problems = (_project_problems(project) + _tag_problems(content["tags"], is_detection=is_detection)
+                + _image_problems(content["images"], tag_ids=tag_ids, members=members, sizes=sizes)
+                + iteration_problems)
     return problems, notes
 
 
