@@ -14,6 +14,16 @@ class DatasetsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from datasets.archives import tasks  # noqa: F401  (registers the archive task with Celery)
+        from datasets.archives import views as archive_views
+        from datasets.archives.copying import archive_copy
+        from datasets.archives.models import ArchiveImport
         from datasets.customvision.apps import ready as customvision_ready
+        from projects.copying import project_copier_set
+        from projects.views import project_list_action_add
+        from workspaces.access import resolver_add
 
         customvision_ready()
+        project_copier_set(archive_copy)  # Azure's import_project copies through the project's archive
+        resolver_add("archive_import_id", ArchiveImport, "workspace_id")
+        project_list_action_add(archive_views.list_action)

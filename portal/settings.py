@@ -190,6 +190,8 @@ TAGSIGHT_MAX_IMAGES_PER_PROJECT = env_int("TAGSIGHT_MAX_IMAGES_PER_PROJECT", def
 TAGSIGHT_MAX_TAGS_PER_PROJECT = env_int("TAGSIGHT_MAX_TAGS_PER_PROJECT", default=500)
 TAGSIGHT_MAX_ITERATIONS_PER_PROJECT = env_int("TAGSIGHT_MAX_ITERATIONS_PER_PROJECT", default=20)
 TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE = env_int("TAGSIGHT_MAX_PROJECTS_PER_WORKSPACE", default=100)
+# A project archive with more images than this is imported by a worker (the portal shows its progress).
+TAGSIGHT_ARCHIVE_INLINE_IMAGES = env_int("TAGSIGHT_ARCHIVE_INLINE_IMAGES", default=300)
 # Upload batches (API: 64 images x 6 MB as base64 JSON) need far more than Django's 2.5 MB default.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=600 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1000)

@@ -16,6 +16,7 @@ from portal.azure.auth import training_key_required
 from portal.azure.errors import AzureError
 from portal.azure.media import media_uri
 from projects import services
+from projects.copying import project_copy
 from projects.domains import DOMAINS, DOMAINS_BY_ID, OBJECT_DETECTION, Domain
 from projects.iteration_data import IterationData, TrainedImage, TrainedTag, iteration_data
 from projects.models import Image, Project, Tag
@@ -296,8 +297,9 @@ def export_project(request: HttpRequest, project_id: str) -> HttpResponse:
 
 @training_key_required
 def import_project(request: HttpRequest) -> HttpResponse:
-    """A copy of an exported project (tags, images, regions; not iterations) in the key's workspace. As on Azure,
-    the signed token is the permission: whoever was given it may import the project (for a week)."""
+    """A copy of an exported project (tags, images, regions, metadata; not iterations) in the key's workspace, made
+    by ``projects.copying`` (all or nothing). As on Azure, the signed token is the permission: whoever was given it
+    may import the project (for a week)."""
     token = wire.query_str(request, "token") or ""
     try:
         payload = signing.loads(token, salt=EXPORT_SALT, max_age=EXPORT_MAX_AGE_SECONDS)
@@ -305,44 +307,8 @@ def import_project(request: HttpRequest) -> HttpResponse:
     except (signing.BadSignature, KeyError, TypeError, ValueError, Project.DoesNotExist):
         raise AzureError("BadRequestInvalidImportToken", "The import token is invalid or has expired.", 400) from None
     name = (wire.query_str(request, "name") or source.name).strip()
-    project = _project_copy(source=source, workspace=request.user.workspace_id, name=name)  # type: ignore[union-attr]
+    project = project_copy(source=source, workspace=request.user.workspace_id, name=name)  # type: ignore[union-attr]
     return wire.respond(project_json(project))
-
-
-def _project_copy(*, source: Project, workspace: Any, name: str) -> Project:
-    """Recreate a project through the portal's own services (so every rule applies as for a fresh upload)."""
-    from django.core.files.storage import default_storage
-    from django.db import transaction
-
-    with transaction.atomic():
-        project = services.project_create(
-            workspace=workspace,
-            name=name,
-            description=source.description,
-            project_type=source.project_type,
-            classification_type=source.classification_type,
-            domain_id=source.domain_id,
-        )
-        tags = {
-            t.id: services.tag_create(project=project, name=t.name, description=t.description, type=t.type)
-            for t in source.tags.all()
-        }
-    for image in source.images.prefetch_related("tags", "regions").order_by("created"):
-        with default_storage.open(image.file.name, "rb") as fh:
-            data = fh.read()
-        regions = [
-            {"tag": tags[r.tag_id], "left": r.left, "top": r.top, "width": r.width, "height": r.height}
-            for r in image.regions.all()
-        ]
-        region_tags = {r.tag_id for r in image.regions.all()}
-        services.image_upload(
-            project=project,
-            data=data,
-            filename=image.original_name,
-            tags=[tags[t.id] for t in image.tags.all() if t.id not in region_tags],
-            regions=regions,
-        )
-    return project
 
 
 # ---------------------------------------------------------------- tags

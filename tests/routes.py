@@ -20,7 +20,7 @@ from tests.factories import make_image_bytes, make_project, make_tag
 
 HX = {"HTTP_HX_REQUEST": "true"}
 ID_PARAMS = {"workspace_id", "project_id", "image_id", "tag_id", "iteration_id", "region_id", "prediction_id",
-             "export_id", "webhook_id", "import_id"}
+             "export_id", "webhook_id", "import_id", "archive_import_id"}
 FIXED = {"kind": "original", "which": "training", "task": "classify", "publish_name": "live", "token": "x"}
 NO_ID = {"domain_id"}  # domains are global (same for everyone)
 # Route names anyone may open signed out (an invitation's link and sign-up are for people with no account yet).
@@ -92,6 +92,7 @@ def path_for(prefix: str, regex: str, entry: URLPattern, owned: dict[str, Any], 
 def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
     """A detection project (in ``workspace``, else the user's personal one) with one of everything a URL can
     name: image, tag, region, a published iteration, a stored prediction, an export and a webhook. Returns the ids."""
+    from datasets.archives.models import ArchiveImport
     from datasets.customvision.models import ImportJob
     from labeling.services import region_create
     from notifications.models import Webhook
@@ -123,10 +124,12 @@ def make_owned(user: Any, *, workspace: Any = None) -> dict[str, Any]:
               "domain": "General", "images": 3}]
     cv_import = ImportJob.objects.create(workspace_id=project.workspace_id, endpoint="http://127.0.0.1:9",
                                          training_key="k", found=found)
+    archive_import = ArchiveImport.objects.create(workspace_id=project.workspace_id, upload="archive-imports/x.zip",
+                                                  status="Done", project=project)
     return {"workspace_id": project.workspace_id, "project_id": project.id, "image_id": image.id, "tag_id": tag.id,
             "iteration_id": iteration.id, "region_id": region.id, "prediction_id": prediction.id,
             "export_id": export.id, "webhook_id": webhook.id, "import_id": cv_import.id, "member_id": member.pk,
-            "invitation_id": invitation.pk}
+            "invitation_id": invitation.pk, "archive_import_id": archive_import.id}
 
 
 def post_data(owned: dict[str, Any], *, action: str = "tag") -> dict[str, Any]:

@@ -49,6 +49,8 @@ ACTIONS: dict[str, Action] = {
     "project.update": Action("Changed the project's settings", text="{fields}"),
     "project.delete": Action("Deleted the project"),
     "project.move": Action("Moved the project", text="{from_workspace} → {to_workspace}"),
+    "project.archive": Action("Downloaded the project archive", text="{contents}"),
+    "project.import": Action("Imported the project from an archive", text="{images} images, {iterations} iterations"),
     "iteration.train": Action("Started a training", text="{iteration} ({training_type})"),
     "iteration.cancel": Action("Cancelled a training", text="{iteration}"),
     "iteration.rename": Action("Renamed an iteration", text="{was} → {iteration}"),

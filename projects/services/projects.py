@@ -49,9 +49,10 @@ def project_create(
     project_type: str | None = None,
     classification_type: str = "Multiclass",
     domain_id: UUID | str | None = None,
+    id: UUID | None = None,  # noqa: A002
 ) -> Project:
     """Create a project in ``workspace`` (default: the creator's personal one). The domain decides the project
-    type; without one, the type's General domain."""
+    type; without one, the type's General domain. ``id``: a chosen id (an import writes its files there first)."""
     if workspace is None:
         if created_by is None:
             raise TypeError("project_create() needs a workspace or a creator")
@@ -64,6 +65,7 @@ def project_create(
     with transaction.atomic():
         _check_project_limit(workspace_id=workspace_id)
         project = Project.objects.create(
+            **({"id": id} if id is not None else {}),
             workspace_id=workspace_id,
             created_by=created_by,
             name=name,

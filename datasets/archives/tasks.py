@@ -1,0 +1,13 @@
+"""Celery task of project archives: a big archive is imported by a worker."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+# celery ships no type hints: shared_task is an untyped decorator.
+@shared_task(acks_late=True, max_retries=0, ignore_result=True)  # type: ignore[untyped-decorator]
+def import_archive(archive_import_id: str) -> None:
+    from datasets.archives.background import archive_import_run  # service import inside the task avoids cycles
+
+    archive_import_run(archive_import_id=archive_import_id)
