@@ -1,17 +1,4 @@
 """Dataset formats: import and export COCO, YOLO, Pascal VOC, CSV and folder-per-tag through one neutral dataset
 (:mod:`datasets.formats.dataset`). One module per format, each with ``read(archive, problems)`` and
-``write(dataset, writer)``; :mod:`datasets.formats.services` plans, imports and exports."""
-
-from __future__ import annotations
-
-from types import ModuleType
-
-from datasets.formats import coco, csvfile, folders, voc, yolo
-
-FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (coco, yolo, voc, csvfile, folders)}
-
-
-def format_choices(*, detection: bool | None = None) -> list[tuple[str, str]]:
-    """(name, label) of the formats, only those that fit a detection (or classification) project if given."""
-    return [(name, m.LABEL) for name, m in FORMATS.items()
-            if detection is None or m.DETECTION is None or m.DETECTION == detection]
+``write(dataset, writer)``, listed in :mod:`datasets.formats.registry`; :mod:`datasets.formats.services` plans,
+imports and exports."""

@@ -7,7 +7,7 @@ import json
 import posixpath
 from typing import Any
 
-from datasets.formats import boxes
+import datasets.formats.boxes as boxes
 from datasets.formats.archive import Archive, Writer, item_for
 from datasets.formats.dataset import Dataset, FormatError, Item, Problems
 

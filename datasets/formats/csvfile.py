@@ -8,7 +8,7 @@ import csv
 import io
 import posixpath
 
-from datasets.formats import boxes
+import datasets.formats.boxes as boxes
 from datasets.formats.archive import Archive, Writer, item_for
 from datasets.formats.dataset import Dataset, FormatError, Item, Problems
 

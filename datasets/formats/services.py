@@ -22,9 +22,9 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from datasets.formats import FORMATS
 from datasets.formats.archive import Archive, Writer
 from datasets.formats.dataset import Box, Dataset, FormatError, Item, Problems
+from datasets.formats.registry import FORMATS
 from labeling import geometry
 from labeling.models import Region
 from labeling.services import MAX_REGIONS_PER_IMAGE

@@ -11,7 +11,7 @@ import posixpath
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
-from datasets.formats import boxes
+import datasets.formats.boxes as boxes
 from datasets.formats.archive import Archive, Writer, item_for
 from datasets.formats.dataset import Dataset, FormatError, Item, Problems
 

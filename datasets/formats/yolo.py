@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from datasets.formats import boxes
+import datasets.formats.boxes as boxes
 from datasets.formats.archive import Archive, Writer, item_for, iter_lines
 from datasets.formats.dataset import Dataset, FormatError, Problems
 

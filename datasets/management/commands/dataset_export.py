@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from datasets.formats import FORMATS
 from datasets.formats.cli import iteration_by_id, project_by_id
+from datasets.formats.registry import FORMATS
 from datasets.formats.services import SPLITS, DatasetError, export_dataset, export_write
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from datasets.formats import FORMATS
 from datasets.formats.cli import project_by_id
+from datasets.formats.registry import FORMATS
 from datasets.formats.services import DatasetError, import_apply, import_plan
 
 
