@@ -47,3 +47,19 @@ def test_classification_formats_round_trip(owner, fmt):
 def test_multiclass_round_trip(owner, fmt):
     source = filled_project(owner, detection=False)
     _round_trip(source, fmt, make_project(owner, name="Fresh"))
+
+
+def test_coco_export_loads_in_pycocotools(owner, tmp_path):
+    """The exported annotations.json is a COCO file the reference API indexes (pycocotools, a test dependency)."""
+    import zipfile
+
+    from pycocotools.coco import COCO
+
+    buf = io.BytesIO()
+    services.export_write(dataset=services.export_dataset(project=filled_project(owner, detection=True)),
+                          format="coco", out=buf)
+    path = tmp_path / "annotations.json"
+    path.write_bytes(zipfile.ZipFile(buf).read("annotations.json"))
+    coco = COCO(str(path))
+    assert len(coco.getImgIds()) == 4 and len(coco.getAnnIds()) == 4
+    assert {c["name"] for c in coco.loadCats(coco.getCatIds())} == {"red fox", "Élan 鹿", "unused"}
