@@ -16,6 +16,11 @@ LABEL = "COCO (JSON)"
 DETECTION = True
 
 
+def _key(value: Any) -> Any:
+    """An id as a dict key: numbers and strings as they are, anything else (a list, an object) by its JSON text."""
+    return value if isinstance(value, (int, float, str)) else json.dumps(value, sort_keys=True)
+
+
 def read(archive: Archive, problems: Problems) -> Dataset:
     found = [p for p in archive.paths(suffixes=[".json"])]
     if not found:
@@ -35,7 +40,7 @@ def read(archive: Archive, problems: Problems) -> Dataset:
     categories: dict[Any, str] = {}
     for cat in doc.get("categories") or []:
         if isinstance(cat, dict) and "id" in cat and str(cat.get("name", "")).strip():
-            categories[cat["id"]] = str(cat["name"]).strip()
+            categories[_key(cat["id"])] = str(cat["name"]).strip()
         else:
             problems.error(path, f"a category without an id or a name: {json.dumps(cat)[:80]}.")
     dataset = Dataset(detection=True, tags=list(dict.fromkeys(categories.values())))
@@ -48,12 +53,13 @@ def read(archive: Archive, problems: Problems) -> Dataset:
             problems.error(path, f"an image entry without an id or a file_name: {json.dumps(entry)[:80]}.")
             continue
         ref = str(entry["file_name"])
+        entry_id = _key(entry["id"])
         if ref in seen:
-            problems.warning(path, f"image {ref!r} is listed twice (ids {seen[ref]} and {entry['id']}); "
+            problems.warning(path, f"image {ref!r} is listed twice (ids {seen[ref]} and {entry_id}); "
                                    "the boxes of both are imported on one image.")
-            by_id[entry["id"]] = by_id.get(seen[ref]) or Item("", b"")
+            by_id[entry_id] = by_id.get(seen[ref]) or Item("", b"")
             continue
-        seen[ref] = entry["id"]
+        seen[ref] = entry_id
         found_path = archive.find(ref, bases=bases)
         if found_path is None:
             problems.warning(ref, "is named in the COCO file but is not in the zip; its boxes are skipped.")
@@ -62,31 +68,31 @@ def read(archive: Archive, problems: Problems) -> Dataset:
         if item is None:
             continue
         try:
-            declared[entry["id"]] = (float(entry["width"]), float(entry["height"]))
+            declared[entry_id] = (float(entry["width"]), float(entry["height"]))
         except (KeyError, TypeError, ValueError):
-            declared[entry["id"]] = None
-        by_id[entry["id"]] = item
+            declared[entry_id] = None
+        by_id[entry_id] = item
         dataset.items.append(item)
 
     turned: set[str] = set()
     for ann in doc.get("annotations") or []:
         if not isinstance(ann, dict):
             continue
-        image_id = ann.get("image_id")
+        image_id = _key(ann.get("image_id"))
         item = by_id.get(image_id)
         if item is None or not item.name:
             if image_id not in seen.values():
                 problems.warning(path, f"annotation {ann.get('id')} refers to image id {image_id!r}, which the file "
                                        "does not list; it is skipped.")
             continue
-        tag = categories.get(ann.get("category_id"))
+        tag = categories.get(_key(ann.get("category_id")))
         if tag is None:
             problems.error(item.name, f"annotation {ann.get('id')} has category {ann.get('category_id')!r}, which "
                                       "the file's categories do not define (unknown class).")
             continue
         try:
             x, y, w, h = (float(v) for v in ann["bbox"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             problems.warning(item.name, f"annotation {ann.get('id')} has no valid bbox; it is skipped.")
             continue
         box = boxes.from_pixels(item, tag, x, y, w, h, declared=declared.get(image_id), where=item.name,

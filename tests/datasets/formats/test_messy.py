@@ -169,3 +169,27 @@ def test_a_failure_half_way_leaves_no_rows_and_no_files(owner, settings):
     assert not Image.objects.filter(project=project).exists() and not Tag.objects.filter(project=project).exists()
     media = settings.MEDIA_ROOT / "projects" / str(project.id)
     assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
+
+
+@pytest.mark.parametrize("doc", [
+    '{"images": "x"}', "[1, 2]", '{"images": [1, {"id": [1], "file_name": "a.png"}], "categories": [{"id": {}}],'
+    ' "annotations": [7, {"image_id": [1], "category_id": [2], "bbox": ["a"]}, {"image_id": [1], "category_id": 5,'
+    ' "bbox": [1e999, 0, 1, 1]}]}', "not json",
+])
+def test_garbage_coco_gives_lines_not_a_crash(owner, doc):
+    plan = _plan(_detection(owner), "coco", {"annotations.json": doc, "a.png": png(1)})
+    assert plan.problems and all(str(p) for p in plan.problems)
+
+
+@pytest.mark.parametrize(("fmt", "files", "line"), [
+    ("csv", {"a.png": png(1)}, "A CSV import needs exactly one .csv file in the zip."),
+    ("folders", {"notes.txt": "x"}, "No images in the zip."),
+    ("yolo", {"images/a.png": png(1)}, "No data.yaml in the zip: a YOLO dataset names its classes there."),
+    ("voc", {"a.png": png(1)}, "No Pascal VOC annotation files (*.xml) in the zip."),
+    ("csv", {"a.csv": "a.png,cat\n", "../../a.png": png(1)}, "a.csv line 1: names 'a.png', which is not in the zip; "
+                                                            "its rows are skipped."),
+])
+def test_empty_or_wrong_zips(owner, fmt, files, line):
+    project = _detection(owner) if fmt in ("yolo", "voc") else make_project(owner)
+    plan = _plan(project, fmt, files)
+    assert line in [str(p) for p in plan.problems]

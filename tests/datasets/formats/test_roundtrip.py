@@ -25,6 +25,7 @@ def _round_trip(source: Project, fmt: str, target: Project) -> None:
     assert_same(contents(source), contents(target))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("fmt", ["coco", "yolo", "voc", "csv"])
 def test_detection_formats_round_trip(owner, fmt):
     source = filled_project(owner, detection=True)
