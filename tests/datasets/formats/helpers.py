@@ -55,6 +55,7 @@ def filled_project(owner: Any, *, detection: bool, multilabel: bool = False, nam
             ("çà et là.png", png(2, (33, 47)), [(a, 0.0, 0.0, 1.0, 1.0)]),
             ("third.png", png(3), [(b, 1 / 3, 1 / 7, 0.123456789, 0.2)]),
             ("empty.png", png(4), []),
+            ("phone photo.jpg", exif_jpeg((40, 20), 6), [(b, 0.0, 0.0, 1.0, 0.25)]),  # shown 20×40 px
         ]
         for filename, data, boxes in uploads:
             regions = [{"tag": t, "left": x, "top": y, "width": w, "height": h} for t, x, y, w, h in boxes]

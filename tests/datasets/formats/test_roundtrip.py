@@ -62,5 +62,5 @@ def test_coco_export_loads_in_pycocotools(owner, tmp_path):
     path = tmp_path / "annotations.json"
     path.write_bytes(zipfile.ZipFile(buf).read("annotations.json"))
     coco = COCO(str(path))
-    assert len(coco.getImgIds()) == 4 and len(coco.getAnnIds()) == 4
+    assert len(coco.getImgIds()) == 5 and len(coco.getAnnIds()) == 5
     assert {c["name"] for c in coco.loadCats(coco.getCatIds())} == {"red fox", "Élan 鹿", "unused"}

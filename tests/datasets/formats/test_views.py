@@ -87,7 +87,7 @@ def test_export_all_tags_and_iteration_split(owner, owner_client):
     response = owner_client.get(url, {"format": "coco", "scope": "all"})
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     doc = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("annotations.json"))
-    assert len(doc["images"]) == 4 and len(doc["annotations"]) == 4
+    assert len(doc["images"]) == 5 and len(doc["annotations"]) == 5
 
     fox = Tag.objects.get(project=project, name="red fox")
     response = owner_client.get(url, {"format": "csv", "scope": "tags", "tags": [str(fox.id)]})
@@ -116,15 +116,15 @@ def test_commands_round_trip_with_dry_run(owner, tmp_path, capsys):
     source = filled_project(owner, detection=True)
     out = tmp_path / "set.zip"
     call_command("dataset_export", str(out), project=str(source.id), format="voc")
-    assert "Wrote 4 image(s), 4 box(es)" in capsys.readouterr().out
+    assert "Wrote 5 image(s), 5 box(es)" in capsys.readouterr().out
     target = make_project(owner, name="Fresh", project_type=Project.ProjectType.DETECTION)
     call_command("dataset_import", str(out), project=str(target.id), format="voc", dry_run=True)
     printed = capsys.readouterr().out
-    assert "4 image(s) to create: 3 tagged, 1 untagged, 4 box(es)." in printed and "Dry run" in printed
+    assert "5 image(s) to create: 4 tagged, 1 untagged, 5 box(es)." in printed and "Dry run" in printed
     assert not Image.objects.filter(project=target).exists()
     call_command("dataset_import", str(out), project=str(target.id), format="voc")
     assert_same(contents(source), contents(target))
-    assert Region.objects.filter(image__project=target).count() == 4
+    assert Region.objects.filter(image__project=target).count() == 5
 
     bad = tmp_path / "bad.zip"
     bad.write_bytes(zip_of({"data.yaml": "names: [a]\n", "images/x.png": png(1), "labels/x.txt": "5 .5 .5 .1 .1"}))
