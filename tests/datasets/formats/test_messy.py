@@ -193,3 +193,20 @@ def test_empty_or_wrong_zips(owner, fmt, files, line):
     project = _detection(owner) if fmt in ("yolo", "voc") else make_project(owner)
     plan = _plan(project, fmt, files)
     assert line in [str(p) for p in plan.problems]
+
+
+def test_zip_without_the_utf8_flag_keeps_unicode_names(owner):
+    """Tools that write UTF-8 names without the zip's UTF-8 flag: zipfile reads them as cp437 ("cafÃ©")."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # ASCII stand-ins of the same byte length: written without the flag
+        zf.writestr("chat noir/cafXX.png", png(1))
+        zf.writestr("QQQ/b.png", png(2))
+    raw = buf.getvalue().replace(b"cafXX", "café".encode()).replace(b"QQQ/", "狗/".encode())
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        assert all(not i.flag_bits & 0x800 for i in zf.infolist()) and "café" not in zf.namelist()[0]
+    project = make_project(owner, name="Flags")
+    plan = services.import_plan(project=project, format="folders", source=io.BytesIO(raw))
+    assert plan.ok and sorted(plan.new_tags) == ["chat noir", "狗"]
+    assert sorted(i.name for i in plan.items) == ["chat noir/café.png", "狗/b.png"]
