@@ -12,3 +12,6 @@ from django.apps import AppConfig
 class DatasetsConfig(AppConfig):
     name = "datasets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from datasets.formats import tasks  # noqa: F401  # registers the background import with Celery

@@ -354,3 +354,57 @@ def export_write(*, dataset: Dataset, format: str, out: IO[bytes]) -> None:  # n
     writer = Writer(out)
     module.write(dataset, writer)
     writer.close()
+
+
+# ---------------------------------------------------------------------------------------------- background imports
+
+JOB_TTL = 24 * 3600
+
+
+def _job_key(job: str) -> str:
+    return f"datasets:formats:import:{job}"
+
+
+def import_job_state(*, job: str) -> dict[str, Any] | None:
+    """{"state": queued|running|done|failed, "message", "project", "name"} of a background import, or None."""
+    from django.core.cache import caches
+
+    state: dict[str, Any] | None = caches["shared"].get(_job_key(job))
+    return state
+
+
+def _job_set(job: str, **state: Any) -> None:
+    from django.core.cache import caches
+
+    caches["shared"].set(_job_key(job), state, JOB_TTL)
+
+
+def import_job_queued(*, job: str, project: Project, name: str) -> None:
+    """Record a confirmed import handed to the worker (the caller queues datasets.formats.tasks.dataset_import)."""
+    _job_set(job, state="queued", message="", project=str(project.id), name=name)
+
+
+def import_job_run(*, job: str, project_id: str, format: str, path: str, name: str) -> None:  # noqa: A002
+    """The worker's side: plan the stored zip again, write it all or nothing, record the outcome, drop the zip."""
+    base = {"project": project_id, "name": name}
+    _job_set(job, state="running", message="", **base)
+    try:
+        project = Project.objects.get(pk=project_id)
+        with default_storage.open(path, "rb") as handle:
+            plan = import_plan(project=project, format=format, source=handle)
+        if not plan.ok:
+            raise ImportFailed("; ".join(str(p) for p in plan.problems.errors[:5]) + " Nothing was imported.")
+        result = import_apply(plan=plan)
+    except (Project.DoesNotExist, FileNotFoundError):
+        _job_set(job, state="failed", message="The project or the uploaded zip is gone; nothing was imported.",
+                 **base)
+    except DatasetError as exc:
+        _job_set(job, state="failed", message=str(exc), **base)
+    except Exception:
+        logger.exception("dataset import %s failed", job)
+        _job_set(job, state="failed", message="The import failed unexpectedly; nothing was imported.", **base)
+    else:
+        _job_set(job, state="done", message=f"Imported {result.images} image(s), {result.boxes} box(es) and "
+                                             f"{result.tags} new tag(s) from {name}.", **base)
+    finally:
+        default_storage.delete(path)

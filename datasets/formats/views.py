@@ -12,25 +12,44 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
+from datasets.formats import tasks
 from datasets.formats.forms import ExportForm, ImportForm
 from datasets.formats.registry import FORMATS
-from datasets.formats.services import DatasetError, ImportPlan, export_dataset, export_write, import_apply, import_plan
+from datasets.formats.services import (
+    DatasetError,
+    ImportPlan,
+    export_dataset,
+    export_write,
+    import_apply,
+    import_job_queued,
+    import_job_state,
+    import_plan,
+)
 from projects import selectors
 from projects.models import Project
 from workspaces.access import Need, access
 
 logger = logging.getLogger(__name__)
 
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
 PENDING = "datasets/formats/pending"  # uploaded zips waiting for the user's confirmation
 SESSION_KEY = "dataset_imports"
 PENDING_MAX_AGE = timedelta(days=1)
 PREVIEW_ROWS = 200
+JOBS_KEY = "dataset_import_jobs"
+BACKGROUND_FROM = 100  # images: an import this large runs in the worker, not in the request
 
 
 def _pending_sweep() -> None:
@@ -63,10 +82,13 @@ def _preview(request: HttpRequest, project: Project, form: ImportForm, plan: Imp
 
 @require_http_methods(["GET", "POST"])
 @access(Need.LABEL)
-def dataset_import(request: HttpRequest, project_id: UUID) -> HttpResponse:
+def dataset_import(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
     """GET: choose a format and a zip. POST: the preview, written nothing yet; Import confirms it."""
     project = selectors.project_get_for(user=request.user, project_id=project_id)
     if request.method == "GET":
+        job = request.GET.get("job", "")
+        if job:
+            return _job(request, project, job)
         return _preview(request, project, ImportForm(project=project))
     form = ImportForm(request.POST, request.FILES, project=project)
     if not form.is_valid():
@@ -82,6 +104,18 @@ def dataset_import(request: HttpRequest, project_id: UUID) -> HttpResponse:
     with default_storage.open(stored, "rb") as handle:
         plan = import_plan(project=project, format=form.cleaned_data["format"], source=handle)
     return _preview(request, project, form, plan, token, upload.name or "", status=200 if plan.ok else 400)
+
+
+def _job(request: HtmxHttpRequest, project: Project, job: str) -> HttpResponse:
+    """A background import's state: polled (htmx) until the worker is done."""
+    state = import_job_state(job=job) if job in request.session.get(JOBS_KEY, []) else None
+    if state is None or state.get("project") != str(project.id):
+        messages.error(request, "No such import in this session.")
+        return redirect("datasets:formats-import", project_id=project.id)
+    context = {"project": project, "job": job, "state": state}
+    if request.htmx:
+        return render(request, "datasets/formats/import.html#job", context)
+    return render(request, "datasets/formats/import.html", context)
 
 
 @require_POST
@@ -116,6 +150,14 @@ def dataset_import_confirm(request: HttpRequest, project_id: UUID) -> HttpRespon
     form = ImportForm(initial={"format": entry["format"]}, project=project)
     if not plan.ok:
         return _preview(request, project, form, plan, token, entry["name"], status=400)
+    if len(plan.items) >= BACKGROUND_FROM:  # the worker writes it; the page polls its state
+        pending.pop(token, None)
+        request.session[SESSION_KEY] = pending
+        request.session[JOBS_KEY] = [*request.session.get(JOBS_KEY, [])[-9:], token]
+        import_job_queued(job=token, project=project, name=entry["name"])
+        args = (token, str(project.id), entry["format"], entry["path"], entry["name"])
+        transaction.on_commit(lambda: tasks.dataset_import.delay(*args))
+        return redirect(f"{reverse('datasets:formats-import', args=[project.id])}?job={token}")
     try:
         result = import_apply(plan=plan)
     except DatasetError as exc:
