@@ -108,7 +108,7 @@ def write(dataset: Dataset, out: Writer) -> None:
     annotations: list[dict[str, Any]] = []
     for image_id, item in enumerate(dataset.items, start=1):
         name = out.unique("images", item.name)
-        out.add(f"images/{name}", item.data)
+        out.add(f"images/{name}", item.content())
         images.append({"id": image_id, "file_name": name, "width": item.width, "height": item.height})
         for b in item.boxes:
             w, h = b.width * item.width, b.height * item.height

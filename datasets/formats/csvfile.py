@@ -88,7 +88,7 @@ def write(dataset: Dataset, out: Writer) -> None:
     writer.writerow(_HEADER if dataset.detection else _HEADER[:2])
     for item in dataset.items:
         name = out.unique("images", item.name)
-        out.add(f"images/{name}", item.data)
+        out.add(f"images/{name}", item.content())
         if dataset.detection:
             for b in item.boxes:
                 writer.writerow([f"images/{name}", b.tag, repr(b.left), repr(b.top), repr(b.width), repr(b.height)])

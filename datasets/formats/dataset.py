@@ -6,6 +6,7 @@ after its EXIF orientation is applied (what uploads store, see projects.images).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ERROR = "error"
@@ -32,6 +33,10 @@ class Item:
     orientation: int = 1  # the EXIF orientation its file carries (1: none); width/height are as displayed
     tags: list[str] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
+    loader: Callable[[], bytes] | None = None  # exports read each stored image only when it is written
+
+    def content(self) -> bytes:
+        return self.loader() if self.loader is not None else self.data
 
     def tag_names(self) -> list[str]:
         """Image tags plus the tags of its boxes, each once, in order of appearance."""

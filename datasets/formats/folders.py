@@ -51,4 +51,4 @@ def write(dataset: Dataset, out: Writer) -> None:
         for tag in item.tags or [""]:
             folder = safe_name(tag) if tag else ""
             name = out.unique(folder or ".", item.name)
-            out.add(f"{folder}/{name}" if folder else name, item.data)
+            out.add(f"{folder}/{name}" if folder else name, item.content())

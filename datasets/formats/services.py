@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import IO, Any
 from uuid import UUID
@@ -190,6 +190,7 @@ def _merge_duplicates(plan: ImportPlan, dataset: Dataset) -> None:
 
 def _check_items(plan: ImportPlan) -> None:
     project = plan.project
+    negative = set(Tag.objects.filter(project=project, type=Tag.TagType.NEGATIVE).values_list("name", flat=True))
     for item in plan.items:
         unique: list[Box] = []
         for box in item.boxes:
@@ -203,7 +204,10 @@ def _check_items(plan: ImportPlan) -> None:
         if len(item.boxes) > MAX_REGIONS_PER_IMAGE:
             plan.problems.error(item.name, f"has {len(item.boxes)} boxes; an image has at most "
                                            f"{MAX_REGIONS_PER_IMAGE}.")
-        if not project.is_detection and not project.is_multilabel and len(item.tags) > 1:
+        if negative and len(item.tags) > 1 and negative & set(item.tags):
+            plan.problems.error(item.name, f"has the Negative tag {sorted(negative & set(item.tags))[0]!r} and "
+                                           "other tags; a Negative image has no other tag.")
+        elif not project.is_detection and not project.is_multilabel and len(item.tags) > 1:
             plan.problems.error(item.name, f"has {len(item.tags)} tags ({', '.join(item.tags)}); a multiclass "
                                            "project takes one tag per image. Import into a multilabel project, or "
                                            "keep one tag.")
@@ -235,7 +239,7 @@ def import_apply(*, plan: ImportPlan) -> ImportResult:
                 if result.status == "OK" and result.image is not None:
                     image = result.image
                     written.extend(n for n in {image.file.name, image.display.name, image.thumbnail.name} if n)
-                elif not result.ok or result.status != "OK":
+                elif not result.ok:  # OKDuplicate: uploaded by someone else since the preview; left as it is
                     raise ImportFailed(f"{item.name}: {result.message or result.status}. Nothing was imported.")
     except project_errors.ProjectsError as exc:
         storage_delete(written)
@@ -255,14 +259,20 @@ def _stored_name(original_name: str, stored: str, image_id: Any) -> str:
     return f"{stem}{ext}"
 
 
-def _read(name: str) -> bytes | None:
-    try:
-        with default_storage.open(name, "rb") as handle:
-            data: bytes = handle.read()
-            return data
-    except (FileNotFoundError, OSError):
-        logger.warning("dataset export: stored file %s is missing", name)
-        return None
+def _loader(image: Image) -> Callable[[], bytes]:
+    """Read an image's stored original when the writer gets to it (an export never holds them all in memory)."""
+    name, label = image.file.name, image.original_name or str(image.id)
+
+    def read() -> bytes:
+        try:
+            with default_storage.open(name, "rb") as handle:
+                data: bytes = handle.read()
+                return data
+        except (FileNotFoundError, OSError) as exc:
+            logger.exception("dataset export: stored file %s is missing", name)
+            raise DatasetError(f"The stored file of image {label} cannot be read; the export stopped.") from exc
+
+    return read
 
 
 def export_dataset(
@@ -293,11 +303,8 @@ def export_dataset(
         for r in Region.objects.filter(image__project=project).order_by("created", "id"):
             regions.setdefault(r.image_id, []).append(r)
     for image in images:
-        data = _read(image.file.name)
-        if data is None:
-            continue
-        item = Item(name=_stored_name(image.original_name, image.file.name, image.id), data=data,
-                    width=image.width, height=image.height)
+        item = Item(name=_stored_name(image.original_name, image.file.name, image.id), data=b"",
+                    loader=_loader(image), width=image.width, height=image.height)
         if detection:
             item.boxes = [Box(tags[r.tag_id].name, r.left, r.top, r.width, r.height)
                           for r in regions.get(image.id, []) if not wanted or r.tag_id in wanted]
@@ -331,11 +338,9 @@ def _iteration_dataset(*, project: Project, iteration: Iteration, split: str, wa
         image = current.get(entry["id"])
         if entry["id"] not in chosen or image is None:
             continue  # deleted since the iteration trained
-        data = _read(image.file.name)
-        if data is None:
-            continue
-        item = Item(name=_stored_name(image.original_name, image.file.name, image.id), data=data,
-                    width=entry.get("width") or image.width, height=entry.get("height") or image.height)
+        item = Item(name=_stored_name(image.original_name, image.file.name, image.id), data=b"",
+                    loader=_loader(image), width=entry.get("width") or image.width,
+                    height=entry.get("height") or image.height)
         if project.is_detection:
             item.boxes = [Box(names[r["tag"]], r["left"], r["top"], r["width"], r["height"])
                           for r in entry.get("regions", []) if not keep or r["tag"] in keep]

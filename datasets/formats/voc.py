@@ -86,7 +86,7 @@ def read(archive: Archive, problems: Problems) -> Dataset:
 def write(dataset: Dataset, out: Writer) -> None:
     for item in dataset.items:
         name = out.unique("JPEGImages", item.name)
-        out.add(f"JPEGImages/{name}", item.data)
+        out.add(f"JPEGImages/{name}", item.content())
         objects = "".join(
             f"  <object>\n    <name>{escape(b.tag)}</name>\n    <pose>Unspecified</pose>\n"
             f"    <truncated>0</truncated>\n"

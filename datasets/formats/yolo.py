@@ -108,7 +108,7 @@ def write(dataset: Dataset, out: Writer) -> None:
     index = {name: i for i, name in enumerate(names)}
     for item in dataset.items:
         name = out.unique("images/train", item.name)
-        out.add(f"images/train/{name}", item.data)
+        out.add(f"images/train/{name}", item.content())
         lines = [
             f"{index[b.tag]} {b.left + b.width / 2!r} {b.top + b.height / 2!r} {b.width!r} {b.height!r}"
             for b in item.boxes

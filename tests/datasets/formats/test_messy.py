@@ -210,3 +210,23 @@ def test_zip_without_the_utf8_flag_keeps_unicode_names(owner):
     plan = services.import_plan(project=project, format="folders", source=io.BytesIO(raw))
     assert plan.ok and sorted(plan.new_tags) == ["chat noir", "狗"]
     assert sorted(i.name for i in plan.items) == ["chat noir/café.png", "狗/b.png"]
+
+
+def test_negative_tag_with_another_is_an_error(owner):
+    from projects.services import tag_create
+
+    project = make_project(owner, name="Neg", classification_type=Project.ClassificationType.MULTILABEL)
+    tag_create(project=project, name="Negative", type="Negative")
+    plan = _plan(project, "csv", {"a.csv": "x.png,negative\nx.png,cat\n", "x.png": png(1)})
+    assert _lines(plan, ERROR) == ["x.png: has the Negative tag 'Negative' and other tags; a Negative image has no "
+                                   "other tag."]
+
+
+def test_export_of_a_lost_file_says_which(owner, settings):
+    import os
+
+    project = make_project(owner, name="Lost")
+    assert image_upload(project=project, data=png(1), filename="gone.png").status == "OK"
+    os.remove(Image.objects.get(project=project).file.path)
+    with pytest.raises(services.DatasetError, match="image gone.png cannot be read"):
+        services.export_write(dataset=services.export_dataset(project=project), format="folders", out=io.BytesIO())
