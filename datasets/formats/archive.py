@@ -6,11 +6,14 @@ sizes are checked before anything is read (a zip bomb is refused from its direct
 
 from __future__ import annotations
 
+import io
 import posixpath
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from typing import IO
+
+from PIL import Image as PILImage
 
 from datasets.formats.dataset import FormatError, Item, Problems
 from projects.images import ImageRejected, read_header
@@ -118,7 +121,22 @@ def item_for(archive: Archive, path: str, problems: Problems) -> Item | None:
     except ImageRejected as exc:
         problems.error(path, exc.message)
         return None
+    if not _decodes(data):
+        problems.error(path, "is truncated or corrupt: its pixels cannot be read.")
+        return None
     return Item(name=path, data=data, width=header.width, height=header.height, orientation=header.orientation)
+
+
+def _decodes(data: bytes) -> bool:
+    """Whether the whole image decodes (what the upload will do), so a truncated file is a preview line rather than
+    a failed import. A JPEG is decoded at its smallest DCT scale: it still reads the whole entropy stream, fast."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as img:
+            img.draft("RGB", (64, 64))
+            img.load()
+    except Exception:  # any decoder error means the upload would refuse it
+        return False
+    return True
 
 
 class Writer:

@@ -158,12 +158,18 @@ def test_exif_rotated_jpeg_boxes_match_what_the_user_sees(owner):
     assert (region.left, region.top, region.width, region.height) == (0, 0, 1, 0.25)  # the top quarter, as shown
 
 
+def test_a_truncated_image_is_a_preview_error(owner):
+    plan = _plan(make_project(owner), "folders", {"cat/a.png": png(1), "dog/b.png": png(2, (200, 200))[:-40]})
+    assert _lines(plan, ERROR) == ["dog/b.png: is truncated or corrupt: its pixels cannot be read."]
+
+
 def test_a_failure_half_way_leaves_no_rows_and_no_files(owner, settings):
-    """The second image passes the preview (its header is fine) but cannot be decoded: nothing stays."""
+    """The second image passes the preview but the upload refuses it (here: over the size limit, lowered after
+    the preview): nothing stays, rows nor files."""
     project = make_project(owner, name="Atomic")
-    truncated = png(2, (200, 200))[:-40]
-    plan = _plan(project, "folders", {"cat/a.png": png(1), "dog/b.png": truncated})
+    plan = _plan(project, "folders", {"cat/a.png": png(1), "dog/b.png": png(2, (200, 200))})
     assert plan.ok
+    settings.TAGSIGHT_MAX_IMAGE_BYTES = len(png(1)) + 1
     with pytest.raises(services.ImportFailed, match="dog/b.png"):
         services.import_apply(plan=plan)
     assert not Image.objects.filter(project=project).exists() and not Tag.objects.filter(project=project).exists()
