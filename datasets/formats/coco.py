@@ -22,12 +22,20 @@ def _key(value: Any) -> Any:
 
 
 def read(archive: Archive, problems: Problems) -> Dataset:
-    found = [p for p in archive.paths(suffixes=[".json"])]
+    """Every ``*.json`` of the zip is a COCO file, its images named relative to its folder: one file, or one per
+    split as Roboflow and CVAT export them (``train/_annotations.coco.json``, ``valid/…``); categories by name."""
+    found = archive.paths(suffixes=[".json"])
     if not found:
         raise FormatError("No COCO annotation file (*.json) in the zip.")
-    if len(found) > 1:
-        raise FormatError(f"The zip holds {len(found)} JSON files ({', '.join(found[:3])}…); a COCO import takes one.")
-    path = found[0]
+    dataset = Dataset(detection=True)
+    for path in found:
+        part = _read_one(archive, path, problems)
+        dataset.items.extend(part.items)
+        dataset.tags = list(dict.fromkeys([*dataset.tags, *part.tags]))
+    return dataset
+
+
+def _read_one(archive: Archive, path: str, problems: Problems) -> Dataset:
     try:
         doc = json.loads(archive.files[path].decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

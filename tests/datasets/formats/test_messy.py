@@ -236,3 +236,23 @@ def test_export_of_a_lost_file_says_which(owner, settings):
     os.remove(Image.objects.get(project=project).file.path)
     with pytest.raises(services.DatasetError, match="image gone.png cannot be read"):
         services.export_write(dataset=services.export_dataset(project=project), format="folders", out=io.BytesIO())
+
+
+def test_roboflow_layouts_one_coco_file_per_split_and_yolo_split_folders(owner):
+    """Roboflow's exports: train/_annotations.coco.json beside its images (one per split); YOLO's train/images/…
+    with train/labels/… and a data.yaml at the top."""
+    def coco(name, image):
+        return json.dumps({"images": [{"id": 0, "file_name": name, "width": 40, "height": 30}],
+                           "categories": [{"id": 0, "name": "cat"}],
+                           "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [4, 3, 20, 15]}]})
+
+    project = _detection(owner)
+    plan = _plan(project, "coco", {"train/_annotations.coco.json": coco("a.png", 1), "train/a.png": png(1),
+                                   "valid/_annotations.coco.json": coco("b.png", 2), "valid/b.png": png(2)})
+    assert plan.ok and not plan.problems and len(plan.items) == 2 and plan.box_count == 2
+    assert plan.new_tags == ["cat"]
+    plan = _plan(_detection(owner), "yolo", {
+        "data.yaml": "train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['cat']\n",
+        "train/images/a.png": png(1), "train/labels/a.txt": "0 0.5 0.5 0.5 0.5\n",
+        "valid/images/b.png": png(2), "valid/labels/b.txt": "0 0.25 0.25 0.5 0.5\n"})
+    assert plan.ok and not plan.problems and plan.box_count == 2
