@@ -25,6 +25,12 @@ def _num(node: ET.Element | None, tag: str) -> float:
     return float((text or "").strip())
 
 
+def _by_stem(archive: Archive, name: str) -> str | None:
+    stem = posixpath.splitext(posixpath.basename(name))[0].lower()
+    same = [p for p in archive.images() if posixpath.splitext(posixpath.basename(p))[0].lower() == stem]
+    return same[0] if len(same) == 1 else None
+
+
 def read(archive: Archive, problems: Problems) -> Dataset:
     xml_paths = archive.paths(suffixes=[".xml"])
     if not xml_paths:
@@ -45,6 +51,8 @@ def read(archive: Archive, problems: Problems) -> Dataset:
         folder = posixpath.dirname(posixpath.dirname(path))
         image_path = archive.find(ref, bases=[posixpath.join(folder, "JPEGImages"), posixpath.dirname(path),
                                              folder, ""])
+        if image_path is None:  # <filename> without its extension, or with another: the image of the same stem
+            image_path = _by_stem(archive, ref) or _by_stem(archive, posixpath.basename(path))
         if image_path is None:
             problems.warning(path, f"names the image {ref!r}, which is not in the zip; its boxes are skipped.")
             continue

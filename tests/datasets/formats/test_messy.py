@@ -256,3 +256,19 @@ def test_roboflow_layouts_one_coco_file_per_split_and_yolo_split_folders(owner):
         "train/images/a.png": png(1), "train/labels/a.txt": "0 0.5 0.5 0.5 0.5\n",
         "valid/images/b.png": png(2), "valid/labels/b.txt": "0 0.25 0.25 0.5 0.5\n"})
     assert plan.ok and not plan.problems and plan.box_count == 2
+
+
+def test_voc_filename_without_extension_and_missing_image(owner):
+    def xml(filename):
+        return (f"<annotation><filename>{filename}</filename><size><width>40</width><height>30</height></size>"
+                "<object><name>cat</name><bndbox><xmin>4</xmin><ymin>3</ymin><xmax>24</xmax><ymax>18</ymax>"
+                "</bndbox></object></annotation>")
+
+    plan = _plan(_detection(owner), "voc", {"Annotations/a.xml": xml("a"), "JPEGImages/a.png": png(1),
+                                            "Annotations/b.xml": xml("b.jpg"), "Annotations/c.xml": "<annotation>"})
+    assert [str(p) for p in plan.problems] == [
+        "Annotations/b.xml: names the image 'b.jpg', which is not in the zip; its boxes are skipped.",
+        "Annotations/c.xml: is not valid XML (no element found: line 1, column 12).",
+    ]
+    [item] = plan.items
+    assert item.boxes[0].left == 0.1 and item.boxes[0].width == 0.5
