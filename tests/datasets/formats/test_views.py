@@ -106,6 +106,14 @@ def test_export_all_tags_and_iteration_split(owner, owner_client):
     assert len([n for n in names if n.startswith("images/")]) == len(ids[2:])
     assert "iteration-1-validation" in response["Content-Disposition"]
 
+    # k-fold: every image was validated once and trained on in the other folds, so the training split is all.
+    Iteration.objects.filter(id=iteration.id).update(
+        metrics={"split": {"method": "kfold", "seed": 0, "k": 5, "train_ids": [], "val_ids": ids}})
+    response = owner_client.get(url, {"format": "coco", "scope": "iteration", "iteration": str(iteration.id),
+                                      "split": "train"})
+    doc = json.loads(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).read("annotations.json"))
+    assert len(doc["images"]) == len(ids)
+
     response = owner_client.get(url, {"format": "folders", "scope": "all"})
     assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
     response = owner_client.get(url, {"format": "coco", "scope": "tags"})
