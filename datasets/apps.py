@@ -19,6 +19,7 @@ class DatasetsConfig(AppConfig):
         from datasets.archives.copying import archive_copy
         from datasets.archives.models import ArchiveImport
         from datasets.customvision.apps import ready as customvision_ready
+        from datasets.formats import tasks as formats_tasks  # noqa: F401  (registers the background import)
         from projects.copying import project_copier_set
         from projects.views import project_list_action_add
         from workspaces.access import resolver_add
