@@ -4,7 +4,7 @@
 reference (uploads write their files before they commit the row, so each such file is already there; a file
 written after the snapshot is referenced by no row in it and is left out). ``backup_restore`` checks the whole
 archive before it touches anything, refuses an installation that holds data, writes the files, then loads the
-rows in one transaction (Django's ``loaddata``: natural keys, constraint checks, PostgreSQL sequences reset).
+rows in one transaction (datasets.backup.rows: loaddata's way, in batches; PostgreSQL sequences reset).
 The rows travel as Django serialized data, so a backup of either profile restores into either profile.
 """
 
@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from datasets.backup import snapshot as snap
 from datasets.backup.archive import DATA, FORMAT, MEDIA, VERSION, ArchiveError, ArchiveReader, ArchiveWriter
+from datasets.backup.rows import rows_load
 from projects.storage import storage_delete, storage_walk
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def backup_restore(*, archive: Path) -> Summary:
                 rows = Path(tmp) / "data.jsonl"
                 with reader.open(DATA) as src, open(rows, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-                call_command("loaddata", str(rows), database="default", verbosity=0)  # one transaction
+                rows_load(path=rows)  # one transaction
         except BaseException:
             storage_delete(written)
             raise

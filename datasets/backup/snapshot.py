@@ -100,8 +100,14 @@ def _postgresql_snapshot(*, workdir: Path) -> Iterator[Snapshot]:
 
 
 def dump_rows(*, snapshot: Snapshot, out: Path) -> None:
-    """Django's serialized form of every row (JSON Lines, natural keys for content types and permissions)."""
-    call_command("dumpdata", format="jsonl", output=str(out), database=snapshot.alias, exclude=list(EXCLUDED),
+    """Django's serialized form of every row (JSON Lines, natural keys for content types and permissions; the
+    datetimes to the microsecond: datasets.backup.serializer)."""
+    from django.core import serializers
+
+    from datasets.backup import serializer
+
+    serializers.register_serializer(serializer.FORMAT, "datasets.backup.serializer")
+    call_command("dumpdata", format=serializer.FORMAT, output=str(out), database=snapshot.alias, exclude=list(EXCLUDED),
                  natural_foreign=True, use_base_manager=True, verbosity=0)
 
 

@@ -57,6 +57,7 @@ def test_round_trip_brings_everything_back(installation, archive, settings, djan
     password_hash = django_user_model.objects.get(username="owner").password
     key_rows = sorted(WorkspaceKey.objects.values_list("kind", "slot", "key"))
     files = _stored(settings)
+    created = sorted(Image.objects.values_list("id", "created"))
     manifest = json.loads(zipfile.ZipFile(archive).read("manifest.json"))
     assert manifest["counts"]["rows"]["projects.image"] == 3
     assert manifest["counts"]["files"] == len(files) == 6  # original + thumbnail per image (display = original)
@@ -77,6 +78,7 @@ def test_round_trip_brings_everything_back(installation, archive, settings, djan
     assert sorted(WorkspaceKey.objects.values_list("kind", "slot", "key")) == key_rows
     assert _stored(settings) == files
     assert sorted(Image.objects.values_list("sha256", flat=True)) == sorted(i.sha256 for i in images)
+    assert sorted(Image.objects.values_list("id", "created")) == created  # auto_now_add kept, not reset
     for image in Image.objects.all():
         assert [t.name for t in image.tags.all()] == ["Hemlock"]
         with default_storage.open(image.thumbnail.name, "rb") as fh:
