@@ -72,4 +72,8 @@ def _insert(pending: list[Any], *, using: str, links: dict[type[models.Model], l
             source = field.m2m_field_name()
             target = field.m2m_reverse_field_name()
             links[through].extend(through(**{f"{source}_id": item.object.pk, f"{target}_id": v}) for v in values)
+    for through, rows in links.items():  # constraint checks wait for the end, so these need not wait for more
+        if len(rows) >= BATCH:
+            through._base_manager.using(using).bulk_create(rows, batch_size=BATCH)
+            rows.clear()
     pending.clear()

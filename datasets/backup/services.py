@@ -138,12 +138,10 @@ def backup_restore(*, archive: Path) -> Summary:
                 rows = Path(tmp) / "data.jsonl"
                 with reader.open(DATA) as src, open(rows, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-                rows_load(path=rows)  # one transaction
+                total = rows_load(path=rows)  # one transaction
         except BaseException:
             storage_delete(written)
             raise
-        counts: dict[str, Any] = reader.manifest.get("counts", {})
-        total = sum(counts.get("rows", {}).values())
         size = archive.stat().st_size
     finally:
         reader.close()

@@ -49,7 +49,7 @@ def _wipe(settings) -> None:  # type: ignore[no-untyped-def]
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
-def test_round_trip_brings_everything_back(installation, archive, settings, django_user_model):  # type: ignore[no-untyped-def]
+def test_round_trip_brings_everything_back(installation, archive, settings, django_user_model, monkeypatch):  # type: ignore[no-untyped-def]
     from projects.models import Image
     from workspaces.models import WorkspaceKey
 
@@ -72,6 +72,7 @@ def test_round_trip_brings_everything_back(installation, archive, settings, djan
     assert _stored(settings) == files
 
     _wipe(settings)
+    monkeypatch.setattr("datasets.backup.rows.BATCH", 2)  # several batches of rows and of image-tag links
     call_command("restore", str(archive))
 
     assert django_user_model.objects.get(username="owner").password == password_hash
