@@ -88,11 +88,10 @@ def _postgresql_snapshot(*, workdir: Path) -> Iterator[Snapshot]:
         params = connection.settings_dict
         env = {**os.environ, "PGPASSWORD": str(params.get("PASSWORD") or "")}
         command = [pg_dump, "--format=custom", f"--snapshot={snapshot_id}", f"--file={target}", "--no-owner",
-                   f"--dbname={params['NAME']}", f"--username={params.get('USER') or ''}"]
-        if params.get("HOST"):
-            command.append(f"--host={params['HOST']}")
-        if params.get("PORT"):
-            command.append(f"--port={params['PORT']}")
+                   f"--dbname={params['NAME']}"]
+        for option, key in (("--username", "USER"), ("--host", "HOST"), ("--port", "PORT")):
+            if params.get(key):
+                command.append(f"{option}={params[key]}")
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SnapshotError(f"pg_dump failed: {done.stderr.strip()}")
