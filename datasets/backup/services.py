@@ -10,11 +10,11 @@ The rows travel as Django serialized data, so a backup of either profile restore
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,6 @@ from datasets.backup import snapshot as snap
 from datasets.backup.archive import DATA, FORMAT, MEDIA, VERSION, ArchiveError, ArchiveReader, ArchiveWriter
 from datasets.backup.rows import rows_load
 from projects.storage import storage_delete, storage_walk
-
-logger = logging.getLogger(__name__)
 
 
 class BackupError(Exception):
@@ -159,7 +157,7 @@ def _check_migrations(*, manifest: dict[str, Any]) -> None:
         )
 
 
-def _check_empty(*, media: Any) -> None:
+def _check_empty(*, media: Iterable[str]) -> None:
     """Refuse an installation holding any row a backup carries, or any stored file under the archive's folders."""
     connection = connections["default"]
     tables = set(connection.introspection.table_names())
