@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from predictions.models import Export
+from projects.domains import EXPORT_FLAVORS, domain_of
 from projects.models import Image
 from projects.storage import storage_delete
 from training import events
@@ -37,11 +38,10 @@ from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
-PLATFORMS = ("ONNX",)
+AZURE_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")  # Azure's ExportPlatform
 STALE_SECONDS = 30 * 60  # an export still "Exporting" after this long lost its worker: queue it again
 # ONNX flavor -> opset of model.onnx ("" = no flavor: the graph as trained).
 ONNX_OPSETS = {"": 18, "ONNX10": 10, "ONNX12": 12}
-FLAVORS = tuple(ONNX_OPSETS)
 
 
 class ExportError(TrainingError):
@@ -55,16 +55,7 @@ class ExportPlatformUnsupported(ExportError):
 def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
     """The iteration's export for this platform and flavor: reused when Done or in flight, (re)queued when new
     or Failed. Platform and flavor are matched without regard to case and stored as Azure spells them."""
-    matched = next((p for p in PLATFORMS if p.lower() == (platform or "ONNX").lower()), None)
-    if matched is None:
-        raise ExportPlatformUnsupported(f"Export platform {platform!r} is not supported; Tagsight exports ONNX.")
-    matched_flavor = next((f for f in FLAVORS if f.lower() == (flavor or "").lower()), None)
-    if matched_flavor is None:
-        raise ExportPlatformUnsupported(
-            f"{matched} flavor {flavor!r} is not supported; use no flavor (opset 18), "
-            f"{' or '.join(f for f in FLAVORS if f)}."
-        )
-    platform, flavor = matched, matched_flavor
+    platform, flavor = export_option(iteration=iteration, platform=platform, flavor=flavor)
     if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
         raise IterationNotCompleted(f"{iteration.name} is not trained; only a completed iteration can be exported.")
     with transaction.atomic():
@@ -74,6 +65,45 @@ def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str 
         audit.record(workspace_id=project.workspace_id, action="iteration.export", project=project,
                      iteration=iteration.name, platform=platform, flavor=flavor)
     return export
+
+
+def export_options(*, iteration: Iteration) -> list[tuple[str, str]]:
+    """(platform, flavor) pairs the iteration's domain exports, in the order the portal offers them."""
+    domain = domain_of(iteration.domain_id)
+    if domain is None:
+        return []
+    return [(p, f) for p in domain.export_platforms for f in domain.export_flavors(p)]
+
+
+def export_option(*, iteration: Iteration, platform: str, flavor: str) -> tuple[str, str]:
+    """(platform, flavor) as Azure spells them, or ExportPlatformUnsupported saying why not."""
+    platform = platform or "ONNX"
+    matched = next((p for p in AZURE_PLATFORMS if p.lower() == platform.lower()), None)
+    built = ", ".join(EXPORT_FLAVORS)
+    if matched is None:
+        raise ExportPlatformUnsupported(
+            f"Export platform {platform!r} is not one of Azure's ({', '.join(AZURE_PLATFORMS)}); "
+            f"Tagsight builds {built}."
+        )
+    if matched not in EXPORT_FLAVORS:
+        raise ExportPlatformUnsupported(f"Export platform {matched} is not supported by Tagsight; it builds {built}.")
+    domain = domain_of(iteration.domain_id)
+    flavors = domain.export_flavors(matched) if domain else ()
+    if not flavors:
+        name = domain.name if domain else "this domain"
+        raise ExportPlatformUnsupported(
+            f"{name} is not a compact domain: its iterations export to "
+            f"{', '.join(domain.export_platforms) if domain else 'nothing'} only; "
+            f"train with a compact domain to export to {matched}."
+        )
+    matched_flavor = next((f for f in flavors if f.lower() == (flavor or "").lower()), None)
+    if matched_flavor is None:
+        named = " or ".join(f for f in flavors if f)
+        raise ExportPlatformUnsupported(
+            f"{matched} flavor {flavor!r} is not supported; use "
+            + (f"no flavor or {named}." if "" in flavors else f"{named}.")
+        )
+    return matched, matched_flavor
 
 
 def _export_queue(*, iteration: Iteration, platform: str, flavor: str) -> Export:
@@ -108,6 +138,25 @@ def _schedule(*, export: Export) -> None:
 
 def export_list(*, iteration: Iteration) -> list[Export]:
     return list(Export.objects.filter(iteration=iteration))
+
+
+def export_rows(*, iteration: Iteration) -> list[dict[str, Any]]:
+    """The export card's rows: one per (platform, flavor) the iteration's domain exports, in that order, each
+    with its export when there is one ({"platform", "flavor", "export", "testid"}); then any other export
+    of the iteration (built before a change of what the domain offers)."""
+    built = {(e.platform, e.flavor): e for e in export_list(iteration=iteration)}
+    pairs = [(p, f, built.pop((p, f), None)) for p, f in export_options(iteration=iteration)]
+    pairs += [(p, f, e) for (p, f), e in built.items()]
+    return [{"platform": p, "flavor": f, "export": e, "offered": i < len(pairs) - len(built),
+             "testid": "-".join(["export", p.lower(), *([f.lower()] if f else [])])}
+            for i, (p, f, e) in enumerate(pairs)]
+
+
+def export_panel(*, iteration: Iteration) -> dict[str, Any]:
+    """What the iteration's export card shows: its domain, the rows and whether one is being built (poll)."""
+    rows = export_rows(iteration=iteration)
+    polling = any(r["export"] is not None and r["export"].status == Export.Status.EXPORTING for r in rows)
+    return {"domain": domain_of(iteration.domain_id), "rows": rows, "polling": polling}
 
 
 def _validation_images(*, iteration: Iteration, folder: Path) -> list[Path]:
