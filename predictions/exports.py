@@ -96,6 +96,8 @@ def export_option(*, iteration: Iteration, platform: str, flavor: str) -> tuple[
             f"{', '.join(domain.export_platforms) if domain else 'nothing'} only; "
             f"train with a compact domain to export to {matched}."
         )
+    if not flavor and "" not in flavors:
+        flavor = flavors[0]  # Azure's default flavor of the platform (DockerFile: Linux)
     matched_flavor = next((f for f in flavors if f.lower() == (flavor or "").lower()), None)
     if matched_flavor is None:
         named = " or ".join(f for f in flavors if f)
@@ -202,8 +204,24 @@ def export_build(*, export_id: Any) -> Export | None:
     return export
 
 
-def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
+def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: Path, out: Path,
+                 images: list[Path]) -> dict[str, Any]:
+    """The platform's files in ``out`` (converters are imported here, in the worker, never by the web tier)."""
+    if platform == "DockerFile":
+        from training.ml.export_docker import export_docker
+
+        ids = {"project_id": str(iteration.project_id), "iteration_id": str(iteration.id)}
+        return export_docker(artifact, out, flavor=flavor, validation_images=images, ids=ids)
+    if platform == "OpenVino":
+        from training.ml.export_openvino import export_openvino
+
+        return export_openvino(artifact, out, validation_images=images)
     from training.ml import export_onnx
+
+    return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor])
+
+
+def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
     from training.storage import iteration_artifact_local, iteration_storage_prefix
 
     artifact = iteration_artifact_local(iteration=iteration)
@@ -212,10 +230,8 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         images = root / "validation"
         images.mkdir()
         out = root / "export"
-        opset = ONNX_OPSETS[export.flavor]
-        report = export_onnx(
-            artifact, out, validation_images=_validation_images(iteration=iteration, folder=images), opset=opset
-        )
+        report = _write_model(iteration=iteration, platform=export.platform, flavor=export.flavor,
+                              artifact=artifact, out=out, images=_validation_images(iteration=iteration, folder=images))
         # Classification and detection reports name their verdict differently; give both the same summary keys.
         report.setdefault("passed", report.get("ok"))
         report.setdefault("max_abs_diff", report.get("max_abs_probability_diff", 0.0))
@@ -223,7 +239,7 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
             if isinstance(row, dict) and "image" in row:
                 row["image"] = Path(str(row["image"])).name
         (out / "parity.json").write_text(json.dumps(report, indent=1))
-        (out / "README.txt").write_text(_readme(iteration=iteration, report=report, export=export, opset=opset))
+        (out / "README.txt").write_text(_readme(iteration=iteration, report=report, export=export))
         zip_path = root / "export.zip"
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(out.rglob("*")):
@@ -242,15 +258,35 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
     return name, size, summary
 
 
-def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export, opset: int) -> str:
+_CONTENTS = {
+    "ONNX": "model.onnx (pre-processing{post} inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
+    "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
+    "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
+    "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n",
+    "OpenVino": "model.xml + model.bin (OpenVINO IR, fp32; pre-processing{post} inside; input 'image' = uint8 RGB\n"
+    "[height, width, 3]), labels.txt, metadata.json, predict.py (needs only openvino, Pillow and numpy) and\n"
+    "parity.json (the IR run by OpenVINO against the Tagsight service on the iteration's validation images).\n\n"
+    "    pip install openvino pillow numpy\n    python predict.py my_image.jpg\n",
+    "DockerFile": "Dockerfile and app/: server.py (Azure's exported-container contract: POST /image with the image\n"
+    "as the body or the multipart field imageData, POST /url with JSON {{\"url\": ...}}; the same JSON as Azure's\n"
+    "containers), predict.py, model.onnx (pre-processing{post} inside), labels.txt, metadata.json; parity.json\n"
+    "(the app run as a plain process against the Tagsight service on the iteration's validation images).\n\n"
+    "    docker build -t tagsight-model . && docker run -p 127.0.0.1:80:80 -d tagsight-model\n"
+    "    curl -X POST http://127.0.0.1/image -H 'Content-Type: application/octet-stream' --data-binary @image.jpg\n"
+    "Without Docker: pip install onnxruntime pillow numpy && python app/server.py --port 8080\n",
+}
+
+
+def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export) -> str:
     flavor = f", flavor {export.flavor}" if export.flavor else ""
+    what = ""
+    if export.platform == "ONNX":
+        what = f": model.onnx is ONNX opset {ONNX_OPSETS[export.flavor]} (metadata.json \"opset\")"
+    post = ", box decoding and NMS" if iteration.project_type == "detection" else ""
     return (
         f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n"
-        f"Platform {export.platform}{flavor}: model.onnx is ONNX opset {opset} (metadata.json \"opset\").\n\n"
-        "Files: model.onnx (pre-processing inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
-        "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
-        "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
-        "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n\n"
+        f"Platform {export.platform}{flavor}{what}.\n\n"
+        f"Files: {_CONTENTS[export.platform].format(post=post)}\n"
         f"Parity: {report.get('images', 0)} images, max |difference| {report.get('max_abs_diff', 0):.2e}, "
         f"passed: {report.get('passed')}.\n"
     )

@@ -22,6 +22,8 @@ OBJECT_DETECTION = "ObjectDetection"
 # the portal offers them. Azure's other platforms (VAIDK, ...) are refused with its unsupported-platform error.
 EXPORT_FLAVORS: dict[str, tuple[str, ...]] = {
     "ONNX": ("", "ONNX10", "ONNX12"),
+    "OpenVino": ("",),
+    "DockerFile": ("Linux", "ARM"),  # no flavor = Linux, as on Azure
 }
 FULL_SIZE_PLATFORMS = ("ONNX",)  # what a non-compact domain exports
 

@@ -26,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
-_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs onnxruntime, Pillow, numpy).
+_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs {runtime_pip}, Pillow, numpy).
 
     python predict.py IMAGE [IMAGE ...]
     # prints JSON: [{{"image", "predictions": [{prints}]}}]
 
-model.onnx input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
+{model_file} input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
 """
 
 import io
@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+{runtime_import}
 from PIL import Image, ImageOps
 
 HERE = Path(__file__).resolve().parent
@@ -94,6 +94,54 @@ class Model:
         return sorted(rows, key=lambda r: -r["probability"])
 '''
 
+# The same two models on OpenVINO's runtime (model.xml + model.bin, fp32 inference).
+_OPENVINO_OPEN = '''
+def _compiled(path):
+    core = ov.Core()
+    return core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+'''
+
+_OPENVINO_CLASSIFIER = _OPENVINO_OPEN + '''
+
+class Model:
+    def __init__(self, path=HERE / "model.xml"):
+        self.model = _compiled(path)
+        self.output = self.model.output("probabilities")
+
+    def probabilities(self, src):
+        return self.model({"image": load_array(src)})[self.output][0]
+
+    def predict(self, src):
+        p = self.probabilities(src)
+        return [{"tag": LABELS[i], "probability": float(p[i])} for i in np.argsort(-p, kind="stable")]
+'''
+
+_OPENVINO_DETECTOR = _OPENVINO_OPEN + '''
+
+class Model:
+    def __init__(self, path=HERE / "model.xml"):
+        self.model = _compiled(path)
+        self.outputs = ["boxes", "scores", "labels"]
+
+    def run(self, _names, feeds):
+        """onnxruntime's InferenceSession.run, for code written against it."""
+        result = self.model(feeds)
+        return [np.asarray(result[self.model.output(name)]) for name in self.outputs]
+
+    def predict(self, src):
+        boxes, scores, labels = self.run(None, {"image": load_array(src)})
+        rows = []
+        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
+            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
+        return sorted(rows, key=lambda r: -r["probability"])
+'''
+
+_RUNTIMES = {
+    "onnxruntime": ("onnxruntime", "import onnxruntime as ort", "model.onnx", _CLASSIFIER_MODEL, _DETECTOR_MODEL),
+    "openvino": ("openvino", "import openvino as ov", "model.xml", _OPENVINO_CLASSIFIER, _OPENVINO_DETECTOR),
+}
+
 _SCRIPT_MAIN = '''
 
 if __name__ == "__main__":
@@ -102,23 +150,28 @@ if __name__ == "__main__":
 '''
 
 
-def standalone_predict(task: str) -> str:
-    """The source of the zip's ``predict.py`` for a classification or detection export."""
+def standalone_predict(task: str, runtime: str = "onnxruntime") -> str:
+    """The source of the zip's ``predict.py`` for a classification or detection export on ``runtime``
+    (onnxruntime: model.onnx; openvino: model.xml)."""
+    pip, runtime_import, model_file, classifier, detector = _RUNTIMES[runtime]
+    common = {"runtime_pip": pip, "runtime_import": runtime_import, "model_file": model_file}
     if task == "detection":
         head = _SCRIPT_HEAD.format(
             what="detector", prints="{tag, probability, box: {left, top, width, height}}",
             inside="pre-processing, box decoding and NMS are",
             outputs="\nOutputs: boxes [D, 4] (x0, y0, x1, y1 as fractions of the image), scores [D], labels [D].",
+            **common,
         )
-        return head + _DETECTOR_MODEL + _SCRIPT_MAIN
-    head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="")
-    return head + _CLASSIFIER_MODEL + _SCRIPT_MAIN
+        return head + detector + _SCRIPT_MAIN
+    head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="",
+                               **common)
+    return head + classifier + _SCRIPT_MAIN
 
 
 STANDALONE_PREDICT = standalone_predict("classification")
 
 
-def _load_standalone(out_dir: Path) -> Any:
+def load_standalone(out_dir: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"tagsight_export_{abs(hash(out_dir))}", out_dir / "predict.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -176,7 +229,7 @@ def export_onnx(
     (out / "predict.py").write_text(STANDALONE_PREDICT)
     images = list(validation_images) or list(metadata.get("validation_images", ()))
     predictor = Predictor.load(src)
-    standalone = _load_standalone(out).Model(out / "model.onnx")
+    standalone = load_standalone(out).Model(out / "model.onnx")
     per_image: list[dict[str, Any]] = []
     for path in images:
         a = predictor.probabilities(path)
