@@ -151,3 +151,30 @@ def test_docker_app_answers_azures_container_contract(task: str, classifier: str
             else:
                 assert abs(a["boundingBox"]["left"] - b.box.left) <= 1e-4
     assert raw[1]["predictions"] == form[1]["predictions"] == by_url[1]["predictions"]
+
+
+def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str, tmp_path: Path) -> None:
+    """int8 static quantisation calibrated on training images: a quarter of the size, nearly the same answers,
+    and the report says (measured, not assumed) whether it meets the bar for replacing the fp32 model."""
+    import onnx
+
+    from training.ml.export import export_onnx
+
+    calibration = photos(TAGS[0])[:6] + photos(TAGS[1])[:6]
+    images = _images()
+    truth = {p.stem: [TAGS[0] if p.name.startswith(TAGS[0]) else TAGS[1]] for p in images}
+    report = export_onnx(classifier, tmp_path, validation_images=images, int8_calibration=calibration, truth=truth)
+    assert report["passed"], report  # the fp32 model.onnx is unchanged by it
+    int8 = report["int8"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model_int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert int8["size_bytes"]["int8"] < 0.4 * int8["size_bytes"]["fp32"]
+    assert int8["images"] == 4 and int8["top1_agreement"] >= 0.75 and abs(int8["map_delta"]) <= 0.25, int8
+    assert int8["fp32_ms_per_image"] > 0 and int8["int8_ms_per_image"] > 0
+    assert int8["meets_bar"] == (int8["top1_agreement"] >= 0.99 and int8["map_delta"] >= -0.01
+                                 and int8["speedup"] >= 1.8)
+    assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
+    offline = _isolated(tmp_path / "predict.py", "--int8", *map(str, images))
+    agree = [row["predictions"][0]["tag"] == Predictor.load(classifier).predict(p)[0].tag
+             for row, p in zip(offline, images, strict=True)]
+    assert sum(agree) / len(agree) == int8["top1_agreement"]

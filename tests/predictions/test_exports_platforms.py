@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 COMPACT = uuid.UUID("0732100f-1a38-4e49-a514-c9b44c697ab5")  # General (compact), classification
 FILES = {
-    ("ONNX", None): {"model.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json", "README.txt"},
+    ("ONNX", None): {"model.onnx", "model_int8.onnx", "labels.txt", "metadata.json", "predict.py", "parity.json",
+                     "README.txt"},
     ("ONNX", "ONNX10"): {"model.onnx", "predict.py", "parity.json"},
     ("ONNX", "ONNX12"): {"model.onnx", "predict.py", "parity.json"},
     ("OpenVino", None): {"model.xml", "model.bin", "labels.txt", "metadata.json", "predict.py", "parity.json"},
@@ -64,6 +65,13 @@ def test_every_platform_of_a_compact_domain_through_the_sdk(live_server, owner) 
         assert expected <= set(zf.namelist()), (key, zf.namelist())
         parity = json.loads(zf.read("parity.json"))
         assert parity["passed"] and parity["images"] > 0, (key, parity)
+        # Only the compact domain's plain ONNX export carries the int8 model and its measured report.
+        assert ("int8" in parity) == (key == ("ONNX", None)), key
+    int8 = json.loads(zipfile.ZipFile(io.BytesIO(requests.get(listed[("ONNX", None)].download_uri, timeout=60)
+                                                  .content)).read("parity.json"))["int8"]
+    assert int8["images"] > 0 and int8["top1_agreement"] is not None and int8["speedup"] > 0, int8
+    assert Export.objects.get(iteration_id=iteration.id, platform="ONNX", flavor="").parity["int8_meets_bar"] is (
+        int8["meets_bar"])
     assert b"linux/arm64" in zipfile.ZipFile(io.BytesIO(requests.get(
         listed[("DockerFile", "ARM")].download_uri, timeout=60).content)).read("Dockerfile")
 

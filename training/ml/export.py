@@ -12,7 +12,7 @@ import importlib.util
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +145,11 @@ _RUNTIMES = {
 _SCRIPT_MAIN = '''
 
 if __name__ == "__main__":
-    model = Model()
-    print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in sys.argv[1:]], indent=1))
+    args = sys.argv[1:]
+    int8 = args[:1] == ["--int8"]  # compact domains' exports also hold model_int8.onnx
+    model = Model(HERE / "model_int8.onnx") if int8 else Model()
+    images = args[1:] if int8 else args
+    print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in images], indent=1))
 '''
 
 
@@ -185,6 +188,8 @@ def export_onnx(
     *,
     validation_images: Sequence[str | Path] = (),
     opset: int | None = None,
+    int8_calibration: Sequence[str | Path] = (),
+    truth: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Export an artifact for offline use and check it against the Predictor.
 
@@ -194,6 +199,9 @@ def export_onnx(
         validation_images: images to compare on; default the artifact's own validation images.
         opset: ONNX opset of model.onnx: None or 18 (the artifact's graph), or 10 / 12 (the same graph
             from older ops, see training.ml.opset); recorded in metadata.json.
+        int8_calibration: training images; with them (classification, opset 18) the export also holds
+            model_int8.onnx (training.ml.quantize) and the report an "int8" section.
+        truth: validation image file stem -> its tags, for the int8 section's mAP.
 
     Returns:
         The parity report: {"images", "max_abs_diff", "tolerance", "passed", "per_image": [...]}.
@@ -249,6 +257,18 @@ def export_onnx(
         "passed": bool(worst <= PARITY_TOLERANCE and all(p["top_tag_equal"] for p in per_image)),
         "per_image": per_image,
     }
+    if int8_calibration and opset in (None, DEFAULT_OPSET):
+        from training.ml.quantize import int8_report, quantize_classifier
+
+        size = int(metadata["image_size"])
+        quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=int8_calibration,
+                            image_size=size)
+        report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                     image_size=size, truth=truth)
+        meta["int8"] = {"file": "model_int8.onnx", "quantisation": "onnxruntime static QDQ, per-channel int8 weights, "
+                        "uint8 activations, MinMax calibration on training images",
+                        "meets_bar": report["int8"]["meets_bar"]}
+        (out / "metadata.json").write_text(json.dumps(meta, indent=1))
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to %s (parity max |dp| %.2e on %d images)", src, out, worst, len(per_image))
     return report
