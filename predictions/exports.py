@@ -1,4 +1,8 @@
-"""Export services: an iteration's model as a zip for offline use (ONNX), built once in the background.
+"""Export services: an iteration's model as a zip for offline use, built once in the background.
+
+Platforms (Azure's names): ONNX (flavors below; compact classification domains also get model_int8.onnx),
+OpenVino (training.ml.export_openvino) and DockerFile Linux/ARM (training.ml.export_docker); which ones an
+iteration may use is its domain's (projects.domains). Others (VAIDK, TensorFlow, CoreML) are refused.
 
 ``export_request`` is what the page (and the API) call: it returns the existing export when there is one
 (Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
