@@ -1,4 +1,8 @@
-"""Export services: an iteration's model as a zip for offline use (ONNX), built once in the background.
+"""Export services: an iteration's model as a zip for offline use, built once in the background.
+
+Platforms (Azure's names): ONNX (flavors below; compact classification domains also get model_int8.onnx),
+OpenVino (training.ml.export_openvino) and DockerFile Linux/ARM (training.ml.export_docker); which ones an
+iteration may use is its domain's (projects.domains). Others (VAIDK, TensorFlow, CoreML) are refused.
 
 ``export_request`` is what the page (and the API) call: it returns the existing export when there is one
 (Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
@@ -28,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from predictions.models import Export
+from projects.domains import EXPORT_FLAVORS, domain_of
 from projects.models import Image
 from projects.storage import storage_delete
 from training import events
@@ -37,11 +42,10 @@ from workspaces import audit
 
 logger = logging.getLogger(__name__)
 
-PLATFORMS = ("ONNX",)
+AZURE_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")  # Azure's ExportPlatform
 STALE_SECONDS = 30 * 60  # an export still "Exporting" after this long lost its worker: queue it again
 # ONNX flavor -> opset of model.onnx ("" = no flavor: the graph as trained).
 ONNX_OPSETS = {"": 18, "ONNX10": 10, "ONNX12": 12}
-FLAVORS = tuple(ONNX_OPSETS)
 
 
 class ExportError(TrainingError):
@@ -55,16 +59,7 @@ class ExportPlatformUnsupported(ExportError):
 def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
     """The iteration's export for this platform and flavor: reused when Done or in flight, (re)queued when new
     or Failed. Platform and flavor are matched without regard to case and stored as Azure spells them."""
-    matched = next((p for p in PLATFORMS if p.lower() == (platform or "ONNX").lower()), None)
-    if matched is None:
-        raise ExportPlatformUnsupported(f"Export platform {platform!r} is not supported; Tagsight exports ONNX.")
-    matched_flavor = next((f for f in FLAVORS if f.lower() == (flavor or "").lower()), None)
-    if matched_flavor is None:
-        raise ExportPlatformUnsupported(
-            f"{matched} flavor {flavor!r} is not supported; use no flavor (opset 18), "
-            f"{' or '.join(f for f in FLAVORS if f)}."
-        )
-    platform, flavor = matched, matched_flavor
+    platform, flavor = export_option(iteration=iteration, platform=platform, flavor=flavor)
     if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
         raise IterationNotCompleted(f"{iteration.name} is not trained; only a completed iteration can be exported.")
     with transaction.atomic():
@@ -74,6 +69,47 @@ def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str 
         audit.record(workspace_id=project.workspace_id, action="iteration.export", project=project,
                      iteration=iteration.name, platform=platform, flavor=flavor)
     return export
+
+
+def export_options(*, iteration: Iteration) -> list[tuple[str, str]]:
+    """(platform, flavor) pairs the iteration's domain exports, in the order the portal offers them."""
+    domain = domain_of(iteration.domain_id)
+    if domain is None:
+        return []
+    return [(p, f) for p in domain.export_platforms for f in domain.export_flavors(p)]
+
+
+def export_option(*, iteration: Iteration, platform: str, flavor: str) -> tuple[str, str]:
+    """(platform, flavor) as Azure spells them, or ExportPlatformUnsupported saying why not."""
+    platform = platform or "ONNX"
+    matched = next((p for p in AZURE_PLATFORMS if p.lower() == platform.lower()), None)
+    built = ", ".join(EXPORT_FLAVORS)
+    if matched is None:
+        raise ExportPlatformUnsupported(
+            f"Export platform {platform!r} is not one of Azure's ({', '.join(AZURE_PLATFORMS)}); "
+            f"Tagsight builds {built}."
+        )
+    if matched not in EXPORT_FLAVORS:
+        raise ExportPlatformUnsupported(f"Export platform {matched} is not supported by Tagsight; it builds {built}.")
+    domain = domain_of(iteration.domain_id)
+    flavors = domain.export_flavors(matched) if domain else ()
+    if not flavors:
+        name = domain.name if domain else "this domain"
+        raise ExportPlatformUnsupported(
+            f"{name} is not a compact domain: its iterations export to "
+            f"{', '.join(domain.export_platforms) if domain else 'nothing'} only; "
+            f"train with a compact domain to export to {matched}."
+        )
+    if not flavor and "" not in flavors:
+        flavor = flavors[0]  # Azure's default flavor of the platform (DockerFile: Linux)
+    matched_flavor = next((f for f in flavors if f.lower() == (flavor or "").lower()), None)
+    if matched_flavor is None:
+        named = " or ".join(f for f in flavors if f)
+        raise ExportPlatformUnsupported(
+            f"{matched} flavor {flavor!r} is not supported; use "
+            + (f"no flavor or {named}." if "" in flavors else f"{named}.")
+        )
+    return matched, matched_flavor
 
 
 def _export_queue(*, iteration: Iteration, platform: str, flavor: str) -> Export:
@@ -110,14 +146,45 @@ def export_list(*, iteration: Iteration) -> list[Export]:
     return list(Export.objects.filter(iteration=iteration))
 
 
+def export_rows(*, iteration: Iteration) -> list[dict[str, Any]]:
+    """The export card's rows: one per (platform, flavor) the iteration's domain exports, in that order, each
+    with its export when there is one ({"platform", "flavor", "export", "testid"}); then any other export
+    of the iteration (built before a change of what the domain offers)."""
+    built = {(e.platform, e.flavor): e for e in export_list(iteration=iteration)}
+    pairs = [(p, f, built.pop((p, f), None)) for p, f in export_options(iteration=iteration)]
+    pairs += [(p, f, e) for (p, f), e in built.items()]
+    return [{"platform": p, "flavor": f, "export": e, "offered": i < len(pairs) - len(built),
+             "testid": "-".join(["export", p.lower(), *([f.lower()] if f else [])])}
+            for i, (p, f, e) in enumerate(pairs)]
+
+
+def export_panel(*, iteration: Iteration) -> dict[str, Any]:
+    """What the iteration's export card shows: its domain, the rows and whether one is being built (poll)."""
+    rows = export_rows(iteration=iteration)
+    polling = any(r["export"] is not None and r["export"].status == Export.Status.EXPORTING for r in rows)
+    return {"domain": domain_of(iteration.domain_id), "rows": rows, "polling": polling}
+
+
 def _validation_images(*, iteration: Iteration, folder: Path) -> list[Path]:
     """Local copies of the iteration's validation images (the parity report runs on them)."""
     ids = [row["id"] for row in (iteration.metrics or {}).get("validation_predictions", ())]
     files = dict(Image.objects.filter(project_id=iteration.project_id, id__in=ids).values_list("id", "file"))
     by_str = {str(k): v for k, v in files.items()}
+    return _copies(((str(i), by_str.get(str(i), "")) for i in ids), folder=folder)
+
+
+def _training_images(*, iteration: Iteration, folder: Path, limit: int = 16) -> list[Path]:
+    """Local copies of up to ``limit`` of the iteration's training images, spread over the snapshot (int8
+    calibration)."""
+    items = list((iteration.snapshot or {}).get("images", ()))
+    step = max(1, len(items) // limit)
+    return _copies(((str(i["id"]), i.get("file", "")) for i in items[::step][:limit]), folder=folder)
+
+
+def _copies(items: Any, *, folder: Path) -> list[Path]:
+    """``{id}{suffix}`` copies of (id, storage name) pairs in ``folder``; missing files are skipped."""
     paths = []
-    for sample_id in ids:
-        name = by_str.get(str(sample_id))
+    for sample_id, name in items:
         if not name:
             continue  # deleted since training
         target = folder / f"{sample_id}{Path(name).suffix.lower()}"
@@ -153,8 +220,32 @@ def export_build(*, export_id: Any) -> Export | None:
     return export
 
 
-def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
+def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: Path, out: Path,
+                 images: list[Path]) -> dict[str, Any]:
+    """The platform's files in ``out`` (converters are imported here, in the worker, never by the web tier)."""
+    if platform == "DockerFile":
+        from training.ml.export_docker import export_docker
+
+        ids = {"project_id": str(iteration.project_id), "iteration_id": str(iteration.id)}
+        return export_docker(artifact, out, flavor=flavor, validation_images=images, ids=ids)
+    if platform == "OpenVino":
+        from training.ml.export_openvino import export_openvino
+
+        return export_openvino(artifact, out, validation_images=images)
     from training.ml import export_onnx
+
+    domain = domain_of(iteration.domain_id)
+    if domain is None or not domain.compact or flavor or iteration.project_type != "classification":
+        return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor])
+    # Compact classification domain: the zip also holds the int8 model, calibrated on the training images.
+    calibration = out.parent / "calibration"
+    calibration.mkdir()
+    truth = {str(r["id"]): list(r.get("tags", ())) for r in (iteration.metrics or {}).get("validation_predictions", ())}
+    return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor], truth=truth,
+                       int8_calibration=_training_images(iteration=iteration, folder=calibration))
+
+
+def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
     from training.storage import iteration_artifact_local, iteration_storage_prefix
 
     artifact = iteration_artifact_local(iteration=iteration)
@@ -163,10 +254,8 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         images = root / "validation"
         images.mkdir()
         out = root / "export"
-        opset = ONNX_OPSETS[export.flavor]
-        report = export_onnx(
-            artifact, out, validation_images=_validation_images(iteration=iteration, folder=images), opset=opset
-        )
+        report = _write_model(iteration=iteration, platform=export.platform, flavor=export.flavor,
+                              artifact=artifact, out=out, images=_validation_images(iteration=iteration, folder=images))
         # Classification and detection reports name their verdict differently; give both the same summary keys.
         report.setdefault("passed", report.get("ok"))
         report.setdefault("max_abs_diff", report.get("max_abs_probability_diff", 0.0))
@@ -174,7 +263,7 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
             if isinstance(row, dict) and "image" in row:
                 row["image"] = Path(str(row["image"])).name
         (out / "parity.json").write_text(json.dumps(report, indent=1))
-        (out / "README.txt").write_text(_readme(iteration=iteration, report=report, export=export, opset=opset))
+        (out / "README.txt").write_text(_readme(iteration=iteration, report=report, export=export))
         zip_path = root / "export.zip"
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(out.rglob("*")):
@@ -190,18 +279,46 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         size = zip_path.stat().st_size
     keys = ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed")
     summary: dict[str, Any] = {k: report.get(k) for k in keys if k in report}
+    if "int8" in report:  # the export card shows the int8 model's figures too
+        int8 = report["int8"]
+        summary.update(int8_top1_agreement=int8.get("top1_agreement"), int8_map_delta=int8.get("map_delta"),
+                       int8_speedup=int8.get("speedup"), int8_meets_bar=int8.get("meets_bar"))
     return name, size, summary
 
 
-def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export, opset: int) -> str:
+_CONTENTS = {
+    "ONNX": "model.onnx (pre-processing{post} inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
+    "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
+    "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
+    "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n",
+    "ONNX-int8": "\nCompact domain: model_int8.onnx is the same model quantised to int8 (onnxruntime static\n"
+    "quantisation calibrated on training images); parity.json \"int8\" has its top-1 agreement with model.onnx,\n"
+    "the mAP of both and their speed measured back to back.    python predict.py --int8 my_image.jpg\n",
+    "OpenVino": "model.xml + model.bin (OpenVINO IR, fp32; pre-processing{post} inside; input 'image' = uint8 RGB\n"
+    "[height, width, 3]), labels.txt, metadata.json, predict.py (needs only openvino, Pillow and numpy) and\n"
+    "parity.json (the IR run by OpenVINO against the Tagsight service on the iteration's validation images).\n\n"
+    "    pip install openvino pillow numpy\n    python predict.py my_image.jpg\n",
+    "DockerFile": "Dockerfile and app/: server.py (Azure's exported-container contract: POST /image with the image\n"
+    "as the body or the multipart field imageData, POST /url with JSON {{\"url\": ...}}; the same JSON as Azure's\n"
+    "containers), predict.py, model.onnx (pre-processing{post} inside), labels.txt, metadata.json; parity.json\n"
+    "(the app run as a plain process against the Tagsight service on the iteration's validation images).\n\n"
+    "    docker build -t tagsight-model . && docker run -p 127.0.0.1:80:80 -d tagsight-model\n"
+    "    curl -X POST http://127.0.0.1/image -H 'Content-Type: application/octet-stream' --data-binary @image.jpg\n"
+    "Without Docker: pip install onnxruntime pillow numpy && python app/server.py --port 8080\n",
+}
+
+
+def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export) -> str:
     flavor = f", flavor {export.flavor}" if export.flavor else ""
+    what = ""
+    if export.platform == "ONNX":
+        what = f": model.onnx is ONNX opset {ONNX_OPSETS[export.flavor]} (metadata.json \"opset\")"
+    post = ", box decoding and NMS" if iteration.project_type == "detection" else ""
     return (
         f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n"
-        f"Platform {export.platform}{flavor}: model.onnx is ONNX opset {opset} (metadata.json \"opset\").\n\n"
-        "Files: model.onnx (pre-processing inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"
-        "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
-        "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
-        "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n\n"
+        f"Platform {export.platform}{flavor}{what}.\n\n"
+        f"Files: {_CONTENTS[export.platform].format(post=post)}"
+        + (_CONTENTS["ONNX-int8"] if "int8" in report else "") + "\n"
         f"Parity: {report.get('images', 0)} images, max |difference| {report.get('max_abs_diff', 0):.2e}, "
         f"passed: {report.get('passed')}.\n"
     )

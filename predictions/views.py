@@ -305,7 +305,7 @@ def prediction_file(request: HttpRequest, prediction_id: uuid.UUID, kind: str) -
 
 
 def _export_panel(request: HttpRequest, iteration: Iteration, **extra: Any) -> HttpResponse:
-    context = {"iteration": iteration, "exports": exports.export_list(iteration=iteration), **extra}
+    context = {"iteration": iteration, **exports.export_panel(iteration=iteration), **extra}
     return render(request, "predictions/_export_panel.html", context)
 
 
@@ -317,7 +317,8 @@ def iteration_export(request: HtmxHttpRequest, iteration_id: uuid.UUID) -> HttpR
     error = ""
     if request.method == "POST":
         try:
-            exports.export_request(iteration=iteration, platform=request.POST.get("platform", "ONNX"))
+            exports.export_request(iteration=iteration, platform=request.POST.get("platform", "ONNX"),
+                                   flavor=request.POST.get("flavor", ""))
         except ProjectsError as exc:
             error = str(exc)
         if not request.htmx:

@@ -24,8 +24,6 @@ from projects.selectors import project_get_for, project_list_for, tag_list
 
 logger = logging.getLogger(__name__)
 
-EXPORT_PLATFORMS = ["ONNX"]
-
 # ---------------------------------------------------------------- writers (camelCase, as Azure's models)
 
 
@@ -36,8 +34,8 @@ def domain_json(domain: Domain) -> dict[str, Any]:
         "type": domain.type,
         "exportable": domain.exportable,
         "enabled": True,
-        "exportablePlatforms": EXPORT_PLATFORMS,
-        "modelInformation": {"estimatedModelSizeInMegabytes": 0, "description": f"{domain.name} ({domain.backbone})"},
+        "exportablePlatforms": list(domain.export_platforms),
+        "modelInformation": {"estimatedModelSizeInMegabytes": 0, "description": domain.description},
     }
 
 

@@ -11,12 +11,10 @@ from portal.azure import wire
 from portal.azure.auth import training_key_required
 from portal.azure.errors import AzureError
 from projects.api import project_for
+from projects.domains import domain_of
 from projects.models import Image, Project
 from training import selectors, services
 from workspaces.access import user_of
-
-EXPORT_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")
-SUPPORTED_EXPORTS = ("ONNX",)
 
 # ---------------------------------------------------------------- writers
 
@@ -31,6 +29,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
     if iteration.started and iteration.finished:
         minutes = int(round((iteration.finished - iteration.started).total_seconds() / 60))
     status = iteration_status(iteration)
+    domain = domain_of(iteration.domain_id)
+    platforms = list(domain.export_platforms) if domain and status == "Completed" else []
     return {
         "id": str(iteration.id),
         "name": iteration.name,
@@ -39,8 +39,8 @@ def iteration_json(iteration: Any) -> dict[str, Any]:
         "lastModified": wire.iso(iteration.modified),
         "trainedAt": wire.iso(iteration.finished) if status == "Completed" else None,
         "projectId": str(iteration.project_id),
-        "exportable": status == "Completed",
-        "exportableTo": list(SUPPORTED_EXPORTS) if status == "Completed" else [],
+        "exportable": bool(platforms),
+        "exportableTo": platforms,
         "domainId": str(iteration.domain_id),
         "classificationType": iteration.classification_type or None,
         "trainingType": iteration.training_type,

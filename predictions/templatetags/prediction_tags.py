@@ -21,7 +21,7 @@ def css_pct(value: Any) -> str:
 @register.inclusion_tag("predictions/_iteration_prediction_panels.html", takes_context=True)
 def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]:
     """The iteration page's "Prediction URL" (published iterations) and "Export" panels."""
-    from predictions.exports import export_list
+    from predictions.exports import export_panel
     from workspaces.access import Need, can
     from workspaces.models import WorkspaceKey
 
@@ -38,7 +38,7 @@ def prediction_panels(context: dict[str, Any], iteration: Any) -> dict[str, Any]
         "prediction_key": key,
         "endpoint": base,
         "task": task,
-        "exports": export_list(iteration=iteration) if iteration.status == "Completed" else [],
+        **(export_panel(iteration=iteration) if iteration.status == "Completed" else {"rows": []}),
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "limits": context.get("limits"),  # portal.context_processors.limits (an inclusion tag starts afresh)

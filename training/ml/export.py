@@ -12,7 +12,7 @@ import importlib.util
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
-_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs onnxruntime, Pillow, numpy).
+_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs {runtime_pip}, Pillow, numpy).
 
     python predict.py IMAGE [IMAGE ...]
     # prints JSON: [{{"image", "predictions": [{prints}]}}]
 
-model.onnx input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
+{model_file} input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
 """
 
 import io
@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+{runtime_import}
 from PIL import Image, ImageOps
 
 HERE = Path(__file__).resolve().parent
@@ -94,31 +94,87 @@ class Model:
         return sorted(rows, key=lambda r: -r["probability"])
 '''
 
+# The same two models on OpenVINO's runtime (model.xml + model.bin, fp32 inference).
+_OPENVINO_OPEN = '''
+def _compiled(path):
+    core = ov.Core()
+    return core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+'''
+
+_OPENVINO_CLASSIFIER = _OPENVINO_OPEN + '''
+
+class Model:
+    def __init__(self, path=HERE / "model.xml"):
+        self.model = _compiled(path)
+        self.output = self.model.output("probabilities")
+
+    def probabilities(self, src):
+        return self.model({"image": load_array(src)})[self.output][0]
+
+    def predict(self, src):
+        p = self.probabilities(src)
+        return [{"tag": LABELS[i], "probability": float(p[i])} for i in np.argsort(-p, kind="stable")]
+'''
+
+_OPENVINO_DETECTOR = _OPENVINO_OPEN + '''
+
+class Model:
+    def __init__(self, path=HERE / "model.xml"):
+        self.model = _compiled(path)
+        self.outputs = ["boxes", "scores", "labels"]
+
+    def run(self, _names, feeds):
+        """onnxruntime's InferenceSession.run, for code written against it."""
+        result = self.model(feeds)
+        return [np.asarray(result[self.model.output(name)]) for name in self.outputs]
+
+    def predict(self, src):
+        boxes, scores, labels = self.run(None, {"image": load_array(src)})
+        rows = []
+        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
+            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
+        return sorted(rows, key=lambda r: -r["probability"])
+'''
+
+_RUNTIMES = {
+    "onnxruntime": ("onnxruntime", "import onnxruntime as ort", "model.onnx", _CLASSIFIER_MODEL, _DETECTOR_MODEL),
+    "openvino": ("openvino", "import openvino as ov", "model.xml", _OPENVINO_CLASSIFIER, _OPENVINO_DETECTOR),
+}
+
 _SCRIPT_MAIN = '''
 
 if __name__ == "__main__":
-    model = Model()
-    print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in sys.argv[1:]], indent=1))
+    args = sys.argv[1:]
+    int8 = args[:1] == ["--int8"]  # compact domains' exports also hold model_int8.onnx
+    model = Model(HERE / "model_int8.onnx") if int8 else Model()
+    images = args[1:] if int8 else args
+    print(json.dumps([{"image": a, "predictions": model.predict(a)} for a in images], indent=1))
 '''
 
 
-def standalone_predict(task: str) -> str:
-    """The source of the zip's ``predict.py`` for a classification or detection export."""
+def standalone_predict(task: str, runtime: str = "onnxruntime") -> str:
+    """The source of the zip's ``predict.py`` for a classification or detection export on ``runtime``
+    (onnxruntime: model.onnx; openvino: model.xml)."""
+    pip, runtime_import, model_file, classifier, detector = _RUNTIMES[runtime]
+    common = {"runtime_pip": pip, "runtime_import": runtime_import, "model_file": model_file}
     if task == "detection":
         head = _SCRIPT_HEAD.format(
             what="detector", prints="{tag, probability, box: {left, top, width, height}}",
             inside="pre-processing, box decoding and NMS are",
             outputs="\nOutputs: boxes [D, 4] (x0, y0, x1, y1 as fractions of the image), scores [D], labels [D].",
+            **common,
         )
-        return head + _DETECTOR_MODEL + _SCRIPT_MAIN
-    head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="")
-    return head + _CLASSIFIER_MODEL + _SCRIPT_MAIN
+        return head + detector + _SCRIPT_MAIN
+    head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="",
+                               **common)
+    return head + classifier + _SCRIPT_MAIN
 
 
 STANDALONE_PREDICT = standalone_predict("classification")
 
 
-def _load_standalone(out_dir: Path) -> Any:
+def load_standalone(out_dir: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"tagsight_export_{abs(hash(out_dir))}", out_dir / "predict.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -132,6 +188,8 @@ def export_onnx(
     *,
     validation_images: Sequence[str | Path] = (),
     opset: int | None = None,
+    int8_calibration: Sequence[str | Path] = (),
+    truth: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """Export an artifact for offline use and check it against the Predictor.
 
@@ -141,6 +199,9 @@ def export_onnx(
         validation_images: images to compare on; default the artifact's own validation images.
         opset: ONNX opset of model.onnx: None or 18 (the artifact's graph), or 10 / 12 (the same graph
             from older ops, see training.ml.opset); recorded in metadata.json.
+        int8_calibration: training images; with them (classification, opset 18) the export also holds
+            model_int8.onnx (training.ml.quantize) and the report an "int8" section.
+        truth: validation image file stem -> its tags, for the int8 section's mAP.
 
     Returns:
         The parity report: {"images", "max_abs_diff", "tolerance", "passed", "per_image": [...]}.
@@ -176,7 +237,7 @@ def export_onnx(
     (out / "predict.py").write_text(STANDALONE_PREDICT)
     images = list(validation_images) or list(metadata.get("validation_images", ()))
     predictor = Predictor.load(src)
-    standalone = _load_standalone(out).Model(out / "model.onnx")
+    standalone = load_standalone(out).Model(out / "model.onnx")
     per_image: list[dict[str, Any]] = []
     for path in images:
         a = predictor.probabilities(path)
@@ -196,6 +257,18 @@ def export_onnx(
         "passed": bool(worst <= PARITY_TOLERANCE and all(p["top_tag_equal"] for p in per_image)),
         "per_image": per_image,
     }
+    if int8_calibration and opset in (None, DEFAULT_OPSET):
+        from training.ml.quantize import int8_report, quantize_classifier
+
+        size = int(metadata["image_size"])
+        quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=int8_calibration,
+                            image_size=size)
+        report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                     image_size=size, truth=truth)
+        meta["int8"] = {"file": "model_int8.onnx", "quantisation": "onnxruntime static QDQ, per-channel int8 weights, "
+                        "uint8 activations, MinMax calibration on training images",
+                        "meets_bar": report["int8"]["meets_bar"]}
+        (out / "metadata.json").write_text(json.dumps(meta, indent=1))
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to %s (parity max |dp| %.2e on %d images)", src, out, worst, len(per_image))
     return report

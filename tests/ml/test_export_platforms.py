@@ -1,0 +1,180 @@
+"""OpenVino and DockerFile exports of a small classifier and a tiny detector: each runs in its own runtime (the IR
+on OpenVINO, the container's app as a plain process answering Azure's contract) and predicts like the Predictor."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from training.ml import TrainConfig
+from training.ml.predict import Predictor
+
+from .conftest import TAGS, photo_manifest, photos
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory, ml_cache: Path) -> str:
+    from training.ml.classification import train_classifier
+
+    config = TrainConfig(cache_dir=str(ml_cache), kfold=1)
+    return train_classifier(photo_manifest(6), config, tmp_path_factory.mktemp("cls")).artifact_path
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.predictions.builders import DETECTION
+    from training.ml.detection import train_detector
+    from training.ml.detection.engine import Recipe
+    from training.ml.manifest import Box, Manifest, Sample
+
+    manifest = json.loads((DETECTION / "manifest.json").read_text())
+    samples = []
+    for rel, info in list(manifest["images"].items())[::4]:
+        boxes = tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"]) for r in info["regions"])
+        samples.append(Sample(id=rel, path=str(DETECTION / rel), tags=tuple(b.tag for b in boxes), boxes=boxes))
+    recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, lr=3e-3, channels=32,
+                    num_convs=1)
+    result = train_detector(Manifest(task="detection", tags=tuple(manifest["tags"]), samples=tuple(samples)),
+                            TrainConfig(seed=0, image_size=128, kfold=1), tmp_path_factory.mktemp("det"), recipe=recipe)
+    return result.artifact_path
+
+
+def _images() -> list[Path]:
+    return photos(TAGS[0])[14:16] + photos(TAGS[1])[14:16]
+
+
+def _isolated(script: Path, *args: str) -> Any:
+    """A script of the zip in a separate, isolated interpreter: only its runtime, Pillow and numpy."""
+    code = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('training', 'django', 'torch')]")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(script), *args], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detector: str, tmp_path: Path) -> None:
+    import openvino as ov
+
+    from training.ml.export_openvino import export_openvino
+
+    artifact = classifier if task == "classification" else detector
+    report = export_openvino(artifact, tmp_path, validation_images=_images())
+    assert report["passed"] and report["images"] == 4, report
+    assert {"model.xml", "model.bin", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert not (tmp_path / "model.onnx").exists()
+    model = ov.Core().read_model(str(tmp_path / "model.xml"))
+    assert model.input(0).get_element_type() == ov.Type.u8 and model.input(0).get_partial_shape().is_dynamic
+    assert json.loads((tmp_path / "metadata.json").read_text())["format"] == "openvino"
+    offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
+    server = Predictor.load(artifact)
+    for row, path in zip(offline, _images(), strict=True):
+        expected = server.predict(path)
+        assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected]
+        assert max((abs(a["probability"] - b.probability) for a, b in zip(row["predictions"], expected, strict=True)),
+                   default=0.0) <= 1e-4
+
+
+def _post(url: str, data: bytes, content_type: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _multipart(data: bytes, field: str = "imageData") -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_docker_app_answers_azures_container_contract(task: str, classifier: str, detector: str,
+                                                       tmp_path: Path) -> None:
+    from training.ml.export_docker import export_docker, serve
+
+    artifact = classifier if task == "classification" else detector
+    ids = {"project_id": str(uuid.uuid4()), "iteration_id": str(uuid.uuid4())}
+    report = export_docker(artifact, tmp_path, flavor="ARM" if task == "detection" else "Linux",
+                           validation_images=_images(), ids=ids)
+    assert report["passed"] and report["images"] == 4, report
+    dockerfile = (tmp_path / "Dockerfile").read_text()
+    assert "linux/arm64" in dockerfile if task == "detection" else "linux/amd64" in dockerfile
+    assert 'CMD ["python", "server.py"' in dockerfile and "COPY app /app" in dockerfile
+    image = _images()[0]
+    data = image.read_bytes()
+    expected = Predictor.load(artifact).predict(image)
+
+    # /url fetches from a plain local HTTP server holding the image.
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(image.parent))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        with serve(tmp_path / "app") as url:
+            raw = _post(f"{url}/image", data, "application/octet-stream")
+            form = _post(f"{url}/image", *_multipart(data))
+            by_url = _post(f"{url}/url", json.dumps({"url": f"http://127.0.0.1:{files.server_address[1]}/{image.name}"})
+                           .encode(), "application/json")
+            assert _post(f"{url}/image", b"", "application/octet-stream")[0] == 400
+            assert _post(f"{url}/url", b'{"url": "file:///etc/passwd"}', "application/json")[0] == 400
+    finally:
+        files.shutdown()
+    for status, body in (raw, form, by_url):
+        assert status == 200, body
+        assert set(body) == {"created", "id", "iteration", "project", "predictions"}
+        assert body["project"] == ids["project_id"] and body["iteration"] == ids["iteration_id"]
+        assert body["created"].endswith("Z")
+        assert [p["tagName"] for p in body["predictions"]] == [p.tag for p in expected]
+        for a, b in zip(body["predictions"], expected, strict=True):
+            assert set(a) == {"tagId", "tagName", "probability", "boundingBox"}
+            assert abs(a["probability"] - b.probability) <= 1e-4
+            if b.box is None:
+                assert a["boundingBox"] is None
+            else:
+                assert abs(a["boundingBox"]["left"] - b.box.left) <= 1e-4
+    assert raw[1]["predictions"] == form[1]["predictions"] == by_url[1]["predictions"]
+
+
+def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str, tmp_path: Path) -> None:
+    """int8 static quantisation calibrated on training images: a quarter of the size, nearly the same answers,
+    and the report says (measured, not assumed) whether it meets the bar for replacing the fp32 model."""
+    import onnx
+
+    from training.ml.export import export_onnx
+
+    calibration = photos(TAGS[0])[:6] + photos(TAGS[1])[:6]
+    images = _images()
+    truth = {p.stem: [TAGS[0] if p.name.startswith(TAGS[0]) else TAGS[1]] for p in images}
+    report = export_onnx(classifier, tmp_path, validation_images=images, int8_calibration=calibration, truth=truth)
+    assert report["passed"], report  # the fp32 model.onnx is unchanged by it
+    int8 = report["int8"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model_int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert int8["size_bytes"]["int8"] < 0.4 * int8["size_bytes"]["fp32"]
+    assert int8["images"] == 4 and int8["top1_agreement"] >= 0.75 and abs(int8["map_delta"]) <= 0.25, int8
+    assert int8["fp32_ms_per_image"] > 0 and int8["int8_ms_per_image"] > 0
+    assert int8["meets_bar"] == (int8["top1_agreement"] >= 0.99 and int8["map_delta"] >= -0.01
+                                 and int8["speedup"] >= 1.8)
+    assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
+    offline = _isolated(tmp_path / "predict.py", "--int8", *map(str, images))
+    agree = [row["predictions"][0]["tag"] == Predictor.load(classifier).predict(p)[0].tag
+             for row, p in zip(offline, images, strict=True)]
+    assert sum(agree) / len(agree) == int8["top1_agreement"]

@@ -1,0 +1,122 @@
+"""int8 models for compact domains: onnxruntime's static quantisation of a classifier's model.onnx, calibrated
+on the training images, and the report that says whether it is good enough to use.
+
+The graph keeps its uint8-image input and its in-graph pre-processing; the convolutions, the head and the ops
+between them (Clip = ReLU6, Add, Pad, pooling) become QDQ int8 (weights per channel, activations uint8, min/max
+calibration). The report compares it with the fp32 model on the validation images: top-1 agreement, mAP of each
+against the images' tags, and latency of both measured back to back on the same images.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.ml.images import load_array
+from training.ml.metrics import compute_metrics
+from training.ml.runtime import make_session
+
+logger = logging.getLogger(__name__)
+
+INT8_OPS = ["Conv", "Clip", "Add", "Pad", "MatMul", "Gemm", "GlobalAveragePool", "ReduceMean"]
+CALIBRATION_IMAGES = 16
+# The bar for using the int8 model instead of the fp32 one (issue #14).
+MIN_TOP1_AGREEMENT = 0.99
+MAX_MAP_DROP = 0.01
+MIN_SPEEDUP = 1.8
+
+
+def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
+    """Write the int8 (QDQ) copy of ``model`` to ``out``, calibrated on up to CALIBRATION_IMAGES images."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    paths = list(calibration_images)
+    step = max(1, len(paths) // CALIBRATION_IMAGES)
+    chosen = paths[::step][:CALIBRATION_IMAGES]
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.feeds = iter({"image": load_array(p, image_size=image_size)} for p in chosen)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory(prefix="tagsight-int8-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"  # Constant nodes folded, so Clip's bounds are visible to the quantiser
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    logger.info("int8 model %s calibrated on %d images", out, len(chosen))
+
+
+def int8_report(
+    model: Path, int8_model: Path, images: Sequence[str | Path], *, tags: Sequence[str], image_size: int,
+    truth: Mapping[str, Sequence[str]] | None = None, threads: int = 1,
+) -> dict[str, Any]:
+    """The int8 model against the fp32 one on ``images``.
+
+    Args:
+        truth: image file stem -> its tags; with it, the mAP of both models against those tags.
+        threads: intra-op threads of both sessions while timing (1: a phone's or a Pi's core, and fair on a
+            shared machine).
+    """
+    fp32, int8 = make_session(model, threads), make_session(int8_model, threads)
+    arrays = [load_array(p, image_size=image_size) for p in images]
+    for session in (fp32, int8):  # warm-up: first-run allocations are not the model's speed
+        if arrays:
+            session.run(None, {"image": arrays[0]})
+    seconds = {"fp32": 0.0, "int8": 0.0}
+    probs: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
+    for array in arrays:  # back to back on each image, so load on the machine hits both alike
+        for name, session in (("fp32", fp32), ("int8", int8)):
+            start = time.perf_counter()
+            out = session.run(["probabilities"], {"image": array})[0][0]
+            seconds[name] += time.perf_counter() - start
+            probs[name].append(np.asarray(out, dtype=np.float64))
+    n = max(len(arrays), 1)
+    agree = [int(a.argmax() == b.argmax()) for a, b in zip(probs["fp32"], probs["int8"], strict=True)]
+    report: dict[str, Any] = {
+        "images": len(arrays),
+        "top1_agreement": sum(agree) / n if arrays else None,
+        "max_abs_probability_diff": max((float(np.abs(a - b).max()) for a, b in zip(probs["fp32"], probs["int8"],
+                                                                                   strict=True)), default=0.0),
+        "fp32_ms_per_image": 1000 * seconds["fp32"] / n,
+        "int8_ms_per_image": 1000 * seconds["int8"] / n,
+        "speedup": seconds["fp32"] / seconds["int8"] if seconds["int8"] else None,
+        "threads": threads,
+        "size_bytes": {"fp32": Path(model).stat().st_size, "int8": Path(int8_model).stat().st_size},
+    }
+    if truth:
+        maps = {}
+        for name in ("fp32", "int8"):
+            rows = [{"id": Path(p).stem, "tags": list(truth.get(Path(p).stem, ())), "boxes": [],
+                     "predictions": [{"tag": t, "probability": float(v), "box": None} for t, v in zip(tags, pr,
+                                                                                                      strict=True)]}
+                    for p, pr in zip(images, probs[name], strict=True) if Path(p).stem in truth]
+            maps[name] = float(compute_metrics("classification", list(tags), rows)["overall"]["ap"]) if rows else None
+        report.update(fp32_map=maps["fp32"], int8_map=maps["int8"])
+        if maps["fp32"] is not None and maps["int8"] is not None:
+            report["map_delta"] = maps["int8"] - maps["fp32"]
+    report["meets_bar"] = bool(
+        report["top1_agreement"] is not None and report["top1_agreement"] >= MIN_TOP1_AGREEMENT
+        and report.get("map_delta", 0.0) >= -MAX_MAP_DROP
+        and (report["speedup"] or 0.0) >= MIN_SPEEDUP
+    )
+    report["bar"] = {"top1_agreement": MIN_TOP1_AGREEMENT, "max_map_drop": MAX_MAP_DROP, "speedup": MIN_SPEEDUP}
+    return report
