@@ -10,13 +10,14 @@ export function iou(a, b) {
 }
 
 /** The API's proposals ({confidence, boundingBox}) as boxes with ids, most confident first, leaving out those
- *  that cover a box already drawn (IoU >= overlap). */
-export function freshProposals(proposals, regions, overlap = 0.5) {
+ *  that cover a box already drawn (IoU >= overlap); at most ``limit`` (more would bury the image in dashes). */
+export function freshProposals(proposals, regions, overlap = 0.5, limit = 8) {
   const drawn = [...regions];
   return proposals
     .map((p, i) => ({ id: `proposal-${i}`, confidence: p.confidence, ...p.boundingBox }))
     .filter((p) => p.width > 0 && p.height > 0 && !drawn.some((r) => iou(p, r) >= overlap))
-    .sort((a, b) => b.confidence - a.confidence);
+    .sort((a, b) => b.confidence - a.confidence)
+    .slice(0, limit);
 }
 
 /** After the proposal ``id`` is accepted or rejected: the list without it and the id to focus next (the one that

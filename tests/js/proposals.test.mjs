@@ -24,6 +24,7 @@ test("fresh proposals are sorted by confidence and skip boxes already drawn", ()
   const fresh = freshProposals(api, drawn);
   assert.deepEqual(fresh.map((p) => p.confidence), [0.5, 0.2]);
   assert.deepEqual(Object.keys(fresh[0]).sort(), ["confidence", "height", "id", "left", "top", "width"]);
+  assert.deepEqual(freshProposals(api, drawn, 0.5, 1).map((p) => p.confidence), [0.5]);
 });
 
 test("removing a proposal focuses the one that took its place, else the one before", () => {
