@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -29,6 +30,7 @@ from training.models import Iteration
 logger = logging.getLogger(__name__)
 
 BATCH = 16  # images per transaction (and per progress step) of a run
+LOST_AFTER = timedelta(minutes=10)  # a run that made no step for this long lost its worker: it may start again
 
 ORDERS = {"uncertain": "Most uncertain first", "confident": "Most confident first"}
 
@@ -145,10 +147,11 @@ def suggestion_run_start(*, iteration: Iteration) -> SuggestionRun:
 
     with transaction.atomic():
         run, created = SuggestionRun.objects.select_for_update().get_or_create(iteration=iteration)
-        if not created and run.active:
+        if not created and run.active and run.updated > timezone.now() - LOST_AFTER:
             return run
         total = untagged_images(project=iteration.project).count()
         run.status, run.total, run.done, run.error, run.finished = SuggestionRun.Status.QUEUED, total, 0, "", None
+        run.updated = timezone.now()
         run.save()
         transaction.on_commit(lambda: suggestions_fill.delay(str(iteration.id)))
     return run
@@ -161,12 +164,13 @@ def suggestion_run_execute(*, iteration_id: uuid.UUID | str) -> None:
         return
     iteration = run.iteration
     ids = list(untagged_images(project=iteration.project).values_list("id", flat=True))
-    SuggestionRun.objects.filter(id=run.id).update(status=SuggestionRun.Status.RUNNING, total=len(ids), done=0)
+    SuggestionRun.objects.filter(id=run.id).update(status=SuggestionRun.Status.RUNNING, total=len(ids), done=0,
+                                                   updated=timezone.now())
     try:
         for start in range(0, len(ids), BATCH):
             batch = list(Image.objects.filter(id__in=ids[start : start + BATCH]))
             suggestions_compute(iteration=iteration, images=batch)
-            SuggestionRun.objects.filter(id=run.id).update(done=min(len(ids), start + BATCH))
+            SuggestionRun.objects.filter(id=run.id).update(done=min(len(ids), start + BATCH), updated=timezone.now())
     except SuggestionError as exc:
         SuggestionRun.objects.filter(id=run.id).update(status=SuggestionRun.Status.FAILED, error=exc.message,
                                                        finished=timezone.now())
@@ -238,6 +242,8 @@ def suggestion_groups(*, iteration: Iteration, threshold: float = 0.0, order: st
 def suggestion_confirm(*, project: Project, image_ids: Iterable[Any], tag: Tag) -> int:
     """Tag the images with ``tag`` (a suggestion confirmed, or corrected to another tag) as the portal tags
     them; their suggestions go (they are tagged now). Returns the number of images tagged."""
+    if project.is_detection:
+        raise SuggestionError("Detection images get their tags from their boxes: use the labeler.")
     if tag.project_id != project.id:
         raise SuggestionError("That tag is not in this project.", code="NotFoundTag")
     ids = list(project.images.filter(id__in=list(image_ids)).values_list("id", flat=True))

@@ -32,6 +32,7 @@ class SuggestionRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now_add=True)  # set at each step: a run silent too long was lost
     finished = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -53,6 +53,8 @@ def _float(value: Any, default: float) -> float:
 
 
 def _context(request: HttpRequest, project: Project, params: Any) -> dict[str, Any]:
+    if project.is_detection:  # the labeler pre-draws proposed boxes instead
+        return {"project": project, "detection": True}
     iterations = _trained(project)
     wanted = str(params.get("iteration") or "")
     iteration = next((i for i in iterations if str(i.id) == wanted), iterations[0] if iterations else None)
@@ -78,10 +80,7 @@ def _body(request: HtmxHttpRequest, project: Project, params: Any, status: int =
 
 
 def _project(request: HttpRequest, project_id: uuid.UUID) -> Project:
-    project = project_get_for(user=request.user, project_id=project_id)
-    if project.is_detection:
-        raise Http404("Suggested tags are for classification projects: the labeler proposes boxes.")
-    return project
+    return project_get_for(user=request.user, project_id=project_id)
 
 
 @require_GET
@@ -107,6 +106,8 @@ def suggestions_run(request: HtmxHttpRequest, project_id: uuid.UUID) -> HttpResp
     """Start (or refresh) the background run over every untagged image for the chosen iteration."""
     project = _project(request, project_id)
     iteration = next((i for i in _trained(project) if str(i.id) == request.POST.get("iteration")), None)
+    if project.is_detection:
+        return _back(request, project, "Suggested tags are for classification projects.")
     if iteration is None:
         return _back(request, project, "Choose a trained iteration.")
     try:

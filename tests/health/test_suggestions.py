@@ -7,6 +7,7 @@ in-process here (tests/e2e/test_smart_labeler.py runs it on a real worker)."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -56,7 +57,10 @@ def test_suggestions_are_stored_grouped_confirmed_and_invalidated(trained, owner
     images = untagged_crops(project, 6)
     run = suggestion_run_start(iteration=iteration)
     assert (run.status, run.total) == ("queued", 6)
-    assert suggestion_run_start(iteration=iteration).id == run.id  # a run in progress is left alone
+    assert suggestion_run_start(iteration=iteration).id == run.id  # a run in progress is left alone ...
+    SuggestionRun.objects.filter(id=run.id).update(updated=run.updated - timedelta(hours=1))
+    restarted = suggestion_run_start(iteration=iteration)  # ... unless it lost its worker
+    assert (restarted.id, restarted.status, restarted.updated > run.updated) == (run.id, "queued", True)
     suggestion_run_execute(iteration_id=iteration.id)
     run = SuggestionRun.objects.get(iteration=iteration)
     assert (run.status, run.done, run.total, run.percent) == ("done", 6, 6, 100)

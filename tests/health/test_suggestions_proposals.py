@@ -77,4 +77,5 @@ def test_suggested_tags_page_without_an_iteration_and_bad_input(owner, owner_cli
     run = owner_client.post(f"/projects/{project.id}/suggestions/run", {"iteration": "nope"})
     assert run.status_code == 400 and b"Choose a trained iteration" in run.content
     detection = make_project(owner, name="Forks", project_type="detection")
-    assert owner_client.get(f"/projects/{detection.id}/suggestions/").status_code == 404
+    page = owner_client.get(f"/projects/{detection.id}/suggestions/")
+    assert b"open an untagged image in the labeler" in page.content
