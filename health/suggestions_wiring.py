@@ -13,6 +13,13 @@ def _forget_region(sender: Any, instance: Any, **kwargs: Any) -> None:
     Suggestion.objects.filter(image_id=instance.image_id).delete()
 
 
+def _forget_images(image_ids: list[Any]) -> None:
+    """projects' tags-changed hook: the images were tagged or untagged (the portal's and the API's bulk paths)."""
+    from health.suggestions_models import Suggestion
+
+    Suggestion.objects.filter(image_id__in=image_ids).delete()
+
+
 def _forget_tagged(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
     if action not in ("post_add", "post_remove", "post_clear"):
         return
@@ -33,10 +40,12 @@ def connect() -> None:
     from labeling.models import Region
     from labeling.proposals import proposal_source_register
     from projects.models import Image
+    from projects.services.images import image_tags_changed_hook_add
     from projects.views import images_toolbar_add
 
     post_save.connect(_forget_region, sender=Region, dispatch_uid="tagsight-suggestions-region-saved")
     post_delete.connect(_forget_region, sender=Region, dispatch_uid="tagsight-suggestions-region-deleted")
     m2m_changed.connect(_forget_tagged, sender=Image.tags.through, dispatch_uid="tagsight-suggestions-tags")
+    image_tags_changed_hook_add(_forget_images)
     images_toolbar_add(suggestions_views.toolbar_link)
     proposal_source_register(proposals_for)

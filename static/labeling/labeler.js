@@ -158,7 +158,7 @@ function boxElement(region, { pending = false } = {}) {
 
 function proposalElement(p) {
   const el = document.createElement("div");
-  el.className = "box proposal";
+  el.className = "proposal"; // not a .box: it is no region until accepted
   el.dataset.proposalId = p.id;
   el.classList.toggle("focused", p.id === focusedProposal && !selected);
   const label = document.createElement("span");
@@ -350,11 +350,7 @@ stage.addEventListener("pointerdown", (event) => {
     stage.classList.add("panning");
   } else if (event.button !== 0 || readOnly) {
     return;
-  } else if (event.target.closest?.(".proposal") && !forceDraw && !under) {
-    select(null);
-    focusedProposal = event.target.closest(".proposal").dataset.proposalId;
-    render();
-    return;
+
   } else if (event.target.dataset.handle && selected) {
     drag = { kind: "resize", id: selected, handle: event.target.dataset.handle, before: { ...regions.get(selected) } };
   } else if (selected && !forceDraw && contains(regions.get(selected), p.x, p.y)) {
@@ -410,6 +406,7 @@ function endDrag(event, cancelled = false) {
     const r = canvas.getBoundingClientRect();
     if (cancelled || !d.box || tooSmall(d.box, r.width, r.height)) { // a click: no box, select what is under it
       if (!cancelled && regions.has(d.under)) selected = d.under;
+      else if (!cancelled) focusedProposal = boxAt(proposals, d.start.x, d.start.y) ?? focusedProposal; // or highlight a proposal
       render();
       return;
     }

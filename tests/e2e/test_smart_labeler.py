@@ -55,7 +55,10 @@ def test_confirm_a_group_of_suggested_tags_and_accept_a_proposed_box(  # type: i
     assert not Suggestion.objects.filter(image_id__in=ids).exists()
     sync_api.expect(page.locator(f"[data-testid=suggest-group][data-tag-name='{tag_name}']")).to_have_count(0)
     left = 5 - len(ids)
+    assert left > 0  # the other tag's group is still there, untouched
     sync_api.expect(page.locator("[data-testid=suggest-card]")).to_have_count(left)
+    assert not project.images.filter(id__in=[c.get_attribute("data-image-id") for c in
+                                             page.locator("[data-testid=suggest-card]").all()], tags__isnull=False)
     screenshot("smart-labeler-02-confirmed")
     assert {str(i.id) for i in images} >= set(ids)
 
@@ -68,10 +71,10 @@ def test_confirm_a_group_of_suggested_tags_and_accept_a_proposed_box(  # type: i
     assert shown >= 2
     page.goto(f"{base}/images/{image.id}/label/")
     page.wait_for_selector("#labeler[data-proposals-ready=true]")
-    sync_api.expect(page.locator(".box.proposal")).to_have_count(shown)
-    sync_api.expect(page.locator(".box.proposal.focused")).to_have_count(1)
+    sync_api.expect(page.locator(".proposal")).to_have_count(shown)
+    sync_api.expect(page.locator(".proposal.focused")).to_have_count(1)
     sync_api.expect(page.locator("[data-testid=proposal-hint]")).to_be_visible()
-    assert page.locator(".box.proposal").first.evaluate("el => getComputedStyle(el).borderTopStyle") == "dashed"
+    assert page.locator(".proposal").first.evaluate("el => getComputedStyle(el).borderTopStyle") == "dashed"
     screenshot("smart-labeler-03-proposals")
     page.keyboard.press("1")  # new boxes get "raccoon" (the fast tagger's hotkeys)
     page.keyboard.press("Enter")  # accept the highlighted (most confident) proposal
@@ -82,9 +85,9 @@ def test_confirm_a_group_of_suggested_tags_and_accept_a_proposed_box(  # type: i
     for k in ("left", "top", "width", "height"):
         assert abs(getattr(region, k) - getattr(best, k)) < 1e-4, k
     sync_api.expect(page.locator(".box.selected .handle")).to_have_count(8)  # the usual handles adjust it
-    sync_api.expect(page.locator(".box.proposal")).to_have_count(shown - 1)
+    sync_api.expect(page.locator(".proposal")).to_have_count(shown - 1)
     page.keyboard.press("Escape")  # leave the new box; Delete now rejects the highlighted proposal
     page.keyboard.press("Delete")
-    sync_api.expect(page.locator(".box.proposal")).to_have_count(shown - 2)
+    sync_api.expect(page.locator(".proposal")).to_have_count(shown - 2)
     assert Region.objects.filter(image=image).count() == 1
     screenshot("smart-labeler-04-accepted")

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.django_db
 
 
 def untagged_crops(project: Any, count: int) -> list[Any]:
-    """``count`` distinct crops of the project's tagged photos, uploaded untagged (the model knows them well)."""
-    photos = list(project.images.prefetch_related("tags").order_by("original_name"))
+    """``count`` distinct crops of the project's tagged photos (each tag in turn), uploaded untagged (the model
+    knows them well)."""
+    by_tag: dict[str, list[Any]] = {}
+    for photo in project.images.prefetch_related("tags").order_by("original_name"):
+        by_tag.setdefault(min((t.name for t in photo.tags.all()), default=""), []).append(photo)
+    photos = [p for row in zip(*by_tag.values(), strict=False) for p in row]  # the tags in turn
     out = []
     for k in range(count):
         source = photos[k % len(photos)]

@@ -79,3 +79,16 @@ def test_suggested_tags_page_without_an_iteration_and_bad_input(owner, owner_cli
     detection = make_project(owner, name="Forks", project_type="detection")
     page = owner_client.get(f"/projects/{detection.id}/suggestions/")
     assert b"open an untagged image in the labeler" in page.content
+
+
+def test_confirm_one_and_correct_one(owner, owner_client) -> None:  # type: ignore[no-untyped-def]
+    project = make_project(owner, name="Trees")
+    hemlock, cherry = make_tag(project, "Hemlock"), make_tag(project, "Cherry")
+    first, second = add_image(project), add_image(project)
+    url = f"/projects/{project.id}/suggestions/confirm"
+    confirmed = owner_client.post(url, {"image": str(first.id), "tag": str(hemlock.id), "correct": ""},
+                                  HTTP_HX_REQUEST="true")
+    assert confirmed.status_code == 200 and "Tagged 1 image “Hemlock”" in confirmed.content.decode()
+    corrected = owner_client.post(url, {"image": str(second.id), "tag": str(hemlock.id), "correct": str(cherry.id)})
+    assert corrected.status_code == 302  # a plain form post goes back to the page
+    assert [t.name for t in first.tags.all()] == ["Hemlock"] and [t.name for t in second.tags.all()] == ["Cherry"]
