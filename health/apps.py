@@ -9,3 +9,8 @@ from django.apps import AppConfig
 class HealthConfig(AppConfig):
     name = "health"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from health.suggestions_wiring import connect as smart_labeler_connect
+
+        smart_labeler_connect()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from health import suggestions_views
 
 app_name = "health"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<uuid:project_id>/suggestions/", suggestions_views.suggestions, name="suggestions"),
+    path("projects/<uuid:project_id>/suggestions/run", suggestions_views.suggestions_run, name="suggestions-run"),
+    path("projects/<uuid:project_id>/suggestions/confirm", suggestions_views.suggestions_confirm,
+         name="suggestions-confirm"),
+]

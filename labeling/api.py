@@ -86,9 +86,12 @@ def delete_image_regions(request: HttpRequest, project_id: str) -> HttpResponse:
 
 @training_key_required
 def get_image_region_proposals(request: HttpRequest, project_id: str, image_id: str) -> HttpResponse:
-    """Region proposals need a proposal model Tagsight does not have: an honest empty list."""
+    """Class-agnostic region proposals (labeling.proposals: the current detector's boxes, or a generic method)."""
+    from labeling.proposals import proposals_for
+
     project = project_for(request, project_id)
     image = project.images.filter(id=wire.parse_guid(image_id, code="NotFoundImage", what="image", status=404)).first()
     if image is None:
         raise AzureError("NotFoundImage", f"Image {image_id} not found.", 404)
-    return wire.respond({"projectId": str(project.id), "imageId": str(image.id), "proposals": []})
+    proposals = [p.to_json() for p in proposals_for(image=image)]
+    return wire.respond({"projectId": str(project.id), "imageId": str(image.id), "proposals": proposals})

@@ -160,6 +160,16 @@ def region_list(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
     return _region_list(request, _image_for(request, image_id))
 
 
+@require_GET
+@access(Need.LABEL)
+def region_proposals(request: HtmxHttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    """Boxes the labeler pre-draws (dashed) for a person to accept or reject: ``{"proposals": [...]}``."""
+    from labeling.proposals import proposals_for
+
+    image = _image_for(request, image_id)
+    return JsonResponse({"proposals": [p.to_json() for p in proposals_for(image=image)]})
+
+
 @require_POST
 @access(Need.LABEL)
 @translate_errors

@@ -139,6 +139,16 @@ def project_move(request: HtmxHttpRequest, project_id: UUID) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------- training images
 
 
+# Buttons other apps put in the Training Images toolbar (registered in their AppConfig.ready): each is called with
+# the request and the project and returns HTML ("" for none), e.g. health's "Suggested tags".
+_toolbar_links: list[Callable[[HttpRequest, Project], str]] = []
+
+
+def images_toolbar_add(link: Callable[[HttpRequest, Project], str]) -> None:
+    if link not in _toolbar_links:
+        _toolbar_links.append(link)
+
+
 def _workspace(request: HttpRequest, project: Project) -> dict[str, Any]:
     """Context of the Training images workspace: tag panel with counts, filters, one page of the grid.
 
@@ -162,6 +172,7 @@ def _workspace(request: HttpRequest, project: Project) -> dict[str, Any]:
         "project": project,
         "tags": tags,
         "counts": selectors.image_counts(project=project),
+        "toolbar_links": [html for html in (link(request, project) for link in _toolbar_links) if html],
         "filter": filter_,
         "selected_tag_ids": {str(t) for t in tag_ids},
         "selected_tags": [t for t in tags if t.id in tag_ids],  # in the panel's order, for the title

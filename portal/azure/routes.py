@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from health import suggestions_api
 from labeling import api as labeling_api
 from portal.azure.operations import MULTIPART, Param, Route, one_of, op, route
 from predictions import api as prediction_api
@@ -183,7 +184,7 @@ TRAINING: list[Route] = [
         op(
             "POST",
             "QuerySuggestedImages",
-            prediction_api.query_suggested_images,
+            suggestions_api.query_suggested_images,
             {200: "SuggestedTagAndRegionQuery"},
             query=[ITER],
             body="SuggestedTagAndRegionQueryToken",
@@ -194,7 +195,7 @@ TRAINING: list[Route] = [
         op(
             "POST",
             "QuerySuggestedImageCount",
-            prediction_api.query_suggested_image_count,
+            suggestions_api.query_suggested_image_count,
             {200: "{int}"},
             query=[ITER],
             body="TagFilter",
@@ -364,7 +365,7 @@ TRAINING: list[Route] = [
         op(
             "POST",
             "SuggestTagsAndRegions",
-            prediction_api.suggest_tags_and_regions,
+            suggestions_api.suggest_tags_and_regions,
             {200: "[SuggestedTagAndRegion]"},
             query=[ITER, Param("imageIds", IDS, required=True)],
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -227,6 +227,22 @@ def _project_tags(*, project: Project, tag_ids: Iterable[Any]) -> list[Tag]:
     return found
 
 
+# Called with the ids of images whose tags changed, inside the change's transaction (registered by higher apps in
+# their AppConfig.ready: health drops the images' stored suggestions).
+_tags_changed_hooks: list[Callable[[list[Any]], None]] = []
+
+
+def image_tags_changed_hook_add(hook: Callable[[list[Any]], None]) -> None:
+    if hook not in _tags_changed_hooks:
+        _tags_changed_hooks.append(hook)
+
+
+def _tags_changed(image_ids: Iterable[Any]) -> None:
+    ids = list(image_ids)
+    for hook in _tags_changed_hooks:
+        hook(ids)
+
+
 def images_tag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[Any]) -> int:
     """Add tags to images (already-present pairs are skipped). Returns the number of pairs added."""
     images = _project_images(project=project, image_ids=image_ids)
@@ -252,6 +268,7 @@ def images_tag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterable[
         rows = [through(image_id=i, tag_id=t.id) for i in images for t in tags if (i, t.id) not in existing]
         through.objects.bulk_create(rows, ignore_conflicts=True)
         if rows:
+            _tags_changed({r.image_id for r in rows})
             audit.record(workspace_id=project.workspace_id, action="tag", project=project, count=len(rows))
     return len(rows)
 
@@ -285,6 +302,7 @@ def images_untag(*, project: Project, image_ids: Iterable[Any], tag_ids: Iterabl
         deleted, _ = Image.tags.through.objects.filter(image_id__in=images, tag_id__in=tags).delete()
         region_hooks().untag(image_ids=images, tag_ids=tags)
         if deleted:
+            _tags_changed(images)
             audit.record(workspace_id=project.workspace_id, action="tag", project=project, count=deleted)
     return deleted
 

@@ -4,6 +4,7 @@
 
 import { boxAt, boxFromPoints, contains, moveBox, resizeBox, sameBox, tooSmall } from "./geometry.js";
 import { History } from "./history.js";
+import { freshProposals, withoutProposal } from "./proposals.js";
 import { setupPage, isTyping } from "./page.js";
 import { TagPicker } from "./picker.js";
 import { csrfToken } from "../js/csrf.js";
@@ -23,6 +24,7 @@ const COORDS = ["left", "top", "width", "height"];
 const urls = {
   create: root.dataset.createUrl,
   list: root.dataset.listUrl,
+  proposals: root.dataset.proposalsUrl,
   tagCreate: root.dataset.tagCreateUrl,
   update: (id) => root.dataset.updateUrl.replace("00000000-0000-0000-0000-000000000000", id),
   delete: (id) => root.dataset.deleteUrl.replace("00000000-0000-0000-0000-000000000000", id),
@@ -34,6 +36,9 @@ let selected = null; // region id
 let sticky = null; // tag id given to new boxes without asking
 let drag = null;
 let spaceDown = false;
+// The Smart Labeler's proposed boxes (dashed until accepted): Enter accepts the focused one, Delete rejects it.
+let proposals = [];
+let focusedProposal = null; // proposal id
 
 function readRegions(scope) {
   const map = new Map();
@@ -151,11 +156,33 @@ function boxElement(region, { pending = false } = {}) {
   return el;
 }
 
+function proposalElement(p) {
+  const el = document.createElement("div");
+  el.className = "proposal"; // not a .box: it is no region until accepted
+  el.dataset.proposalId = p.id;
+  el.classList.toggle("focused", p.id === focusedProposal && !selected);
+  const label = document.createElement("span");
+  label.className = "box-label";
+  label.textContent = `Proposed ${Math.round(p.confidence * 100)}%`;
+  el.append(label);
+  place(el, p);
+  return el;
+}
+
+function renderProposalHint() {
+  const hint = document.getElementById("proposal-hint");
+  if (!hint) return;
+  hint.hidden = proposals.length === 0;
+  hint.querySelector("[data-count]").textContent = String(proposals.length);
+}
+
 function render() {
-  const els = [...regions.values()].map((r) => boxElement(r));
+  const els = [...proposals].reverse().map(proposalElement); // the most confident on top
+  els.push(...[...regions.values()].map((r) => boxElement(r)));
   if (drag?.kind === "draw" && drag.el) els.push(drag.el);
   if (pendingBox) els.push(boxElement(pendingBox, { pending: true }));
   layer.replaceChildren(...els);
+  renderProposalHint();
   markSelectedInList();
   root.classList.toggle("has-selection", Boolean(selected));
 }
@@ -232,11 +259,11 @@ function pickerAt(box) {
   return [c.left - s.left + box.left * c.width, c.top - s.top + (box.top + box.height) * c.height + 6];
 }
 
-function askTagForNewBox(box) {
+function askTagForNewBox(box, onCreated = () => {}) {
   pendingBox = { ...box, id: null, tag: null };
   render();
   picker.open(...pickerAt(box), {
-    onPick: (tagId) => { pendingBox = null; createRegion(box, tagId); stage.focus({ preventScroll: true }); },
+    onPick: (tagId) => { pendingBox = null; onCreated(); createRegion(box, tagId); stage.focus({ preventScroll: true }); },
     onCancel: () => { pendingBox = null; render(); stage.focus({ preventScroll: true }); },
   });
 }
@@ -256,6 +283,39 @@ function askRetag(id) {
 
 function createRegion(box, tagId) {
   commit(null, { id: newId(), tag: tagId, left: box.left, top: box.top, width: box.width, height: box.height });
+}
+
+// ---- proposals ------------------------------------------------------------------------------------
+
+async function loadProposals() {
+  if (readOnly || !urls.proposals || regions.size) return; // an untagged image: its boxes are still to draw
+  try {
+    const response = await fetch(urls.proposals, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    proposals = freshProposals((await response.json()).proposals ?? [], regions.values());
+  } catch { return; } // no proposals: the labeler works as before
+  focusedProposal = proposals[0]?.id ?? null;
+  render();
+}
+
+function dropProposal(id) {
+  const { list, next } = withoutProposal(proposals, id);
+  proposals = list;
+  focusedProposal = next;
+}
+
+/** Enter on a proposal: it becomes a real box (the sticky tag, or the picker asks), selected so its handles adjust. */
+function acceptProposal(id) {
+  const p = proposals.find((x) => x.id === id);
+  if (!p || readOnly) return;
+  const box = { left: p.left, top: p.top, width: p.width, height: p.height };
+  if (sticky && tagById(sticky)) { dropProposal(id); createRegion(box, sticky); }
+  else askTagForNewBox(box, () => dropProposal(id));
+}
+
+function rejectProposal(id) {
+  dropProposal(id);
+  render();
 }
 
 function retag(id, tagId) {
@@ -290,6 +350,7 @@ stage.addEventListener("pointerdown", (event) => {
     stage.classList.add("panning");
   } else if (event.button !== 0 || readOnly) {
     return;
+
   } else if (event.target.dataset.handle && selected) {
     drag = { kind: "resize", id: selected, handle: event.target.dataset.handle, before: { ...regions.get(selected) } };
   } else if (selected && !forceDraw && contains(regions.get(selected), p.x, p.y)) {
@@ -345,6 +406,7 @@ function endDrag(event, cancelled = false) {
     const r = canvas.getBoundingClientRect();
     if (cancelled || !d.box || tooSmall(d.box, r.width, r.height)) { // a click: no box, select what is under it
       if (!cancelled && regions.has(d.under)) selected = d.under;
+      else if (!cancelled) focusedProposal = boxAt(proposals, d.start.x, d.start.y) ?? focusedProposal; // or highlight a proposal
       render();
       return;
     }
@@ -411,10 +473,13 @@ document.addEventListener("keydown", (event) => {
   if (key === "Escape") {
     if (drag) endDrag(null, true);
     else if (selected) select(null);
+    else if (focusedProposal) { focusedProposal = null; render(); }
     else if (sticky) { sticky = null; renderSticky(); }
     return;
   }
   if ((key === "Delete" || key === "Backspace") && selected) { event.preventDefault(); remove(selected); return; }
+  if ((key === "Delete" || key === "Backspace") && focusedProposal) { event.preventDefault(); rejectProposal(focusedProposal); return; }
+  if (key === "Enter" && !selected && focusedProposal) { event.preventDefault(); acceptProposal(focusedProposal); return; }
   if (/^[1-9]$/.test(key)) {
     const tag = tags.find((t) => String(t.hotkey) === key);
     if (tag) { event.preventDefault(); useTag(tag.id); }
@@ -456,3 +521,4 @@ renderSticky();
 render();
 root.dataset.ready = "true";
 stage.focus({ preventScroll: true });
+loadProposals().then(() => { root.dataset.proposalsReady = "true"; });

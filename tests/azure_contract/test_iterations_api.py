@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from tests.factories import make_tag
+from tests.factories import DATASETS, make_tag
 from tests.training.builders import add_image, tagged_project
 
 pytestmark = pytest.mark.django_db
@@ -121,10 +121,17 @@ def test_create_image_regions_batch_limits(api, od_project):  # type: ignore[no-
     assert api.delete(f"/projects/{od_project.id}/images/regions").status_code == 400
 
 
-def test_region_proposals_answer_an_empty_list(api, od_project):  # type: ignore[no-untyped-def]
-    image = add_image(od_project)
+def test_region_proposals_without_an_iteration_come_from_the_generic_method(api, od_project):  # type: ignore[no-untyped-def]
+    image = add_image(od_project, data=(DATASETS / "raccoon" / "images" / "raccoon-1.jpg").read_bytes())
     body = api.post(f"/projects/{od_project.id}/images/{image.id}/regionproposals").json()
-    assert body == {"projectId": str(od_project.id), "imageId": str(image.id), "proposals": []}
+    assert (body["projectId"], body["imageId"]) == (str(od_project.id), str(image.id))
+    assert 1 <= len(body["proposals"]) <= 20
+    confidences = [p["confidence"] for p in body["proposals"]]
+    assert confidences == sorted(confidences, reverse=True) and all(0 <= c <= 1 for c in confidences)
+    for p in body["proposals"]:
+        box = p["boundingBox"]
+        assert box["width"] > 0 and box["height"] > 0
+        assert box["left"] + box["width"] <= 1.000001 and box["top"] + box["height"] <= 1.000001
     assert api.post(f"/projects/{od_project.id}/images/{uuid.uuid4()}/regionproposals").status_code == 404
 
 

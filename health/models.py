@@ -1,0 +1,7 @@
+"""Models of the health app, one module per feature (imported here so Django finds them)."""
+
+from __future__ import annotations
+
+from health.suggestions_models import Suggestion, SuggestionRun
+
+__all__ = ["Suggestion", "SuggestionRun"]
