@@ -20,11 +20,13 @@ class DatasetsConfig(AppConfig):
         from datasets.archives.models import ArchiveImport
         from datasets.customvision.apps import ready as customvision_ready
         from datasets.formats import tasks as formats_tasks  # noqa: F401  (registers the background import)
+        from datasets.formats import views as formats_views
         from projects.copying import project_copier_set
-        from projects.views import project_list_action_add
+        from projects.views import images_toolbar_add, project_list_action_add
         from workspaces.access import resolver_add
 
         customvision_ready()
         project_copier_set(archive_copy)  # Azure's import_project copies through the project's archive
         resolver_add("archive_import_id", ArchiveImport, "workspace_id")
         project_list_action_add(archive_views.list_action)
+        images_toolbar_add(formats_views.toolbar_link)

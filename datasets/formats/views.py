@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -36,7 +37,7 @@ from datasets.formats.services import (
 )
 from projects import selectors
 from projects.models import Project
-from workspaces.access import Need, access
+from workspaces.access import Need, access, can
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ def _preview(request: HttpRequest, project: Project, form: ImportForm, plan: Imp
         context["format_label"] = FORMATS[plan.format].LABEL
     return render(request, "datasets/formats/import.html", context, status=status)
 
+
+
+def toolbar_link(request: HttpRequest, project: Project) -> str:
+    """The Training Images toolbar's "Import dataset" / "Export dataset" (projects.views.images_toolbar_add)."""
+    can_label = can(request.user, project.workspace_id, Need.LABEL)
+    can_train = can(request.user, project.workspace_id, Need.TRAIN)
+    if not can_label:
+        return ""
+    return render_to_string("datasets/formats/_toolbar.html",
+                            {"project": project, "can_label": can_label, "can_train": can_train}, request=request)
 
 @require_http_methods(["GET", "POST"])
 @access(Need.LABEL)
