@@ -9,3 +9,12 @@ from django.apps import AppConfig
 class HealthConfig(AppConfig):
     name = "health"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from health import datahealth, datahealth_tasks, datahealth_views
+        from training.events import listener_add
+        from training.views import iteration_panel_add
+
+        del datahealth_tasks  # imported so the worker registers the task
+        listener_add(datahealth.on_training_event)  # check the data again after every completed training
+        iteration_panel_add(datahealth_views.iteration_panel)  # leakage warning on the iteration page

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from health import datahealth_views
 
 app_name = "health"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<uuid:project_id>/health/", datahealth_views.datahealth_page, name="datahealth"),
+    path("projects/<uuid:project_id>/health/check", datahealth_views.datahealth_check, name="datahealth-check"),
+    path("projects/<uuid:project_id>/health/keep-one", datahealth_views.datahealth_keep_one,
+         name="datahealth-keep-one"),
+    path("projects/<uuid:project_id>/health/fix-tag", datahealth_views.datahealth_fix_tag,
+         name="datahealth-fix-tag"),
+]
