@@ -132,7 +132,7 @@ def _check(run: DataHealthRun) -> tuple[dict[str, Any], list[DataHealthFinding]]
             _progress(run, 0.05 + 0.6 * done / max(total, 1), f"Embedding images {done}/{total}")
 
     emb = features.image_embeddings(paths, [r["sha256"] for r in rows], embedder=embedder,
-                                    progress=embedding_progress)
+                                    progress=embedding_progress) if rows else np.zeros((0, 1, 1), np.float32)
     _progress(run, 0.7, "Looking for near-duplicates")
     hashes = features.image_hashes(paths)
     findings: list[DataHealthFinding] = []

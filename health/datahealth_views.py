@@ -71,6 +71,9 @@ def datahealth_keep_one(request: HttpRequest, project_id: uuid.UUID) -> HttpResp
     if request.method == "GET":
         page = datahealth_selectors.datahealth_page(project=project)
         others = [page.images[i] for i in finding.image_ids if i != keep and i in page.images]
+        if keep not in page.images or not others:
+            messages.error(request, "This cluster changed since the check: nothing was deleted.")
+            return redirect("health:datahealth", project_id=project.id)
         return render(request, "health/datahealth_keep_one.html",
                       {"project": project, "finding": finding, "keep": page.images.get(keep), "others": others})
     try:

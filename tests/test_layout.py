@@ -19,7 +19,7 @@ RANK = {app: i for i, app in enumerate(APPS)}
 # apps.py (projects.regions is how uploads reach labeling's region checks).
 KNOWN_UPWARD: set[str] = set()
 ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"},
-                  {"notifications.services", "notifications.tasks"}]
+                  {"notifications.services", "notifications.tasks"}, {"health.datahealth", "health.datahealth_tasks"}]
 
 
 def _modules() -> dict[str, Path]:

@@ -85,7 +85,8 @@ def label_suspects(labels: np.ndarray, probabilities: np.ndarray) -> list[Suspec
     p = probabilities[:, present]
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
     y = np.asarray([remap[int(v)] for v in labels])
-    ranked = find_label_issues(y, p, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: a Celery prefork child is a daemon process and may not start cleanlab's multiprocessing pool.
+    ranked = find_label_issues(y, p, return_indices_ranked_by="self_confidence", n_jobs=1)
     out = []
     for i in ranked:
         suggested = int(present[int(np.argmax(p[i]))])

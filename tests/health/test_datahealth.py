@@ -186,3 +186,50 @@ def test_training_completed_event_queues_a_check(owner, django_capture_on_commit
         on_training_event(TRAINING_COMPLETED, iteration_id=str(iteration.id))
     run = DataHealthRun.objects.get(project=project)
     assert run.status == "Queued" and run.iteration_id == iteration.id and len(callbacks) == 1
+
+
+def test_detection_check_finds_box_faults(owner, owner_client) -> None:  # type: ignore[no-untyped-def]
+    """Forks and scissors (8 + 8, tests/data) with one box retagged, one covering the image, one tiny, one doubled."""
+    import json
+
+    from tests.factories import DATASETS, make_project, make_tag
+    from tests.training.builders import add_image
+
+    folder = DATASETS / "azure-quickstart" / "detection"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    project = make_project(owner, name="Cutlery", project_type="detection")
+    tags = {name: make_tag(project, name) for name in ("fork", "scissors")}
+    items = [(rel, info) for rel, info in sorted(manifest["images"].items()) if rel.count("/") == 1]
+    picked = [i for i in items if i[0].startswith("fork/")][:8] + [i for i in items if i[0].startswith("scissors/")][:8]
+    images = {}
+    for n, (rel, info) in enumerate(picked):
+        regions = [{k: r[k] for k in ("left", "top", "width", "height")} | {"tag": tags[r["tag"]].id}
+                   for r in info["regions"]]
+        if n == 2:  # a fork tagged scissors
+            regions[0]["tag"] = tags["scissors"].id
+        if n == 4:
+            regions.append({"tag": tags["fork"].id, "left": 0.0, "top": 0.0, "width": 1.0, "height": 1.0})
+        if n == 5:
+            regions.append({"tag": tags["fork"].id, "left": 0.5, "top": 0.5, "width": 0.01, "height": 0.02})
+        if n == 10:
+            regions.append({**regions[0], "left": regions[0]["left"] + 0.005})
+        images[n] = add_image(project, regions=regions, data=(folder / rel).read_bytes())
+    run = _check(project)
+    kinds = {(f.kind, f.image_ids[0]) for f in run.findings.all()}
+    assert ("box_whole_image", str(images[4].id)) in kinds
+    assert ("box_tiny", str(images[5].id)) in kinds
+    assert ("box_double", str(images[10].id)) in kinds
+    disputed = sorted(run.findings.filter(kind="box_tag"), key=lambda f: -f.score)
+    assert str(images[2].id) in [f.image_ids[0] for f in disputed[:2]]
+    assert {r["tag"]: r["count"] for r in run.summary["balance"]} == {"fork": 9, "scissors": 10}
+    page = owner_client.get(reverse("health:datahealth", args=[project.id])).content.decode()
+    assert page.count('data-testid="box-issue"') >= 4 and "Open in labeler" in page
+
+
+def test_an_empty_project_checks_clean(owner, owner_client) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_project
+
+    project = make_project(owner, name="Empty")
+    run = _check(project)
+    assert run.summary["images"] == 0 and run.summary["counts"] == {} and run.summary["balance"] == []
+    assert b"No tags yet." in owner_client.get(reverse("health:datahealth", args=[project.id])).content

@@ -86,7 +86,7 @@ def test_leaking_pairs_are_those_evaluated_apart() -> None:
 
 def test_confident_learning_ranks_flipped_labels_first() -> None:
     rng = np.random.default_rng(3)
-    centres = rng.standard_normal((3, 16)) * 3
+    centres = rng.standard_normal((3, 16)) * 4
     labels = np.repeat(np.arange(3), 40)
     x = centres[labels] + rng.standard_normal((120, 16))
     flipped = [5, 50, 100, 110]
