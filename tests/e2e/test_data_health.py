@@ -45,5 +45,6 @@ def test_data_health_page_lists_the_injected_faults_and_fixes_them(  # type: ign
     page.goto(f"{live_server.url}/iterations/{leaky.id}/")
     warning = page.get_by_test_id("leakage-warning")
     expect(warning).to_contain_text("1 near-duplicate pair is split across training and validation")
+    screenshot("iteration-leakage-warning")
     warning.get_by_role("link").click()
     expect(page).to_have_url(f"{live_server.url}/projects/{faults.project.id}/health/#leakage")
