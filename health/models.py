@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from health.datahealth_models import DataHealthFinding, DataHealthRun
 from health.suggestions_models import Suggestion, SuggestionRun
 
-__all__ = ["Suggestion", "SuggestionRun"]
+__all__ = ["DataHealthFinding", "DataHealthRun", "Suggestion", "SuggestionRun"]

@@ -20,6 +20,7 @@ RANK = {app: i for i, app in enumerate(APPS)}
 KNOWN_UPWARD: set[str] = set()
 ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"},
                   {"notifications.services", "notifications.tasks"}, {"health.suggestions", "health.suggestions_tasks"},
+                  {"health.datahealth", "health.datahealth_tasks"},
                   {"datasets.customvision.services", "datasets.customvision.tasks"}]
 
 

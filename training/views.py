@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,16 @@ from workspaces.access import Need, access
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+# Sections that higher apps add to an iteration's page (in their AppConfig.ready): each renders its HTML for the
+# request and the iteration (health: the Data Health summary and the leakage warning).
+_iteration_panels: list[Callable[[HttpRequest, Iteration], str]] = []
+
+
+def iteration_panel_add(panel: Callable[[HttpRequest, Iteration], str]) -> None:
+    if panel not in _iteration_panels:
+        _iteration_panels.append(panel)
 
 
 def _float(value: Any, default: float) -> float:
@@ -118,6 +129,7 @@ def _detail_context(request: HttpRequest, iteration: Iteration) -> dict[str, Any
         "perf": selectors.iteration_performance(iteration=iteration, threshold=threshold, iou_threshold=iou),
         "method": selectors.iteration_method(iteration=iteration),
         "workers": selectors.worker_list_alive(),
+        "panels": [html for panel in _iteration_panels if (html := panel(request, iteration))],
     }
 
 

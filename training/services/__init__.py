@@ -18,10 +18,11 @@ from training.services.lifecycle import (
 )
 from training.services.queue import iteration_queue
 from training.services.reaper import iterations_reap_lost
-from training.services.run import iteration_manifest, iteration_run
+from training.services.run import images_fetch, iteration_manifest, iteration_run
 
 __all__ = [
     "image_retag",
+    "images_fetch",
     "iteration_cancel",
     "iteration_delete",
     "iteration_finish",

@@ -89,7 +89,7 @@ def _image_unreadable(item: dict[str, Any], exc: Exception) -> errors.TrainingEr
     )
 
 
-def _fetch_images(*, images: Iterable[dict[str, Any]]) -> dict[str, Path]:
+def images_fetch(*, images: Iterable[dict[str, Any]]) -> dict[str, Path]:
     """Local copies of the snapshot's images, cached by SHA-256 (works the same for S3 and local storage)."""
     local: dict[str, Path] = {}
     if storage_is_local():  # media already on this disk: read it where it lies, copy nothing
@@ -172,7 +172,7 @@ def iteration_run(*, iteration_id: uuid.UUID | str, worker_hostname: str = "") -
 
 def _train(*, iteration: Iteration, progress: _Progress, should_cancel: _CancelCheck) -> None:
     progress.set(0.01, f"Fetching {iteration.image_count} images", force=True)
-    local = _fetch_images(images=iteration.snapshot["images"])
+    local = images_fetch(images=iteration.snapshot["images"])
     manifest = iteration_manifest(iteration=iteration, local_paths=local)
     from training.ml import TrainConfig, train  # torch loads here, on the worker only
     advanced = iteration.training_type == Iteration.TrainingType.ADVANCED
