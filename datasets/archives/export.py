@@ -20,11 +20,12 @@ from typing import IO, Any
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from datasets.archives.format import FORMAT, MANIFEST, PROJECT, VERSION, image_member, iteration_member, server_version
+from datasets.archives.format import FORMAT, MANIFEST, PROJECT, VERSION, image_member, iteration_member
 from labeling.models import Region
 from projects.models import Image, Project, Tag
 from projects.storage import storage_walk
 from training.models import Iteration
+from training.services.queue import code_version
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def archive_chunks(*, project: Project, include_iterations: bool) -> Iterator[by
                 compress = not member.startswith("images/") and not name.endswith((".pt", ".pth", ".onnx"))
                 checksums[member] = yield from _write(zf, sink, member, src, compress=compress, when=when)
         manifest = {
-            "format": FORMAT, "version": VERSION, "server_version": server_version(), "created": created.isoformat(),
+            "format": FORMAT, "version": VERSION, "server_version": code_version(), "created": created.isoformat(),
             "includes_iterations": include_iterations,
             "counts": {"tags": len(content["tags"]), "images": len(content["images"]),
                        "regions": sum(len(i["regions"]) for i in content["images"]),

@@ -8,9 +8,6 @@ originals lie under ``images/<image id>/``, each iteration's model under ``itera
 
 from __future__ import annotations
 
-import os
-from importlib import metadata
-
 FORMAT = "tagsight-project-archive"
 VERSION = 1
 MANIFEST = "manifest.json"
@@ -28,17 +25,6 @@ class ArchiveError(Exception):
     @property
     def message(self) -> str:
         return " ".join(self.problems)
-
-
-def server_version() -> str:
-    """This server's version, as iterations record it (TAGSIGHT_CODE_VERSION, else the installed package's)."""
-    version = os.environ.get("TAGSIGHT_CODE_VERSION", "")
-    if version:
-        return version
-    try:
-        return metadata.version("tagsight")
-    except metadata.PackageNotFoundError:
-        return "dev"
 
 
 def image_member(*, image_id: str, extension: str) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-from datasets.formats.dataset import Box, Item, Problems
+from datasets.formats.dataset import Item, Problems
 from labeling import geometry
+from training.ml.manifest import Box
 
 _QUARTER_TURNS = {5, 6, 7, 8}
 

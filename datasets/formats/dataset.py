@@ -9,17 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from training.ml.manifest import Box  # the one normalised box (training/ml is plain Python, no Django)
+
 ERROR = "error"
 WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Box:
-    tag: str
-    left: float
-    top: float
-    width: float
-    height: float
 
 
 @dataclass

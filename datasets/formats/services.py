@@ -23,7 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from datasets.formats.archive import Archive, Writer
-from datasets.formats.dataset import Box, Dataset, FormatError, Item, Problems
+from datasets.formats.dataset import Dataset, FormatError, Item, Problems
 from datasets.formats.registry import FORMATS
 from labeling import geometry
 from labeling.models import Region
@@ -32,6 +32,7 @@ from projects import errors as project_errors
 from projects.models import Image, Project, Tag
 from projects.services import image_upload, tag_create
 from projects.storage import storage_delete
+from training.ml.manifest import Box
 from training.models import Iteration
 
 logger = logging.getLogger(__name__)

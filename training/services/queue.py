@@ -27,7 +27,8 @@ Status = Iteration.Status
 MAX_BUDGET_MINUTES = 24 * 60
 
 
-def _code_version() -> str:
+def code_version() -> str:
+    """This server's version, as iterations and archives record it (TAGSIGHT_CODE_VERSION, else the package's)."""
     from importlib import metadata
 
     version = os.environ.get("TAGSIGHT_CODE_VERSION", "")
@@ -105,7 +106,7 @@ def iteration_queue(
             snapshot=snapshot,
             fingerprint=fingerprint,
             image_count=len(snapshot["images"]),
-            code_version=_code_version(),
+            code_version=code_version(),
             task_id=str(uuid.uuid4()),
             stage="Queued: waiting for a worker",
         )
