@@ -128,3 +128,15 @@ def wait_for(
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout:.0f} s" + (f":\n{describe()}" if describe else ""))
+
+
+def served(proc: subprocess.Popen[bytes], port: int) -> bool:
+    """For ``wait_for``: True once a started server accepts connections on ``port``; a server that exited fails."""
+    import socket
+
+    assert proc.poll() is None, f"the server exited with {proc.returncode}"
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

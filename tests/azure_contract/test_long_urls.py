@@ -11,13 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from tests.azure_contract.conftest import TRAINING
+from tests.worker import served, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(Path(sys.executable).parent / "python")
@@ -54,15 +54,8 @@ def gunicorn_server(tmp_path_factory):  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(_web_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    pytest.fail(f"gunicorn did not start:\n{(data / 'gunicorn.log').read_text()[-3000:]}")
-                time.sleep(0.3)
+        wait_for(lambda: served(proc, port), timeout=60, interval=0.3,
+                 describe=lambda: (data / "gunicorn.log").read_text()[-3000:])
         yield port, key
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

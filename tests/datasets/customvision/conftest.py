@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.factories import make_image_bytes
+from tests.worker import served, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = str(Path(sys.executable).parent / "python")
@@ -144,15 +145,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    pytest.fail(f"the source server did not start:\n{(data / 'gunicorn.log').read_text()[-3000:]}")
-                time.sleep(0.2)
+        wait_for(lambda: served(proc, port), timeout=90, interval=0.2,
+                 describe=lambda: (data / "gunicorn.log").read_text()[-3000:])
         endpoint = f"http://127.0.0.1:{port}"
         classification, detection = _build(endpoint, key)
         yield Source(endpoint, key, classification, detection)
