@@ -19,6 +19,7 @@ function focusCard(i) {
 
 function submitWith(card, control) {
   const form = control.closest("form");
+  window.htmx?.process(form ?? control); // a key pressed before htmx settled the last swap still posts through htmx
   if (control.tagName === "SELECT") control.dispatchEvent(new Event("change", { bubbles: true }));
   else if (form) form.requestSubmit(control);
   index = cards().indexOf(card);

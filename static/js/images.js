@@ -92,7 +92,12 @@ document.addEventListener("htmx:afterRequest", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
   const link = document.querySelector(`#image-panel [data-key="${event.key}"]`);
-  if (link) { event.preventDefault(); link.click(); }
+  if (!link) return;
+  event.preventDefault();
+  // htmx wires up swapped-in links only when the swap settles (~20 ms later); a press inside that window
+  // would follow the plain href and leave the dialog, so make sure this link is htmx's first.
+  window.htmx?.process(link);
+  link.click();
 });
 
 refreshSelection();

@@ -102,6 +102,15 @@ def test_an_arrow_press_sends_one_request_after_many_selections_and_swaps(  # ty
     assert details[2:] == [f"{live_server.url}/images/{newest_first[2].id}/"], details
     expect(panel_img).to_have_attribute("src", re.compile(str(newest_first[1].id)))
 
+    # A press right after a swap, before htmx has settled (and wired up) the new panel's links, still steps
+    # inside the dialog rather than following the plain link out of the page. A long settle makes it certain.
+    page.evaluate("htmx.config.defaultSettleDelay = 1500")
+    page.keyboard.press("ArrowLeft")
+    expect(panel_img).to_have_attribute("src", re.compile(str(newest_first[0].id)))
+    page.keyboard.press("ArrowRight")
+    expect(panel_img).to_have_attribute("src", re.compile(str(newest_first[1].id)))
+    expect(page).to_have_url(re.compile(f"/projects/{project.id}/"))
+
 
 def idle(page) -> None:  # type: ignore[no-untyped-def]
     """Waits until htmx has no request in flight (htmx marks the requesting element with .htmx-request).
