@@ -70,6 +70,7 @@ def _quick_test_context(project: Project, iteration: Iteration | None, **extra: 
         "iteration": iteration,
         "validation_samples": _validation_samples(iteration),
         "shipped_samples": samples,
+        "tag_thresholds": _tag_thresholds(project, iteration),
         **extra,
     }
 
@@ -211,8 +212,11 @@ def _back_query(request: HttpRequest) -> str:
     return f"?{query}" if query and "\n" not in query else ""
 
 
-def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any) -> dict[str, Any]:
+def _detail_context(prediction: StoredPrediction, threshold: float | None, **extra: Any) -> dict[str, Any]:
+    """``threshold`` None: a multilabel iteration's own per-tag thresholds (chosen on validation), else 50%."""
     project = prediction.project
+    per_tag = _tag_thresholds(project, prediction.iteration) if threshold is None else {}
+    threshold = 0.5 if threshold is None else threshold
     tags = list(Tag.objects.filter(project=project).order_by("name"))
     by_name = {t.name: t for t in tags}
     preds = prediction.predictions
@@ -224,7 +228,7 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
         chosen: set[str] = set()
     else:
         boxes = []
-        above = [p["tag"] for p in preds if p["probability"] >= threshold]
+        above = [p["tag"] for p in preds if p["probability"] >= per_tag.get(p["tag"], threshold)]
         if not project.is_multilabel:
             above = [preds[0]["tag"]] if preds else []
         chosen = {str(by_name[t].id) for t in above if t in by_name}
@@ -236,9 +240,17 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
         "boxes": boxes,
         "below": sum(not b["keep"] for b in boxes),  # listed behind "Show N below threshold"
         "threshold": threshold,
+        "tag_thresholds": per_tag,
         "probabilities": {p["tag"]: p["probability"] for p in preds if not p.get("box")},
         **extra,
     }
+
+
+def _tag_thresholds(project: Project, iteration: Iteration | None) -> dict[str, float]:
+    """The per-tag thresholds a multilabel iteration chose on its validation predictions, if it has them."""
+    if not project.is_multilabel or iteration is None:
+        return {}
+    return dict(((iteration.metrics or {}).get("thresholds") or {}).get("per_tag") or {})
 
 
 @require_GET
@@ -246,7 +258,7 @@ def _detail_context(prediction: StoredPrediction, threshold: float, **extra: Any
 def prediction_detail(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
     prediction = predictions.prediction_get_for(user=request.user, prediction_id=prediction_id)
     threshold = _fraction(request.GET.get("threshold"))
-    context = _detail_context(prediction, 0.5 if threshold is None else threshold, back=request.GET.get("back", ""))
+    context = _detail_context(prediction, threshold, back=request.GET.get("back", ""))
     return render(request, "predictions/prediction_detail.html", context)
 
 
@@ -271,7 +283,7 @@ def prediction_add(request: HttpRequest, prediction_id: uuid.UUID) -> HttpRespon
             prediction=prediction, tags=request.POST.getlist("tags"), regions=regions
         )
     except ProjectsError as exc:
-        context = _detail_context(prediction, 0.5, error=str(exc), back=request.POST.get("back", ""))
+        context = _detail_context(prediction, None, error=str(exc), back=request.POST.get("back", ""))
         return render(request, "predictions/prediction_detail.html", context, status=400)
     note = " (it was already there; its tags were added)" if result.status == "OKDuplicate" else ""
     messages.success(request, f"Added to training images{note}.")

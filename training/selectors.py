@@ -181,9 +181,11 @@ def iteration_performance(
                           multilabel=multilabel)
     overall = dict(perf.get("overall") or {})
     overall.update(spread.get("") or {})
+    thresholds = (iteration.metrics.get("thresholds") or {}) if multilabel else {}  # training.ml.thresholds
     for row in perf.get("per_tag") or ():
         row["curve"] = curves.get(row["tag"])
         row.update(spread.get(row["tag"]) or {})
+        row["threshold"] = (thresholds.get("per_tag") or {}).get(row["tag"])
     between = (perf.get("confusion") or {}).get("tags")
     if between:  # a detector's tag x tag box matrix: its last row and column stand for "no box" ("")
         between["axis"] = [*between["labels"], ""]
@@ -196,6 +198,7 @@ def iteration_performance(
         "per_tag": perf.get("per_tag") or [],
         "confusion": perf.get("confusion") or {},
         "validation_count": len(vps),
+        "thresholds": thresholds,
     }
 
 

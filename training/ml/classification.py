@@ -27,6 +27,7 @@ from training.ml.manifest import Manifest, TrainResult
 from training.ml.metrics import compute_metrics
 from training.ml.progress import check_cancel
 from training.ml.split import SplitPlan, plan_split
+from training.ml.thresholds import threshold_report
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def train_classifier(
     all_rows = train_views(embeddings, y, range(len(manifest.samples)))
     head = fit_head(*all_rows, multilabel=manifest.multilabel, seed=config.seed)
     trunk_file = embedder.trunk_file
+    schedule: dict[str, list[int]] | None = None  # what a budget-capped run took (TrainConfig.schedule replays it)
     if config.mode == "advanced":
         from training.ml.finetune import finetune_classifier
 
@@ -161,6 +163,7 @@ def train_classifier(
             workdir=workdir, progress=progress, should_cancel=should_cancel, embeddings=embeddings,
         )
         notes += outcome.notes
+        schedule = {"finetune_epochs": outcome.epochs}
         if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
@@ -180,9 +183,12 @@ def train_classifier(
             "mode": config.mode,
             "mode_delivered": mode_delivered,
             "notes": notes,
+            "schedule": schedule,
             "embedded_images": misses,
         }
     )
+    if manifest.multilabel:  # per-tag thresholds chosen on the validation predictions (training.ml.thresholds)
+        metrics["thresholds"] = threshold_report(manifest.tags, rows)
     if plan.method == "kfold" and mode_delivered == "quick":
         acc = [f["accuracy"] for f in fold_scores]
         aps = [f["ap"] for f in fold_scores]
@@ -208,6 +214,7 @@ def train_classifier(
         "mode": config.mode,
         "mode_delivered": mode_delivered,
         "seed": config.seed,
+        "tag_thresholds": metrics["thresholds"]["per_tag"] if manifest.multilabel else None,
         "input": "uint8 RGB image [height, width, 3]; centre crop + resize + normalisation inside the graph",
         "outputs": {"probabilities": "[1, K] in labels.txt order", "embedding": "[1, F] backbone features"},
         "validation_images": [str(manifest.resolve(s)) for s in manifest.samples if s.id in val_ids][:100],
