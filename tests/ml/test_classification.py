@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,6 +118,12 @@ def test_multilabel_with_negative_tag(ml_cache: Path, tmp_path: Path) -> None:
     assert len(preds) == 4 and sum(p.probability for p in preds) != pytest.approx(1.0)
     assert {p.tag: p.probability for p in preds}["bright"] > 0.5
     assert "tp" in result.metrics["confusion"]["columns"]
+    thresholds = result.metrics["thresholds"]  # per-tag thresholds chosen on the validation predictions
+    assert set(thresholds["per_tag"]) == set(manifest.tags) and all(0 < t < 1 for t in thresholds["per_tag"].values())
+    assert 0 <= thresholds["exact_match"] <= 1 and thresholds["exact_match_at_default"] == result.metrics["overall"][
+        "accuracy"]
+    metadata = json.loads((Path(result.artifact_path) / "metadata.json").read_text())
+    assert metadata["tag_thresholds"] == thresholds["per_tag"]  # exported with the model, for offline apps
 
 
 def test_cancel_stops_training(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
@@ -157,3 +165,15 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
     assert any(("did not beat" in n) or ("delivered" in n) for n in result.notes)
     predictor = Predictor.load(result.artifact_path)
     assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == TAGS[0]
+
+    # The epochs the clock allowed are recorded; replaying them gives the same model whatever the budget.
+    epochs = m["schedule"]["finetune_epochs"]
+    assert epochs[0] >= 1 and len(epochs) == (2 if m["mode_delivered"] == "advanced" else 1)
+    again = train(tiny_manifest, _config(ml_cache, mode="advanced", budget_seconds=0.001, schedule=m["schedule"]),
+                  tmp_path / "again").metrics
+
+    def timeless(metrics: dict[str, Any]) -> dict[str, Any]:
+        notes = [re.sub(r", \d+ s\)", ")", n) for n in metrics["notes"]]
+        return {**metrics, "train_seconds": None, "embedded_images": None, "notes": notes}  # the 2nd run hits the cache
+
+    assert timeless(again) == timeless(m)

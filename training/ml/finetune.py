@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class FinetuneOutcome:
     head: LinearHead | None = None
     trunk_file: Path | None = None
     split: dict[str, Any] | None = None
+    epochs: list[int] = field(default_factory=list)  # epochs actually run: [evaluation, final]
 
 
 class Tail(nn.Module):
@@ -128,8 +130,9 @@ def _run(
     multilabel: bool,
     val: tuple[torch.Tensor, np.ndarray] | None,
     should_cancel: Callable[[], bool] | None,
-) -> tuple[Tail, int, tuple[float, float] | None]:
-    """Train ``tail``; with ``val`` keep the best epoch (accuracy, then log-loss) and stop early."""
+) -> tuple[Tail, int, tuple[float, float] | None, int]:
+    """Train ``tail``; with ``val`` keep the best epoch (accuracy, then log-loss) and stop early.
+    Returns the tail, the best epoch, its score and the number of epochs run (the clock may stop it early)."""
     gen = torch.Generator().manual_seed(seed)
     params_head = list(tail.fc.parameters())
     params_tail = [p for n, p in tail.named_parameters() if p.requires_grad and not n.startswith("fc.")]
@@ -145,7 +148,7 @@ def _run(
     best_state, best_epoch, best_score = copy.deepcopy(tail.state_dict()), 0, None
     if val is not None:
         best_score = _evaluate(tail, val, multilabel)
-    stale = 0
+    stale, epoch = 0, 0
     for epoch in range(1, epochs + 1):
         tail.train()
         order = idx[torch.randperm(len(idx), generator=gen)]
@@ -176,7 +179,7 @@ def _run(
             break
     if val is not None:
         tail.load_state_dict(best_state)
-    return tail.eval(), best_epoch, best_score
+    return tail.eval(), best_epoch, best_score, epoch
 
 
 def _evaluate(tail: Tail, val: tuple[torch.Tensor, np.ndarray], multilabel: bool) -> tuple[float, float]:
@@ -233,8 +236,10 @@ def finetune_classifier(
     eval_deadline = start + budget * 0.5
     if progress:
         progress(0.86, "fine-tuning on the training split")
-    tail, best_epoch, best = _run(
-        tail, feats, y, train_idx, epochs=MAX_EPOCHS, deadline=eval_deadline, seed=config.seed,
+    replay = (config.schedule or {}).get("finetune_epochs")  # a previous run's epochs: repeat them, not the clock
+    tail, best_epoch, best, eval_epochs = _run(
+        tail, feats, y, train_idx, epochs=replay[0] if replay else MAX_EPOCHS,
+        deadline=math.inf if replay else eval_deadline, seed=config.seed,
         multilabel=manifest.multilabel, val=(val_x, y_np[val_idx]), should_cancel=should_cancel,
     )
     quick_by_id = {r["id"]: r for r in quick_rows}
@@ -251,7 +256,7 @@ def finetune_classifier(
             f"Advanced training did not beat quick training on the validation split "
             f"(accuracy {best[0]:.3f} vs {quick[0]:.3f}); the quick model is delivered."
         )
-        return FinetuneOutcome(delivered=False, notes=notes)
+        return FinetuneOutcome(delivered=False, notes=notes, epochs=[eval_epochs])
     with torch.inference_mode():
         adv_probs = _probs(tail(val_x), manifest.multilabel)
     rows = prediction_rows(manifest, val_idx, adv_probs)
@@ -259,8 +264,9 @@ def finetune_classifier(
         progress(0.92, "fine-tuning on every image")
     final = Tail(backbone, split_at, quick_head)
     all_idx = list(range(len(manifest.samples)))
-    final, _, _ = _run(
-        final, feats, y, all_idx, epochs=best_epoch, deadline=start + budget, seed=config.seed,
+    final, _, _, final_epochs = _run(
+        final, feats, y, all_idx, epochs=replay[1] if replay and len(replay) > 1 else best_epoch,
+        deadline=math.inf if replay else start + budget, seed=config.seed,
         multilabel=manifest.multilabel, val=None, should_cancel=should_cancel,
     )
     for i, block in enumerate(final.blocks):
@@ -284,4 +290,5 @@ def finetune_classifier(
         f"Advanced model delivered: validation accuracy {best[0]:.3f} vs quick {quick[0]:.3f} "
         f"(best epoch {best_epoch}, {time.perf_counter() - start:.0f} s)."
     )
-    return FinetuneOutcome(delivered=True, notes=notes, rows=rows, head=head, trunk_file=trunk_file, split=split)
+    return FinetuneOutcome(delivered=True, notes=notes, rows=rows, head=head, trunk_file=trunk_file, split=split,
+                           epochs=[eval_epochs, final_epochs])

@@ -219,7 +219,7 @@ def train_detector(
     tracker.start("save", "exporting the detector to ONNX")
     artifact = _save(job, head, delivered, evaluation, work / "model")
     elapsed = time.perf_counter() - t0
-    metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds))
+    metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds), final_steps=steps)
     (artifact / "metrics.json").write_text(json.dumps(metrics))
     tracker.finish()
     (work / "trunk.onnx").unlink(missing_ok=True)
@@ -312,6 +312,7 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
                     tracker.start(f"fold{k}.finetune", "fine-tuning"),
                     config.threads,
                     job.budget,
+                    max_steps=_replayed_steps(config, k - 1),
                 )
             )
             report = tracker.start(f"fold{k}.eval_tuned", "evaluating the fine-tuned model")
@@ -319,6 +320,12 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
                 preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report, tail)
             record("advanced", val, preds)
     return out
+
+
+def _replayed_steps(config: TrainConfig, index: int) -> int | None:
+    """Fine-tuning steps number ``index`` of a replayed schedule (folds, then the final one), or None."""
+    steps = (config.schedule or {}).get("finetune_steps") or []
+    return int(steps[index]) if index < len(steps) else None
 
 
 def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
@@ -358,7 +365,7 @@ def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[De
             tracker.skip("final.finetune")
         return head, None
     tail_start, tail = trunk_tail(job.trunk)
-    steps = int(np.mean(evaluation.ft_steps))
+    steps = _replayed_steps(config, len(evaluation.ft_steps)) or int(np.mean(evaluation.ft_steps))
     tracker.replan("final.finetune", units=steps)
     finetune_tail(
         job.store,
@@ -409,6 +416,7 @@ def _metrics(
     notes: list[str],
     elapsed: float,
     num_folds: int,
+    final_steps: int | None = None,
 ) -> dict[str, Any]:
     from training.ml.metrics import compute_metrics
 
@@ -427,6 +435,9 @@ def _metrics(
         recipe=asdict(job.recipe),
         finetune=asdict(job.ft) | {"steps": evaluation.ft_steps} if job.advanced else None,
         notes=notes,
+        # What the budget let each fine-tuning take (folds, then the final one): TrainConfig.schedule replays it.
+        schedule={"finetune_steps": [*evaluation.ft_steps, *([final_steps] if final_steps else [])]}
+        if job.advanced else None,
     )
     if num_folds > 1:
         maps = evaluation.fold_maps[delivered]
