@@ -306,4 +306,6 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
         "image_size": m.get("image_size"),
         "mode": m.get("mode_delivered") or m.get("mode"),
         "notes": m.get("notes") or [],
+        "comparison": m.get("comparison"),  # advanced runs: quick vs advanced on the same validation images
+        "modes": [("quick", "Quick"), ("advanced", "Advanced")],
     }

@@ -166,6 +166,7 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
     predictor = Predictor.load(result.artifact_path)
     assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == TAGS[0]
 
+    assert set(m["comparison"]) == {"images", "quick", "advanced"} and m["comparison"]["images"] > 0
     # The epochs the clock allowed are recorded; replaying them gives the same model whatever the budget.
     epochs = m["schedule"]["finetune_epochs"]
     assert epochs[0] >= 1 and len(epochs) == (2 if m["mode_delivered"] == "advanced" else 1)

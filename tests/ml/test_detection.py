@@ -329,6 +329,8 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     assert sorted(v["id"] for v in m["validation_predictions"]) == sorted(s.id for s in manifest.samples)
     assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
     assert len(m["finetune"]["steps"]) == 2 and any("Advanced" in n for n in m["notes"])
+    better = max(("quick", "advanced"), key=lambda k: (m["comparison"][k]["map"], k == "quick"))
+    assert m["comparison"]["images"] == 4 and m["mode_delivered"] == better  # ties go to quick
     phases = list(dict.fromkeys(s.split(": ")[0] for _, s in seen))
     assert phases == [
         "Preparing the backbone",

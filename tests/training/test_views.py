@@ -336,3 +336,21 @@ def test_detection_shows_confusions_between_tags_that_open_their_images(owner_cl
     cell = reverse("training:iteration-images", args=[iteration.id])
     assert beside in owner_client.get(cell, {"cell": "fork|", "iou": "0.5"}).content.decode()
     assert beside in owner_client.get(cell, {"cell": "|fork", "iou": "0.5"}).content.decode()  # found on nothing
+
+
+def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_client, owner, project):  # type: ignore[no-untyped-def]
+    iteration = _completed(project, owner)
+    comparison = {"images": 8, "quick": {"accuracy": 0.875, "log_loss": 0.31},
+                  "advanced": {"accuracy": 1.0, "log_loss": 0.12}}
+    metrics = {**iteration.metrics, "mode": "advanced", "mode_delivered": "advanced", "comparison": comparison}
+    Iteration.objects.filter(id=iteration.id).update(metrics=metrics)
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    table = html[html.index('id="mode-comparison"'):]
+    table = table[: table.index("</table>")]
+    quick, advanced = table.index('data-mode="quick"'), table.index('data-mode="advanced"')
+    assert "87.5%" in table[quick:advanced] and "100.0%" in table[advanced:]
+    assert "<strong>delivered</strong>" in table[advanced:] and "delivered" not in table[quick:advanced]
+    assert "same 8 validation images" in html
+    Iteration.objects.filter(id=iteration.id).update(metrics={**iteration.metrics, "comparison": None})
+    quick_only = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert 'id="mode-comparison"' not in quick_only

@@ -155,6 +155,7 @@ def train_classifier(
     head = fit_head(*all_rows, multilabel=manifest.multilabel, seed=config.seed)
     trunk_file = embedder.trunk_file
     schedule: dict[str, list[int]] | None = None  # what a budget-capped run took (TrainConfig.schedule replays it)
+    comparison: dict[str, Any] | None = None  # advanced: quick vs advanced on the same validation images
     if config.mode == "advanced":
         from training.ml.finetune import finetune_classifier
 
@@ -164,6 +165,7 @@ def train_classifier(
         )
         notes += outcome.notes
         schedule = {"finetune_epochs": outcome.epochs}
+        comparison = outcome.comparison
         if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
@@ -184,6 +186,7 @@ def train_classifier(
             "mode_delivered": mode_delivered,
             "notes": notes,
             "schedule": schedule,
+            "comparison": comparison,
             "embedded_images": misses,
         }
     )

@@ -53,6 +53,7 @@ class FinetuneOutcome:
     trunk_file: Path | None = None
     split: dict[str, Any] | None = None
     epochs: list[int] = field(default_factory=list)  # epochs actually run: [evaluation, final]
+    comparison: dict[str, Any] | None = None  # quick vs advanced on the same validation images
 
 
 class Tail(nn.Module):
@@ -251,12 +252,14 @@ def finetune_classifier(
     quick = _score(quick_probs, y_np[val_idx], manifest.multilabel)
     assert best is not None
     logger.info("advanced %s (epoch %d) vs quick %s on validation", best, best_epoch, quick)
+    comparison = {"images": len(val_idx), "quick": {"accuracy": quick[0], "log_loss": quick[1]},
+                  "advanced": {"accuracy": best[0], "log_loss": best[1]}}
     if best_epoch == 0 or (best[0], -best[1]) <= (quick[0], -quick[1]):
         notes.append(
             f"Advanced training did not beat quick training on the validation split "
             f"(accuracy {best[0]:.3f} vs {quick[0]:.3f}); the quick model is delivered."
         )
-        return FinetuneOutcome(delivered=False, notes=notes, epochs=[eval_epochs])
+        return FinetuneOutcome(delivered=False, notes=notes, epochs=[eval_epochs], comparison=comparison)
     with torch.inference_mode():
         adv_probs = _probs(tail(val_x), manifest.multilabel)
     rows = prediction_rows(manifest, val_idx, adv_probs)
@@ -291,4 +294,4 @@ def finetune_classifier(
         f"(best epoch {best_epoch}, {time.perf_counter() - start:.0f} s)."
     )
     return FinetuneOutcome(delivered=True, notes=notes, rows=rows, head=head, trunk_file=trunk_file, split=split,
-                           epochs=[eval_epochs, final_epochs])
+                           epochs=[eval_epochs, final_epochs], comparison=comparison)

@@ -125,10 +125,13 @@ def iteration_manifest(*, iteration: Iteration, local_paths: dict[str, Path]) ->
     negative = [t["name"] for t in snapshot["tags"] if t["type"] == Tag.TagType.NEGATIVE]
     used: set[str] = set()
     samples = []
-    for item in snapshot["images"]:
-        boxes = tuple(
-            Box(names[r["tag"]], r["left"], r["top"], r["width"], r["height"]) for r in item["regions"]
-        )
+    # Samples in content order (and boxes in geometric order), not by database id: the same images in another
+    # project, or uploaded in another order, give the same split and the same training, hence the same metrics.
+    for item in sorted(snapshot["images"], key=lambda i: (i["sha256"], i["id"])):
+        boxes = tuple(sorted(
+            (Box(names[r["tag"]], r["left"], r["top"], r["width"], r["height"]) for r in item["regions"]),
+            key=lambda b: (b.left, b.top, b.width, b.height, b.tag),
+        ))
         tags = tuple(sorted({b.tag for b in boxes})) if iteration.is_detection else tuple(
             sorted(names[t] for t in item["tags"])
         )

@@ -328,6 +328,19 @@ def _replayed_steps(config: TrainConfig, index: int) -> int | None:
     return int(steps[index]) if index < len(steps) else None
 
 
+def _comparison(job: _Job, evaluation: _Evaluation) -> dict[str, Any] | None:
+    """Advanced: quick vs advanced out-of-fold mAP@0.5 on the same validation images (None for quick)."""
+    from training.ml.metrics import compute_metrics
+
+    if not job.advanced:
+        return None
+    out: dict[str, Any] = {"images": len(evaluation.predictions["quick"])}
+    for kind in ("quick", "advanced"):
+        overall = compute_metrics("detection", job.tags, evaluation.rows(job.manifest, kind))["overall"]
+        out[kind] = {"map": overall["ap"], "precision": overall["precision"], "recall": overall["recall"]}
+    return out
+
+
 def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
     """ "advanced" when its out-of-fold mAP beats quick's, else "quick"; and the note saying so."""
     from training.ml.metrics import compute_metrics
@@ -438,6 +451,7 @@ def _metrics(
         # What the budget let each fine-tuning take (folds, then the final one): TrainConfig.schedule replays it.
         schedule={"finetune_steps": [*evaluation.ft_steps, *([final_steps] if final_steps else [])]}
         if job.advanced else None,
+        comparison=_comparison(job, evaluation),
     )
     if num_folds > 1:
         maps = evaluation.fold_maps[delivered]
