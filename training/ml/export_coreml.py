@@ -413,8 +413,9 @@ _COREML_DOC = '''"""Standalone {what} for this Tagsight Core ML export (needs ma
     # prints JSON: [{{"image", "predictions": [{prints}]}}]
 
 model.mlpackage (Core ML program, fp32) input "image": an RGB image of image_size x image_size (metadata.json);
-the model scales it to [-1, 1] itself{inside}. Core ML's image input cannot {outside}: model_input() does it
-exactly as the Tagsight service does (iOS Vision apps: VNImageCropAndScaleOption{vision}).{outputs}
+the model scales it to [-1, 1] itself{inside}.
+Core ML's image input cannot {outside}: model_input() does it exactly as the
+Tagsight service does (iOS Vision apps: VNImageCropAndScaleOption{vision}).{outputs}
 """
 '''
 
@@ -513,5 +514,5 @@ def coreml_predict(task: str) -> str:
                                  outputs="")
         body = _COREML_CLASSIFIER
         crop_doc = "centre square crop"
-    return (doc + _SCRIPT_LOADER.format(runtime_import="") + body
-            + _COREML_PREPROCESS.replace("{crop_doc}", crop_doc) + _COREML_MAIN)
+    loader = _SCRIPT_LOADER.format(runtime_import="# coremltools is imported by Model only: Core ML runs only on macOS")
+    return doc + loader + body + _COREML_PREPROCESS.replace("{crop_doc}", crop_doc) + _COREML_MAIN
