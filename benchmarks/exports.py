@@ -7,7 +7,8 @@ Without --artifact it trains the compact domain's classifier (EfficientNet-Lite0
 quickstart's forks and scissors (14 + 14 training photos, 6 + 6 held out for parity and timing). Latencies are
 of the model alone on decoded images (uint8 arrays; pre-processing is in every graph), single-threaded by default,
 the runtimes interleaved image by image so that load on a shared machine hits all alike; the DockerFile app is
-timed end to end over HTTP (POST /image, decode included) since that is how it is used.
+timed end to end over HTTP (POST /image, decode included) since that is how it is used. CoreML has no latency
+here (n/a): Core ML runs only on Apple platforms.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def main() -> None:
     print(json.dumps(rows, indent=1))
     print(f"\n{'platform':<22}{'export s':>9}{'zip MB':>8}{'ms/img':>9}{'img/s':>8}  parity")
     for r in rows:
-        print(f"{r['platform']:<22}{r['export_s']:>9.1f}{r['zip_bytes'] / 1e6:>8.2f}{r['ms_per_image']:>9.1f}"
-              f"{1000 / r['ms_per_image']:>8.1f}  {r['parity']}")
+        ms = r["ms_per_image"]
+        speed = f"{ms:>9.1f}{1000 / ms:>8.1f}" if ms else f"{'n/a':>9}{'n/a':>8}"  # CoreML: no Core ML on Linux
+        print(f"{r['platform']:<22}{r['export_s']:>9.1f}{r['zip_bytes'] / 1e6:>8.2f}{speed}  {r['parity']}")
 
 
 def _train(train: list[Path], work: Path) -> str:
@@ -85,6 +87,7 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
     import openvino as ov
 
     from training.ml.export import export_onnx
+    from training.ml.export_coreml import export_coreml
     from training.ml.export_docker import export_docker, post_image, serve
     from training.ml.export_openvino import export_openvino
     from training.ml.quantize import int8_report
@@ -107,6 +110,7 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
         "ONNX ONNX10": build("ONNX ONNX10", lambda d: export_onnx(artifact, d, validation_images=held, opset=10)),
         "OpenVino": build("OpenVino", lambda d: export_openvino(artifact, d, validation_images=held)),
         "DockerFile Linux": build("DockerFile Linux", lambda d: export_docker(artifact, d, validation_images=held)),
+        "CoreML": build("CoreML", lambda d: export_coreml(artifact, d, validation_images=held)),
     }
     # The int8 row's export time is the quantisation on top of the fp32 export; its zip holds both models.
     arrays = [load_array(p, image_size=224) for p in held]
@@ -148,7 +152,7 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
         else:
             parity = f"max |dp| {report['max_abs_diff']:.1e} on {report['images']} images, passed {report['passed']}"
         rows.append({"platform": name, "export_s": timings[name], "zip_bytes": _zip_size(work / name),
-                     "ms_per_image": 1000 * seconds[name] / n, "parity": parity})
+                     "ms_per_image": 1000 * seconds[name] / n if name in seconds else None, "parity": parity})
     return rows
 
 

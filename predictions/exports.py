@@ -1,8 +1,9 @@
 """Export services: an iteration's model as a zip for offline use, built once in the background.
 
 Platforms (Azure's names): ONNX (flavors below; compact classification domains also get model_int8.onnx),
-OpenVino (training.ml.export_openvino) and DockerFile Linux/ARM (training.ml.export_docker); which ones an
-iteration may use is its domain's (projects.domains). Others (VAIDK, TensorFlow, CoreML) are refused.
+OpenVino (training.ml.export_openvino), DockerFile Linux/ARM (training.ml.export_docker) and CoreML
+(training.ml.export_coreml: converted and its spec validated here, run only on Apple platforms); which ones an
+iteration may use is its domain's (projects.domains). Others (VAIDK, TensorFlow) are refused.
 
 ``export_request`` is what the page (and the API) call: it returns the existing export when there is one
 (Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
@@ -232,6 +233,10 @@ def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: 
         from training.ml.export_openvino import export_openvino
 
         return export_openvino(artifact, out, validation_images=images)
+    if platform == "CoreML":
+        from training.ml.export_coreml import export_coreml
+
+        return export_coreml(artifact, out, validation_images=images)
     from training.ml import export_onnx
 
     domain = domain_of(iteration.domain_id)
@@ -298,6 +303,11 @@ _CONTENTS = {
     "[height, width, 3]), labels.txt, metadata.json, predict.py (needs only openvino, Pillow and numpy) and\n"
     "parity.json (the IR run by OpenVINO against the Tagsight service on the iteration's validation images).\n\n"
     "    pip install openvino pillow numpy\n    python predict.py my_image.jpg\n",
+    "CoreML": "model.mlpackage (Core ML program, fp32: input 'image' = RGB image_size x image_size, scaling{post}\n"
+    "inside; classifiers output classLabel / classLabel_probs), labels.txt, metadata.json, predict.py (macOS:\n"
+    "coremltools, Pillow, numpy; it crops and resizes like the service) and parity.json. Core ML runs only on\n"
+    "Apple platforms: the parity report checks the saved spec and the converted program, not the Core ML runtime.\n\n"
+    "    pip install coremltools pillow numpy\n    python predict.py my_image.jpg   # on a Mac\n",
     "DockerFile": "Dockerfile and app/: server.py (Azure's exported-container contract: POST /image with the image\n"
     "as the body or the multipart field imageData, POST /url with JSON {{\"url\": ...}}; the same JSON as Azure's\n"
     "containers), predict.py, model.onnx (pre-processing{post} inside), labels.txt, metadata.json; parity.json\n"

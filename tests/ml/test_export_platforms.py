@@ -1,5 +1,6 @@
-"""OpenVino and DockerFile exports of a small classifier and a tiny detector: each runs in its own runtime (the IR
-on OpenVINO, the container's app as a plain process answering Azure's contract) and predicts like the Predictor."""
+"""OpenVino, DockerFile and CoreML exports of a small classifier and a tiny detector: each runs in its own runtime
+(the IR on OpenVINO, the container's app as a plain process answering Azure's contract) and predicts like the
+Predictor; CoreML, which runs only on Apple platforms, is checked by its spec and the program it was converted from."""
 
 from __future__ import annotations
 
@@ -178,3 +179,37 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     agree = [row["predictions"][0]["tag"] == Predictor.load(classifier).predict(p)[0].tag
              for row, p in zip(offline, images, strict=True)]
     assert sum(agree) / len(agree) == int8["top1_agreement"]
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_model(
+        task: str, classifier: str, detector: str, tmp_path: Path) -> None:
+    """Core ML cannot run on Linux: the saved spec is reloaded and checked, the converted torch program matches the
+    server, and the zip's predict.py prepares images exactly as the server does (to 8-bit rounding)."""
+    from training.ml.export import load_standalone
+    from training.ml.export_coreml import CoreMLExportError, coremltools, export_coreml, validate_spec
+
+    artifact = classifier if task == "classification" else detector
+    report = export_coreml(artifact, tmp_path, validation_images=_images())
+    assert report["passed"] and report["images"] == 4 and report["max_abs_diff"] <= 1e-4, report
+    assert report["coreml_run"] is False and "Apple" in report["note"]
+    assert {"model.mlpackage", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {
+        p.name for p in tmp_path.iterdir()}
+    ct = coremltools()
+    spec = ct.models.MLModel(str(tmp_path / "model.mlpackage"), skip_model_load=True).get_spec()
+    (image,) = spec.description.input
+    size = json.loads((tmp_path / "metadata.json").read_text())["image_size"]
+    assert (image.name, image.type.imageType.width, image.type.imageType.height) == ("image", size, size)
+    tags = list(Predictor.load(artifact).tags)
+    outputs = {o.name for o in spec.description.output}
+    if task == "classification":
+        assert outputs == {"classLabel", "classLabel_probs"} and report["spec"]["labels"] == tags
+        assert report["image_input"]["max_abs_diff"] <= 1e-3, report["image_input"]
+    else:
+        assert outputs == {"boxes", "scores", "labels"} and report["spec"]["nms_inside"] is True
+    with pytest.raises(CoreMLExportError, match="labels"):
+        validate_spec(tmp_path / "model.mlpackage", task=task, tags=tags[::-1], image_size=size)
+    # predict.py's image preparation (Core ML's model_input) is the server's, to the rounding to 8 bits.
+    script = load_standalone(tmp_path)
+    arr = script.model_input(str(_images()[0]))
+    assert arr.shape == (size, size, 3) and arr.dtype.name == "uint8"

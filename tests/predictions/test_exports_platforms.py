@@ -30,6 +30,8 @@ FILES = {
     ("DockerFile", "Linux"): {"Dockerfile", "app/server.py", "app/predict.py", "app/model.onnx", "app/labels.txt",
                               "parity.json", "README.txt"},
     ("DockerFile", "ARM"): {"Dockerfile", "app/server.py", "app/model.onnx", "parity.json"},
+    ("CoreML", None): {"model.mlpackage/Manifest.json", "model.mlpackage/Data/com.apple.CoreML/model.mlmodel",
+                       "labels.txt", "metadata.json", "predict.py", "parity.json", "README.txt"},
 }
 
 
@@ -48,7 +50,8 @@ def test_every_platform_of_a_compact_domain_through_the_sdk(live_server, owner) 
         live_server.url + "/", ApiKeyCredentials(in_headers={"Training-key": personal_keys(user=owner).training_key})
     )
     trainer.config.retry_policy.retries = 0
-    assert set(trainer.get_iteration(project.id, iteration.id).exportable_to) == {"ONNX", "OpenVino", "DockerFile"}
+    assert set(trainer.get_iteration(project.id, iteration.id).exportable_to) == {"ONNX", "OpenVino", "DockerFile",
+                                                                                "CoreML"}
 
     for platform, flavor in FILES:
         queued = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
@@ -72,10 +75,14 @@ def test_every_platform_of_a_compact_domain_through_the_sdk(live_server, owner) 
     assert int8["images"] > 0 and int8["top1_agreement"] is not None and int8["speedup"] > 0, int8
     assert Export.objects.get(iteration_id=iteration.id, platform="ONNX", flavor="").parity["int8_meets_bar"] is (
         int8["meets_bar"])
+    # Core ML cannot run here: the report says so and holds the reloaded spec's labels, those of labels.txt.
+    coreml = zipfile.ZipFile(io.BytesIO(requests.get(listed[("CoreML", None)].download_uri, timeout=60).content))
+    report = json.loads(coreml.read("parity.json"))
+    assert report["coreml_run"] is False and report["spec"]["labels"] == coreml.read("labels.txt").decode().splitlines()
     assert b"linux/arm64" in zipfile.ZipFile(io.BytesIO(requests.get(
         listed[("DockerFile", "ARM")].download_uri, timeout=60).content)).read("Dockerfile")
 
-    for platform, flavor in [("VAIDK", None), ("CoreML", None), ("DockerFile", "Windows")]:
+    for platform, flavor in [("VAIDK", None), ("CoreML", "ONNX10"), ("DockerFile", "Windows")]:
         with pytest.raises(CustomVisionErrorException) as refused:
             trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert refused.value.error.code == "BadRequestProjectUnsupportedExportPlatform", platform

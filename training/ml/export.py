@@ -26,14 +26,17 @@ logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
-_SCRIPT_HEAD = '''"""Standalone {what} for this exported Tagsight model (needs {runtime_pip}, Pillow, numpy).
+_SCRIPT_DOC = '''"""Standalone {what} for this exported Tagsight model (needs {runtime_pip}, Pillow, numpy).
 
     python predict.py IMAGE [IMAGE ...]
     # prints JSON: [{{"image", "predictions": [{prints}]}}]
 
 {model_file} input "image": uint8 RGB [height, width, 3]; {inside} inside the graph.{outputs}
 """
+'''
 
+# Imports and the service's image decoding, shared by every runtime's predict.py (CoreML's too).
+_SCRIPT_LOADER = '''
 import io
 import json
 import sys
@@ -63,6 +66,7 @@ def load_array(src, image_size=METADATA["image_size"]):
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 '''
+_SCRIPT_HEAD = _SCRIPT_DOC + _SCRIPT_LOADER
 
 _CLASSIFIER_MODEL = '''
 class Model:
