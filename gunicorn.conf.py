@@ -15,6 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+# One OpenMP thread per request thread: in the web tier torch only decodes detections (top-k, NMS: small ops), and
+# requests already run side by side in gunicorn's threads. With torch's default (one per core) concurrent
+# requests fight over OpenMP's team on a 2-core machine: decode + NMS took 80-170 ms instead of 2-8 ms
+# (benchmarks/predict_api.py --detect --stages). onnxruntime's threads are TAGSIGHT_PREDICTION_THREADS.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 limit_request_line = 0  # unlimited: let Django (and the API's Azure errors) see long URLs
 limit_request_field_size = 8190  # one header line: keys, cookies and content types fit; gunicorn's default
 

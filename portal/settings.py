@@ -179,6 +179,9 @@ TAGSIGHT_ALLOW_PRIVATE_URLS = env_bool("TAGSIGHT_ALLOW_PRIVATE_URLS", default=Fa
 TAGSIGHT_MAX_PREDICTION_BYTES = env_int("TAGSIGHT_MAX_PREDICTION_BYTES", default=4 * 1024 * 1024)
 TAGSIGHT_PREDICTION_RETENTION_DAYS = env_int("TAGSIGHT_PREDICTION_RETENTION_DAYS", default=30)
 TAGSIGHT_PREDICTOR_CACHE_SIZE = env_int("TAGSIGHT_PREDICTOR_CACHE_SIZE", default=4)
+# onnxruntime intra-op threads of one prediction in the web tier; 0 = onnxruntime's default, one per core (measured
+# with benchmarks/predict_api.py on 2 cores: 1 gave no more requests/s under 8 clients and a slower single request).
+TAGSIGHT_PREDICTION_THREADS = env_int("TAGSIGHT_PREDICTION_THREADS", default=0)
 # Training minimums (Azure's defaults), adjustable.
 TAGSIGHT_MIN_IMAGES_PER_TAG = env_int("TAGSIGHT_MIN_IMAGES_PER_TAG", default=5)
 TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)

@@ -20,6 +20,7 @@ from portal.azure.errors import AzureError
 from portal.azure.multipart import image_parts
 from predictions.exports import export_list, export_request
 from predictions.services import (
+    iteration_tag_ids,
     prediction_add_to_training,
     prediction_list,
     prediction_run,
@@ -28,6 +29,7 @@ from predictions.services import (
 from projects.api import project_for
 from projects.models import Project
 from training.api import iteration_for, iteration_status
+from training.selectors import iteration_published_get
 
 MAX_PREDICTION_IDS = 64
 
@@ -55,7 +57,7 @@ def _box(value: Any) -> dict[str, float] | None:
 
 def image_prediction_json(project: Project, iteration: Any, predictions: Any) -> dict[str, Any]:
     """ImagePrediction: one entry per tag (classification) or box (detection), by probability, descending."""
-    tag_ids = {t["name"]: str(t["id"]) for t in (iteration.snapshot or {}).get("tags", ())}
+    tag_ids = iteration_tag_ids(iteration=iteration) if iteration is not None else {}
     rows: list[dict[str, Any]] = []
     for p in predictions:
         name = str(_field(p, "tag", "tag_name", "label", "name"))
@@ -122,10 +124,15 @@ def _url_bytes(request: HttpRequest) -> bytes:
 
 
 def _published(request: HttpRequest, project_id: str, task: str, publish_name: str) -> tuple[Project, Any]:
-    project = project_for(request, project_id)
-    iteration = project.iterations.filter(publish_name=publish_name).first()
+    try:
+        iteration = iteration_published_get(user=request.user, project_id=uuid.UUID(project_id),
+                                            publish_name=publish_name)
+    except ValueError:
+        iteration = None
     if iteration is None:
+        project_for(request, project_id)  # an unknown project is its own error (NotFoundProject)
         raise AzureError("NotFound", f"No iteration of this project is published as {publish_name!r}.", 404)
+    project = iteration.project
     wanted = "detect" if project.is_detection else "classify"
     if task.lower() != wanted:
         raise AzureError(

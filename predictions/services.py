@@ -7,6 +7,7 @@ process has its own cache (a model loaded before a fork is never reused after it
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -136,11 +137,29 @@ def predictor_get(*, iteration: Iteration) -> Any:
         from training.storage import iteration_artifact_local
 
         started = time.perf_counter()
-        predictor = Predictor.load(iteration_artifact_local(iteration=iteration))
+        predictor = Predictor.load(iteration_artifact_local(iteration=iteration),
+                                   threads=settings.TAGSIGHT_PREDICTION_THREADS)
         logger.info("loaded the model of %s in %.0f ms", iteration.id, (time.perf_counter() - started) * 1000)
         return predictor
 
     return predictor_cache().get((str(iteration.id), iteration.artifact_path), load)
+
+
+@functools.lru_cache(maxsize=256)
+def _tag_ids(iteration_id: uuid.UUID) -> dict[str, str]:
+    found = Iteration.objects.filter(id=iteration_id).values_list("snapshot__tags", flat=True)
+    if not found:
+        raise LookupError(iteration_id)  # not cached (lru_cache keeps only results)
+    return {t["name"]: str(t["id"]) for t in found[0] or ()}
+
+
+def iteration_tag_ids(*, iteration: Iteration) -> dict[str, str]:
+    """Tag name -> id as the iteration was trained (its snapshot's tags), read once per process: a snapshot is
+    frozen when the iteration is queued, and only its tags are read (not its list of every image)."""
+    try:
+        return dict(_tag_ids(iteration.id))
+    except LookupError:
+        return {}
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -207,9 +226,11 @@ def prediction_run(
     from training.ml.errors import MLError
     from training.ml.predict import prediction_json
 
+    # Detection: the project's max detections, most probable first (the engine's floor: probability >= 1 %).
+    options = {"max_detections": project.max_detections} if getattr(predictor, "task", "") == "detection" else {}
     model_started = time.perf_counter()
     try:
-        raw = predictor.predict(data)
+        raw = predictor.predict(data, **options)
     except MLError as exc:
         raise PredictionError(str(exc) or "The image could not be read.", code="BadRequestImageFormat") from None
     model_ms = (time.perf_counter() - model_started) * 1000

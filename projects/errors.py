@@ -21,6 +21,12 @@ class UnknownClassificationType(ProjectsError):
     code = "BadRequestProjectUnknownClassification"
 
 
+class MaxDetectionsInvalid(ProjectsError):
+    """The project's "max detections" setting is not a whole number from 1 to MAX_DETECTIONS_LIMIT."""
+
+    code = "BadRequest"
+
+
 class TagNameInvalid(ProjectsError):
     code = "BadRequestTagName"
 

@@ -9,7 +9,7 @@ from django import forms
 from django.utils.datastructures import MultiValueDict
 
 from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS, OBJECT_DETECTION
-from projects.models import Project, Tag
+from projects.models import DEFAULT_MAX_DETECTIONS, MAX_DETECTIONS_LIMIT, Project, Tag
 
 
 def _domain_choices(domain_type: str) -> list[tuple[str, str]]:
@@ -39,6 +39,17 @@ class ProjectForm(forms.Form):
         choices=_domain_choices("detection"), initial=str(DEFAULT_DETECTION_DOMAIN),
         widget=forms.RadioSelect, required=False, label="Domain",
     )
+    max_detections = forms.IntegerField(
+        min_value=1, max_value=MAX_DETECTIONS_LIMIT, initial=DEFAULT_MAX_DETECTIONS, required=False,
+        label="Max detections per image",
+        help_text=f"Object detection: the most boxes one prediction returns, most probable first (1 to "
+                  f"{MAX_DETECTIONS_LIMIT}). Boxes under 1 % probability are never returned.",
+        error_messages={
+            "invalid": f"Max detections must be a whole number from 1 to {MAX_DETECTIONS_LIMIT}.",
+            "min_value": f"Max detections must be a whole number from 1 to {MAX_DETECTIONS_LIMIT}.",
+            "max_value": f"Max detections must be a whole number from 1 to {MAX_DETECTIONS_LIMIT}.",
+        },
+    )
 
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:
@@ -48,6 +59,7 @@ class ProjectForm(forms.Form):
             "description": project.description,
             "project_type": project.project_type,
             "classification_type": project.classification_type,
+            "max_detections": project.max_detections,
             group: str(project.domain_id),
         }
 

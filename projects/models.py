@@ -10,6 +10,12 @@ from django.db.models.functions import Lower
 
 from projects.domains import CLASSIFICATION, DEFAULT_CLASSIFICATION_DOMAIN, DOMAINS_BY_ID, Domain
 
+# Detection results per image: at most ``max_detections`` boxes (a project setting), each with probability >= 1 %
+# (training.ml's SCORE_FLOOR). 300 is the engine's own ceiling (training.ml.detection.model.MAX_DETECTIONS); 100
+# keeps every object of a busy scene while sparing clients the long tail of 1-2 % boxes.
+DEFAULT_MAX_DETECTIONS = 100
+MAX_DETECTIONS_LIMIT = 300
+
 
 class Project(models.Model):
     class ProjectType(models.TextChoices):
@@ -33,12 +39,19 @@ class Project(models.Model):
         max_length=20, choices=ClassificationType.choices, default=ClassificationType.MULTICLASS
     )
     domain_id = models.UUIDField(default=DEFAULT_CLASSIFICATION_DOMAIN)
+    max_detections = models.PositiveSmallIntegerField(default=DEFAULT_MAX_DETECTIONS)  # detection only
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-modified"]
         indexes = [models.Index(fields=["workspace", "-modified"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_detections__gte=1, max_detections__lte=MAX_DETECTIONS_LIMIT),
+                name="project_max_detections_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -86,6 +86,17 @@ def iteration_current(*, iteration: Iteration) -> Iteration:
     return iteration
 
 
+def iteration_published_get(*, user: Any, project_id: uuid.UUID, publish_name: str) -> Iteration | None:
+    """The iteration published as ``publish_name`` in one of the principal's projects, with its project, in one
+    query (the prediction endpoint's lookup); None if there is none. The large JSON columns (every image as
+    trained, the validation predictions) are not read."""
+    found = list(
+        Iteration.objects.select_related("project").defer("snapshot", "metrics")
+        .filter(project_id=project_id, project__workspace_id__in=workspace_ids_of(user), publish_name=publish_name)[:1]
+    )
+    return found[0] if found else None
+
+
 def iteration_get_for(*, user: Any, iteration_id: uuid.UUID | str) -> Iteration:
     """An iteration of one of the principal's projects, lost worker reaped; Http404 for anything else."""
     try:

@@ -113,7 +113,7 @@ def _project_record(*, project: Project, include_iterations: bool) -> tuple[dict
     content = {
         "project": {"name": project.name, "description": project.description, "project_type": project.project_type,
                     "classification_type": project.classification_type, "domain_id": str(project.domain_id),
-                    "created": _iso(project.created)},
+                    "max_detections": project.max_detections, "created": _iso(project.created)},
         "tags": tags,
         "images": _images_record(project=project, files=files),
         "iterations": _iterations_record(project=project, files=files) if include_iterations else [],

@@ -34,7 +34,7 @@ from labeling.models import Region
 from projects import errors as project_errors
 from projects.domains import DOMAINS_BY_ID, OBJECT_DETECTION
 from projects.images import ImageRejected, render
-from projects.models import Image, Project, Tag
+from projects.models import DEFAULT_MAX_DETECTIONS, MAX_DETECTIONS_LIMIT, Image, Project, Tag
 from projects.services import metadata_clean, project_create
 from projects.storage import storage_delete_tree
 from training.models import Iteration
@@ -166,6 +166,9 @@ def _project_problems(project: dict[str, Any]) -> list[str]:
         problems.append(f"Domain {domain.name!r} does not fit a {project['project_type']!r} project.")
     if project["classification_type"] not in Project.ClassificationType.values:
         problems.append(f"Unknown classification type {project['classification_type']!r}.")
+    wanted = project.get("max_detections", DEFAULT_MAX_DETECTIONS)  # archives before the setting have none
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= MAX_DETECTIONS_LIMIT:
+        problems.append(f"Max detections {wanted!r} is not a whole number from 1 to {MAX_DETECTIONS_LIMIT}.")
     return problems
 
 
@@ -414,6 +417,7 @@ def _write(zf: zipfile.ZipFile, content: dict[str, Any], *, project_id: uuid.UUI
             id=project_id, workspace=workspace_id, created_by=created_by, name=name,
             description=project.get("description") or "", project_type=project["project_type"],
             classification_type=project["classification_type"], domain_id=project["domain_id"],
+            max_detections=project.get("max_detections"),
         )
         Tag.objects.bulk_create(tags)
         _keep_created(Tag, tags, [_when(t.get("created")) for t in content["tags"]])

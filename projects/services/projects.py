@@ -11,7 +11,7 @@ from django.db import transaction
 
 from projects import errors
 from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS_BY_ID, OBJECT_DETECTION
-from projects.models import Project, Tag
+from projects.models import DEFAULT_MAX_DETECTIONS, MAX_DETECTIONS_LIMIT, Project, Tag
 from projects.services.base import clean_name
 from projects.storage import storage_delete_tree
 from workspaces import audit
@@ -49,6 +49,7 @@ def project_create(
     project_type: str | None = None,
     classification_type: str = "Multiclass",
     domain_id: UUID | str | None = None,
+    max_detections: int | None = None,
     id: UUID | None = None,  # noqa: A002
 ) -> Project:
     """Create a project in ``workspace`` (default: the creator's personal one). The domain decides the project
@@ -73,6 +74,7 @@ def project_create(
             project_type=project_type,
             classification_type=classification_type,
             domain_id=resolved_domain,
+            max_detections=_max_detections(max_detections),
         )
         audit.record(workspace_id=project.workspace_id, action="project.create", project=project)
     return project
@@ -93,15 +95,28 @@ def _check_project_limit(*, workspace_id: Any) -> None:
         )
 
 
-_PROJECT_FIELDS = {"name", "description", "classification_type", "domain_id", "project_type"}
+def _max_detections(value: Any) -> int:
+    """The "max detections" setting checked: a whole number 1..MAX_DETECTIONS_LIMIT (None: the default)."""
+    if value is None or value == "":
+        return DEFAULT_MAX_DETECTIONS
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DETECTIONS_LIMIT:
+        raise errors.MaxDetectionsInvalid(
+            f"Max detections must be a whole number from 1 to {MAX_DETECTIONS_LIMIT}; got {value!r}."
+        )
+    return value
+
+
+_PROJECT_FIELDS = {"name", "description", "classification_type", "domain_id", "project_type", "max_detections"}
 
 
 def project_update(*, project: Project, **fields: Any) -> Project:
-    """Change name, description, classification type or domain (a domain of another type changes the type)."""
+    """Change name, description, classification type, domain (a domain of another type changes the type) or
+    max detections (None or absent: unchanged)."""
     unknown = set(fields) - _PROJECT_FIELDS
     if unknown:
         raise TypeError(f"project_update() got unexpected fields {sorted(unknown)}")
     was = {field: getattr(project, field) for field in _PROJECT_FIELDS}
+    max_detections = _max_detections(fields.get("max_detections"))  # checked before anything changes
     if "name" in fields:
         project.name = clean_name(fields["name"], errors.ProjectNameInvalid, "project")
     if "description" in fields:
@@ -115,6 +130,8 @@ def project_update(*, project: Project, **fields: Any) -> Project:
         if project_type == Project.ProjectType.DETECTION and project.tags.filter(type=Tag.TagType.NEGATIVE).exists():
             raise errors.TagTypeInvalid("Remove the Negative tag first: detection projects have no Negative tag.")
         project.project_type, project.domain_id = project_type, domain_id
+    if fields.get("max_detections") is not None:
+        project.max_detections = max_detections
     changed = sorted(field.removesuffix("_id").replace("_", " ") for field in _PROJECT_FIELDS - {"name"}
                      if getattr(project, field) != was[field])
     with transaction.atomic():

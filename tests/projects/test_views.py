@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from projects import services
+from projects import errors, services
+from projects.domains import DEFAULT_DETECTION_DOMAIN as DETECTION_DOMAIN
 from projects.models import Image, Project, Tag
 from tests.factories import DATASETS, make_image_bytes, make_project, make_tag
 
@@ -91,6 +92,27 @@ def test_project_edit(owner_client, project):
     assert response.status_code == 302
     project.refresh_from_db()
     assert (project.name, project.classification_type, project.domain.name) == ("Conifers", "Multilabel", "Food")
+
+
+def test_max_detections_is_a_detection_setting_from_1_to_300(owner_client, owner):
+    project = make_project(owner, project_type="detection", domain_id=DETECTION_DOMAIN)
+    url = reverse("projects:project-edit", args=[project.id])
+    assert 'name="max_detections" value="100"' in owner_client.get(url).content.decode()  # the default
+    form = {"name": "Forks", "project_type": "detection", "domain_detection": str(DETECTION_DOMAIN)}
+    for bad in ("0", "301", "2.5", "many"):
+        page = owner_client.post(url, {**form, "max_detections": bad})
+        assert page.status_code == 200
+        assert "Max detections must be a whole number from 1 to 300." in page.content.decode(), bad
+        project.refresh_from_db()
+        assert (project.name, project.max_detections) == ("Trees", 100)  # nothing saved
+    assert owner_client.post(url, {**form, "max_detections": "25"}).status_code == 302
+    project.refresh_from_db()
+    assert (project.name, project.max_detections) == ("Forks", 25)
+    assert owner_client.post(url, {**form, "max_detections": ""}).status_code == 302  # blank: left as it is
+    project.refresh_from_db()
+    assert project.max_detections == 25
+    with pytest.raises(errors.MaxDetectionsInvalid):  # the service checks it too (the API, imports)
+        services.project_update(project=project, max_detections=301)
 
 
 def test_project_delete_confirms_then_deletes_with_media(

@@ -65,7 +65,7 @@ class Predictor:
         if metadata.get("task") == "detection":
             from training.ml.detection import DetectionPredictor
 
-            return DetectionPredictor.load(path)
+            return DetectionPredictor.load(path, threads=threads)
         return cls(path, metadata, threads)
 
     def probabilities(self, image: ImageSource) -> np.ndarray:

@@ -47,13 +47,16 @@ def test_round_trip_carries_settings_tags_images_and_iterations(owner, team):  #
     from training.models import Iteration
 
     source, iteration = _classifier(owner)
+    type(source).objects.filter(id=source.id).update(max_detections=42)
+    source.refresh_from_db()
     data = archive_bytes(source)
 
     copy, preview = archive_import(source=io.BytesIO(data), workspace=team, created_by=owner)
 
     assert copy.id != source.id and copy.workspace_id == team.id
-    assert (copy.name, copy.description, copy.project_type, copy.classification_type, copy.domain_id) == (
-        source.name, source.description, source.project_type, source.classification_type, source.domain_id)
+    assert (copy.name, copy.description, copy.project_type, copy.classification_type, copy.domain_id,
+            copy.max_detections) == (source.name, source.description, source.project_type,
+                                     source.classification_type, source.domain_id, 42)
     assert preview.counts == {"tags": 3, "images": 11, "regions": 0, "iterations": 1}
     assert "published" in preview.notes[0]
     assert sorted((t.name, t.type, t.description, t.created) for t in copy.tags.all()) == sorted(
@@ -199,6 +202,8 @@ def test_bad_archives_are_refused_clearly_with_nothing_written(owner, team):  # 
     _refused(rewrite(data, edit_json("project.json", lambda c: c["project"].update(
         domain_id="00000000-0000-0000-0000-000000000000"))), team, "Unknown domain")
     _refused(rewrite(data, edit_json("project.json", lambda c: c.pop("tags"))), team, "malformed")
+    _refused(rewrite(data, edit_json("project.json", lambda c: c["project"].update(max_detections=301))), team,
+             "Max detections 301")
     _refused(rewrite(data, edit_json("project.json", lambda c: c["images"][0]["regions"].append(
         {"tag": c["tags"][0]["id"], "left": 0.5, "top": 0.5, "width": 2, "height": 0.1}))), team, "outside")
     # A member whose checksum is right but which is no image: refused while writing, and what was written goes.

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from training.ml.detection import data as ddata
-from training.ml.detection.model import DetectionHead, Detector, decode, locations
+from training.ml.detection.model import MAX_DETECTIONS, DetectionHead, Detector, decode, locations
 from training.ml.images import load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
@@ -124,8 +124,8 @@ class DetectionPredictor:
     """Loads a detection artifact once; thread-safe ``predict`` / ``predict_many``.
 
     Predictions are ``Prediction(tag, probability, box)`` with ``box`` a normalised
-    left/top/width/height :class:`Box`, after class-aware NMS, sorted by probability, at most 300,
-    probability >= 0.01.
+    left/top/width/height :class:`Box`, after class-aware NMS, sorted by probability, at most
+    ``max_detections`` (<= MAX_DETECTIONS, 300), probability >= SCORE_FLOOR (0.01).
     """
 
     task = "detection"
@@ -140,25 +140,34 @@ class DetectionPredictor:
 
     @classmethod
     def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> DetectionPredictor:
-        """Open an artifact directory (or its metadata.json)."""
+        """Open an artifact directory (or its metadata.json).
+
+        Args:
+            threads: onnxruntime intra-op threads; None = torch's thread count, 0 = onnxruntime's default.
+        """
         root = Path(artifact_path)
         root = root.parent if root.is_file() else root
         meta = read_metadata(root)
         if meta.get("task") != "detection":
             raise ValueError(f"{root} is not a detection artifact")
-        session = make_session(root / meta["onnx"], threads or torch.get_num_threads(), memory_arena=False)
+        session = make_session(root / meta["onnx"], torch.get_num_threads() if threads is None else threads,
+                               memory_arena=False)
         return cls(root, meta, session)
 
     @torch.inference_mode()
-    def detect(self, image: ddata.ImageInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,)."""
+    def detect(
+        self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,); D <= ``max_detections``."""
         arr = load_array(image, image_size=self.image_size)
         outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
-        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size)
+        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size,
+                      max_detections=min(max(1, int(max_detections)), MAX_DETECTIONS))
 
-    def predict(self, image: ddata.ImageInput) -> list[Prediction]:
-        """Detections of one image (PIL image, bytes or path) as Prediction objects."""
-        boxes, scores, labels = self.detect(image)
+    def predict(self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS) -> list[Prediction]:
+        """Detections of one image (PIL image, bytes or path) as Prediction objects, the ``max_detections``
+        most probable (the same boxes as the first ``max_detections`` of a full prediction)."""
+        boxes, scores, labels = self.detect(image, max_detections=max_detections)
         out = []
         for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
             tag = self.tags[int(c)]
