@@ -148,7 +148,7 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
         if name == "ONNX int8":
             parity = (f"top-1 agreement {int8['top1_agreement']:.3f}, mAP {int8['fp32_map']:.3f} -> "
                       f"{int8['int8_map']:.3f}, speed-up {seconds['ONNX'] / seconds[name]:.2f}x (timing loop), "
-                      f"{int8['speedup']:.2f}x (report), meets bar: {int8['meets_bar']}")
+                      f"{int8['speedup']:.2f}x (report), meets bar: {int8['meets_bar']}, CPU VNNI: {int8['cpu_vnni']}")
         else:
             parity = f"max |dp| {report['max_abs_diff']:.1e} on {report['images']} images, passed {report['passed']}"
         rows.append({"platform": name, "export_s": timings[name], "zip_bytes": _zip_size(work / name),
