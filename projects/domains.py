@@ -24,6 +24,7 @@ EXPORT_FLAVORS: dict[str, tuple[str, ...]] = {
     "ONNX": ("", "ONNX10", "ONNX12"),
     "OpenVino": ("",),
     "DockerFile": ("Linux", "ARM"),  # no flavor = Linux, as on Azure
+    "TensorFlow": ("TensorFlowNormal", "TensorFlowLite"),  # SavedModel / .tflite; no flavor = TensorFlowNormal
 }
 FULL_SIZE_PLATFORMS = ("ONNX",)  # what a non-compact domain exports
 
