@@ -186,7 +186,8 @@ def time_export(out: str | Path, images: Sequence[str | Path], *, rounds: int = 
 
 def _child(*args: str) -> dict[str, Any]:
     """Run this module's TensorFlow side in a child interpreter; its last stdout line is JSON."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(_ROOT)}
+    path = os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, "-m", "training.ml.export_tf", *args], capture_output=True, text=True,
                           cwd=_ROOT, env=env, timeout=1800, check=False)
     if done.returncode != 0:
