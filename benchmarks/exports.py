@@ -7,8 +7,10 @@ Without --artifact it trains the compact domain's classifier (EfficientNet-Lite0
 quickstart's forks and scissors (14 + 14 training photos, 6 + 6 held out for parity and timing). Latencies are
 of the model alone on decoded images (uint8 arrays; pre-processing is in every graph), single-threaded by default,
 the runtimes interleaved image by image so that load on a shared machine hits all alike; the DockerFile app is
-timed end to end over HTTP (POST /image, decode included) since that is how it is used. CoreML has no latency
-here (n/a): Core ML runs only on Apple platforms.
+timed end to end over HTTP (POST /image, decode included) since that is how it is used. TensorFlow's SavedModel and
+TFLite are timed the same way as the ONNX runtimes (model alone, decoded images, same threads) but in a child
+process (TensorFlow and torch cannot share one here), after the in-process runtimes, so not interleaved with them.
+CoreML has no latency here (n/a): Core ML runs only on Apple platforms.
 """
 
 from __future__ import annotations
@@ -64,11 +66,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(rows, indent=1))
-    print(f"\n{'platform':<22}{'export s':>9}{'zip MB':>8}{'ms/img':>9}{'img/s':>8}  parity")
+    print(f"\n{'platform':<28}{'export s':>9}{'zip MB':>8}{'ms/img':>9}{'img/s':>8}  parity")
     for r in rows:
         ms = r["ms_per_image"]
         speed = f"{ms:>9.1f}{1000 / ms:>8.1f}" if ms else f"{'n/a':>9}{'n/a':>8}"  # CoreML: no Core ML on Linux
-        print(f"{r['platform']:<22}{r['export_s']:>9.1f}{r['zip_bytes'] / 1e6:>8.2f}{speed}  {r['parity']}")
+        print(f"{r['platform']:<28}{r['export_s']:>9.1f}{r['zip_bytes'] / 1e6:>8.2f}{speed}  {r['parity']}")
 
 
 def _train(train: list[Path], work: Path) -> str:
@@ -90,6 +92,7 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
     from training.ml.export_coreml import export_coreml
     from training.ml.export_docker import export_docker, post_image, serve
     from training.ml.export_openvino import export_openvino
+    from training.ml.export_tf import export_tensorflow, time_export
     from training.ml.quantize import int8_report
     from training.ml.runtime import make_session
 
@@ -111,6 +114,10 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
         "OpenVino": build("OpenVino", lambda d: export_openvino(artifact, d, validation_images=held)),
         "DockerFile Linux": build("DockerFile Linux", lambda d: export_docker(artifact, d, validation_images=held)),
         "CoreML": build("CoreML", lambda d: export_coreml(artifact, d, validation_images=held)),
+        "TensorFlow TensorFlowNormal": build("TensorFlow TensorFlowNormal", lambda d: export_tensorflow(
+            artifact, d, flavor="TensorFlowNormal", validation_images=held)),
+        "TensorFlow TensorFlowLite": build("TensorFlow TensorFlowLite", lambda d: export_tensorflow(
+            artifact, d, flavor="TensorFlowLite", validation_images=held)),
     }
     # The int8 row's export time is the quantisation on top of the fp32 export; its zip holds both models.
     arrays = [load_array(p, image_size=224) for p in held]
@@ -141,6 +148,9 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
             for p in held:
                 post_image(url, p.read_bytes())
         seconds["DockerFile Linux"] = time.perf_counter() - start
+    for flavor in ("TensorFlowNormal", "TensorFlowLite"):
+        name = f"TensorFlow {flavor}"
+        seconds[name] = time_export(work / name, held, rounds=rounds, threads=threads) * n / 1000
     int8 = int8_report(work / "ONNX int8" / "model.onnx", work / "ONNX int8" / "model_int8.onnx", held,
                        tags=TAGS, image_size=224, truth=truth, threads=threads)
     rows = []

@@ -1,9 +1,10 @@
 """Export services: an iteration's model as a zip for offline use, built once in the background.
 
 Platforms (Azure's names): ONNX (flavors below; compact classification domains also get model_int8.onnx),
-OpenVino (training.ml.export_openvino), DockerFile Linux/ARM (training.ml.export_docker) and CoreML
-(training.ml.export_coreml: converted and its spec validated here, run only on Apple platforms); which ones an
-iteration may use is its domain's (projects.domains). Others (VAIDK, TensorFlow) are refused.
+OpenVino (training.ml.export_openvino), DockerFile Linux/ARM (training.ml.export_docker), TensorFlow
+TensorFlowNormal/TensorFlowLite (training.ml.export_tf: a SavedModel or a .tflite, converted and run in a child
+process) and CoreML (training.ml.export_coreml: converted and its spec validated here, run only on Apple
+platforms); which ones an iteration may use is its domain's (projects.domains). Others (VAIDK) are refused.
 
 ``export_request`` is what the page (and the API) call: it returns the existing export when there is one
 (Done: download it; Exporting: one build is already in flight) and queues a build only for a new or a Failed
@@ -237,6 +238,10 @@ def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: 
         from training.ml.export_coreml import export_coreml
 
         return export_coreml(artifact, out, validation_images=images)
+    if platform == "TensorFlow":
+        from training.ml.export_tf import export_tensorflow
+
+        return export_tensorflow(artifact, out, flavor=flavor, validation_images=images)
     from training.ml import export_onnx
 
     domain = domain_of(iteration.domain_id)
@@ -315,6 +320,16 @@ _CONTENTS = {
     "    docker build -t tagsight-model . && docker run -p 127.0.0.1:80:80 -d tagsight-model\n"
     "    curl -X POST http://127.0.0.1/image -H 'Content-Type: application/octet-stream' --data-binary @image.jpg\n"
     "Without Docker: pip install onnxruntime pillow numpy && python app/server.py --port 8080\n",
+    "TensorFlowNormal": "saved_model/ (TensorFlow SavedModel, fp32; signature serving_default; pre-processing{post}\n"
+    "inside; input 'image' = uint8 RGB [height, width, 3]), labels.txt, metadata.json, predict.py (needs only\n"
+    "tensorflow, Pillow and numpy) and parity.json (the SavedModel run by TensorFlow against the Tagsight service on\n"
+    "the iteration's validation images).\n\n"
+    "    pip install tensorflow pillow numpy\n    python predict.py my_image.jpg\n",
+    "TensorFlowLite": "model.tflite (TensorFlow Lite, fp32, builtin ops only; signature serving_default;\n"
+    "pre-processing{post} inside; input 'image' = uint8 RGB [height, width, 3], resized to each image), labels.txt,\n"
+    "metadata.json, predict.py (needs only ai-edge-litert, Pillow and numpy) and parity.json (the .tflite run by\n"
+    "LiteRT against the Tagsight service on the iteration's validation images).\n\n"
+    "    pip install ai-edge-litert pillow numpy\n    python predict.py my_image.jpg\n",
 }
 
 
@@ -327,7 +342,7 @@ def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export) -> 
     return (
         f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n"
         f"Platform {export.platform}{flavor}{what}.\n\n"
-        f"Files: {_CONTENTS[export.platform].format(post=post)}"
+        f"Files: {(_CONTENTS.get(export.flavor) or _CONTENTS[export.platform]).format(post=post)}"
         + (_CONTENTS["ONNX-int8"] if "int8" in report else "") + "\n"
         f"Parity: {report.get('images', 0)} images, max |difference| {report.get('max_abs_diff', 0):.2e}, "
         f"passed: {report.get('passed')}.\n"

@@ -25,6 +25,7 @@ EXPORT_FLAVORS: dict[str, tuple[str, ...]] = {
     "OpenVino": ("",),
     "DockerFile": ("Linux", "ARM"),  # no flavor = Linux, as on Azure
     "CoreML": ("",),
+    "TensorFlow": ("TensorFlowNormal", "TensorFlowLite"),  # SavedModel / .tflite; no flavor = TensorFlowNormal
 }
 FULL_SIZE_PLATFORMS = ("ONNX",)  # what a non-compact domain exports
 

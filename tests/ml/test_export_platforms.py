@@ -1,6 +1,7 @@
-"""OpenVino, DockerFile and CoreML exports of a small classifier and a tiny detector: each runs in its own runtime
-(the IR on OpenVINO, the container's app as a plain process answering Azure's contract) and predicts like the
-Predictor; CoreML, which runs only on Apple platforms, is checked by its spec and the program it was converted from."""
+"""OpenVino, DockerFile, TensorFlow and CoreML exports of a small classifier and a tiny detector: each runs in its
+own runtime (the IR on OpenVINO, the container's app as a plain process answering Azure's contract, the SavedModel
+on TensorFlow and the .tflite on LiteRT) and predicts like the Predictor; CoreML, which runs only on Apple
+platforms, is checked by its spec and the program it was converted from."""
 
 from __future__ import annotations
 
@@ -90,6 +91,38 @@ def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detect
         assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected]
         assert max((abs(a["probability"] - b.probability) for a, b in zip(row["predictions"], expected, strict=True)),
                    default=0.0) <= 1e-4
+
+
+@pytest.mark.parametrize(("task", "flavor"), [("classification", "TensorFlowNormal"),
+                                             ("classification", "TensorFlowLite"),
+                                             ("detection", "TensorFlowNormal"), ("detection", "TensorFlowLite")])
+def test_tensorflow_export_predicts_like_the_server_in_its_runtime(task: str, flavor: str, classifier: str,
+                                                                   detector: str, tmp_path: Path) -> None:
+    """Converted in a child process (TensorFlow and torch never share one), run there by the zip's own predict.py
+    for parity.json, and again here by that script alone in an isolated interpreter."""
+    from training.ml.export_tf import export_tensorflow
+
+    artifact = classifier if task == "classification" else detector
+    report = export_tensorflow(artifact, tmp_path, flavor=flavor, validation_images=_images())
+    assert report["passed"] and report["images"] == 4 and report["max_abs_diff"] <= 1e-4, report
+    lite = flavor == "TensorFlowLite"
+    assert report["runtime"].startswith("ai-edge-litert" if lite else "tensorflow")
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"labels.txt", "metadata.json", "predict.py", "parity.json"} <= names and "model.onnx" not in names
+    if lite:
+        assert (tmp_path / "model.tflite").read_bytes()[4:8] == b"TFL3" and "saved_model" not in names
+    else:
+        assert (tmp_path / "saved_model" / "saved_model.pb").is_file() and "model.tflite" not in names
+    assert json.loads((tmp_path / "metadata.json").read_text())["format"] == ("tflite" if lite else "saved_model")
+    offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
+    server = Predictor.load(artifact)
+    for row, path in zip(offline, _images(), strict=True):
+        expected = server.predict(path)
+        assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected]
+        for a, b in zip(row["predictions"], expected, strict=True):
+            assert abs(a["probability"] - b.probability) <= 1e-4
+            if b.box is not None:
+                assert max(abs(a["box"][k] - getattr(b.box, k)) for k in ("left", "top", "width", "height")) <= 1e-4
 
 
 def _post(url: str, data: bytes, content_type: str) -> tuple[int, Any]:

@@ -52,6 +52,7 @@ def test_iteration_exportable_to_follows_its_domain(owner) -> None:  # type: ign
         ("Nope", "", "not one of Azure's"),
         ("ONNX", "ARM", "flavor 'ARM' is not supported"),
         ("ONNX", "ONNX11", "flavor 'ONNX11' is not supported"),
+        ("TensorFlow", "ONNX12", "use TensorFlowNormal or TensorFlowLite"),
     ],
 )
 def test_export_iteration_refuses_with_azures_code(owner, platform, flavor, says) -> None:  # type: ignore[no-untyped-def]
@@ -61,6 +62,20 @@ def test_export_iteration_refuses_with_azures_code(owner, platform, flavor, says
     )
     assert response.status_code == 400 and response.json()["code"] == UNSUPPORTED, response.content
     assert says in response.json()["message"]
+
+
+def test_tensorflow_takes_azures_default_flavor_and_only_from_a_compact_domain(owner) -> None:  # type: ignore[no-untyped-def]
+    from predictions.exports import export_option
+
+    _, iteration = _iteration(owner, COMPACT)
+    assert export_option(iteration=iteration, platform="tensorflow", flavor="tensorflowlite") == (
+        "TensorFlow", "TensorFlowLite")
+    assert export_option(iteration=iteration, platform="TensorFlow", flavor="") == ("TensorFlow", "TensorFlowNormal")
+    project, iteration = _iteration(owner, GENERAL)
+    refused = _api_for(owner).post(f"/projects/{project.id}/iterations/{iteration.id}/export?platform=TensorFlow"
+                       "&flavor=TensorFlowLite")
+    assert refused.status_code == 400 and refused.json()["code"] == UNSUPPORTED, refused.content
+    assert "not a compact domain" in refused.json()["message"] and "TensorFlow" in refused.json()["message"]
 
 
 def test_export_card_offers_what_the_domain_exports(owner, owner_client) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Every platform and flavor a compact domain exports, through Microsoft's Python SDK against a live server:
+"""Every platform and flavor a compact domain exports (TensorFlow as its TFLite flavor: the SavedModel flavor is
+built in tests/ml), through Microsoft's Python SDK against a live server:
 export_iteration queues it, the worker's build (run here in-process) makes the zip, get_exports hands out its
 downloadUri, and the zip holds what the platform needs with a passed parity report."""
 
@@ -32,6 +33,8 @@ FILES = {
     ("DockerFile", "ARM"): {"Dockerfile", "app/server.py", "app/model.onnx", "parity.json"},
     ("CoreML", None): {"model.mlpackage/Manifest.json", "model.mlpackage/Data/com.apple.CoreML/model.mlmodel",
                        "labels.txt", "metadata.json", "predict.py", "parity.json", "README.txt"},
+    ("TensorFlow", "TensorFlowLite"): {"model.tflite", "labels.txt", "metadata.json", "predict.py", "parity.json",
+                                       "README.txt"},
 }
 
 
@@ -51,7 +54,7 @@ def test_every_platform_of_a_compact_domain_through_the_sdk(live_server, owner) 
     )
     trainer.config.retry_policy.retries = 0
     assert set(trainer.get_iteration(project.id, iteration.id).exportable_to) == {"ONNX", "OpenVino", "DockerFile",
-                                                                                "CoreML"}
+                                                                                "CoreML", "TensorFlow"}
 
     for platform, flavor in FILES:
         queued = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
@@ -68,6 +71,8 @@ def test_every_platform_of_a_compact_domain_through_the_sdk(live_server, owner) 
         assert expected <= set(zf.namelist()), (key, zf.namelist())
         parity = json.loads(zf.read("parity.json"))
         assert parity["passed"] and parity["images"] > 0, (key, parity)
+        if key[0] == "TensorFlow":  # run by LiteRT, not onnxruntime, when the zip was built
+            assert parity["runtime"].startswith("ai-edge-litert") and parity["max_abs_diff"] <= 1e-4, parity
         # Only the compact domain's plain ONNX export carries the int8 model and its measured report.
         assert ("int8" in parity) == (key == ("ONNX", None)), key
     int8 = json.loads(zipfile.ZipFile(io.BytesIO(requests.get(listed[("ONNX", None)].download_uri, timeout=60)

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from training.ml import artifacts
+from training.ml.export_tf import TF_RUNTIMES
 from training.ml.opset import DEFAULT_OPSET, classifier_at_opset
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class Model:
 _RUNTIMES = {
     "onnxruntime": ("onnxruntime", "import onnxruntime as ort", "model.onnx", _CLASSIFIER_MODEL, _DETECTOR_MODEL),
     "openvino": ("openvino", "import openvino as ov", "model.xml", _OPENVINO_CLASSIFIER, _OPENVINO_DETECTOR),
+    **TF_RUNTIMES,  # tensorflow (saved_model/) and litert (model.tflite): training.ml.export_tf
 }
 
 _SCRIPT_MAIN = '''
@@ -159,7 +161,7 @@ if __name__ == "__main__":
 
 def standalone_predict(task: str, runtime: str = "onnxruntime") -> str:
     """The source of the zip's ``predict.py`` for a classification or detection export on ``runtime``
-    (onnxruntime: model.onnx; openvino: model.xml)."""
+    (onnxruntime: model.onnx; openvino: model.xml; tensorflow: saved_model/; litert: model.tflite)."""
     pip, runtime_import, model_file, classifier, detector = _RUNTIMES[runtime]
     common = {"runtime_pip": pip, "runtime_import": runtime_import, "model_file": model_file}
     if task == "detection":
