@@ -3,8 +3,9 @@
 The mapping to EfficientNet-Lite backbones is ours: "compact" domains are the ones you would put on a phone, so
 they get the smallest model (and an int8 copy of it, see README "Compact domains"); the A1/A2 "better accuracy"
 domains get the larger ones. No domain has weights of its own beyond ImageNet's: where one trains a different recipe
-(Retail and Products on Shelves: a higher input resolution, ``image_size``) its ``description`` says exactly what
-changes, and where it does not (Food, Landmarks, Logo) it says it trains what General trains.
+(Retail and Products on Shelves: a higher input resolution, ``image_size``; Landmarks: the whole frame as well as
+the centre crop, ``framings``) its ``description`` says exactly what changes, and where it does not (Food, Logo) it
+says it trains what General trains. ``benchmarks/ml_classification.py --domains`` measures each recipe.
 
 Exports follow Azure: compact domains export to every platform Tagsight builds (Azure exports only compact
 domains). A non-compact domain's model is the full-size fp32 model; Tagsight still exports it, to ONNX only
@@ -39,6 +40,7 @@ class Domain:
     description: str = ""
     # The training recipe beyond the backbone, carried into training.ml's TrainConfig (training.services.run):
     image_size: int | None = None  # input side in px; None = the backbone's (classification) or detector's default
+    framings: tuple[str, ...] = ("centre",)  # classification: "centre" crop and/or "whole" frame (training.ml)
 
     @property
     def export_platforms(self) -> tuple[str, ...]:
@@ -69,7 +71,11 @@ DOMAINS: tuple[Domain, ...] = (
     Domain(UUID("c151d5b5-dd07-472a-acc8-15d29dea8518"), "Food", CLASSIFICATION, "lite0",
            description=_SAME_AS_GENERAL + " A flip-averaged prediction was measured for it and did not beat General."),
     Domain(UUID("ca455789-012d-4b50-9fec-5bb63841c793"), "Landmarks", CLASSIFICATION, "lite0",
-           description=_SAME_AS_GENERAL),
+           framings=("centre", "whole"),
+           description="General's EfficientNet-Lite0 at 224 px, but it also sees the whole frame, not only the centre "
+                       "crop, for wide scenes and off-centre landmarks: trained on both framings, it predicts from the "
+                       "mean of the two (twice General's time to embed an image). No Landmarks weights of its own. "
+                       "Exports to ONNX (full-size fp32 model)."),
     Domain(UUID("b30a91ae-e3c1-4f73-a81e-c270bff27c39"), "Retail", CLASSIFICATION, "lite0", image_size=320,
            description="General's EfficientNet-Lite0 at 320 px instead of 224 px, so small products keep their detail; "
                        "about twice General's time to embed an image in training and prediction. "

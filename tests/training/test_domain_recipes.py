@@ -26,8 +26,11 @@ def test_domains_that_change_the_recipe_say_so_and_the_others_say_they_train_gen
     for domain in DOMAINS:
         if domain.image_size is not None:
             assert f"{domain.image_size} px instead of" in domain.description, domain.name
-        elif domain.name in ("Food", "Landmarks", "Logo"):
+        if domain.framings != ("centre",):
+            assert "whole frame" in domain.description, domain.name
+        if domain.name in ("Food", "Logo"):
             assert "trains exactly what General" in domain.description, domain.name
+            assert domain.image_size is None and domain.framings == ("centre",), domain.name
 
 
 def test_a_retail_iteration_is_trained_and_predicts_at_its_higher_resolution(owner) -> None:  # type: ignore[no-untyped-def]
