@@ -185,10 +185,10 @@ def train_classifier(
         if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
-            if framings != ("centre",):  # the fine-tuned tail learnt and was measured on centre crops only
-                notes.append("Advanced training fine-tunes on the centre crop: the delivered model uses that "
-                             f"framing only, not {', '.join(framings)}.")
-                framings = ("centre",)
+            if len(framings) > 1:  # the fine-tuned tail learnt, and was measured, on the first framing only
+                notes.append(f"Advanced training fine-tunes on the {embedder.framing} framing: the delivered model "
+                             f"uses that framing only, not {' and '.join(framings)}.")
+                framings = (embedder.framing,)
             metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
             split_json = outcome.split
     step(0.97, "saving the model")
