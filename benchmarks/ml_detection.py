@@ -5,6 +5,7 @@ Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
     .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced --budget 600] [--seed 0]
     .venv/bin/python benchmarks/ml_detection.py azure
     .venv/bin/python benchmarks/ml_detection.py azure --image-size 448   # Products on Shelves' input size
+    .venv/bin/python benchmarks/ml_detection.py azure-small [--image-size 448]   # see small_objects()
 """
 
 from __future__ import annotations
@@ -35,6 +36,32 @@ def iou(a: dict[str, float], b: dict[str, float]) -> float:
     return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
+def small_objects(src: Path, root: Path) -> Path:
+    """A copy of a detection manifest with small objects: each photo shrunk to 0.35 of its size and pasted at a
+    seeded random spot of a grey frame of its original size, boxes moved with it. Returns the new manifest."""
+    import random
+
+    from PIL import Image
+
+    data = json.loads(src.read_text())
+    rng = random.Random(0)
+    images = {}
+    for rel, info in data["images"].items():
+        im = Image.open(src.parent / rel).convert("RGB")
+        w, h = im.size
+        sw, sh = max(1, int(w * 0.35)), max(1, int(h * 0.35))
+        x, y = rng.randrange(w - sw + 1), rng.randrange(h - sh + 1)
+        out = Image.new("RGB", (w, h), (128, 128, 128))
+        out.paste(im.resize((sw, sh), Image.Resampling.LANCZOS), (x, y))
+        name = rel.replace("/", "_")
+        out.save(root / name, quality=92)
+        regions = [{**r, "left": (x + r["left"] * sw) / w, "top": (y + r["top"] * sh) / h,
+                    "width": r["width"] * sw / w, "height": r["height"] * sh / h} for r in info.get("regions", [])]
+        images[name] = {**info, "regions": regions}
+    (root / "manifest.json").write_text(json.dumps({**data, "images": images}))
+    return root / "manifest.json"
+
+
 def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | None = None) -> None:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
@@ -42,6 +69,8 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
     from training.ml.metrics import compute_metrics
 
     manifest_path = DATASETS / ("raccoon" if dataset == "raccoon" else "azure-quickstart/detection") / "manifest.json"
+    if dataset == "azure-small":
+        manifest_path = small_objects(manifest_path, Path(tempfile.mkdtemp(prefix="bench-small-")))
     manifest = Manifest.from_json(manifest_path)
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -105,7 +134,7 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "all"], default="all")
+    parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "azure-small", "all"], default="all")
     parser.add_argument("--mode", choices=["quick", "advanced"], default="quick")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=600.0, help="advanced mode: TrainConfig.budget_seconds")
