@@ -37,7 +37,7 @@ def iou(a: dict[str, float], b: dict[str, float]) -> float:
 
 
 def small_objects(src: Path, root: Path) -> Path:
-    """A copy of a detection manifest with small objects: each photo shrunk to 0.35 of its size and pasted at a
+    """A copy of a detection manifest with small objects: each photo shrunk to 0.2 of its size and pasted at a
     seeded random spot of a grey frame of its original size, boxes moved with it. Returns the new manifest."""
     import random
 
@@ -49,7 +49,7 @@ def small_objects(src: Path, root: Path) -> Path:
     for rel, info in data["images"].items():
         im = Image.open(src.parent / rel).convert("RGB")
         w, h = im.size
-        sw, sh = max(1, int(w * 0.35)), max(1, int(h * 0.35))
+        sw, sh = max(1, int(w * 0.2)), max(1, int(h * 0.2))
         x, y = rng.randrange(w - sw + 1), rng.randrange(h - sh + 1)
         out = Image.new("RGB", (w, h), (128, 128, 128))
         out.paste(im.resize((sw, sh), Image.Resampling.LANCZOS), (x, y))
