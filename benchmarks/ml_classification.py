@@ -2,10 +2,16 @@
 
     .venv/bin/python benchmarks/ml_classification.py [--backbones lite0 lite1 lite2] [--seeds 0 1 2]
         [--advanced --budget 300] [--threads 2]
+    .venv/bin/python benchmarks/ml_classification.py --domains [--seeds 0 1 2]
 
 For every backbone: hymenoptera accuracy on 3 seeded stratified 70/30 splits, train() wall time
 with a cold embedding cache (trunk ONNX already exported, its one-time export timed separately)
 and with a warm cache (the same seed again); azure-quickstart k-fold accuracy and the test image's top tag; peak RSS.
+
+``--domains``: every classification domain whose recipe differs from General's (projects.domains: image_size,
+framings) against General, in one run: accuracy on hymenoptera (3 seeded 70/30 splits), azure-quickstart
+(k-fold) and harder variants built here from them (see ``variant``), the first seed's cold train() time on
+hymenoptera and the Predictor's latency on 20 hymenoptera photos.
 """
 
 from __future__ import annotations
@@ -34,6 +40,94 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def variant(src: Manifest, kind: str, root: Path) -> Manifest:
+    """A harder copy of a classification set, seeded: "wide" puts each photo in the left or right half of a 2:1
+    frame whose other half is the same photo mirrored and blurred (the subject off-centre, as in a wide scene);
+    "small" pastes a 0.35x copy at a random spot of a grey frame of the photo's size (a small subject)."""
+    import json
+    import random
+
+    from PIL import Image, ImageFilter
+
+    root = root / f"{src.name}-{kind}"
+    root.mkdir(parents=True)
+    rng = random.Random(0)
+    images = {}
+    for i, sample in enumerate(src.samples):
+        im = Image.open(src.resolve(sample)).convert("RGB")
+        w, h = im.size
+        if kind == "wide":
+            out = Image.new("RGB", (2 * w, h))
+            left = rng.random() < 0.5
+            out.paste(im, (0 if left else w, 0))
+            out.paste(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).filter(ImageFilter.GaussianBlur(8)),
+                      (w if left else 0, 0))
+        else:
+            out = Image.new("RGB", (w, h), (128, 128, 128))
+            small = im.resize((max(1, int(w * 0.35)), max(1, int(h * 0.35))), Image.Resampling.LANCZOS)
+            out.paste(small, (rng.randrange(w - small.size[0] + 1), rng.randrange(h - small.size[1] + 1)))
+        out.save(root / f"{i:04d}.jpg", quality=92)
+        images[f"{i:04d}.jpg"] = {"tags": list(sample.tags)}
+    manifest = {"name": f"{src.name}-{kind}", "task": "classification", "tags": list(src.tags), "images": images}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return Manifest.from_json(root / "manifest.json")
+
+
+def compare_domains(seeds: list[int], threads: int | None) -> None:
+    """The --domains table (see the module docstring)."""
+    from projects.domains import CLASSIFICATION, DOMAINS
+
+    base = Path(tempfile.mkdtemp(prefix="bench-domains-"))
+    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
+    quickstart = Manifest.from_json(DATA / "azure-quickstart" / "classification" / "manifest.json")
+    sets = {"hymenoptera": hymenoptera, "quickstart": quickstart,
+            "hym-wide": variant(hymenoptera, "wide", base), "hym-small": variant(hymenoptera, "small", base),
+            "qs-wide": variant(quickstart, "wide", base)}
+    general = next(d for d in DOMAINS if d.type == CLASSIFICATION and d.name == "General")
+    same = [d.name for d in DOMAINS if d.type == CLASSIFICATION and d.backbone == general.backbone
+            and (d.image_size, d.framings) == (general.image_size, general.framings) and d is not general]
+    print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; same recipe as General: {', '.join(same)}")
+    print("domain (recipe)                      | " + " | ".join(f"{n:>11s}" for n in sets)
+          + " | cold train s")
+    predictors: dict[str, Predictor] = {}
+    latency_images = [hymenoptera.resolve(s) for s in hymenoptera.samples[::10]]
+    for domain in DOMAINS:
+        if domain.type != CLASSIFICATION or domain.compact or domain.name in same or domain.backbone != "lite0":
+            continue
+        cache = base / f"cache-{domain.name}"
+        trunk_path(domain.backbone, domain.image_size or BACKBONES[domain.backbone].image_size, cache)  # not timed
+        scores, cold, artifact = [], 0.0, ""
+        for name, manifest in sets.items():
+            accs: list[float] = []
+            for seed in seeds if len(manifest.samples) >= 50 else seeds[:1]:
+                cfg = TrainConfig(backbone=domain.backbone, image_size=domain.image_size, framings=domain.framings,
+                                  seed=seed, kfold=1 if len(manifest.samples) >= 50 else 0, cache_dir=str(cache),
+                                  threads=threads)
+                t = time.perf_counter()
+                r = train(manifest, cfg, base / f"run-{domain.name}-{name}-{seed}")
+                if name == "hymenoptera" and not accs:
+                    cold, artifact = time.perf_counter() - t, r.artifact_path
+                kf = r.metrics.get("kfold")
+                accs.append(kf["accuracy_mean"] if kf else r.metrics["overall"]["accuracy"])
+            scores.append(float(np.mean(accs)))
+        label = f"{domain.name} ({r.metrics['image_size']} px, {'+'.join(domain.framings)})"
+        print(f"{label:36s} | " + " | ".join(f"{a:11.3f}" for a in scores) + f" | {cold:12.1f}", flush=True)
+        predictors[label] = Predictor.load(artifact, threads=threads)
+    # Latency last, round-robin over the models, so a busy moment of a shared machine hits them all alike.
+    cpu: dict[str, list[float]] = {label: [] for label in predictors}
+    wall: dict[str, list[float]] = {label: [] for label in predictors}
+    for image in [latency_images[0], *latency_images]:
+        for label, predictor in predictors.items():
+            t, c = time.perf_counter(), time.process_time()
+            predictor.predict(image)
+            wall[label].append(time.perf_counter() - t)
+            cpu[label].append(time.process_time() - c)
+    for label in predictors:  # the first (warm-up) call is left out
+        print(f"{label:36s} predict: median {1000 * np.median(wall[label][1:]):.1f} ms wall, "
+              f"{1000 * np.median(cpu[label][1:]):.1f} ms CPU per image ({len(latency_images)} hymenoptera photos)")
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbones", nargs="+", default=["lite0"])
@@ -41,7 +135,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--advanced", action="store_true")
     parser.add_argument("--budget", type=float, default=300.0)
+    parser.add_argument("--domains", action="store_true", help="compare the domains' recipes (see above)")
     args = parser.parse_args()
+    if args.domains:
+        compare_domains(args.seeds, args.threads)
+        return
     hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
     quickstart = Manifest.from_json(DATA / "azure-quickstart" / "classification" / "manifest.json")
     test_image = DATA / "azure-quickstart" / "classification" / "Test" / "test_image.jpg"

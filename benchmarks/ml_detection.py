@@ -4,6 +4,8 @@ Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
     .venv/bin/python benchmarks/ml_detection.py                 # both datasets, one subprocess each
     .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced --budget 600] [--seed 0]
     .venv/bin/python benchmarks/ml_detection.py azure
+    .venv/bin/python benchmarks/ml_detection.py azure --image-size 448   # Products on Shelves' input size
+    .venv/bin/python benchmarks/ml_detection.py azure-small [--image-size 448]   # see small_objects()
 """
 
 from __future__ import annotations
@@ -34,13 +36,41 @@ def iou(a: dict[str, float], b: dict[str, float]) -> float:
     return inter / (a["width"] * a["height"] + b["width"] * b["height"] - inter)
 
 
-def run(dataset: str, mode: str, seed: int, budget: float) -> None:
+def small_objects(src: Path, root: Path) -> Path:
+    """A copy of a detection manifest with small objects: each photo shrunk to 0.2 of its size and pasted at a
+    seeded random spot of a grey frame of its original size, boxes moved with it. Returns the new manifest."""
+    import random
+
+    from PIL import Image
+
+    data = json.loads(src.read_text())
+    rng = random.Random(0)
+    images = {}
+    for rel, info in data["images"].items():
+        im = Image.open(src.parent / rel).convert("RGB")
+        w, h = im.size
+        sw, sh = max(1, int(w * 0.2)), max(1, int(h * 0.2))
+        x, y = rng.randrange(w - sw + 1), rng.randrange(h - sh + 1)
+        out = Image.new("RGB", (w, h), (128, 128, 128))
+        out.paste(im.resize((sw, sh), Image.Resampling.LANCZOS), (x, y))
+        name = rel.replace("/", "_")
+        out.save(root / name, quality=92)
+        regions = [{**r, "left": (x + r["left"] * sw) / w, "top": (y + r["top"] * sh) / h,
+                    "width": r["width"] * sw / w, "height": r["height"] * sh / h} for r in info.get("regions", [])]
+        images[name] = {**info, "regions": regions}
+    (root / "manifest.json").write_text(json.dumps({**data, "images": images}))
+    return root / "manifest.json"
+
+
+def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | None = None) -> None:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
     from training.ml.manifest import Manifest
     from training.ml.metrics import compute_metrics
 
     manifest_path = DATASETS / ("raccoon" if dataset == "raccoon" else "azure-quickstart/detection") / "manifest.json"
+    if dataset == "azure-small":
+        manifest_path = small_objects(manifest_path, Path(tempfile.mkdtemp(prefix="bench-small-")))
     manifest = Manifest.from_json(manifest_path)
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -49,7 +79,7 @@ def run(dataset: str, mode: str, seed: int, budget: float) -> None:
         stages.setdefault(stage.split(":")[0].split(" (")[0], time.perf_counter() - t0)
 
     with tempfile.TemporaryDirectory() as work:
-        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget)  # type: ignore[arg-type]
+        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size)  # type: ignore[arg-type]
         result = train_detector(manifest, config, work, progress=progress)
         wall = time.perf_counter() - t0
         cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -57,7 +87,7 @@ def run(dataset: str, mode: str, seed: int, budget: float) -> None:
         m = result.metrics
         coco = compute_metrics("detection", m["tags"], m["validation_predictions"], interpolation="coco101")
         print(
-            f"dataset={dataset} mode={mode} seed={seed} split={m['split']['method']} "
+            f"dataset={dataset} mode={mode} seed={seed} image_size={m['image_size']} split={m['split']['method']} "
             f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}"
         )
         print(
@@ -104,17 +134,19 @@ def run(dataset: str, mode: str, seed: int, budget: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "all"], default="all")
+    parser.add_argument("dataset", nargs="?", choices=["raccoon", "azure", "azure-small", "all"], default="all")
     parser.add_argument("--mode", choices=["quick", "advanced"], default="quick")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=600.0, help="advanced mode: TrainConfig.budget_seconds")
+    parser.add_argument("--image-size", type=int, default=None, help="TrainConfig.image_size (default: 320)")
     args = parser.parse_args()
     if args.dataset == "all":
         for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
             cmd = [sys.executable, __file__, name, "--mode", args.mode, "--seed", str(args.seed)]
-            subprocess.run([*cmd, "--budget", str(args.budget)], check=True)
+            size = ["--image-size", str(args.image_size)] if args.image_size else []
+            subprocess.run([*cmd, "--budget", str(args.budget), *size], check=True)
     else:
-        run(args.dataset, args.mode, args.seed, args.budget)
+        run(args.dataset, args.mode, args.seed, args.budget, args.image_size)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 The mapping to EfficientNet-Lite backbones is ours: "compact" domains are the ones you would put on a phone, so
 they get the smallest model (and an int8 copy of it, see README "Compact domains"); the A1/A2 "better accuracy"
-domains get the larger ones. Where a domain has no weights of its own (Food, Landmarks, Retail, Logo, Shelves),
-its ``description`` says so: it trains what General trains.
+domains get the larger ones. No domain has weights of its own beyond ImageNet's: where one trains a different recipe
+(Retail and Products on Shelves: a higher input resolution, ``image_size``; Landmarks: the whole frame as well as
+the centre crop, ``framings``) its ``description`` says exactly what changes, and where it does not (Food, Logo) it
+says it trains what General trains. ``benchmarks/ml_classification.py --domains`` measures each recipe.
 
 Exports follow Azure: compact domains export to every platform Tagsight builds (Azure exports only compact
 domains). A non-compact domain's model is the full-size fp32 model; Tagsight still exports it, to ONNX only
@@ -38,6 +40,9 @@ class Domain:
     backbone: str  # training.ml BACKBONES key
     compact: bool = False
     description: str = ""
+    # The training recipe beyond the backbone, carried into training.ml's TrainConfig (training.services.run):
+    image_size: int | None = None  # input side in px; None = the backbone's (classification) or detector's default
+    framings: tuple[str, ...] = ("centre",)  # classification: "centre" crop and/or "whole" frame (training.ml)
 
     @property
     def export_platforms(self) -> tuple[str, ...]:
@@ -53,7 +58,8 @@ class Domain:
         return EXPORT_FLAVORS[platform] if platform in self.export_platforms else ()
 
 
-_SAME_AS_GENERAL = "No weights of its own: trains exactly what General trains (EfficientNet-Lite0, 224 px)."
+_SAME_AS_GENERAL = ("No weights or recipe of its own: trains exactly what General trains (EfficientNet-Lite0, "
+                    "224 px, centre crop).")
 _COMPACT = ("Compact: EfficientNet-Lite0 at 224 px, exported to every platform; "
             "the ONNX export also holds an int8 model (static quantisation calibrated on the training images).")
 
@@ -64,11 +70,18 @@ DOMAINS: tuple[Domain, ...] = (
            description="Larger backbone: EfficientNet-Lite2 at 260 px; slower, better on hard sets."),
     Domain(UUID("2e37d7fb-3a54-486a-b4d6-cfc369af0018"), "General [A2]", CLASSIFICATION, "lite1",
            description="Larger backbone: EfficientNet-Lite1 at 240 px; between General and General [A1]."),
-    Domain(UUID("c151d5b5-dd07-472a-acc8-15d29dea8518"), "Food", CLASSIFICATION, "lite0", description=_SAME_AS_GENERAL),
+    Domain(UUID("c151d5b5-dd07-472a-acc8-15d29dea8518"), "Food", CLASSIFICATION, "lite0",
+           description=_SAME_AS_GENERAL + " A flip-averaged prediction was measured for it and did not beat General."),
     Domain(UUID("ca455789-012d-4b50-9fec-5bb63841c793"), "Landmarks", CLASSIFICATION, "lite0",
-           description=_SAME_AS_GENERAL),
-    Domain(UUID("b30a91ae-e3c1-4f73-a81e-c270bff27c39"), "Retail", CLASSIFICATION, "lite0",
-           description=_SAME_AS_GENERAL),
+           framings=("centre", "whole"),
+           description="General's EfficientNet-Lite0 at 224 px, but it also sees the whole frame, not only the centre "
+                       "crop, for wide scenes and off-centre landmarks: trained on both framings, it predicts from the "
+                       "mean of the two (twice General's time to embed an image). No Landmarks weights of its own. "
+                       "Exports to ONNX (full-size fp32 model)."),
+    Domain(UUID("b30a91ae-e3c1-4f73-a81e-c270bff27c39"), "Retail", CLASSIFICATION, "lite0", image_size=320,
+           description="General's EfficientNet-Lite0 at 320 px instead of 224 px, so small products keep their detail; "
+                       "about twice General's time to embed an image in training and prediction. "
+                       "No Retail weights of its own. Exports to ONNX (full-size fp32 model)."),
     Domain(UUID("0732100f-1a38-4e49-a514-c9b44c697ab5"), "General (compact)", CLASSIFICATION, "lite0", True,
            description=_COMPACT),
     Domain(UUID("a1db07ca-a19a-4830-bae8-e004a42dc863"), "General (compact) [S1]", CLASSIFICATION, "lite0", True,
@@ -76,17 +89,22 @@ DOMAINS: tuple[Domain, ...] = (
     # Object detection: the Python quickstart picks type=="ObjectDetection" and name=="General"; the JS
     # one takes the first OD domain, so "General" comes first.
     Domain(UUID("da2e3a8a-40a5-4171-82f4-58522f70fbc1"), "General", OBJECT_DETECTION, "lite0",
-           description="EfficientNet-Lite0 detector. Exports to ONNX (full-size fp32 model)."),
+           description="EfficientNet-Lite0 detector at 320 px (ImageNet weights). "
+                       "Exports to ONNX (full-size fp32 model)."),
     Domain(UUID("9c616dff-2e7d-ea11-af59-1866da359ce6"), "General [A1]", OBJECT_DETECTION, "lite1",
-           description="Larger backbone: EfficientNet-Lite1 detector; slower, better on hard sets."),
+           description="Larger backbone: EfficientNet-Lite1 detector at 320 px; slower, better on hard sets."),
     Domain(UUID("1d8ffafe-ec40-4fb2-8f90-72b3b6cecea4"), "Logo", OBJECT_DETECTION, "lite0",
-           description="No weights of its own: trains exactly what General (object detection) trains."),
+           description="No weights or recipe of its own: trains exactly what General (object detection) trains "
+                       "(EfficientNet-Lite0 detector, 320 px)."),
     Domain(UUID("3780a898-81c3-4516-81ae-3a139614e1f3"), "Products on Shelves", OBJECT_DETECTION, "lite0",
-           description="No weights of its own: trains exactly what General (object detection) trains."),
+           image_size=448,
+           description="General's EfficientNet-Lite0 detector at 448 px instead of 320 px, for small products on "
+                       "crowded shelves; about twice General's training and prediction time. No weights of its own. "
+                       "Exports to ONNX (full-size fp32 model)."),
     Domain(UUID("a27d5ca5-bb19-49d8-a70a-fec086c47f5b"), "General (compact)", OBJECT_DETECTION, "lite0", True,
-           description="Compact: EfficientNet-Lite0 detector, exported to every platform."),
+           description="Compact: EfficientNet-Lite0 detector at 320 px, exported to every platform."),
     Domain(UUID("7ec2ac80-887b-48a6-8df9-8b1357765430"), "General (compact) [S1]", OBJECT_DETECTION, "lite0", True,
-           description="Compact: EfficientNet-Lite0 detector, exported to every platform."),
+           description="Compact: EfficientNet-Lite0 detector at 320 px, exported to every platform."),
 )
 
 DOMAINS_BY_ID: dict[UUID, Domain] = {d.id: d for d in DOMAINS}

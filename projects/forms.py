@@ -8,12 +8,22 @@ from uuid import UUID
 from django import forms
 from django.utils.datastructures import MultiValueDict
 
-from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN, DEFAULT_DETECTION_DOMAIN, DOMAINS, OBJECT_DETECTION
+from projects.domains import (
+    DEFAULT_CLASSIFICATION_DOMAIN,
+    DEFAULT_DETECTION_DOMAIN,
+    DOMAINS,
+    DOMAINS_BY_ID,
+    OBJECT_DETECTION,
+)
 from projects.models import DEFAULT_MAX_DETECTIONS, MAX_DETECTIONS_LIMIT, Project, Tag
 
 
 def _domain_choices(domain_type: str) -> list[tuple[str, str]]:
     return [(str(d.id), d.name) for d in DOMAINS if (d.type == OBJECT_DETECTION) == (domain_type == "detection")]
+
+
+def _described(field: forms.BoundField) -> list[tuple[Any, str]]:
+    return [(radio, DOMAINS_BY_ID[UUID(str(radio.data["value"]))].description) for radio in field]
 
 
 class ProjectForm(forms.Form):
@@ -50,6 +60,15 @@ class ProjectForm(forms.Form):
             "max_value": f"Max detections must be a whole number from 1 to {MAX_DETECTIONS_LIMIT}.",
         },
     )
+
+    @property
+    def classification_domains(self) -> list[tuple[Any, str]]:
+        """(radio, what the domain trains) pairs: the page says what each domain changes, as get_domains does."""
+        return _described(self["domain_classification"])
+
+    @property
+    def detection_domains(self) -> list[tuple[Any, str]]:
+        return _described(self["domain_detection"])
 
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:

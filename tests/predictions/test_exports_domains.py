@@ -31,8 +31,12 @@ def test_compact_domains_export_everywhere_and_the_others_onnx_only(owner) -> No
         expected = list(EXPORT_FLAVORS) if "(compact)" in name else ["ONNX"]
         assert d["exportablePlatforms"] == expected and d["exportable"] is True, d
         assert d["modelInformation"]["description"], d
-    assert "No weights of its own" in domains[("Food", "Classification")]["modelInformation"]["description"]
-    assert "Lite2" in domains[("General [A1]", "Classification")]["modelInformation"]["description"]
+    said = {key: d["modelInformation"]["description"] for key, d in domains.items()}
+    assert "trains exactly what General trains" in said[("Food", "Classification")]
+    assert "trains exactly what General (object detection) trains" in said[("Logo", "ObjectDetection")]
+    assert "320 px instead of 224 px" in said[("Retail", "Classification")]
+    assert "448 px instead of 320 px" in said[("Products on Shelves", "ObjectDetection")]
+    assert "Lite2" in said[("General [A1]", "Classification")]
 
 
 def test_iteration_exportable_to_follows_its_domain(owner) -> None:  # type: ignore[no-untyped-def]

@@ -75,6 +75,16 @@ def test_project_create_form_and_domains_filtered_by_type(owner_client, owner):
     assert project.is_detection and project.domain.name == "Logo" and project.description == "cutlery"
 
 
+def test_project_form_says_what_each_domain_trains_as_get_domains_does(owner_client):
+    from django.utils.html import escape
+
+    from projects.domains import DOMAINS
+
+    page = owner_client.get(reverse("projects:project-create")).content.decode()
+    for domain in DOMAINS:
+        assert escape(domain.description) in page, domain.name
+
+
 def test_project_create_with_errors_rerenders_the_form(owner_client):
     response = owner_client.post(reverse("projects:project-create"), {"name": "", "project_type": "classification"})
     assert response.status_code == 200 and "This field is required" in response.content.decode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,13 @@ def write_artifact(
 
 
 def compose_classifier(
-    trunk_file: str | Path, *, image_size: int, weight: np.ndarray, bias: np.ndarray, multilabel: bool
+    trunk_file: str | Path,
+    *,
+    image_size: int,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    multilabel: bool,
+    framings: Sequence[str] = ("centre",),
 ) -> onnx.ModelProto:
     """One graph: uint8 [H, W, 3] -> pre-processing -> trunk -> linear head -> softmax/sigmoid.
 
@@ -75,12 +82,34 @@ def compose_classifier(
         weight: (F, K) head weights acting on raw embeddings.
         bias: (K,) head bias.
         multilabel: sigmoid outputs instead of softmax.
+        framings: how the image is framed (``embeddings.FRAMINGS``); with more than one, the trunk runs on
+            each framing as one batch and the head reads the mean of their embeddings.
 
     Returns:
         The composed model (opset 18; input "image", outputs "probabilities" [1, K] and "embedding").
     """
     trunk = onnx.load(str(trunk_file))
-    pre = preprocess_graph(image_size, input_name="image", output_name="pixels")
+    if len(framings) == 1:
+        pre = preprocess_graph(image_size, framing=framings[0], input_name="image", output_name="pixels")
+        pre_nodes, pre_inits = list(pre.node), list(pre.initializer)
+        trunk_nodes = list(trunk.graph.node)
+    else:
+        pre_nodes, pre_inits = [], []
+        for framing in framings:
+            pre = preprocess_graph(image_size, framing=framing, input_name="image",
+                                   output_name=f"pp_{framing}_pixels", prefix=f"pp_{framing}_")
+            pre_nodes += pre.node
+            pre_inits += pre.initializer
+        pre_nodes.append(helper.make_node("Concat", [f"pp_{f}_pixels" for f in framings], ["pixels"], axis=0))
+        trunk_nodes = []
+        for node in trunk.graph.node:
+            renamed = onnx.NodeProto()
+            renamed.CopyFrom(node)
+            renamed.output[:] = ["framing_embeddings" if o == "embedding" else o for o in node.output]
+            trunk_nodes.append(renamed)
+        trunk_nodes.append(helper.make_node("ReduceMean", ["framing_embeddings", "framing_axis"], ["embedding"],
+                                            keepdims=1))
+        pre_inits.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "framing_axis"))
     k = int(weight.shape[1])
     head_nodes = [
         helper.make_node("MatMul", ["embedding", "head_weight"], ["head_mm"]),
@@ -91,12 +120,12 @@ def compose_classifier(
             else helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)
         ),
     ]
-    inits = list(pre.initializer) + list(trunk.graph.initializer) + [
+    inits = pre_inits + list(trunk.graph.initializer) + [
         numpy_helper.from_array(np.asarray(weight, dtype=np.float32), "head_weight"),
         numpy_helper.from_array(np.asarray(bias, dtype=np.float32), "head_bias"),
     ]
     graph = helper.make_graph(
-        list(pre.node) + list(trunk.graph.node) + head_nodes,
+        pre_nodes + trunk_nodes + head_nodes,
         "tagsight_classifier",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["height", "width", 3])],
         [

