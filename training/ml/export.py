@@ -66,6 +66,16 @@ def load_array(src, image_size=METADATA["image_size"]):
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
+
+def detection_rows(boxes, scores, labels):
+    """A detector's outputs (boxes x0, y0, x1, y1 as fractions) as predictions, most probable first."""
+    rows = []
+    for (x0, y0, x1, y1), p, c in zip(np.asarray(boxes).tolist(), np.asarray(scores).tolist(),
+                                      np.asarray(labels).tolist()):
+        box = {{"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}}
+        rows.append({{"tag": LABELS[int(c)], "probability": float(p), "box": box}})
+    return sorted(rows, key=lambda r: -r["probability"])
+
 '''
 _SCRIPT_HEAD = _SCRIPT_DOC + _SCRIPT_LOADER
 
@@ -92,11 +102,7 @@ class Model:
 
     def predict(self, src):
         out = dict(zip(self.outputs, self.session.run(None, {"image": load_array(src)})))
-        rows = []
-        for (x0, y0, x1, y1), p, c in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
-            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
-        return sorted(rows, key=lambda r: -r["probability"])
+        return detection_rows(out["boxes"], out["scores"], out["labels"])
 '''
 
 # The same two models on OpenVINO's runtime (model.xml + model.bin, fp32 inference).
@@ -135,11 +141,7 @@ class Model:
 
     def predict(self, src):
         boxes, scores, labels = self.run(None, {"image": load_array(src)})
-        rows = []
-        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
-            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
-        return sorted(rows, key=lambda r: -r["probability"])
+        return detection_rows(boxes, scores, labels)
 '''
 
 _RUNTIMES = {

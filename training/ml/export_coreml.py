@@ -483,11 +483,7 @@ class Model:
         out = self.model.predict({"image": Image.fromarray(model_input(src))})
         boxes, scores, labels = (np.asarray(out[k]).reshape(-1, *s) for k, s in
                                  (("boxes", (4,)), ("scores", ()), ("labels", ())))
-        rows = []
-        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
-            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
-        return sorted(rows, key=lambda r: -r["probability"])
+        return detection_rows(boxes, scores, labels)
 '''
 
 _COREML_MAIN = '''

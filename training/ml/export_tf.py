@@ -43,68 +43,57 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- the zip's predict.py (TensorFlow / LiteRT)
 
-TF_CLASSIFIER = '''
+# Each runtime opens the model one way; the classifier and detector methods follow.
+_TF_OPEN = '''
 class Model:
     def __init__(self, path=HERE / "saved_model", threads=None):
         if threads:  # before TensorFlow runs anything
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         self.run_model = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def probabilities(self, src):
-        array = src if isinstance(src, np.ndarray) else load_array(src)  # an array: decoded already
-        return self.run_model(image=tf.constant(array))["probabilities"].numpy()[0]
-
+'''
+# LiteRT's signature runner resizes the input tensor to each image's size before invoking the model.
+_LITERT_OPEN = '''
+class Model:
+    def __init__(self, path=HERE / "model.tflite", threads=None):
+        self.run_model = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner("serving_default")
+'''
+_PREDICT_CLASSES = '''
     def predict(self, src):
         p = self.probabilities(src)
         return [{"tag": LABELS[i], "probability": float(p[i])} for i in np.argsort(-p, kind="stable")]
 '''
+_PREDICT_BOXES = '''
+    def predict(self, src):
+        boxes, scores, labels = self.run(None, {"image": load_array(src)})
+        return detection_rows(boxes, scores, labels)
+'''
 
-TF_DETECTOR = '''
-class Model:
-    def __init__(self, path=HERE / "saved_model", threads=None):
-        if threads:  # before TensorFlow runs anything
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        self.run_model = tf.saved_model.load(str(path)).signatures["serving_default"]
+TF_CLASSIFIER = _TF_OPEN + '''
+    def probabilities(self, src):
+        array = src if isinstance(src, np.ndarray) else load_array(src)  # an array: decoded already
+        return self.run_model(image=tf.constant(array))["probabilities"].numpy()[0]
+''' + _PREDICT_CLASSES
 
+TF_DETECTOR = _TF_OPEN + '''
     def run(self, _names, feeds):
         """onnxruntime's InferenceSession.run, for code written against it: [boxes, scores, labels]."""
         out = self.run_model(image=tf.constant(feeds["image"]))
         return [out[name].numpy() for name in ("boxes", "scores", "labels")]
+''' + _PREDICT_BOXES
 
-    def predict(self, src):
-        boxes, scores, labels = self.run(None, {"image": load_array(src)})
-        rows = []
-        for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
-            box = {"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0}
-            rows.append({"tag": LABELS[int(c)], "probability": float(p), "box": box})
-        return sorted(rows, key=lambda r: -r["probability"])
-'''
-
-# LiteRT's signature runner resizes the input tensor to each image's size before invoking the model.
-LITERT_CLASSIFIER = '''
-class Model:
-    def __init__(self, path=HERE / "model.tflite", threads=None):
-        self.run_model = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner("serving_default")
-
+LITERT_CLASSIFIER = _LITERT_OPEN + '''
     def probabilities(self, src):
         array = src if isinstance(src, np.ndarray) else load_array(src)  # an array: decoded already
         return self.run_model(image=array)["probabilities"][0]
+''' + _PREDICT_CLASSES
 
-    def predict(self, src):
-        p = self.probabilities(src)
-        return [{"tag": LABELS[i], "probability": float(p[i])} for i in np.argsort(-p, kind="stable")]
-'''
-
-LITERT_DETECTOR = TF_DETECTOR.replace('HERE / "saved_model"', 'HERE / "model.tflite"').replace(
-    """        if threads:  # before TensorFlow runs anything
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-""", "").replace(
-    'tf.saved_model.load(str(path)).signatures["serving_default"]',
-    'Interpreter(model_path=str(path), num_threads=threads).get_signature_runner("serving_default")',
-).replace('tf.constant(feeds["image"])', 'feeds["image"]').replace("out[name].numpy()", "np.asarray(out[name])")
+LITERT_DETECTOR = _LITERT_OPEN + '''
+    def run(self, _names, feeds):
+        """onnxruntime's InferenceSession.run, for code written against it: [boxes, scores, labels]."""
+        out = self.run_model(image=feeds["image"])
+        return [np.asarray(out[name]) for name in ("boxes", "scores", "labels")]
+''' + _PREDICT_BOXES
 
 # standalone_predict's runtimes (training.ml.export._RUNTIMES): pip name, import, model file, the two models.
 TF_RUNTIMES = {

@@ -108,14 +108,13 @@ def is_multilabel(validation_predictions: Sequence[Mapping[str, Any]]) -> bool:
     return False
 
 
-def _classification(
-    tags: Sequence[str], vps: Sequence[Mapping[str, Any]], threshold: float, multilabel: bool
-) -> dict[str, Any]:
+def classification_matrices(
+    tags: Sequence[str], vps: Sequence[Mapping[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classification validation predictions as (probabilities [N, K], true tags [N, K] bool), tags in order."""
     index = {t: i for i, t in enumerate(tags)}
-    n, k = len(vps), len(tags)
-    probs = np.zeros((n, k), dtype=np.float64)
-    truth = np.zeros((n, k), dtype=bool)
-    ids = [str(vp["id"]) for vp in vps]
+    probs = np.zeros((len(vps), len(tags)), dtype=np.float64)
+    truth = np.zeros((len(vps), len(tags)), dtype=bool)
     for r, vp in enumerate(vps):
         for p in vp.get("predictions", ()):
             if p["tag"] in index:
@@ -123,6 +122,15 @@ def _classification(
         for t in vp.get("tags", ()):
             if t in index:
                 truth[r, index[t]] = True
+    return probs, truth
+
+
+def _classification(
+    tags: Sequence[str], vps: Sequence[Mapping[str, Any]], threshold: float, multilabel: bool
+) -> dict[str, Any]:
+    n, k = len(vps), len(tags)
+    ids = [str(vp["id"]) for vp in vps]
+    probs, truth = classification_matrices(tags, vps)
     predicted = probs >= threshold
     per_tag = []
     tp_all = fp_all = fn_all = 0

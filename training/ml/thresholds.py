@@ -17,23 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from training.ml.metrics import classification_matrices
+
 DEFAULT = 0.5
 LOWEST, HIGHEST = 0.02, 0.98  # never "always" or "never": a threshold outside these says the tag has no signal
 CROSS_FIT_FOLDS = 5
-
-
-def _matrices(tags: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    index = {t: i for i, t in enumerate(tags)}
-    probs = np.zeros((len(rows), len(tags)))
-    truth = np.zeros((len(rows), len(tags)), dtype=bool)
-    for r, row in enumerate(rows):
-        for p in row.get("predictions", ()):
-            if p["tag"] in index:
-                probs[r, index[p["tag"]]] = float(p["probability"])
-        for t in row.get("tags", ()):
-            if t in index:
-                truth[r, index[t]] = True
-    return probs, truth
 
 
 def _best_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -51,7 +39,7 @@ def _best_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def choose_thresholds(tags: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """Each tag's F1-optimal threshold on ``rows`` (validation predictions: ``tags`` and ``predictions``)."""
-    probs, truth = _matrices(tags, rows)
+    probs, truth = classification_matrices(tags, rows)
     return {t: round(_best_threshold(probs[:, j], truth[:, j]), 6) for j, t in enumerate(tags)}
 
 
@@ -60,7 +48,7 @@ def exact_match(tags: Sequence[str], rows: Sequence[Mapping[str, Any]],
     """Fraction of rows whose predicted tag set (probability >= its tag's threshold) equals the true set."""
     if not rows:
         return 0.0
-    probs, truth = _matrices(tags, rows)
+    probs, truth = classification_matrices(tags, rows)
     cut = np.array([thresholds if isinstance(thresholds, float) else thresholds.get(t, DEFAULT) for t in tags])
     return float(np.mean(np.all((probs >= cut) == truth, axis=1)))
 

@@ -206,7 +206,8 @@ def train_detector(
             tracker.replan(key, max_seconds=job.budget)
 
     evaluation = _evaluate_folds(job, folds, t0)
-    delivered, notes = _choose_mode(job, evaluation)
+    comparison = _comparison(job, evaluation)
+    delivered, notes = _choose_mode(comparison)
     head, steps = _train_final(job, delivered, evaluation)
     if steps is not None:
         notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
@@ -219,7 +220,8 @@ def train_detector(
     tracker.start("save", "exporting the detector to ONNX")
     artifact = _save(job, head, delivered, evaluation, work / "model")
     elapsed = time.perf_counter() - t0
-    metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds), final_steps=steps)
+    metrics = _metrics(job, split, evaluation, delivered, notes, elapsed, num_folds=len(folds), final_steps=steps,
+                       comparison=comparison)
     (artifact / "metrics.json").write_text(json.dumps(metrics))
     tracker.finish()
     (work / "trunk.onnx").unlink(missing_ok=True)
@@ -341,14 +343,11 @@ def _comparison(job: _Job, evaluation: _Evaluation) -> dict[str, Any] | None:
     return out
 
 
-def _choose_mode(job: _Job, evaluation: _Evaluation) -> tuple[str, list[str]]:
-    """ "advanced" when its out-of-fold mAP beats quick's, else "quick"; and the note saying so."""
-    from training.ml.metrics import compute_metrics
-
-    if not job.advanced:
+def _choose_mode(comparison: dict[str, Any] | None) -> tuple[str, list[str]]:
+    """ "advanced" when its out-of-fold mAP (``_comparison``) beats quick's, else "quick"; and the note saying so."""
+    if comparison is None:
         return "quick", []
-    q_map = compute_metrics("detection", job.tags, evaluation.rows(job.manifest, "quick"))["overall"]["ap"]
-    a_map = compute_metrics("detection", job.tags, evaluation.rows(job.manifest, "advanced"))["overall"]["ap"]
+    q_map, a_map = comparison["quick"]["map"], comparison["advanced"]["map"]
     if a_map > q_map:
         return "advanced", [f"Advanced fine-tuning beat quick on validation (mAP {a_map:.3f} vs {q_map:.3f})."]
     return "quick", [
@@ -430,6 +429,7 @@ def _metrics(
     elapsed: float,
     num_folds: int,
     final_steps: int | None = None,
+    comparison: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from training.ml.metrics import compute_metrics
 
@@ -451,7 +451,7 @@ def _metrics(
         # What the budget let each fine-tuning take (folds, then the final one): TrainConfig.schedule replays it.
         schedule={"finetune_steps": [*evaluation.ft_steps, *([final_steps] if final_steps else [])]}
         if job.advanced else None,
-        comparison=_comparison(job, evaluation),
+        comparison=comparison,
     )
     if num_folds > 1:
         maps = evaluation.fold_maps[delivered]
