@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/ml_classification.py [--backbones lite0 lite1 lite2] [--seeds 0 1 2]
         [--advanced --budget 300] [--threads 2]
     .venv/bin/python benchmarks/ml_classification.py --domains [--seeds 0 1 2]
+    .venv/bin/python benchmarks/ml_classification.py --views-curve
 
 For every backbone: hymenoptera accuracy on 3 seeded stratified 70/30 splits, train() wall time
 with a cold embedding cache (trunk ONNX already exported, its one-time export timed separately)
@@ -12,6 +13,11 @@ and with a warm cache (the same seed again); azure-quickstart k-fold accuracy an
 framings) against General, in one run: accuracy on hymenoptera (3 seeded 70/30 splits), azure-quickstart
 (k-fold) and harder variants built here from them (see ``variant``), the first seed's cold train() time on
 hymenoptera and the Predictor's latency on 20 hymenoptera photos.
+
+``--views-curve``: what the augmented training views (embeddings.VIEWS) add as the training set grows, the figure
+behind ``embeddings.views_for``. For hymenoptera and its "wide" and "small" variants, every image is embedded once
+(all views, Lite0); then for n training images per tag (10 seeded random draws each) the head is fitted on the
+"full" view only and on all views, and scored on every other image.
 """
 
 from __future__ import annotations
@@ -128,6 +134,46 @@ def compare_domains(seeds: list[int], threads: int | None) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def views_curve(threads: int | None) -> None:
+    """The --views-curve table (see the module docstring)."""
+    from training.ml.classification import predicted_embeddings
+    from training.ml.embeddings import VIEWS, Embedder, embed_images
+    from training.ml.images import file_sha256, load_array
+    from training.ml.linear_head import fit_head, targets, train_views
+
+    base = Path(tempfile.mkdtemp(prefix="bench-views-"))
+    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
+    sets = {"hymenoptera": hymenoptera, "hym-wide": variant(hymenoptera, "wide", base),
+            "hym-small": variant(hymenoptera, "small", base)}
+    embedder = Embedder("lite0", None, base / "cache", threads=threads)
+    sizes = [5, 10, 20, 40, 70]
+    print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; accuracy on the images not drawn, mean of 10 "
+          f"draws: 1 view ('full') -> {len(VIEWS)} views ({'+'.join(VIEWS)})")
+    print("set          | " + " | ".join(f"{n:>3d}/tag {'':>9s}" for n in sizes))
+    for name, manifest in sets.items():
+        paths = [manifest.resolve(s) for s in manifest.samples]
+        emb, _ = embed_images([lambda p=p: load_array(p, image_size=embedder.image_size) for p in paths],
+                              [file_sha256(p) for p in paths], embedder=embedder)
+        y = targets(manifest, manifest.samples)
+        labels = y.argmax(1)
+        cells = []
+        for n in sizes:
+            one, many = [], []
+            for draw in range(10):
+                rng = np.random.default_rng(draw)
+                train_idx = sorted(int(i) for k in range(y.shape[1])
+                                   for i in rng.permutation(np.flatnonzero(labels == k))[:n])
+                test_idx = [i for i in range(len(paths)) if i not in set(train_idx)]
+                truth = labels[test_idx]
+                for views, out in ((1, one), (len(VIEWS), many)):
+                    head = fit_head(*train_views(emb[:, :views], y, train_idx), multilabel=False)
+                    probs = head.predict_proba(predicted_embeddings(emb)[test_idx])
+                    out.append(float((probs.argmax(1) == truth).mean()))
+            cells.append(f"{np.mean(one):.3f} -> {np.mean(many):.3f}")
+        print(f"{name:12s} | " + " | ".join(cells), flush=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbones", nargs="+", default=["lite0"])
@@ -136,7 +182,11 @@ def main() -> None:
     parser.add_argument("--advanced", action="store_true")
     parser.add_argument("--budget", type=float, default=300.0)
     parser.add_argument("--domains", action="store_true", help="compare the domains' recipes (see above)")
+    parser.add_argument("--views-curve", action="store_true", help="augmented views vs training set size")
     args = parser.parse_args()
+    if args.views_curve:
+        views_curve(args.threads)
+        return
     if args.domains:
         compare_domains(args.seeds, args.threads)
         return

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from django.core.cache import caches
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -22,6 +23,10 @@ WORKER_ALIVE_SECONDS = 30
 # services._Progress puts the engine's own fraction on 5..95 % of the bar (fetching before, saving
 # after). The engine makes its fraction proportional to time, so the time left is computed from it.
 ENGINE_PROGRESS = (0.05, 0.95)
+# What the iteration page derives from a finished iteration's JSON (its snapshot and metrics never change once
+# it is done) is kept in the shared cache: decoding and recomputing them grows with the project (10,000 images:
+# ~0.5 s a view), reading them back does not.
+DERIVED_CACHE_SECONDS = 7 * 24 * 3600
 
 
 def worker_list_alive(*, within_seconds: int = WORKER_ALIVE_SECONDS) -> list[str]:
@@ -98,9 +103,11 @@ def iteration_published_get(*, user: Any, project_id: uuid.UUID, publish_name: s
 
 
 def iteration_get_for(*, user: Any, iteration_id: uuid.UUID | str) -> Iteration:
-    """An iteration of one of the principal's projects, lost worker reaped; Http404 for anything else."""
+    """An iteration of one of the principal's projects, lost worker reaped; Http404 for anything else.
+
+    Its two large JSON columns (snapshot, metrics) are read only when used."""
     try:
-        iteration = Iteration.objects.select_related("project").get(
+        iteration = Iteration.objects.select_related("project").defer("snapshot", "metrics").get(
             id=iteration_id, project__workspace_id__in=workspace_ids_of(user)
         )
     except (Iteration.DoesNotExist, ValueError, TypeError):
@@ -133,25 +140,32 @@ def iteration_timing(*, iteration: Iteration) -> dict[str, float | None]:
 
 
 def iteration_previous(*, iteration: Iteration) -> Iteration | None:
-    """The iteration trained just before this one (any outcome), to diff datasets against."""
+    """The iteration trained just before this one (any outcome), to diff datasets against (its JSON left out)."""
     return (
         Iteration.objects.filter(project_id=iteration.project_id, number__lt=iteration.number)
+        .defer("snapshot", "metrics")
         .order_by("-number")
         .first()
     )
 
 
 def iteration_diff(*, iteration: Iteration) -> dict[str, Any] | None:
-    """What changed in the training data since the previous iteration: images added, removed, retagged."""
+    """What changed in the training data since the previous iteration: images added, removed, retagged.
+
+    Both snapshots are fixed when an iteration is queued, so the counts are computed once per pair and cached.
+    """
     previous = iteration_previous(iteration=iteration)
     if previous is None:
         return None
-    before, after = _labels(previous.snapshot), _labels(iteration.snapshot)
-    added = len(after.keys() - before.keys())
-    removed = len(before.keys() - after.keys())
-    retagged = sum(1 for k in after.keys() & before.keys() if after[k] != before[k])
-    return {"previous": previous, "added": added, "removed": removed, "retagged": retagged,
-            "same": not (added or removed or retagged)}
+    key = f"iteration-diff:v1:{iteration.id}:{previous.id}"
+    counts: dict[str, int] | None = caches["shared"].get(key)
+    if counts is None:
+        snapshots = dict(Iteration.objects.filter(id__in=[iteration.id, previous.id]).values_list("id", "snapshot"))
+        before, after = _labels(snapshots.get(previous.id) or {}), _labels(snapshots.get(iteration.id) or {})
+        counts = {"added": len(after.keys() - before.keys()), "removed": len(before.keys() - after.keys()),
+                  "retagged": sum(1 for k in after.keys() & before.keys() if after[k] != before[k])}
+        caches["shared"].set(key, counts, DERIVED_CACHE_SECONDS)
+    return {"previous": previous, **counts, "same": not any(counts.values())}
 
 
 def _labels(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +189,24 @@ def _validation(iteration: Iteration) -> tuple[str, list[str], list[dict[str, An
 def iteration_performance(
     *, iteration: Iteration, threshold: float = 0.5, iou_threshold: float = 0.5
 ) -> dict[str, Any] | None:
-    """Overall and per-tag precision/recall/AP, confusion and PR curves, recomputed at the thresholds."""
+    """Overall and per-tag precision/recall/AP, confusion and PR curves, recomputed at the thresholds.
+
+    A finished iteration's figures at given thresholds are computed once and then read from the shared cache.
+    """
+    if not iteration.is_done:
+        return _performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
+    finished = iteration.finished.timestamp() if iteration.finished else ""
+    key = (f"iteration-perf:v1:{iteration.id}:{finished}:{iteration.classification_type}:"
+           f"{float(threshold)!r}:{float(iou_threshold)!r}")
+    perf: dict[str, Any] | None = caches["shared"].get(key)
+    if perf is None:
+        perf = _performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
+        if perf is not None:
+            caches["shared"].set(key, perf, DERIVED_CACHE_SECONDS)
+    return perf
+
+
+def _performance(*, iteration: Iteration, threshold: float, iou_threshold: float) -> dict[str, Any] | None:
     if not iteration.metrics:
         return None
     from training.ml.metrics import compute_metrics
@@ -302,9 +333,22 @@ def _with_images(iteration: Iteration, items: list[dict[str, Any]]) -> list[dict
 
 
 def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
-    """How the numbers were made, from the stored metrics: split, seed, k-fold, time, backbone."""
+    """How the numbers were made, from the stored metrics and snapshot: split, seed, k-fold, time, backbone, tags.
+
+    Cached once the iteration is done (see ``DERIVED_CACHE_SECONDS``)."""
+    key = f"iteration-method:v1:{iteration.id}:{iteration.finished.timestamp() if iteration.finished else ''}"
+    method: dict[str, Any] | None = caches["shared"].get(key) if iteration.is_done else None
+    if method is None:
+        method = _method(iteration)
+        if iteration.is_done:
+            caches["shared"].set(key, method, DERIVED_CACHE_SECONDS)
+    return method
+
+
+def _method(iteration: Iteration) -> dict[str, Any]:
     m = iteration.metrics or {}
     split = m.get("split") or {}
+    snapshot = Iteration.objects.filter(id=iteration.id).values_list("snapshot", flat=True).first() or {}
     return {
         "method": split.get("method", ""),
         "seed": split.get("seed"),
@@ -319,4 +363,5 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
         "notes": m.get("notes") or [],
         "comparison": m.get("comparison"),  # advanced runs: quick vs advanced on the same validation images
         "modes": [("quick", "Quick"), ("advanced", "Advanced")],
+        "tag_count": len(snapshot.get("tags", ()) if isinstance(snapshot, dict) else ()),  # frozen at queue time
     }

@@ -1,8 +1,8 @@
 """What the checks read from the pixels: backbone embeddings (through the training embedding cache) and pHashes.
 
-Whole images use the same cache entries as training (content SHA-256 + backbone + size + views), so after a
-training every image is a cache hit. A detection box is embedded from its crop, cached under a key made of the
-image's SHA-256 and the box.
+Whole images use the same cache entries as training (content SHA-256 + backbone + size + view), so after a
+training every image's "full" view is a cache hit (its other views too, where training embedded them). A detection
+box is embedded from its crop, cached under a key made of the image's SHA-256 and the box.
 """
 
 from __future__ import annotations

@@ -178,3 +178,59 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
         return {**metrics, "train_seconds": None, "embedded_images": None, "notes": notes}  # the 2nd run hits the cache
 
     assert timeless(again) == timeless(m)
+
+
+def _patches(tmp_path: Path, per_tag: int) -> Manifest:
+    """``per_tag`` tiny noisy colour patches per tag: reddish vs bluish."""
+    rng = np.random.default_rng(0)
+    samples = []
+    for tag, colour in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+        for i in range(per_tag):
+            arr = np.clip(np.array(colour) + rng.normal(0, 25, (12, 16, 3)), 0, 255).astype(np.uint8)
+            path = tmp_path / f"{tag}{i}.png"
+            Image.fromarray(arr).save(path)
+            samples.append(Sample(id=path.name, path=str(path), tags=(tag,)))
+    return Manifest(task="classification", tags=("red", "blue"), samples=tuple(samples))
+
+
+def test_augmented_views_only_while_a_tag_is_small_and_cache_entries_are_per_view(
+    ml_cache: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from training.ml.classification import AUGMENT_BELOW
+    from training.ml.embeddings import VIEWS, Embedder, embed_images, trunk_path
+    from training.ml.images import file_sha256, load_array
+
+    cache = tmp_path / "cache"  # an empty embedding cache; the trunk is the session's
+    trunk = trunk_path("lite0", 224, ml_cache)
+    (cache / "trunks").mkdir(parents=True)
+    shutil.copy(trunk, cache / "trunks" / trunk.name)
+    large = _patches(tmp_path, AUGMENT_BELOW)
+    small = Manifest(task="classification", tags=large.tags,
+                     samples=large.samples[: AUGMENT_BELOW - 1] + large.samples[AUGMENT_BELOW:])
+    result = train(large, _config(cache), tmp_path / "large")
+    assert result.metrics["views"] == ["full"] and result.metrics["embedded_images"] == 2 * AUGMENT_BELOW
+    assert result.metrics["overall"]["accuracy"] == 1.0
+    root = next((cache / "embeddings").iterdir())
+    assert sorted(p.name for p in root.iterdir()) == ["view-full"]
+    full_before = {p.name: p.read_bytes() for p in (root / "view-full").rglob("*.f32")}
+    assert len(full_before) == 2 * AUGMENT_BELOW
+
+    # One image fewer in "red": the small set trains on every view, reusing the "full" entries.
+    again = train(small, _config(cache), tmp_path / "small")
+    assert again.metrics["views"] == list(VIEWS)
+    assert again.metrics["embedded_images"] == len(small.samples)  # each still lacked its flip and zoom
+    assert sorted(p.name for p in root.iterdir()) == sorted(f"view-{v}" for v in VIEWS)
+    assert {p.name: p.read_bytes() for p in (root / "view-full").rglob("*.f32")} == full_before
+
+    # An entry is the same whichever other views or images were computed with it (cold vs warm, bit for bit).
+    paths = [small.resolve(s) for s in small.samples[:3]]
+    embedder = Embedder("lite0", None, tmp_path / "fresh", trunk_cache_dir=cache)
+    fresh, missed = embed_images([lambda p=p: load_array(p, image_size=224) for p in paths],
+                                 [file_sha256(p) for p in paths], embedder=embedder, views=VIEWS[::-1])
+    assert missed == 3 and fresh.shape == (3, len(VIEWS), 1280)
+    warm = Embedder("lite0", None, cache, trunk_cache_dir=cache)
+    known, missed = embed_images([lambda p=p: load_array(p, image_size=224) for p in paths],
+                                 [file_sha256(p) for p in paths], embedder=warm, views=VIEWS)
+    assert missed == 0 and np.array_equal(known, fresh[:, ::-1])

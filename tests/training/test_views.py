@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core.cache import caches
 from django.urls import reverse
 from django.utils import timezone
 
@@ -161,6 +164,34 @@ def test_diff_against_the_previous_iteration(owner_client, owner, project):
     second = iteration_queue(project=project, requested_by=owner)
     content = owner_client.get(reverse("training:iteration-detail", args=[second.id])).content.decode()
     assert "+2 images, 1 retagged since Iteration 1" in content
+
+
+def test_a_finished_iterations_page_is_derived_once_then_read_from_the_cache(owner_client, owner, project):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.training.builders import add_image
+
+    first = _completed(project, owner)
+    add_image(project, tags=[project.tags.get(name="Hemlock")])
+    second = _completed(project, owner)
+    url = reverse("training:iteration-detail", args=[second.id])
+    with CaptureQueriesContext(connection) as cold:
+        page = owner_client.get(url).content.decode()
+    with CaptureQueriesContext(connection) as warm:
+        again = owner_client.get(url).content.decode()
+    tokens = re.compile(r'("X-CSRFToken": |name="csrfmiddlewaretoken" value=)"[^"]+"')
+    assert tokens.sub("", page) == tokens.sub("", again)
+    assert "+1 image since Iteration 1" in page and 'id="overall-precision">' in page
+    # The snapshots (every image of the project) are decoded for the first view only, the metrics not at all
+    # once cached: what a 10,000-image project's page costs stops growing with the project.
+    reads = lambda ctx, column: [q for q in ctx.captured_queries  # noqa: E731
+                                 if q["sql"].startswith("SELECT") and f'"training_iteration"."{column}"' in q["sql"]]
+    assert reads(cold, "snapshot") and not reads(warm, "snapshot") and not reads(warm, "metrics")
+    # Other thresholds are their own entries; the first iteration keeps its own figures.
+    low = owner_client.get(reverse("training:iteration-performance", args=[second.id]), {"threshold": "0.25"}, **HX)
+    assert 'id="overall-recall">100.0%' in low.content.decode()
+    assert owner_client.get(reverse("training:iteration-detail", args=[first.id])).status_code == 200
 
 
 def test_rename_publish_unpublish_and_delete(owner_client, owner, project):
@@ -344,6 +375,7 @@ def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_clien
                   "advanced": {"accuracy": 1.0, "log_loss": 0.12}}
     metrics = {**iteration.metrics, "mode": "advanced", "mode_delivered": "advanced", "comparison": comparison}
     Iteration.objects.filter(id=iteration.id).update(metrics=metrics)
+    caches["shared"].clear()
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     table = html[html.index('id="mode-comparison"'):]
     table = table[: table.index("</table>")]
@@ -352,5 +384,6 @@ def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_clien
     assert "<strong>delivered</strong>" in table[advanced:] and "delivered" not in table[quick:advanced]
     assert "same 8 validation images" in html
     Iteration.objects.filter(id=iteration.id).update(metrics={**iteration.metrics, "comparison": None})
+    caches["shared"].clear()  # a done iteration's metrics never change, so the page cached them: rewritten here
     quick_only = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     assert 'id="mode-comparison"' not in quick_only

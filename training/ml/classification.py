@@ -1,9 +1,9 @@
 """Quick classification: cached backbone embeddings + a linear head (softmax or sigmoid).
 
 Recipe: every image is embedded once per backbone (with its flipped and zoomed views, see
-``embeddings.VIEWS``); the head is an L2-regularised linear model on standardised embeddings,
-fitted full-batch with L-BFGS in float64 (deterministic). Evaluation uses a seeded stratified
-split (see :mod:`training.ml.split`); the delivered model is refitted on every image.
+``embeddings.VIEWS``, while some tag has fewer than ``AUGMENT_BELOW`` images); the head is an L2-regularised
+linear model on standardised embeddings, fitted full-batch with L-BFGS in float64 (deterministic). Evaluation
+uses a seeded stratified split (see :mod:`training.ml.split`); the delivered model is refitted on every image.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ from training.ml.thresholds import threshold_report
 logger = logging.getLogger(__name__)
 
 MIN_IMAGES_PER_TAG = 2
+# The augmented views (embeddings.VIEWS) are embedded and trained on only while some tag has fewer images than
+# this. What they add shrinks as the training set grows (benchmarks/ml_classification.py --views-curve, Lite0,
+# accuracy on the images not drawn, mean of 10 draws, "full" only -> all three views, hymenoptera / its "wide" /
+# its "small" variant): 10 per tag +2.2 / +1.2 / +2.1 points, 20 per tag +1.3 / -0.7 / +0.2, 40 per tag
+# +0.3 / -0.7 / +0.7, 70 per tag 0.0 / -0.9 / +0.5; each view costs a whole embedding pass.
+AUGMENT_BELOW = 30
 ProgressFn = Callable[[float, str], None]
 
 
@@ -62,10 +68,21 @@ def check_manifest(manifest: Manifest, *, min_images_per_tag: int = MIN_IMAGES_P
         raise EmptyManifest("No image has a tag.")
 
 
+def training_views(manifest: Manifest) -> tuple[str, ...]:
+    """The views to embed and train on: every one of ``VIEWS`` while a used tag has fewer than ``AUGMENT_BELOW``
+    images, otherwise only "full" (the view the delivered model predicts from)."""
+    counts: dict[str, int] = {}
+    for s in manifest.samples:
+        for t in s.tags:
+            counts[t] = counts.get(t, 0) + 1
+    return VIEWS if not counts or min(counts.values()) < AUGMENT_BELOW else VIEWS[:1]
+
+
 def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarray:
     """(N, F) embeddings the delivered model predicts from: the "full" view, averaged over the framings
-    (``load_embeddings`` stacks each framing's ``VIEWS`` one after the other)."""
-    full: np.ndarray = embeddings[:, [j * len(VIEWS) for j in range(framings)]].mean(axis=1)
+    (``load_embeddings`` stacks each framing's views one after the other; "full" is each framing's first)."""
+    views = embeddings.shape[1] // framings
+    full: np.ndarray = embeddings[:, [j * views for j in range(framings)]].mean(axis=1)
     return full
 
 
@@ -100,7 +117,8 @@ def load_embeddings(
 ) -> tuple[np.ndarray, Embedder, int]:
     """(N, V, F) embeddings of every sample (cache first); also the (first framing's) embedder and the miss count.
 
-    With several ``config.framings`` the views of each framing follow one another: V = len(VIEWS) * framings.
+    The views are :func:`training_views`; with several ``config.framings`` the views of each framing follow one
+    another: V = len(views) * framings.
     """
     # The trunk ONNX depends only on (backbone, size): without a configured cache it goes to the
     # machine-wide default_cache_dir() rather than being re-exported for every workdir.
@@ -114,6 +132,7 @@ def load_embeddings(
     paths = [manifest.resolve(s) for s in manifest.samples]
     shas = [s.sha256 or file_sha256(p) for s, p in zip(manifest.samples, paths, strict=True)]
     size = embedders[0].image_size
+    views = training_views(manifest)
     parts, misses = [], 0
     step = (span[1] - span[0]) / len(embedders)
     for j, embedder in enumerate(embedders):
@@ -125,7 +144,7 @@ def load_embeddings(
 
         sources = [lambda p=p: load_array(p, image_size=size) for p in paths]
         emb, missed = embed_images(
-            sources, shas, embedder=embedder, views=VIEWS, progress=report, should_cancel=should_cancel
+            sources, shas, embedder=embedder, views=views, progress=report, should_cancel=should_cancel
         )
         check_cancel(should_cancel)
         parts.append(emb)
@@ -182,7 +201,8 @@ def train_classifier(
 
         outcome = finetune_classifier(
             manifest, config, embedder=embedder, plan=plan, quick_rows=rows, quick_head=head,
-            workdir=workdir, progress=progress, should_cancel=should_cancel, embeddings=embeddings[:, : len(VIEWS)],
+            workdir=workdir, progress=progress, should_cancel=should_cancel,
+            embeddings=embeddings[:, : embeddings.shape[1] // len(framings)],
         )
         notes += outcome.notes
         schedule = {"finetune_epochs": outcome.epochs}
@@ -208,6 +228,7 @@ def train_classifier(
             "backbone": config.backbone,
             "image_size": embedder.image_size,
             "framings": list(framings),
+            "views": list(training_views(manifest)),
             "mode": config.mode,
             "mode_delivered": mode_delivered,
             "notes": notes,
