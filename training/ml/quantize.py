@@ -1,21 +1,32 @@
-"""int8 models for compact domains: onnxruntime's static quantisation of a classifier's model.onnx, calibrated
-on the training images, and the report that says whether it is good enough to use.
+"""int8 models for compact domains: onnxruntime's static quantisation of a classifier's model.onnx or an exported
+detector's, calibrated on the training images, and the report that says whether it is good enough to use.
 
-What is quantised, and why (measured on held-out images of three sets; see ``benchmarks/int8.py``):
+What is quantised, and why (measured on held-out images; see ``benchmarks/int8.py`` and README "Compact domains"):
 
-* Only the backbone between its stem and the embedding. The in-graph pre-processing, the stem convolution and the
-  linear head + softmax stay fp32. The head acts on *standardised* embeddings folded into its weights, so int8
-  head weights and logits flipped a third of the fork/scissors answers; the stem sees the full-range image, the
-  input that most often overflows the kernels below. Both are a few hundred kFLOPs, so they cost no speed.
-* Per-channel int8 weights, uint8 activations, MinMax calibration (Entropy and Percentile measured no better).
-* 7-bit weights (``reduce_range``) for the 1x1 / dense convolutions, full 8 bits for the depthwise ones. On x86
-  CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8 x s8 GEMM uses VPMADDUBSW, whose int16 pair sums
-  saturate (255 * 127 * 2 > 32767); 7-bit weights keep every pair sum in range (255 * 63 * 2 < 32767). Its
-  depthwise kernel does not saturate and loses accuracy at 7 bits, so it keeps 8. On VNNI and ARM CPUs the same
-  model is simply exact to within its 7/8-bit rounding.
+* Only the convolutional network between its stem and its output layer: a classifier's backbone up to the
+  embedding; a detector's backbone, feature pyramid and towers up to its class / box / centerness convolutions.
+  The in-graph pre-processing (crop, antialiased Resize, normalisation), the stem convolution, the classifier's
+  linear head + softmax and the detector's prediction convs, box decoding and NMS stay fp32. The head acts on
+  *standardised* embeddings folded into its weights, so int8 head weights and logits flipped a third of the
+  fork/scissors answers; box distances go through exp(), which turns int8 rounding into pixels. A quantised stem
+  (the QLinearConv of a 3-channel image) measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms
+  per image for the whole classifier, 8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32 classifier's time and 17-34 %
+  of the int8 one's (JPEGs decoded at 360-816 px): the network alone runs 2.2-2.6x faster in int8.
+* QDQ format (onnxruntime fuses it into QLinearConv / QLinearAdd at ORT_ENABLE_ALL; the QOperator format measured
+  no faster, ORT_ENABLE_EXTENDED 1.3x slower), per-channel int8 weights, uint8 activations, MinMax calibration on
+  up to CALIBRATION_IMAGES training images (Entropy and Percentile measured no better).
+* 7-bit weights (``reduce_range``) for the 1x1 / dense convolutions, full 8 bits for the depthwise ones: the model
+  is portable. On x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8 x s8 GEMM uses VPMADDUBSW,
+  whose int16 pair sums saturate (255 * 127 * 2 > 32767); 7-bit weights keep every pair sum in range
+  (255 * 63 * 2 < 32767), so the model gives the same answers there, only less faster (1.1-1.4x measured on an
+  AVX2 CPU without VNNI). On VNNI CPUs (VPDPBUSD, no saturation) full 8-bit weights measured no faster
+  (3.22 vs 3.33 ms) and no more accurate, so the 7-bit model is the one for every CPU. The depthwise kernel does
+  not saturate and loses accuracy at 7 bits, so it keeps 8.
 
-The report compares it with the fp32 model on the validation images: top-1 agreement, mAP of each against the
-images' tags, and latency of both measured back to back on the same images, and says whether the CPU has VNNI.
+The report compares it with the fp32 model on the validation images: top-1 agreement (detection: of the most
+probable box), mAP of each against the images' tags (detection: box mAP@0.5), and latency of both measured back
+to back on the same images, and says whether the CPU has VNNI and whether the bar of issue #14 is met; the server
+runs a compact classification iteration's int8 model only where it is (``add_int8_model``, ``Predictor.load``).
 """
 
 from __future__ import annotations
