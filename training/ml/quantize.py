@@ -10,8 +10,8 @@ What is quantised, and why (measured on held-out images; see ``benchmarks/int8.p
   *standardised* embeddings folded into its weights, so int8 head weights and logits flipped a third of the
   fork/scissors answers; box distances go through exp(), which turns int8 rounding into pixels. A quantised stem
   (the QLinearConv of a 3-channel image) measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms
-  per image for the whole classifier, 8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32 classifier's time and 17-34 %
-  of the int8 one's (JPEGs decoded at 360-816 px): the network alone runs 2.2-2.6x faster in int8.
+  per image for the whole classifier, 8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32
+  classifier's time and 17-34 % of the int8 one's (JPEGs decoded at 360-816 px).
 * QDQ format (onnxruntime fuses it into QLinearConv / QLinearAdd at ORT_ENABLE_ALL; the QOperator format measured
   no faster, ORT_ENABLE_EXTENDED 1.3x slower), per-channel int8 weights, uint8 activations, MinMax calibration on
   up to CALIBRATION_IMAGES training images (Entropy and Percentile measured no better).
@@ -196,11 +196,13 @@ def cpu_has_vnni() -> bool | None:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def _timed_outputs(fp32: Any, int8: Any, arrays: Sequence[np.ndarray], outputs: list[str] | None,
-                   rounds: int) -> tuple[dict[str, float], dict[str, list[list[np.ndarray]]]]:
-    """Seconds per model (the sum over images of each image's fastest pass: on a shared machine other jobs only
-    ever add time) and each model's outputs on each image (from the first pass); both run back to back on each
-    image, so load on the machine hits both alike."""
+def _timed_outputs(
+    fp32: Any, int8: Any, arrays: Sequence[np.ndarray], outputs: list[str] | None, rounds: int,
+    clock: Callable[[], float],
+) -> tuple[dict[str, float], dict[str, list[list[np.ndarray]]]]:
+    """Seconds per model (the sum over images of each image's fastest pass by ``clock``: on a shared machine other
+    jobs only ever add time) and each model's outputs on each image (from the first pass); both run back to back on
+    each image, so load on the machine hits both alike."""
     for session in (fp32, int8):  # warm-up: first-run allocations are not the model's speed
         if len(arrays):
             session.run(outputs, {"image": arrays[0]})
@@ -209,9 +211,9 @@ def _timed_outputs(fp32: Any, int8: Any, arrays: Sequence[np.ndarray], outputs: 
     for round_ in range(max(1, rounds)):
         for i, array in enumerate(arrays):
             for name, session in (("fp32", fp32), ("int8", int8)):
-                start = time.perf_counter()
+                start = clock()
                 out = session.run(outputs, {"image": array})
-                best[name][i] = min(best[name][i], time.perf_counter() - start)
+                best[name][i] = min(best[name][i], clock() - start)
                 if round_ == 0:
                     answers[name].append([np.asarray(o) for o in out])
     return {name: sum(times) for name, times in best.items()}, answers
@@ -228,7 +230,10 @@ def int8_report(
         truth: image file stem -> its tags (classification) or its boxes (detection: {"tag", "left", "top",
             "width", "height"}); with it, the mAP (detection: box mAP@0.5) of both models against it.
         threads: intra-op threads of both sessions while timing (1: a phone's or a Pi's core, and fair on a
-            shared machine).
+            shared machine). With 1, onnxruntime computes on the calling thread, and the time is that thread's CPU
+            time (``time.thread_time``), which other jobs on a shared machine barely inflate (wall-clock ratios
+            on our loaded 2-core machine ranged 1.2-2.6x for the same pair of models, CPU-time ones 1.6-1.8x);
+            with more, the wall-clock time.
         rounds: timed passes over ``images``; each image's time is its fastest pass.
         task: "classification" (model: image -> probabilities) or "detection" (image -> boxes, scores, labels).
 
@@ -240,7 +245,8 @@ def int8_report(
     detection = task == "detection"
     fp32, int8 = (make_session(m, threads, memory_arena=not detection) for m in (model, int8_model))
     arrays = [load_array(p, image_size=image_size) for p in images]
-    seconds, answers = _timed_outputs(fp32, int8, arrays, None if detection else ["probabilities"], rounds)
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    seconds, answers = _timed_outputs(fp32, int8, arrays, None if detection else ["probabilities"], rounds, clock)
     rows: dict[str, list[list[dict[str, Any]]]] = {
         name: [_detections(*out) if detection else _probabilities(out[0][0]) for out in outs]
         for name, outs in answers.items()
@@ -255,6 +261,7 @@ def int8_report(
         "int8_ms_per_image": 1000 * seconds["int8"] / n,
         "speedup": seconds["fp32"] / seconds["int8"] if seconds["int8"] else None,
         "threads": threads,
+        "clock": "thread CPU time" if threads == 1 else "wall clock",
         "cpu_vnni": cpu_has_vnni(),
         "size_bytes": {"fp32": Path(model).stat().st_size, "int8": Path(int8_model).stat().st_size},
     }
