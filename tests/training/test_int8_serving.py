@@ -48,7 +48,7 @@ def _model(iteration: Iteration, name: str, data: bytes) -> np.ndarray:
                                                                                   {"image": image})[0][0]
 
 
-def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_meets_the_bar(owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_meets_the_bar(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     iteration = _trained(owner, COMPACT)
     artifact = iteration_artifact_local(iteration=iteration)
     meta = json.loads((artifact / "metadata.json").read_text())
@@ -65,6 +65,12 @@ def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_meets_
         meta["int8"]["meets_bar"] = met
         (artifact / "metadata.json").write_text(json.dumps(meta))
         np.testing.assert_allclose(_served(iteration, data), int8 if met else fp32, rtol=1e-5, atol=1e-30)
+    # An export without the int8 model does not inherit the artifact's int8 entry.
+    from training.ml.export import export_onnx
+
+    assert export_onnx(artifact, tmp_path, opset=12)["passed"]
+    assert "int8" not in json.loads((tmp_path / "metadata.json").read_text())
+    assert not (tmp_path / "model_int8.onnx").exists()
 
 
 def test_a_general_domain_iteration_has_no_int8_model_and_is_served_fp32(owner) -> None:  # type: ignore[no-untyped-def]

@@ -247,7 +247,7 @@ def export_onnx(
         onnx.save(classifier_at_opset(graph, opset, image_size=metadata["image_size"], framings=framings),
                   str(out / "model.onnx"))
     meta = {
-        **{k: v for k, v in metadata.items() if k != "validation_images"},
+        **{k: v for k, v in metadata.items() if k not in ("validation_images", "int8")},  # int8: the artifact's own
         "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
         "preprocessing": "inside the graph: " + preprocessing_text(metadata.get("framings", ("centre",))) + ", "
         "antialiased bilinear resize to image_size, (x/255 - 0.5)/0.5"
