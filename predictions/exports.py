@@ -1,6 +1,6 @@
 """Export services: an iteration's model as a zip for offline use, built once in the background.
 
-Platforms (Azure's names): ONNX (flavors below; compact classification domains also get model_int8.onnx),
+Platforms (Azure's names): ONNX (flavors below; compact domains also get model_int8.onnx),
 OpenVino (training.ml.export_openvino), DockerFile Linux/ARM (training.ml.export_docker), TensorFlow
 TensorFlowNormal/TensorFlowLite (training.ml.export_tf: a SavedModel or a .tflite, converted and run in a child
 process) and CoreML (training.ml.export_coreml: converted and its spec validated here, run only on Apple
@@ -245,12 +245,13 @@ def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: 
     from training.ml import export_onnx
 
     domain = domain_of(iteration.domain_id)
-    if domain is None or not domain.compact or flavor or iteration.project_type != "classification":
+    if domain is None or not domain.compact or flavor:
         return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor])
-    # Compact classification domain: the zip also holds the int8 model, calibrated on the training images.
+    # Compact domain: the zip also holds the int8 model, calibrated on the training images.
     calibration = out.parent / "calibration"
     calibration.mkdir()
-    truth = {str(r["id"]): list(r.get("tags", ())) for r in (iteration.metrics or {}).get("validation_predictions", ())}
+    answer = "boxes" if iteration.project_type == "detection" else "tags"
+    truth = {str(r["id"]): list(r.get(answer, ())) for r in (iteration.metrics or {}).get("validation_predictions", ())}
     return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor], truth=truth,
                        int8_calibration=_training_images(iteration=iteration, folder=calibration))
 
@@ -302,8 +303,9 @@ _CONTENTS = {
     "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
     "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n",
     "ONNX-int8": "\nCompact domain: model_int8.onnx is the same model quantised to int8 (onnxruntime static\n"
-    "quantisation calibrated on training images); parity.json \"int8\" has its top-1 agreement with model.onnx,\n"
-    "the mAP of both and their speed measured back to back.    python predict.py --int8 my_image.jpg\n",
+    "quantisation calibrated on training images); parity.json \"int8\" has its top-1 agreement with model.onnx\n"
+    "(detection: of the most probable box), the mAP of both (detection: box mAP@0.5) and their speed measured\n"
+    "back to back.    python predict.py --int8 my_image.jpg\n",
     "OpenVino": "model.xml + model.bin (OpenVINO IR, fp32; pre-processing{post} inside; input 'image' = uint8 RGB\n"
     "[height, width, 3]), labels.txt, metadata.json, predict.py (needs only openvino, Pillow and numpy) and\n"
     "parity.json (the IR run by OpenVINO against the Tagsight service on the iteration's validation images).\n\n"

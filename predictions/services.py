@@ -138,7 +138,7 @@ def predictor_get(*, iteration: Iteration) -> Any:
 
         started = time.perf_counter()
         predictor = Predictor.load(iteration_artifact_local(iteration=iteration),
-                                   threads=settings.TAGSIGHT_PREDICTION_THREADS)
+                                   threads=settings.TAGSIGHT_PREDICTION_THREADS, int8=True)
         logger.info("loaded the model of %s in %.0f ms", iteration.id, (time.perf_counter() - started) * 1000)
         return predictor
 

@@ -260,3 +260,45 @@ def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_mode
     script = load_standalone(tmp_path)
     arr = script.model_input(str(_images()[0]))
     assert arr.shape == (size, size, 3) and arr.dtype.name == "uint8"
+
+
+def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detector: str, tmp_path: Path) -> None:
+    """The detector's int8 model: backbone, pyramid and towers int8; pre-processing, prediction convs, box decoding
+    and NMS fp32; the report has the box mAP@0.5 of both models and their speed; predict.py --int8 runs it."""
+    import onnx
+
+    from tests.predictions.builders import DETECTION
+    from training.ml.export import export_onnx
+
+    manifest = json.loads((DETECTION / "manifest.json").read_text())["images"]
+    rels = list(manifest)
+    images = [DETECTION / rel for rel in rels[1::4][:4]]
+    truth = {(DETECTION / rel).stem: manifest[rel]["regions"] for rel in rels[1::4][:4]}
+    report = export_onnx(detector, tmp_path, validation_images=images,
+                         int8_calibration=[DETECTION / rel for rel in rels[::4]], truth=truth)
+    assert report["ok"], report  # the fp32 model.onnx is unchanged by it
+    int8 = report["int8"]
+    graph = onnx.load(str(tmp_path / "model_int8.onnx")).graph
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    producer = {o: n for n in graph.node for o in n.output}
+    int8_convs = [n.name for n in convs if n.input[1] in producer and producer[n.input[1]].op_type == "DequantizeLinear"
+                  and weights[producer[n.input[1]].input[0]].dtype == np.int8]
+    fp32_convs = [n.name for n in convs if n.input[1] in weights and weights[n.input[1]].dtype == np.float32]
+    assert any("blocks" in n for n in int8_convs) and any("tower" in n for n in int8_convs), int8_convs
+    outputs = ("cls_logits", "bbox_pred", "centerness")
+    assert "stem" in fp32_convs[0] and not any(k in n for n in int8_convs for k in outputs), int8_convs
+    assert sum(any(k in n for k in outputs) for n in fp32_convs) == 3 * 3, fp32_convs  # 3 levels (16, 32, 64)
+    assert "Resize" in {n.op_type for n in graph.node}  # the pre-processing, fp32
+    assert int8["task"] == "detection" and int8["images"] == 4, int8
+    assert int8["size_bytes"]["int8"] < int8["size_bytes"]["fp32"]
+    assert 0.0 <= int8["fp32_map"] <= 1.0 and 0.0 <= int8["int8_map"] <= 1.0, int8
+    assert int8["map_delta"] == int8["int8_map"] - int8["fp32_map"] and int8["speedup"] > 0
+    assert int8["meets_bar"] == (int8["map_delta"] >= -0.01 and int8["speedup"] >= 1.8)
+    assert json.loads((tmp_path / "parity.json").read_text())["int8"]["images"] == 4
+    assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
+    offline = _isolated(tmp_path / "predict.py", "--int8", *map(str, images))
+    assert [row["image"] for row in offline] == list(map(str, images))
+    for row in offline:
+        assert all(set(p) == {"tag", "probability", "box"} and p["tag"] in ("fork", "scissors")
+                   for p in row["predictions"])

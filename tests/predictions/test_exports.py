@@ -139,6 +139,27 @@ def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
     assert compared > 0
 
 
+def test_a_compact_detection_export_holds_the_int8_model_with_its_box_map(
+        owner, owner_client, tmp_path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    """Compact detection domains export model_int8.onnx too, calibrated on the training images, with parity.json's
+    int8 section scored against the validation images' boxes; the zip's predict.py --int8 runs it."""
+    from predictions.models import Export
+
+    compact = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # General (compact), object detection
+    _, iteration = tiny_fork_detector(owner, tmp_path, domain_id=compact)
+    export, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    assert (folder / "model_int8.onnx").is_file() and "--int8" in (folder / "README.txt").read_text()
+    int8 = json.loads((folder / "parity.json").read_text())["int8"]
+    assert int8["task"] == "detection" and int8["images"] == 6, int8
+    assert 0 <= int8["fp32_map"] <= 1 and 0 <= int8["int8_map"] <= 1 and int8["speedup"] > 0, int8
+    assert Export.objects.get(id=export.id).parity["int8_meets_bar"] is int8["meets_bar"]
+    files = [p for p, _ in _validation_files(iteration, tmp_path)]
+    done = subprocess.run([sys.executable, "-I", str(folder / "predict.py"), "--int8", *map(str, files)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [row["image"] for row in json.loads(done.stdout)] == list(map(str, files))
+
+
 def test_deleting_an_iteration_deletes_its_export_zips(owner, owner_client,
                                                        django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     """Issue #11 item 11: the zips went with nothing; they now leave storage once the deletion commits."""

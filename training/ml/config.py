@@ -34,6 +34,9 @@ class TrainConfig:
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
     schedule: dict[str, list[int]] | None = None  # a previous run's metrics["schedule"] to replay
+    # Classification: also write the int8 model (training.ml.quantize.add_int8_model, compact domains), calibrated
+    # on the training images and measured against the fp32 one on the validation images.
+    int8: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

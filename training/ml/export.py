@@ -205,7 +205,7 @@ def export_onnx(
     validation_images: Sequence[str | Path] = (),
     opset: int | None = None,
     int8_calibration: Sequence[str | Path] = (),
-    truth: Mapping[str, Sequence[str]] | None = None,
+    truth: Mapping[str, Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """Export an artifact for offline use and check it against the Predictor.
 
@@ -215,9 +215,10 @@ def export_onnx(
         validation_images: images to compare on; default the artifact's own validation images.
         opset: ONNX opset of model.onnx: None or 18 (the artifact's graph), or 10 / 12 (the same graph
             from older ops, see training.ml.opset); recorded in metadata.json.
-        int8_calibration: training images; with them (classification, opset 18) the export also holds
-            model_int8.onnx (training.ml.quantize) and the report an "int8" section.
-        truth: validation image file stem -> its tags, for the int8 section's mAP.
+        int8_calibration: training images; with them (opset 18) the export also holds model_int8.onnx
+            (training.ml.quantize) and the report an "int8" section.
+        truth: validation image file stem -> its tags (classification) or boxes (detection: {"tag", "left", "top",
+            "width", "height"}), for the int8 section's mAP.
 
     Returns:
         The parity report: {"images", "max_abs_diff", "tolerance", "passed", "per_image": [...]}.
@@ -229,6 +230,10 @@ def export_onnx(
 
         report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images, opset=opset)
         (Path(out_dir) / "predict.py").write_text(standalone_predict("detection"))
+        if int8_calibration and opset in (None, DEFAULT_OPSET):
+            images = list(validation_images) or [p for p in metadata.get("validation_images", ()) if Path(p).exists()]
+            _add_int8(Path(out_dir), "detection", int8_calibration, images, metadata, truth, report)
+            (Path(out_dir) / "parity.json").write_text(json.dumps(report, indent=1))
         return report
     from training.ml.predict import Predictor
 
@@ -242,7 +247,7 @@ def export_onnx(
         onnx.save(classifier_at_opset(graph, opset, image_size=metadata["image_size"], framings=framings),
                   str(out / "model.onnx"))
     meta = {
-        **{k: v for k, v in metadata.items() if k != "validation_images"},
+        **{k: v for k, v in metadata.items() if k not in ("validation_images", "int8")},  # int8: the artifact's own
         "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
         "preprocessing": "inside the graph: " + preprocessing_text(metadata.get("framings", ("centre",))) + ", "
         "antialiased bilinear resize to image_size, (x/255 - 0.5)/0.5"
@@ -276,18 +281,26 @@ def export_onnx(
         "per_image": per_image,
     }
     if int8_calibration and opset in (None, DEFAULT_OPSET):
-        from training.ml.quantize import int8_report, quantize_classifier
-
-        size = int(metadata["image_size"])
-        quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=int8_calibration,
-                            image_size=size)
-        report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                     image_size=size, truth=truth)
-        meta["int8"] = {"file": "model_int8.onnx", "quantisation": "onnxruntime static QDQ of the backbone (stem conv, "
-                        "pre-processing and head fp32): per-channel int8 weights (7-bit in 1x1 convs), uint8 "
-                        "activations, MinMax calibration on training images",
-                        "meets_bar": report["int8"]["meets_bar"]}
-        (out / "metadata.json").write_text(json.dumps(meta, indent=1))
+        _add_int8(out, "classification", int8_calibration, images, metadata, truth, report)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to %s (parity max |dp| %.2e on %d images)", src, out, worst, len(per_image))
     return report
+
+
+def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: Sequence[str | Path],
+              metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None, report: dict[str, Any]) -> None:
+    """model_int8.onnx next to ``out``'s model.onnx (training.ml.quantize), its figures as ``report["int8"]`` and
+    an "int8" entry in metadata.json."""
+    from training.ml.quantize import QUANTISATION, int8_report, quantize_classifier, quantize_detector
+
+    size = int(metadata["image_size"])
+    quantize = quantize_detector if task == "detection" else quantize_classifier
+    quantize(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration, image_size=size)
+    report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                 image_size=size, truth=truth, task=task)
+    meta = json.loads((out / "metadata.json").read_text())
+    meta["int8"] = {"file": "model_int8.onnx", "meets_bar": report["int8"]["meets_bar"],
+                    "quantisation": QUANTISATION.format(
+                        neck=", feature pyramid and towers" if task == "detection" else "",
+                        rest=", prediction convs, box decoding and NMS" if task == "detection" else " and head")}
+    (out / "metadata.json").write_text(json.dumps(meta, indent=1))

@@ -45,17 +45,25 @@ class Predictor:
 
     task = "classification"
 
-    def __init__(self, path: Path, metadata: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, path: Path, metadata: dict[str, Any], threads: int | None = None, *, int8: bool = False) -> None:
         self.path = path
         self.metadata = metadata
         self.tags: list[str] = list(metadata["tags"])
         self.image_size = int(metadata["image_size"])
         self.multilabel = bool(metadata.get("multilabel", False))
-        self._session = make_session(path / artifacts.MODEL_FILE, threads)
+        quantised = metadata.get("int8") or {}
+        self.int8 = bool(int8 and quantised.get("meets_bar") and (path / str(quantised.get("file"))).is_file())
+        self.model_file = str(quantised["file"]) if self.int8 else artifacts.MODEL_FILE
+        self._session = make_session(path / self.model_file, threads)
 
     @classmethod
-    def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> Any:
+    def load(cls, artifact_path: str | Path, *, threads: int | None = None, int8: bool = False) -> Any:
         """Load an artifact folder (or a file inside it); detection artifacts get a DetectionPredictor.
+
+        Args:
+            int8: run the artifact's int8 model (compact domains: ``quantize.add_int8_model``) where it holds one
+                whose report met the bar (``metadata["int8"]["meets_bar"]``), else model.onnx; ``int8`` on the
+                Predictor says which. Exports and evaluation compare against the fp32 model (the default).
 
         Raises:
             FileNotFoundError: not an artifact.
@@ -66,7 +74,7 @@ class Predictor:
             from training.ml.detection import DetectionPredictor
 
             return DetectionPredictor.load(path, threads=threads)
-        return cls(path, metadata, threads)
+        return cls(path, metadata, threads, int8=int8)
 
     def probabilities(self, image: ImageSource) -> np.ndarray:
         """Raw (K,) probabilities in ``tags`` order."""

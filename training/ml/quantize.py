@@ -1,29 +1,41 @@
-"""int8 models for compact domains: onnxruntime's static quantisation of a classifier's model.onnx, calibrated
-on the training images, and the report that says whether it is good enough to use.
+"""int8 models for compact domains: onnxruntime's static quantisation of a classifier's model.onnx or an exported
+detector's, calibrated on the training images, and the report that says whether it is good enough to use.
 
-What is quantised, and why (measured on held-out images of three sets; see ``benchmarks/int8.py``):
+What is quantised, and why (measured on held-out images; see ``benchmarks/int8.py`` and README "Compact domains"):
 
-* Only the backbone between its stem and the embedding. The in-graph pre-processing, the stem convolution and the
-  linear head + softmax stay fp32. The head acts on *standardised* embeddings folded into its weights, so int8
-  head weights and logits flipped a third of the fork/scissors answers; the stem sees the full-range image, the
-  input that most often overflows the kernels below. Both are a few hundred kFLOPs, so they cost no speed.
-* Per-channel int8 weights, uint8 activations, MinMax calibration (Entropy and Percentile measured no better).
-* 7-bit weights (``reduce_range``) for the 1x1 / dense convolutions, full 8 bits for the depthwise ones. On x86
-  CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8 x s8 GEMM uses VPMADDUBSW, whose int16 pair sums
-  saturate (255 * 127 * 2 > 32767); 7-bit weights keep every pair sum in range (255 * 63 * 2 < 32767). Its
-  depthwise kernel does not saturate and loses accuracy at 7 bits, so it keeps 8. On VNNI and ARM CPUs the same
-  model is simply exact to within its 7/8-bit rounding.
+* Only the convolutional network between its stem and its output layer: a classifier's backbone up to the
+  embedding; a detector's backbone, feature pyramid and towers up to its class / box / centerness convolutions.
+  The in-graph pre-processing (crop, antialiased Resize, normalisation), the stem convolution, the classifier's
+  linear head + softmax and the detector's prediction convs, box decoding and NMS stay fp32. The head acts on
+  *standardised* embeddings folded into its weights, so int8 head weights and logits flipped a third of the
+  fork/scissors answers; box distances go through exp(), which turns int8 rounding into pixels. A quantised stem
+  (the QLinearConv of a 3-channel image) measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms
+  per image for the whole classifier, 8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32
+  classifier's time and 17-34 % of the int8 one's (JPEGs decoded at 360-816 px).
+* QDQ format (onnxruntime fuses it into QLinearConv / QLinearAdd at ORT_ENABLE_ALL; the QOperator format measured
+  no faster, ORT_ENABLE_EXTENDED 1.3x slower), per-channel int8 weights, uint8 activations, MinMax calibration on
+  up to CALIBRATION_IMAGES training images (Entropy and Percentile measured no better).
+* 7-bit weights (``reduce_range``) for the 1x1 / dense convolutions, full 8 bits for the depthwise ones: the model
+  is portable. On x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8 x s8 GEMM uses VPMADDUBSW,
+  whose int16 pair sums saturate (255 * 127 * 2 > 32767); 7-bit weights keep every pair sum in range
+  (255 * 63 * 2 < 32767), so the model gives the same answers there, only less faster (1.1-1.4x measured on an
+  AVX2 CPU without VNNI). On VNNI CPUs (VPDPBUSD, no saturation) full 8-bit weights measured no faster
+  (3.22 vs 3.33 ms) and no more accurate, so the 7-bit model is the one for every CPU. The depthwise kernel does
+  not saturate and loses accuracy at 7 bits, so it keeps 8.
 
-The report compares it with the fp32 model on the validation images: top-1 agreement, mAP of each against the
-images' tags, and latency of both measured back to back on the same images, and says whether the CPU has VNNI.
+The report compares it with the fp32 model on the validation images: top-1 agreement (detection: of the most
+probable box), mAP of each against the images' tags (detection: box mAP@0.5), and latency of both measured back
+to back on the same images, and says whether the CPU has VNNI and whether the bar of issue #14 is met; the server
+runs a compact classification iteration's int8 model only where it is (``add_int8_model``, ``Predictor.load``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,48 +49,48 @@ logger = logging.getLogger(__name__)
 
 INT8_OPS = ["Conv", "Clip", "Add", "Pad", "GlobalAveragePool"]
 CALIBRATION_IMAGES = 16
+INT8_FILE = "model_int8.onnx"
 EMBEDDING = "embedding"  # the backbone's output in the classifier graph (training.ml.artifacts)
+# A detector's prediction convolutions (training.ml.detection.model.DetectionHead): what follows them is box
+# decoding and NMS.
+DETECTOR_OUTPUTS = ("cls_logits", "bbox_pred", "centerness")
 # The bar for using the int8 model instead of the fp32 one (issue #14).
 MIN_TOP1_AGREEMENT = 0.99
 MAX_MAP_DROP = 0.01
 MIN_SPEEDUP = 1.8
+QUANTISATION = ("onnxruntime static QDQ of the convolutional backbone{neck} (pre-processing, stem conv{rest} fp32): "
+                "per-channel int8 weights (7-bit in 1x1 convs), uint8 activations, MinMax calibration on training "
+                "images")
 
 
-def _backbone_plan(graph: Any) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
-    """Names of the nodes to keep fp32 (pre-processing, stem conv, head) and the weight overrides (7-bit weights
-    for every non-depthwise conv) of a classifier graph whose nodes all have names."""
+def _plan(graph: Any, stops: Callable[[Any], bool]) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    """Names of the nodes to keep fp32 and the weight overrides (7-bit weights for every non-depthwise conv) of a
+    graph whose nodes all have names: quantised are the nodes fed, directly or not, by the stem (the first Conv),
+    up to the first ``stops`` node on each path; that node and everything it feeds stay fp32."""
     nodes = list(graph.node)
     convs = [n for n in nodes if n.op_type == "Conv"]
-    if not convs or not any(EMBEDDING in n.output for n in nodes):
-        raise ValueError("not a Tagsight classifier graph (no Conv, or no 'embedding' output)")
+    if not convs:
+        raise ValueError("no Conv in the graph")
     stem = convs[0]  # nodes are topologically sorted: the first Conv is the stem
-    inside, after_embedding = set(stem.output), {EMBEDDING}
+    inside, after = set(stem.output), set[str]()
     keep_fp32, overrides = [], {}
     for n in nodes:
-        if n is stem or not inside & set(n.input) or after_embedding & set(n.input):
-            keep_fp32.append(n.name)
-            if after_embedding & set(n.input):
-                after_embedding |= set(n.output)
+        if n is not stem and inside & set(n.input) and not after & set(n.input) and not stops(n):
+            inside |= set(n.output)
+            group = next((a.i for a in n.attribute if a.name == "group"), 1)
+            if n.op_type == "Conv" and group == 1:
+                overrides[n.input[1]] = [{"reduce_range": True, "axis": 0}]
             continue
-        inside |= set(n.output)
-        group = next((a.i for a in n.attribute if a.name == "group"), 1)
-        if n.op_type == "Conv" and group == 1:
-            overrides[n.input[1]] = [{"reduce_range": True, "axis": 0}]
+        keep_fp32.append(n.name)
+        if n is not stem and (stops(n) or after & set(n.input)):
+            after |= set(n.output)
     return keep_fp32, overrides
 
 
-def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
-    """Write the int8 (QDQ) copy of ``model`` to ``out``, calibrated on up to CALIBRATION_IMAGES images.
-
-    Args:
-        model: the classifier's model.onnx (uint8 image in, "probabilities" and "embedding" out).
-        out: where to write the int8 model (same inputs and outputs).
-        calibration_images: training images; CALIBRATION_IMAGES of them, spread over the list, are used.
-        image_size: the model's input size (decoding as the Predictor does).
-
-    Raises:
-        ValueError: the graph is not a Tagsight classifier.
-    """
+def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int,
+              stops: Callable[[Any], bool], check: Callable[[Any], bool]) -> None:
+    """The int8 (QDQ) copy of ``model`` (one input, "image": uint8 [H, W, 3]) in ``out``, quantised between its stem
+    and ``stops`` (see :func:`_plan`), calibrated on up to CALIBRATION_IMAGES of ``calibration_images``."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -104,10 +116,12 @@ def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[
         prepared = Path(tmp) / "prepared.onnx"  # Constant nodes folded, so Clip's bounds are visible to the quantiser
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(prepared))
+        if not check(graph.graph):
+            raise ValueError(f"{model} is not a Tagsight graph of the expected kind")
         for i, node in enumerate(graph.graph.node):  # nodes_to_exclude matches names; pre-processing has none
             node.name = node.name or f"tagsight_{i}_{node.op_type}"
         onnx.save(graph, str(prepared))
-        keep_fp32, overrides = _backbone_plan(graph.graph)
+        keep_fp32, overrides = _plan(graph.graph, stops)
         quantize_static(
             str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS,
@@ -115,6 +129,62 @@ def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[
             extra_options={"TensorQuantOverrides": overrides},
         )
     logger.info("int8 model %s calibrated on %d images (%d nodes kept fp32)", out, len(chosen), len(keep_fp32))
+
+
+def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
+    """Write the int8 (QDQ) copy of a classifier's ``model`` to ``out``: its backbone between the stem and the
+    embedding quantised, calibrated on up to CALIBRATION_IMAGES images.
+
+    Args:
+        model: the classifier's model.onnx (uint8 image in, "probabilities" and "embedding" out).
+        out: where to write the int8 model (same inputs and outputs).
+        calibration_images: training images; CALIBRATION_IMAGES of them, spread over the list, are used.
+        image_size: the model's input size (decoding as the Predictor does).
+
+    Raises:
+        ValueError: the graph is not a Tagsight classifier.
+    """
+    _quantize(model, out, calibration_images=calibration_images, image_size=image_size,
+              stops=lambda n: EMBEDDING in n.input,
+              check=lambda g: any(EMBEDDING in n.output for n in g.node) and any(n.op_type == "Conv" for n in g.node))
+
+
+def quantize_detector(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
+    """Write the int8 (QDQ) copy of an exported detector (``training.ml.detection.export``: image -> boxes, scores,
+    labels) to ``out``: its backbone, feature pyramid and towers quantised; pre-processing, the stem conv, the
+    three prediction convs (class, box, centerness), box decoding and NMS fp32.
+
+    Raises:
+        ValueError: the graph is not a Tagsight detector.
+    """
+    _quantize(model, out, calibration_images=calibration_images, image_size=image_size,
+              stops=lambda n: any(name in n.name for name in DETECTOR_OUTPUTS),
+              check=lambda g: {"boxes", "scores", "labels"} <= {o.name for o in g.output})
+
+
+def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], images: Sequence[str | Path],
+                   truth: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """Quantise a classifier artifact's model.onnx into its ``model_int8.onnx`` (calibrated on
+    ``calibration_images``) and record :func:`int8_report` on ``images`` as its metadata's "int8" entry, which
+    ``Predictor.load(..., int8=True)`` reads: it serves the int8 model only where the report meets the bar.
+
+    Returns:
+        The report.
+    """
+    from training.ml import artifacts
+
+    metadata = artifacts.read_metadata(artifact)
+    size = int(metadata["image_size"])
+    quantize_classifier(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, calibration_images=calibration_images,
+                        image_size=size)
+    report = int8_report(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, images, tags=metadata["tags"],
+                         image_size=size, truth=truth)
+    metadata["int8"] = {"file": INT8_FILE, "meets_bar": report["meets_bar"], "report": report,
+                        "quantisation": QUANTISATION.format(neck="", rest=" and head")}
+    (artifact / artifacts.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+    logger.info("int8 model of %s: agreement %s, mAP delta %s, %.2fx; served: %s", artifact,
+                report["top1_agreement"], report.get("map_delta"), report["speedup"] or 0.0, report["meets_bar"])
+    return report
 
 
 def cpu_has_vnni() -> bool | None:
@@ -126,63 +196,123 @@ def cpu_has_vnni() -> bool | None:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
+def _timed_outputs(
+    fp32: Any, int8: Any, arrays: Sequence[np.ndarray], outputs: list[str] | None, rounds: int,
+    clock: Callable[[], float],
+) -> tuple[dict[str, float], dict[str, list[list[np.ndarray]]]]:
+    """Seconds per model (the sum over images of each image's fastest pass by ``clock``: on a shared machine other
+    jobs only ever add time) and each model's outputs on each image (from the first pass); both run back to back on
+    each image, so load on the machine hits both alike."""
+    for session in (fp32, int8):  # warm-up: first-run allocations are not the model's speed
+        if len(arrays):
+            session.run(outputs, {"image": arrays[0]})
+    best = {"fp32": [float("inf")] * len(arrays), "int8": [float("inf")] * len(arrays)}
+    answers: dict[str, list[list[np.ndarray]]] = {"fp32": [], "int8": []}
+    for round_ in range(max(1, rounds)):
+        for i, array in enumerate(arrays):
+            for name, session in (("fp32", fp32), ("int8", int8)):
+                start = clock()
+                out = session.run(outputs, {"image": array})
+                best[name][i] = min(best[name][i], clock() - start)
+                if round_ == 0:
+                    answers[name].append([np.asarray(o) for o in out])
+    return {name: sum(times) for name, times in best.items()}, answers
+
+
 def int8_report(
     model: Path, int8_model: Path, images: Sequence[str | Path], *, tags: Sequence[str], image_size: int,
-    truth: Mapping[str, Sequence[str]] | None = None, threads: int = 1, rounds: int = 1,
+    truth: Mapping[str, Sequence[Any]] | None = None, threads: int = 1, rounds: int = 3,
+    task: str = "classification",
 ) -> dict[str, Any]:
     """The int8 model against the fp32 one on ``images``.
 
     Args:
-        truth: image file stem -> its tags; with it, the mAP of both models against those tags.
+        truth: image file stem -> its tags (classification) or its boxes (detection: {"tag", "left", "top",
+            "width", "height"}); with it, the mAP (detection: box mAP@0.5) of both models against it.
         threads: intra-op threads of both sessions while timing (1: a phone's or a Pi's core, and fair on a
-            shared machine).
-        rounds: timed passes over ``images`` (the answers are those of the first).
+            shared machine). With 1, onnxruntime computes on the calling thread, and the time is that thread's CPU
+            time (``time.thread_time``), which other jobs on a shared machine barely inflate (wall-clock ratios
+            on our loaded 2-core machine ranged 1.2-2.6x for the same pair of models, CPU-time ones 1.6-1.8x);
+            with more, the wall-clock time.
+        rounds: timed passes over ``images``; each image's time is its fastest pass.
+        task: "classification" (model: image -> probabilities) or "detection" (image -> boxes, scores, labels).
+
+    Returns:
+        images, top1_agreement (detection: the most probable box has the same tag and IoU >= 0.5 with fp32's, or
+        neither model finds one), speed (fp32 / int8 ms per image, speedup), fp32_map / int8_map / map_delta with
+        ``truth``, meets_bar and the bar: agreement (classification only), mAP and speed-up.
     """
-    fp32, int8 = make_session(model, threads), make_session(int8_model, threads)
+    detection = task == "detection"
+    fp32, int8 = (make_session(m, threads, memory_arena=not detection) for m in (model, int8_model))
     arrays = [load_array(p, image_size=image_size) for p in images]
-    for session in (fp32, int8):  # warm-up: first-run allocations are not the model's speed
-        if arrays:
-            session.run(None, {"image": arrays[0]})
-    seconds = {"fp32": 0.0, "int8": 0.0}
-    probs: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
-    for round_ in range(max(1, rounds)):
-        for array in arrays:  # back to back on each image, so load on the machine hits both alike
-            for name, session in (("fp32", fp32), ("int8", int8)):
-                start = time.perf_counter()
-                out = session.run(["probabilities"], {"image": array})[0][0]
-                seconds[name] += time.perf_counter() - start
-                if round_ == 0:
-                    probs[name].append(np.asarray(out, dtype=np.float64))
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    seconds, answers = _timed_outputs(fp32, int8, arrays, None if detection else ["probabilities"], rounds, clock)
+    rows: dict[str, list[list[dict[str, Any]]]] = {
+        name: [_detections(*out) if detection else _probabilities(out[0][0]) for out in outs]
+        for name, outs in answers.items()
+    }
+    agree = [_same_top(a, b) for a, b in zip(rows["fp32"], rows["int8"], strict=True)]
     n = max(len(arrays), 1)
-    timed = n * max(1, rounds)
-    agree = [int(a.argmax() == b.argmax()) for a, b in zip(probs["fp32"], probs["int8"], strict=True)]
     report: dict[str, Any] = {
+        "task": task,
         "images": len(arrays),
         "top1_agreement": sum(agree) / n if arrays else None,
-        "max_abs_probability_diff": max((float(np.abs(a - b).max()) for a, b in zip(probs["fp32"], probs["int8"],
-                                                                                   strict=True)), default=0.0),
-        "fp32_ms_per_image": 1000 * seconds["fp32"] / timed,
-        "int8_ms_per_image": 1000 * seconds["int8"] / timed,
+        "fp32_ms_per_image": 1000 * seconds["fp32"] / n,
+        "int8_ms_per_image": 1000 * seconds["int8"] / n,
         "speedup": seconds["fp32"] / seconds["int8"] if seconds["int8"] else None,
         "threads": threads,
+        "clock": "thread CPU time" if threads == 1 else "wall clock",
         "cpu_vnni": cpu_has_vnni(),
         "size_bytes": {"fp32": Path(model).stat().st_size, "int8": Path(int8_model).stat().st_size},
     }
+    if not detection:
+        report["max_abs_probability_diff"] = max(
+            (float(np.abs(a[0][0] - b[0][0]).max()) for a, b in zip(answers["fp32"], answers["int8"], strict=True)),
+            default=0.0)
     if truth:
         maps = {}
         for name in ("fp32", "int8"):
-            rows = [{"id": Path(p).stem, "tags": list(truth.get(Path(p).stem, ())), "boxes": [],
-                     "predictions": [{"tag": t, "probability": float(v), "box": None} for t, v in zip(tags, pr,
-                                                                                                      strict=True)]}
-                    for p, pr in zip(images, probs[name], strict=True) if Path(p).stem in truth]
-            maps[name] = float(compute_metrics("classification", list(tags), rows)["overall"]["ap"]) if rows else None
+            scored = [{"id": Path(p).stem, "tags": [] if detection else list(truth.get(Path(p).stem, ())),
+                       "boxes": list(truth.get(Path(p).stem, ())) if detection else [],
+                       "predictions": [{**r, "tag": tags[r["label"]]} for r in found]}
+                      for p, found in zip(images, rows[name], strict=True) if Path(p).stem in truth]
+            maps[name] = float(compute_metrics(task, list(tags), scored)["overall"]["ap"]) if scored else None
         report.update(fp32_map=maps["fp32"], int8_map=maps["int8"])
         if maps["fp32"] is not None and maps["int8"] is not None:
             report["map_delta"] = maps["int8"] - maps["fp32"]
     report["meets_bar"] = bool(
-        report["top1_agreement"] is not None and report["top1_agreement"] >= MIN_TOP1_AGREEMENT
+        report["top1_agreement"] is not None and (detection or report["top1_agreement"] >= MIN_TOP1_AGREEMENT)
         and report.get("map_delta", 0.0) >= -MAX_MAP_DROP
         and (report["speedup"] or 0.0) >= MIN_SPEEDUP
     )
-    report["bar"] = {"top1_agreement": MIN_TOP1_AGREEMENT, "max_map_drop": MAX_MAP_DROP, "speedup": MIN_SPEEDUP}
+    report["bar"] = {**({} if detection else {"top1_agreement": MIN_TOP1_AGREEMENT}), "max_map_drop": MAX_MAP_DROP,
+                     "speedup": MIN_SPEEDUP}
     return report
+
+
+def _probabilities(p: np.ndarray) -> list[dict[str, Any]]:
+    """A classifier's probabilities as predictions (label = tag index, most probable first)."""
+    return [{"label": int(i), "probability": float(p[i]), "box": None} for i in np.argsort(-p, kind="stable")]
+
+
+def _detections(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
+    """A detector's outputs (x0, y0, x1, y1 fractions, sorted by score) as predictions."""
+    return [{"label": int(c), "probability": float(p),
+             "box": {"left": float(x0), "top": float(y0), "width": float(x1 - x0), "height": float(y1 - y0)}}
+            for (x0, y0, x1, y1), p, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True)]
+
+
+def _same_top(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Whether two answers agree on their most probable prediction (same tag; boxes of IoU >= 0.5)."""
+    if not a or not b:
+        return not a and not b
+    if a[0]["label"] != b[0]["label"]:
+        return False
+    if a[0]["box"] is None:
+        return True
+    x, y = a[0]["box"], b[0]["box"]
+    iw = max(0.0, min(x["left"] + x["width"], y["left"] + y["width"]) - max(x["left"], y["left"]))
+    ih = max(0.0, min(x["top"] + x["height"], y["top"] + y["height"]) - max(x["top"], y["top"]))
+    inter = iw * ih
+    union = x["width"] * x["height"] + y["width"] * y["height"] - inter
+    return bool(union > 0 and inter / union >= 0.5)

@@ -1,0 +1,83 @@
+"""Compact classification iterations store an int8 model with its measured report, and the server runs it exactly
+where that report meets the bar (issue #14); other domains store and serve only the fp32 model."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from predictions.services import prediction_run, predictor_cache
+from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN
+from tests.factories import make_image_bytes
+from tests.training.builders import tagged_project
+from training.ml.images import load_array
+from training.ml.runtime import make_session
+from training.models import Iteration
+from training.services import iteration_queue, iteration_run
+from training.storage import iteration_artifact_local
+
+pytestmark = pytest.mark.django_db
+
+COMPACT = uuid.UUID("0732100f-1a38-4e49-a514-c9b44c697ab5")  # General (compact), classification
+
+
+def _trained(owner, domain_id: uuid.UUID) -> Iteration:  # type: ignore[no-untyped-def]
+    project = tagged_project(owner, domain_id=domain_id)
+    iteration = iteration_queue(project=project, requested_by=owner)
+    iteration_run(iteration_id=iteration.id)
+    iteration = Iteration.objects.get(id=iteration.id)
+    assert iteration.status == Iteration.Status.COMPLETED, iteration.error
+    return iteration
+
+
+def _served(iteration: Iteration, data: bytes) -> np.ndarray:
+    """The probabilities the prediction service answers, in the model's tag order."""
+    predictor_cache().clear()
+    result = prediction_run(project=iteration.project, iteration=iteration, data=data, store=False)
+    by_tag = {p["tag"]: p["probability"] for p in result.predictions}
+    tags = json.loads((iteration_artifact_local(iteration=iteration) / "metadata.json").read_text())["tags"]
+    return np.array([by_tag[t] for t in tags])
+
+
+def _model(iteration: Iteration, name: str, data: bytes) -> np.ndarray:
+    image = load_array(data, image_size=224)
+    return make_session(iteration_artifact_local(iteration=iteration) / name).run(["probabilities"],
+                                                                                  {"image": image})[0][0]
+
+
+def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_meets_the_bar(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    iteration = _trained(owner, COMPACT)
+    artifact = iteration_artifact_local(iteration=iteration)
+    meta = json.loads((artifact / "metadata.json").read_text())
+    report = meta["int8"]["report"]
+    assert meta["int8"]["file"] == "model_int8.onnx" and (artifact / "model_int8.onnx").is_file()
+    assert report["images"] > 0 and report["speedup"] > 0 and 0 <= report["top1_agreement"] <= 1, report
+    assert meta["int8"]["meets_bar"] == report["meets_bar"] == (
+        report["top1_agreement"] >= 0.99 and report["map_delta"] >= -0.01 and report["speedup"] >= 1.8)
+    data = make_image_bytes(size=(48, 40), color=(90, 160, 40))
+    int8, fp32 = _model(iteration, "model_int8.onnx", data), _model(iteration, "model.onnx", data)
+    assert not np.allclose(int8, fp32, rtol=1e-3, atol=0)  # the two models are told apart by their answers
+    # As measured on this machine, then with the verdict turned each way.
+    for met in (report["meets_bar"], True, False):
+        meta["int8"]["meets_bar"] = met
+        (artifact / "metadata.json").write_text(json.dumps(meta))
+        np.testing.assert_allclose(_served(iteration, data), int8 if met else fp32, rtol=1e-5, atol=1e-30)
+    # An export without the int8 model does not inherit the artifact's int8 entry.
+    from training.ml.export import export_onnx
+
+    assert export_onnx(artifact, tmp_path, opset=12)["passed"]
+    assert "int8" not in json.loads((tmp_path / "metadata.json").read_text())
+    assert not (tmp_path / "model_int8.onnx").exists()
+
+
+def test_a_general_domain_iteration_has_no_int8_model_and_is_served_fp32(owner) -> None:  # type: ignore[no-untyped-def]
+    iteration = _trained(owner, DEFAULT_CLASSIFICATION_DOMAIN)
+    artifact = iteration_artifact_local(iteration=iteration)
+    assert "int8" not in json.loads((artifact / "metadata.json").read_text())
+    assert not (artifact / "model_int8.onnx").exists()
+    data = make_image_bytes(size=(48, 40), color=(90, 160, 40))
+    np.testing.assert_allclose(_served(iteration, data), _model(iteration, "model.onnx", data), rtol=1e-5,
+                               atol=1e-30)
