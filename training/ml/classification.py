@@ -2,7 +2,7 @@
 
 Recipe: every image is embedded once per backbone (with its flipped and zoomed views, see
 ``embeddings.VIEWS``, while some tag has fewer than ``AUGMENT_BELOW`` images); the head is an L2-regularised
-linear model on standardised embeddings, fitted full-batch with L-BFGS in float64 (deterministic). Evaluation
+linear model on standardised embeddings, fitted full-batch with L-BFGS (deterministic). Evaluation
 uses a seeded stratified split (see :mod:`training.ml.split`); the delivered model is refitted on every image.
 """
 
