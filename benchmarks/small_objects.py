@@ -49,7 +49,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "assign": {"strides": (16, 32, 64), "assignment": "fcos+nearest"},
     "p3": {"strides": (8, 16, 32, 64), "assignment": "fcos"},
     "p3+assign": {"strides": (8, 16, 32, 64), "assignment": "fcos+nearest"},
-    "p3+assign@448": {"strides": (8, 16, 32, 64), "assignment": "fcos+nearest", "image_size": 448},
+    "p3@448": {"strides": (8, 16, 32, 64), "assignment": "fcos", "image_size": 448},
     "auto": None,
 }
 
