@@ -14,9 +14,11 @@ of each). mAP@0.5 is the product's own (``training.ml.metrics``) on the test ima
     nice .venv/bin/python benchmarks/small_objects.py --dataset azure --variants before,auto
 
 Variants: ``before`` is the recipe quick training used before the small-object work (P4-P6 at 320 px, plain
-FCOS assignment); ``auto`` is what the product now chooses by itself (``detection.head.auto_recipe``); the others
-add one change at a time. Also prints the share of ground-truth boxes that get no positive location in the
-un-augmented training view (what the head can never learn to find).
+FCOS assignment); ``auto`` is what the product now chooses by itself (``detection.head.auto_recipe``: on this set
+P3-P6 at 320 px, i.e. ``p3``; on raccoon and the quickstart ``before``); the others add one change at a time
+(``p3@448``: Products on Shelves' input size). Also prints the share of ground-truth boxes that get no positive
+location in the un-augmented training view (what the head can never learn to find), and the mAP@0.5 of a
+SAHI-style tiled prediction (``tiled_detect``: whole image + 2x2 tiles, merged by NMS) of the same model.
 """
 
 from __future__ import annotations
