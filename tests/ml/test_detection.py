@@ -159,6 +159,39 @@ def test_assignment_puts_a_big_box_on_a_coarse_level_and_a_small_one_on_the_fine
     assert (labels == -1).sum() > 0.9 * len(labels)
 
 
+def test_nearest_assignment_gives_a_box_between_location_centres_one_positive() -> None:
+    points, strides, levels = locations(320)  # P4-P6: location centres every 16 px, at 8, 24, 40, ...
+    boxes = torch.tensor([[20.0, 20.0, 300.0, 300.0], [10.0, 10.0, 16.0, 16.0]])  # the 6 px box holds no centre
+    labels = torch.tensor([0, 1])
+    plain_labels, plain_ltrb = assign_targets(points, strides, levels, boxes, labels, "fcos")
+    near_labels, near_ltrb = assign_targets(points, strides, levels, boxes, labels, "fcos+nearest")
+    assert not (plain_labels == 1).any()  # FCOS learns the tiny box as background
+    tiny = torch.nonzero(near_labels == 1).flatten()
+    assert len(tiny) == 1 and levels[tiny].item() == 0
+    assert points[tiny].tolist() == [[8.0, 8.0]]  # the nearest centre, 2 px outside the box
+    # Its target is the box grown to reach the location (distances >= 0.5 px), so IoU with the box stays high.
+    rebuilt = torch.cat([points[tiny] - near_ltrb[tiny, :2], points[tiny] + near_ltrb[tiny, 2:]], 1)[0]
+    assert rebuilt.tolist() == [7.5, 7.5, 16.0, 16.0]
+    # Boxes FCOS already covers keep exactly FCOS's positives and distances.
+    big = plain_labels == 0
+    assert torch.equal(near_labels == 0, big) and torch.allclose(near_ltrb[big], plain_ltrb[big])
+    with pytest.raises(ValueError):
+        assign_targets(points, strides, levels, boxes, labels, "atss")
+
+
+def test_auto_recipe_adds_the_stride_8_level_only_when_small_boxes_are_common() -> None:
+    from training.ml.detection.head import P3_STRIDES, STRIDES, auto_recipe
+
+    raccoon = [_target([(0.1, 0.2, 0.8, 0.95)], [0]), _target([(0.3, 0.3, 0.6, 0.7)], [0])]
+    tiny = [_target([(0.1, 0.1, 0.14, 0.13), (0.5, 0.5, 0.53, 0.54), (0.2, 0.6, 0.7, 0.9)], [0, 0, 0])]
+    assert auto_recipe(raccoon).strides == STRIDES and auto_recipe(raccoon).image_size == 320
+    assert auto_recipe(tiny).strides == P3_STRIDES and auto_recipe(tiny, 448).image_size == 448
+    # "Small" is in input pixels: 40 px boxes at 320 px are small, at 1024 px they are not.
+    mid = [_target([(0.1, 0.1, 0.22, 0.22)], [0])]
+    assert auto_recipe(mid, 256).strides == P3_STRIDES and auto_recipe(mid, 1024).strides == STRIDES
+    assert auto_recipe([_target([], [])]).strides == STRIDES
+
+
 def _fake_outputs(points: torch.Tensor, entries: list[tuple[int, int, float, list[float]]], k: int):
     """Head outputs with given (location, class, probability, ltrb) and everything else at ~0."""
     n = points.shape[0]

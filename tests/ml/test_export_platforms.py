@@ -41,6 +41,7 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> str:
     from tests.predictions.builders import DETECTION
     from training.ml.detection import train_detector
     from training.ml.detection.engine import Recipe
+    from training.ml.detection.head import P3_STRIDES
     from training.ml.manifest import Box, Manifest, Sample
 
     manifest = json.loads((DETECTION / "manifest.json").read_text())
@@ -48,8 +49,9 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> str:
     for rel, info in list(manifest["images"].items())[::4]:
         boxes = tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"]) for r in info["regions"])
         samples.append(Sample(id=rel, path=str(DETECTION / rel), tags=tuple(b.tag for b in boxes), boxes=boxes))
+    # The four-level head (P3-P6, as auto_recipe picks for small objects): every platform exports the stride-8 level.
     recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, lr=3e-3, channels=32,
-                    num_convs=1)
+                    num_convs=1, strides=P3_STRIDES)
     result = train_detector(Manifest(task="detection", tags=tuple(manifest["tags"]), samples=tuple(samples)),
                             TrainConfig(seed=0, image_size=128, kfold=1), tmp_path_factory.mktemp("det"), recipe=recipe)
     return result.artifact_path

@@ -30,7 +30,7 @@ from training.ml.detection import data as ddata
 from training.ml.detection.evaluate import predict_images, validation_entry
 from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
 from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
-from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, head_schedule, train_head
+from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, auto_recipe, head_schedule, train_head
 from training.ml.detection.model import DetectionHead, Detector
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
@@ -244,7 +244,7 @@ def _check(manifest: Manifest, config: TrainConfig, recipe: Recipe | None) -> tu
         torch.set_num_threads(config.threads)
     get_spec(config.backbone)
     if recipe is None:
-        recipe = Recipe(image_size=config.image_size or DEFAULT_IMAGE_SIZE)
+        recipe = auto_recipe(targets, config.image_size)  # the stride-8 level when small boxes are common
     if recipe.image_size % 64:
         raise errors.MLError(f"Detection image_size must be a multiple of 64, got {recipe.image_size}.")
     return targets, recipe

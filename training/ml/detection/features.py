@@ -125,7 +125,7 @@ def build_features(
                     view, boxes, labs = ddata.full_view(img, tgt, s)
                 else:
                     view, boxes, labs = ddata.random_view(img, tgt, s, rng)
-                tl, tb = assign_targets(points, strides, levels, boxes, labs)
+                tl, tb = assign_targets(points, strides, levels, boxes, labs, recipe.assignment)
             labels.append(tl.to(torch.int16))
             ltrbs.append(tb)
             owner.append(i)

@@ -14,16 +14,22 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from training.ml.detection.model import STRIDES, DetectionHead, fcos_loss, locations
+from training.ml.detection.model import ASSIGNMENTS, STRIDES, DetectionHead, fcos_loss, locations
 from training.ml.progress import StepReport
 from training.ml.runtime import torch_threads
 
 if TYPE_CHECKING:
+    from training.ml.detection.data import Target
     from training.ml.detection.features import FeatureStore
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_IMAGE_SIZE = 320
+P3_STRIDES: tuple[int, ...] = (8, 16, 32, 64)
+# auto_recipe adds the stride-8 level (P3) when at least SMALL_SHARE of the training boxes are smaller than
+# SMALL_BOX px (sqrt of the area at the input size), i.e. under twice P4's stride.
+SMALL_BOX = 32.0
+SMALL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,22 @@ class Recipe:
     channels: int = 64
     num_convs: int = 2
     strides: tuple[int, ...] = STRIDES
+    assignment: str = "fcos"  # model.ASSIGNMENTS; "fcos+nearest" measured no better (README "Small objects")
+
+    def __post_init__(self) -> None:
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"unknown assignment {self.assignment!r}")
+
+
+def auto_recipe(targets: list[Target], image_size: int | None = None) -> Recipe:
+    """The quick recipe for these training boxes: P4-P6 (STRIDES), or P3-P6 (P3_STRIDES) when small boxes are
+    common (see SMALL_BOX / SMALL_SHARE). P3 finds objects of ~8-30 px that P4's stride-16 grid mostly misses, at
+    ~2x the head-training time, so it is only paid for where it is needed."""
+    size = image_size or DEFAULT_IMAGE_SIZE
+    boxes = torch.cat([t.boxes for t in targets]) if targets else torch.zeros(0, 4)
+    sides = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=0).sqrt() * size
+    small = float((sides < SMALL_BOX).float().mean()) if len(sides) else 0.0
+    return Recipe(image_size=size, strides=P3_STRIDES if small >= SMALL_SHARE else STRIDES)
 
 
 def head_schedule(num_views: int, recipe: Recipe) -> tuple[int, int]:
