@@ -290,7 +290,7 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     assert any("blocks" in n for n in int8_convs) and any("tower" in n for n in int8_convs), int8_convs
     outputs = ("cls_logits", "bbox_pred", "centerness")
     assert "stem" in fp32_convs[0] and not any(k in n for n in int8_convs for k in outputs), int8_convs
-    assert sum(any(k in n for k in outputs) for n in fp32_convs) == 3 * 3, fp32_convs  # 3 levels (16, 32, 64)
+    assert sum(any(k in n for k in outputs) for n in fp32_convs) == 3 * 4, fp32_convs  # 4 levels (8, 16, 32, 64)
     assert "Resize" in {n.op_type for n in graph.node}  # the pre-processing, fp32
     assert int8["task"] == "detection" and int8["images"] == 4, int8
     assert int8["size_bytes"]["int8"] < int8["size_bytes"]["fp32"]
