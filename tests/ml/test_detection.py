@@ -16,7 +16,7 @@ from training.ml.config import TrainConfig
 from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
 from training.ml.detection import data as ddata
 from training.ml.detection.engine import Recipe, make_split
-from training.ml.detection.features import FeatureStore
+from training.ml.detection.features import FeatureStore, views_per_image
 from training.ml.detection.head import continued_steps, train_head
 from training.ml.detection.model import assign_targets, decode, locations
 from training.ml.manifest import Box, Manifest, Sample
@@ -256,6 +256,12 @@ def _tiny_store(views: int = 6) -> FeatureStore:
         strict=True,
     )
     return FeatureStore(feats, torch.stack(labels).to(torch.int16), torch.stack(ltrb), torch.arange(views))
+
+
+def test_views_per_image_shrink_with_the_set_but_keep_one_augmented_view_until_memory_runs_out() -> None:
+    recipe = Recipe()  # 8 views per image, 600 views budgeted, 3000 at most
+    counts = {n: views_per_image(n, recipe) for n in (1, 40, 75, 76, 200, 300, 1000, 1500, 1501, 5000)}
+    assert counts == {1: 8, 40: 8, 75: 8, 76: 7, 200: 3, 300: 2, 1000: 2, 1500: 2, 1501: 1, 5000: 1}
 
 
 def test_a_continued_head_starts_from_the_given_weights_and_leaves_them_alone() -> None:

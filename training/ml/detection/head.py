@@ -32,6 +32,11 @@ class Recipe:
 
     image_size: int = DEFAULT_IMAGE_SIZE
     views_per_image: int = 8
+    # Fewer views per image above view_budget / views_per_image images (never fewer than 2): a view costs the
+    # trunk as much as ~5 samples of head training, and the head's 250+ steps of 16 see 600 views ~5 times
+    # each; more views mostly add trunk time (raccoon, 200 images, 3 views: mAP@0.5 0.959 / 0.957 on two
+    # seeds against 0.963 with 8, features 3x faster).
+    view_budget: int = 600
     max_views: int = 3000  # memory cap: ~0.15 MB of fp16 C4+C5 features per view at 320 px
     epochs: int = 3
     min_steps: int = 250  # small sets get more epochs (fork/scissors: 28 images -> ~18 epochs)
