@@ -72,11 +72,15 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
     if dataset == "azure-small":
         manifest_path = small_objects(manifest_path, Path(tempfile.mkdtemp(prefix="bench-small-")))
     manifest = Manifest.from_json(manifest_path)
-    stages: dict[str, float] = {}
+    stages: dict[str, float] = {}  # "<phase>: <step>" -> seconds since the start, when it first reported
     t0 = time.perf_counter()
 
     def progress(fraction: float, stage: str) -> None:
-        stages.setdefault(stage.split(":")[0].split(" (")[0], time.perf_counter() - t0)
+        phase, _, detail = stage.partition(":")
+        step = detail.split(",")[0].strip()
+        step = "" if any(c.isdigit() for c in step) else step  # "8 of 320 views": one line per phase
+        key = phase.split(" (")[0] + (f": {step}" if step else "")
+        stages.setdefault(key, time.perf_counter() - t0)
 
     with tempfile.TemporaryDirectory() as work:
         config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size)  # type: ignore[arg-type]
@@ -90,10 +94,10 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
             f"dataset={dataset} mode={mode} seed={seed} image_size={m['image_size']} split={m['split']['method']} "
             f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}"
         )
-        print(
-            f"  train_detector wall {wall:.1f}s, CPU {cpu_train:.0f}s, peak RSS {peak_rss_mib():.0f} MiB "
-            "(stage starts: " + ", ".join(f"{k} {v:.0f}s" for k, v in stages.items()) + ")"
-        )
+        print(f"  train_detector wall {wall:.1f}s, CPU {cpu_train:.0f}s, peak RSS {peak_rss_mib():.0f} MiB")
+        ends = [*list(stages.values())[1:], wall]
+        for (key, start), end in zip(stages.items(), ends, strict=True):
+            print(f"    {end - start:6.1f}s  {key}")
         print(
             f"  mAP@0.5 {m['overall']['ap']:.3f} (all-point; coco101 {coco['overall']['ap']:.3f}) "
             f"precision {m['overall']['precision']:.3f} recall {m['overall']['recall']:.3f} at p>=0.5"

@@ -16,6 +16,8 @@ from training.ml.config import TrainConfig
 from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
 from training.ml.detection import data as ddata
 from training.ml.detection.engine import Recipe, make_split
+from training.ml.detection.features import FeatureStore, views_per_image
+from training.ml.detection.head import continued_steps, train_head
 from training.ml.detection.model import assign_targets, decode, locations
 from training.ml.manifest import Box, Manifest, Sample
 
@@ -267,6 +269,53 @@ def test_split_uses_given_field_else_seeded_holdout() -> None:
     assert small.method == "kfold" and small.k == 3 and sorted(sum((v for _, v in small.folds), [])) == list(range(9))
 
 
+# --------------------------------------------------------------------------- head training
+
+
+def _tiny_store(views: int = 6) -> FeatureStore:
+    """Random C4 / C5 maps of a 128 px input (strides 16 and 32) with one box per view."""
+    g = torch.Generator().manual_seed(0)
+    feats = [
+        torch.empty(0),
+        torch.randn(views, 16, 8, 8, generator=g).half(),
+        torch.randn(views, 32, 4, 4, generator=g).half(),
+    ]
+    points, strides, levels = locations(128)
+    labels, ltrb = zip(
+        *(
+            assign_targets(points, strides, levels, torch.tensor([[20.0 + v, 30.0, 90.0, 100.0]]), torch.tensor([0]))
+            for v in range(views)
+        ),
+        strict=True,
+    )
+    return FeatureStore(feats, torch.stack(labels).to(torch.int16), torch.stack(ltrb), torch.arange(views))
+
+
+def test_views_per_image_shrink_with_the_set_but_keep_one_augmented_view_until_memory_runs_out() -> None:
+    recipe = Recipe()  # 8 views per image, 600 views budgeted, 3000 at most
+    counts = {n: views_per_image(n, recipe) for n in (1, 40, 75, 76, 200, 300, 1000, 1500, 1501, 5000)}
+    assert counts == {1: 8, 40: 8, 75: 8, 76: 7, 200: 3, 300: 2, 1000: 2, 1500: 2, 1501: 1, 5000: 1}
+
+
+def test_a_continued_head_starts_from_the_given_weights_and_leaves_them_alone() -> None:
+    store, recipe = _tiny_store(), Recipe(image_size=128, batch_size=4, channels=16, num_convs=1, epochs=2, min_steps=0)
+    views = torch.arange(6)
+    steps: list[int] = []
+    first = train_head(store, views, 1, (8, 16, 32), recipe, 0, lambda done, total, _: steps.append(total))
+    assert steps == [4] * 4  # 2 epochs of ceil(6 / 4) steps
+    before = {k: v.clone() for k, v in first.state_dict().items()}
+    same = train_head(store, views, 1, (8, 16, 32), recipe, 5, lambda *_: None, start=first, steps=0)
+    assert all(torch.equal(v, before[k]) for k, v in same.state_dict().items())
+    steps.clear()
+    on = train_head(
+        store, views, 1, (8, 16, 32), recipe, 0, lambda done, total, _: steps.append(done), start=first, steps=3
+    )
+    assert steps == [1, 2, 3]
+    assert all(torch.equal(v, before[k]) for k, v in first.state_dict().items())  # the start head is untouched
+    assert not all(torch.equal(v, before[k]) for k, v in on.state_dict().items())
+    assert continued_steps(75, recipe) == 27 and continued_steps(1, recipe) == 1
+
+
 # --------------------------------------------------------------------------- real training
 
 
@@ -300,7 +349,11 @@ def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
     stages = [s for _, s in seen]
     assert "Validation split (3 train / 1 validation images): training the head, epoch 1 of 25" in stages
     assert "Validation split (3 train / 1 validation images): evaluating, image 1 of 1" in stages
-    assert "Final training on all 4 images: training the head, epoch 25 of 25" in stages
+    # Hold-out: the validated head (25 epochs of 3 steps) goes on over all 4 images for 35 % of its steps
+    # (27 steps of 3 per epoch), instead of a second training from scratch.
+    assert "Final training on all 4 images: training the head, epoch 9 of 9" in stages
+    assert not any(s.startswith("Final training") and "epoch 10 " in s for s in stages)
+    assert "the validated head (75 steps) trained on for 27 more steps over all 4 images" in " ".join(m["notes"])
     assert stages[-2:] == ["Saving the model: exporting the detector to ONNX", "Done"]
     predictor = DetectionPredictor.load(result.artifact_path)
     assert predictor.task == "detection" and predictor.tags == ["raccoon"]

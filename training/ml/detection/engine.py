@@ -1,19 +1,22 @@
 """Detection training: split, cached-feature head training, evaluation, final retrain, artifact.
 
 Quick mode freezes the whole ImageNet trunk, so its outputs are computed once per augmented view
-(8 views per image, through onnxruntime; see ``features``) and the FPN + FCOS head trains on the
-cached maps (``head``): raccoon (160 train images) reaches mAP@0.5 0.96 in ~90 s on 2 cores,
-evaluation and final retrain included. Advanced mode then fine-tunes the stride-32 trunk blocks
+(up to 8 views per image, 600 in all, through onnxruntime; see ``features``) and the FPN + FCOS head
+trains on the cached maps (``head``). With a hold-out split the delivered head is the validated one
+trained on over every image for ``Recipe.final_fraction`` of its steps (no second training from
+scratch); k-fold trains it from scratch. Advanced mode then fine-tunes the stride-32 trunk blocks
 together with the head (``finetune``), capped by ``config.budget_seconds``, and keeps the result
-only if it beats quick on the validation split.
+only if it beats quick on the validation split. ``benchmarks/ml_detection.py`` prints each phase's
+time (raccoon: 200 images, 3 views each; the head's steps are most of the run).
 
 :func:`train_detector` runs these steps in order, like torchvision's references: validate,
-compute features, train and evaluate one model per fold, choose quick or advanced, retrain on
-every image, save.
+compute features, train and evaluate one model per fold, choose quick or advanced, train the
+delivered model on every image, save.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -30,10 +33,18 @@ from training.ml.detection import data as ddata
 from training.ml.detection.evaluate import predict_images, validation_entry
 from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
 from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
-from training.ml.detection.head import DEFAULT_IMAGE_SIZE, Recipe, auto_recipe, head_schedule, train_head
+from training.ml.detection.head import (
+    DEFAULT_IMAGE_SIZE,
+    Recipe,
+    auto_recipe,
+    continued_steps,
+    head_steps,
+    train_head,
+)
 from training.ml.detection.model import DetectionHead, Detector
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
+from training.ml.runtime import torch_threads
 from training.ml.split import SplitPlan, plan_split
 
 __all__ = ["KFOLD_BELOW", "Recipe", "make_split", "train_detector"]
@@ -54,12 +65,12 @@ def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
 # Seconds per unit of work, lite0 at 320 px on a 2-core worker. Only their ratios matter once the
 # run has measured its first units (PhasedProgress scales the rest to this machine's speed). Ratios
 # measured on raccoon on the shared 2-core dev box: a head step costs 4-7 feature views, a
-# validation image ~7, a fine-tuning step ~25, the ONNX export at the end ~80.
+# validation image ~1.3 (its head on one torch thread), a fine-tuning step ~25, the ONNX export at the end ~80.
 UNIT_SECONDS = {
     "prepare": 1.1,  # backbone + ONNX export of the trunk
     "view": 0.03,  # one augmented view through the trunk
     "head_step": 0.165,  # one batch of head training
-    "eval_image": 0.2,  # one validation image: decode, trunk, head, NMS
+    "eval_image": 0.04,  # one validation image: decode, trunk, head, NMS
     "finetune_step": 0.75,  # one batch through the stride-32 blocks and the head, with backward
     "eval_tuned_image": 0.36,
     "save": 2.4,  # ONNX export of the detector
@@ -90,9 +101,8 @@ def plan_phases(manifest: Manifest, split: SplitPlan, recipe: Recipe, *, advance
     for i, (train, val) in enumerate(split.folds, start=1):
         label = f"Fold {i} of {k}" if k > 1 else "Validation split"
         label += f" ({len(train)} train / {len(val)} validation images)"
-        epochs, steps_per_epoch = head_schedule(len(train) * per, recipe)
         phases += [
-            Phase(f"fold{i}.head", label, "head_step", epochs * steps_per_epoch),
+            Phase(f"fold{i}.head", label, "head_step", head_steps(len(train) * per, recipe)),
             Phase(f"fold{i}.eval", label, "eval_image", len(val)),
         ]
         if advanced:
@@ -101,8 +111,11 @@ def plan_phases(manifest: Manifest, split: SplitPlan, recipe: Recipe, *, advance
                 Phase(f"fold{i}.eval_tuned", label, "eval_tuned_image", len(val)),
             ]
     final = f"Final training on all {n} images"
-    epochs, steps_per_epoch = head_schedule(n * per, recipe)
-    phases.append(Phase("final.head", final, "head_step", epochs * steps_per_epoch))
+    if k == 1:  # the validated head continues on every image
+        final_steps = continued_steps(head_steps(len(split.folds[0][0]) * per, recipe), recipe)
+    else:
+        final_steps = head_steps(n * per, recipe)
+    phases.append(Phase("final.head", final, "head_step", final_steps))
     if advanced:
         phases.append(Phase("final.finetune", final, "finetune_step", planned_steps(n * per, recipe, ft)))
     phases.append(Phase("save", "Saving the model", "save", 1))
@@ -139,6 +152,8 @@ class _Evaluation:
     )
     fold_maps: dict[str, list[float]] = field(default_factory=lambda: {"quick": [], "advanced": []})
     ft_steps: list[int] = field(default_factory=list)
+    # Hold-out: the validated quick head (before any fine-tuning) and its steps; the delivered head continues it.
+    validated: tuple[DetectionHead, int] | None = None
 
     def rows(self, manifest: Manifest, kind: str) -> list[dict[str, Any]]:
         """validation_predictions of ``kind`` in manifest order."""
@@ -212,11 +227,19 @@ def train_detector(
     if steps is not None:
         notes.append(f"Fine-tuned the stride-32 trunk blocks and the head for {steps} steps after the quick head.")
     num_images = len(manifest.samples)
-    notes.append(
-        f"Delivered model retrained on all {num_images} images with the evaluated recipe "
-        f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over "
-        f"{job.store.owner.numel() // max(num_images, 1)} views per image)."
-    )
+    per = job.store.owner.numel() // max(num_images, 1)
+    if evaluation.validated is not None:
+        validated_steps = evaluation.validated[1]
+        notes.append(
+            f"Delivered model: the validated head ({validated_steps} steps) trained on for "
+            f"{continued_steps(validated_steps, recipe)} more steps over all {num_images} images "
+            f"({per} views per image)."
+        )
+    else:
+        notes.append(
+            f"Delivered model retrained on all {num_images} images with the evaluated recipe "
+            f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over {per} views per image)."
+        )
     tracker.start("save", "exporting the detector to ONNX")
     artifact = _save(job, head, delivered, evaluation, work / "model")
     elapsed = time.perf_counter() - t0
@@ -298,8 +321,12 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
             tracker.start(f"fold{k}.head", "training the head"),
             config.threads,
         )
+        if len(folds) == 1:
+            out.validated = (copy.deepcopy(head), head_steps(len(train_views), recipe))
         report = tracker.start(f"fold{k}.eval", "evaluating")
-        record("quick", val, predict_images(job.session, head, val_images, recipe.image_size, job.tags, report))
+        with torch_threads(config.threads or 1):  # the head on one thread, as in training (see torch_threads)
+            preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report)
+        record("quick", val, preds)
         if job.advanced:
             _, tail = trunk_tail(job.trunk)
             out.ft_steps.append(
@@ -318,7 +345,7 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
                 )
             )
             report = tracker.start(f"fold{k}.eval_tuned", "evaluating the fine-tuned model")
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(config.threads or 1):
                 preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report, tail)
             record("advanced", val, preds)
     return out
@@ -358,10 +385,14 @@ def _choose_mode(comparison: dict[str, Any] | None) -> tuple[str, list[str]]:
 
 def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[DetectionHead, int | None]:
     """The delivered head (and, for advanced, the fine-tuned trunk blocks written back into the
-    trunk), trained on every image with the evaluated recipe; returns the head and the fine-tuning
-    steps (None for quick)."""
+    trunk), trained on every image; returns the head and the fine-tuning steps (None for quick).
+
+    Hold-out: the validated head continues on every image for ``recipe.final_fraction`` of its steps
+    (it has learnt the task; what is left is the validation images); k-fold: a head trained from
+    scratch with the evaluated recipe (no single validated head saw most of the images)."""
     config, recipe, tracker = job.config, job.recipe, job.progress
     all_views = job.store.views_of(range(len(job.manifest.samples)))
+    start, steps_from = evaluation.validated or (None, 0)
     head = train_head(
         job.store,
         all_views,
@@ -371,6 +402,8 @@ def _train_final(job: _Job, delivered: str, evaluation: _Evaluation) -> tuple[De
         config.seed,
         tracker.start("final.head", "training the head"),
         config.threads,
+        start=start,
+        steps=continued_steps(steps_from, recipe) if start is not None else None,
     )
     if delivered == "quick":
         if job.advanced:

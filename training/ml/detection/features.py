@@ -86,8 +86,11 @@ def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: 
 
 
 def views_per_image(num_images: int, recipe: Recipe) -> int:
-    """Views rendered per image: ``recipe.views_per_image``, fewer when ``max_views`` would be exceeded."""
-    return max(1, min(recipe.views_per_image, recipe.max_views // max(num_images, 1)))
+    """Views rendered per image: ``recipe.views_per_image``, fewer (at least 2) beyond ``view_budget`` views
+    in all, and fewer still (at least 1) when ``max_views`` would be exceeded."""
+    n = max(num_images, 1)
+    per = min(recipe.views_per_image, max(2, recipe.view_budget // n))
+    return max(1, min(per, recipe.max_views // n))
 
 
 def build_features(
