@@ -4,6 +4,7 @@
         [--advanced --budget 300] [--threads 2]
     .venv/bin/python benchmarks/ml_classification.py --domains [--seeds 0 1 2]
     .venv/bin/python benchmarks/ml_classification.py --views-curve
+    .venv/bin/python benchmarks/ml_classification.py --frozen-features
 
 For every backbone: hymenoptera accuracy on 3 seeded stratified 70/30 splits, train() wall time
 with a cold embedding cache (trunk ONNX already exported, its one-time export timed separately)
@@ -18,6 +19,11 @@ hymenoptera and the Predictor's latency on 20 hymenoptera photos.
 behind ``embeddings.views_for``. For hymenoptera and its "wide" and "small" variants, every image is embedded once
 (all views, Lite0); then for n training images per tag (10 seeded random draws each) the head is fitted on the
 "full" view only and on all views, and scored on every other image.
+
+``--frozen-features``: the frozen-feature path's options on the hard sets (issue #15's "small, hard data"): for
+hymenoptera, "wide" and "small", accuracy of the linear head (one view) on 10 seeded stratified 70/30 splits with
+Lite0 at 224 px (General), Lite0 at 256 / 288 / 320 px, Lite2 at 260 px, and concatenations (Lite0 224 + 320,
+Lite0 + Lite2, centre crop + whole frame), with each embedding's cold time for the 200 images.
 """
 
 from __future__ import annotations
@@ -174,6 +180,63 @@ def views_curve(threads: int | None) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def frozen_features(threads: int | None) -> None:
+    """The --frozen-features table (see the module docstring)."""
+    from training.ml.embeddings import Embedder, embed_images
+    from training.ml.images import file_sha256, load_array
+    from training.ml.linear_head import fit_head, targets
+
+    base = Path(tempfile.mkdtemp(prefix="bench-frozen-"))
+    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
+    sets = {"hymenoptera": hymenoptera, "hym-wide": variant(hymenoptera, "wide", base),
+            "hym-small": variant(hymenoptera, "small", base)}
+    embedders = {"l0@224": Embedder("lite0", None, base / "cache", threads=threads),
+                 "l0@256": Embedder("lite0", 256, base / "cache", threads=threads),
+                 "l0@288": Embedder("lite0", 288, base / "cache", threads=threads),
+                 "l0@320": Embedder("lite0", 320, base / "cache", threads=threads),
+                 "l2@260": Embedder("lite2", None, base / "cache", threads=threads),
+                 "l0@224 whole": Embedder("lite0", None, base / "cache", threads=threads, framing="whole")}
+    combos = {"Lite0 224 (General)": ["l0@224"], "Lite0 256": ["l0@256"], "Lite0 288": ["l0@288"],
+              "Lite0 320 (Retail)": ["l0@320"], "Lite2 260 (General [A1])": ["l2@260"],
+              "Lite0 224 + 320": ["l0@224", "l0@320"], "Lite0 + Lite2": ["l0@224", "l2@260"],
+              "centre + whole (Landmarks)": ["l0@224", "l0@224 whole"]}
+    table: dict[str, list[float]] = {c: [] for c in combos}
+    seconds: dict[str, float] = dict.fromkeys(embedders, 0.0)
+    for manifest in sets.values():
+        paths = [manifest.resolve(s) for s in manifest.samples]
+        shas = [file_sha256(p) for p in paths]
+        feats = {}
+        for key, embedder in embedders.items():
+            t = time.perf_counter()
+            feats[key] = embed_images([lambda p=p, e=embedder: load_array(p, image_size=e.image_size) for p in paths],
+                                      shas, embedder=embedder, views=("full",))[0][:, 0]
+            seconds[key] += time.perf_counter() - t
+        y = targets(manifest, manifest.samples)
+        labels = y.argmax(1)
+        scores: dict[str, list[float]] = {c: [] for c in combos}
+        for draw in range(10):
+            rng = np.random.default_rng(draw)
+            train_idx: list[int] = []
+            for k in range(y.shape[1]):
+                idx = rng.permutation(np.flatnonzero(labels == k))
+                train_idx += [int(i) for i in idx[: round(len(idx) * 0.7)]]
+            test_idx = [i for i in range(len(paths)) if i not in set(train_idx)]
+            for combo, parts in combos.items():
+                x = np.concatenate([feats[p] for p in parts], axis=1)
+                head = fit_head(x[sorted(train_idx)], y[sorted(train_idx)], multilabel=False)
+                scores[combo].append(float((head.predict_proba(x[test_idx]).argmax(1) == labels[test_idx]).mean()))
+        for combo in combos:
+            table[combo].append(float(np.mean(scores[combo])))
+    print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; linear head on one view, 10 seeded 70/30 splits")
+    print(f"{'features':28s} | " + " | ".join(f"{n:>11s}" for n in sets) + " |   mean | vs General")
+    general = float(np.mean(table["Lite0 224 (General)"]))
+    for combo, accs in table.items():
+        print(f"{combo:28s} | " + " | ".join(f"{a:11.3f}" for a in accs)
+              + f" | {np.mean(accs):6.3f} | {100 * (np.mean(accs) - general):+.1f} pts")
+    print("cold embedding of the 3 x 200 images: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbones", nargs="+", default=["lite0"])
@@ -183,7 +246,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0)
     parser.add_argument("--domains", action="store_true", help="compare the domains' recipes (see above)")
     parser.add_argument("--views-curve", action="store_true", help="augmented views vs training set size")
+    parser.add_argument("--frozen-features", action="store_true", help="resolutions and backbones on hard sets")
     args = parser.parse_args()
+    if args.frozen_features:
+        frozen_features(args.threads)
+        return
     if args.views_curve:
         views_curve(args.threads)
         return
