@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,26 +141,38 @@ def compare_domains(seeds: list[int], threads: int | None) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def hard_sets(base: Path) -> dict[str, Manifest]:
+    """hymenoptera and its "wide" and "small" variants (built under ``base``)."""
+    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
+    return {"hymenoptera": hymenoptera, "hym-wide": variant(hymenoptera, "wide", base),
+            "hym-small": variant(hymenoptera, "small", base)}
+
+
+def embedded(manifest: Manifest, embedder: Any, views: tuple[str, ...]) -> np.ndarray:
+    """(N, V, F) embeddings of every image of ``manifest`` (``embeddings.embed_images``, its cache)."""
+    from training.ml.embeddings import embed_images
+    from training.ml.images import file_sha256, load_array
+
+    paths = [manifest.resolve(s) for s in manifest.samples]
+    sources = [lambda p=p: load_array(p, image_size=embedder.image_size) for p in paths]
+    return embed_images(sources, [file_sha256(p) for p in paths], embedder=embedder, views=views)[0]
+
+
 def views_curve(threads: int | None) -> None:
     """The --views-curve table (see the module docstring)."""
     from training.ml.classification import predicted_embeddings
-    from training.ml.embeddings import VIEWS, Embedder, embed_images
-    from training.ml.images import file_sha256, load_array
+    from training.ml.embeddings import VIEWS, Embedder
     from training.ml.linear_head import fit_head, targets, train_views
 
     base = Path(tempfile.mkdtemp(prefix="bench-views-"))
-    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
-    sets = {"hymenoptera": hymenoptera, "hym-wide": variant(hymenoptera, "wide", base),
-            "hym-small": variant(hymenoptera, "small", base)}
+    sets = hard_sets(base)
     embedder = Embedder("lite0", None, base / "cache", threads=threads)
     sizes = [5, 10, 20, 40, 70]
     print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; accuracy on the images not drawn, mean of 10 "
           f"draws: 1 view ('full') -> {len(VIEWS)} views ({'+'.join(VIEWS)})")
     print("set          | " + " | ".join(f"{n:>3d}/tag {'':>9s}" for n in sizes))
     for name, manifest in sets.items():
-        paths = [manifest.resolve(s) for s in manifest.samples]
-        emb, _ = embed_images([lambda p=p: load_array(p, image_size=embedder.image_size) for p in paths],
-                              [file_sha256(p) for p in paths], embedder=embedder)
+        emb = embedded(manifest, embedder, VIEWS)
         y = targets(manifest, manifest.samples)
         labels = y.argmax(1)
         cells = []
@@ -169,7 +182,7 @@ def views_curve(threads: int | None) -> None:
                 rng = np.random.default_rng(draw)
                 train_idx = sorted(int(i) for k in range(y.shape[1])
                                    for i in rng.permutation(np.flatnonzero(labels == k))[:n])
-                test_idx = [i for i in range(len(paths)) if i not in set(train_idx)]
+                test_idx = [i for i in range(len(labels)) if i not in set(train_idx)]
                 truth = labels[test_idx]
                 for views, out in ((1, one), (len(VIEWS), many)):
                     head = fit_head(*train_views(emb[:, :views], y, train_idx), multilabel=False)
@@ -182,14 +195,11 @@ def views_curve(threads: int | None) -> None:
 
 def frozen_features(threads: int | None) -> None:
     """The --frozen-features table (see the module docstring)."""
-    from training.ml.embeddings import Embedder, embed_images
-    from training.ml.images import file_sha256, load_array
+    from training.ml.embeddings import Embedder
     from training.ml.linear_head import fit_head, targets
 
     base = Path(tempfile.mkdtemp(prefix="bench-frozen-"))
-    hymenoptera = Manifest.from_json(DATA / "hymenoptera" / "manifest.json")
-    sets = {"hymenoptera": hymenoptera, "hym-wide": variant(hymenoptera, "wide", base),
-            "hym-small": variant(hymenoptera, "small", base)}
+    sets = hard_sets(base)
     embedders = {"l0@224": Embedder("lite0", None, base / "cache", threads=threads),
                  "l0@256": Embedder("lite0", 256, base / "cache", threads=threads),
                  "l0@288": Embedder("lite0", 288, base / "cache", threads=threads),
@@ -203,13 +213,10 @@ def frozen_features(threads: int | None) -> None:
     table: dict[str, list[float]] = {c: [] for c in combos}
     seconds: dict[str, float] = dict.fromkeys(embedders, 0.0)
     for manifest in sets.values():
-        paths = [manifest.resolve(s) for s in manifest.samples]
-        shas = [file_sha256(p) for p in paths]
         feats = {}
         for key, embedder in embedders.items():
             t = time.perf_counter()
-            feats[key] = embed_images([lambda p=p, e=embedder: load_array(p, image_size=e.image_size) for p in paths],
-                                      shas, embedder=embedder, views=("full",))[0][:, 0]
+            feats[key] = embedded(manifest, embedder, ("full",))[:, 0]
             seconds[key] += time.perf_counter() - t
         y = targets(manifest, manifest.samples)
         labels = y.argmax(1)
@@ -220,7 +227,7 @@ def frozen_features(threads: int | None) -> None:
             for k in range(y.shape[1]):
                 idx = rng.permutation(np.flatnonzero(labels == k))
                 train_idx += [int(i) for i in idx[: round(len(idx) * 0.7)]]
-            test_idx = [i for i in range(len(paths)) if i not in set(train_idx)]
+            test_idx = [i for i in range(len(labels)) if i not in set(train_idx)]
             for combo, parts in combos.items():
                 x = np.concatenate([feats[p] for p in parts], axis=1)
                 head = fit_head(x[sorted(train_idx)], y[sorted(train_idx)], multilabel=False)
