@@ -336,7 +336,7 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
     """How the numbers were made, from the stored metrics and snapshot: split, seed, k-fold, time, backbone, tags.
 
     Cached once the iteration is done (see ``DERIVED_CACHE_SECONDS``)."""
-    key = f"iteration-method:v1:{iteration.id}:{iteration.finished.timestamp() if iteration.finished else ''}"
+    key = f"iteration-method:v2:{iteration.id}:{iteration.finished.timestamp() if iteration.finished else ''}"
     method: dict[str, Any] | None = caches["shared"].get(key) if iteration.is_done else None
     if method is None:
         method = _method(iteration)
@@ -364,4 +364,5 @@ def _method(iteration: Iteration) -> dict[str, Any]:
         "comparison": m.get("comparison"),  # advanced runs: quick vs advanced on the same validation images
         "modes": [("quick", "Quick"), ("advanced", "Advanced")],
         "tag_count": len(snapshot.get("tags", ()) if isinstance(snapshot, dict) else ()),  # frozen at queue time
+        "views": m.get("views") or [],  # classification: the views embedded per image (classification.training_views)
     }

@@ -75,6 +75,8 @@ def test_train_watch_progress_and_explore_the_performance_tab(page, live_server,
         assert page.get_attribute("#iteration-body", "data-status") == "Completed"
         assert page.get_attribute("#iteration-body", "hx-trigger") is None  # polling stopped
         screenshot("train-03-performance")
+        # 60 images a tag: trained on each image as it is (training.ml.classification.training_views), and it says so.
+        assert "every tag has 30 images or more" in page.inner_text("#iteration-body")
 
         rows = page.locator("#tag-table tbody tr")
         tags = sorted(rows.nth(i).get_attribute("data-tag") for i in range(rows.count()))
