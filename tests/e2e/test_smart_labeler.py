@@ -91,3 +91,22 @@ def test_confirm_a_group_of_suggested_tags_and_accept_a_proposed_box(  # type: i
     sync_api.expect(page.locator(".proposal")).to_have_count(shown - 2)
     assert Region.objects.filter(image=image).count() == 1
     screenshot("smart-labeler-04-accepted")
+
+
+def test_get_suggestions_works_without_javascript(browser, live_server, owner, login_as):  # type: ignore[no-untyped-def]
+    """The button is a plain POST form with its CSRF token: without htmx (or before htmx has wired it) it starts the
+    run and comes back to the page, which shows it."""
+    from health.suggestions_models import SuggestionRun
+
+    project, _ = trained_quickstart(owner)
+    untagged_crops(project, 2)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = login_as(owner, on=context.new_page())
+        page.goto(f"{live_server.url}/projects/{project.id}/suggestions/")
+        page.click("[data-testid=run-suggestions]")
+        page.wait_for_selector("[data-testid=run-status]")
+        assert "/suggestions" in page.url and "Forbidden" not in page.content()
+        assert SuggestionRun.objects.filter(iteration__project=project).count() == 1
+    finally:
+        context.close()
