@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -193,17 +194,25 @@ def iteration_performance(
 
     A finished iteration's figures at given thresholds are computed once and then read from the shared cache.
     """
-    if not iteration.is_done:
-        return _performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
-    finished = iteration.finished.timestamp() if iteration.finished else ""
-    key = (f"iteration-perf:v1:{iteration.id}:{finished}:{iteration.classification_type}:"
-           f"{float(threshold)!r}:{float(iou_threshold)!r}")
-    perf: dict[str, Any] | None = caches["shared"].get(key)
-    if perf is None:
-        perf = _performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold)
-        if perf is not None:
-            caches["shared"].set(key, perf, DERIVED_CACHE_SECONDS)
+    perf: dict[str, Any] | None = _derived(
+        iteration, f"perf:v1:{iteration.classification_type}:{float(threshold)!r}:{float(iou_threshold)!r}",
+        lambda: _performance(iteration=iteration, threshold=threshold, iou_threshold=iou_threshold))
     return perf
+
+
+def _derived(iteration: Iteration, what: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, read from the shared cache once the iteration is done (keyed by iteration, finish time and
+    ``what``); a None result is not cached."""
+    if not iteration.is_done:
+        return compute()
+    finished = iteration.finished.timestamp() if iteration.finished else ""
+    key = f"iteration-{what}:{iteration.id}:{finished}"
+    value = caches["shared"].get(key)
+    if value is None:
+        value = compute()
+        if value is not None:
+            caches["shared"].set(key, value, DERIVED_CACHE_SECONDS)
+    return value
 
 
 def _performance(*, iteration: Iteration, threshold: float, iou_threshold: float) -> dict[str, Any] | None:
@@ -336,12 +345,7 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
     """How the numbers were made, from the stored metrics and snapshot: split, seed, k-fold, time, backbone, tags.
 
     Cached once the iteration is done (see ``DERIVED_CACHE_SECONDS``)."""
-    key = f"iteration-method:v2:{iteration.id}:{iteration.finished.timestamp() if iteration.finished else ''}"
-    method: dict[str, Any] | None = caches["shared"].get(key) if iteration.is_done else None
-    if method is None:
-        method = _method(iteration)
-        if iteration.is_done:
-            caches["shared"].set(key, method, DERIVED_CACHE_SECONDS)
+    method: dict[str, Any] = _derived(iteration, "method:v2", lambda: _method(iteration))
     return method
 
 
