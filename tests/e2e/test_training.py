@@ -98,3 +98,37 @@ def test_train_watch_progress_and_explore_the_performance_tab(page, live_server,
         page.wait_for_selector(".gallery")
         assert page.locator(".err-card").count() == count
         screenshot("train-05-confusion-cell")
+
+
+def test_advanced_training_tries_recipes_and_shows_them_beside_quick(page, live_server, owner, login_as, tmp_path,
+                                                                     screenshot):
+    """Advanced classification through the Train dialog and a real worker: the recipes it tried, which one it
+    delivered, and quick vs advanced on the same validation images, as the iteration page shows them."""
+    from training.models import Iteration
+
+    project = dataset_project(owner, DATASETS / "azure-quickstart" / "classification", name="Trees")
+    base = live_server.url
+    with celery_worker(data_dir=tmp_path, hostname="e2e-advanced"):
+        login_as(owner)
+        page.goto(f"{base}/projects/{project.id}/")
+        page.click("[data-testid=train]")
+        page.check("input[name=training_type][value=Advanced]")
+        assert "a larger network" in page.inner_text("#train-form")
+        page.fill("input[name=budget_minutes]", "10")
+        page.click("#train-button")
+        page.wait_for_selector("#iteration-body")
+        page.wait_for_selector("#iteration-body[data-status=Completed]", timeout=300_000)
+        iteration = Iteration.objects.get(project=project)
+        metrics = iteration.metrics
+        tried = page.locator("#recipe-search tbody tr")
+        labels = [tried.nth(i).locator("td").first.inner_text() for i in range(tried.count())]
+        assert labels == [r["recipe"] for r in metrics["comparison"]["recipes"]]
+        assert labels[0] == "EfficientNet-Lite0 at 224 px, centre crop" and len(labels) == 4
+        assert page.locator("#recipe-search strong", has_text="chosen").count() == 1
+        body = page.inner_text("#iteration-body")
+        assert "Advanced training compared 4 recipes" in body
+        delivered = page.locator("#mode-comparison tr", has=page.locator("strong", has_text="delivered"))
+        assert delivered.get_attribute("data-mode") == metrics["mode_delivered"]
+        assert f"EfficientNet-{metrics['backbone'].capitalize()} at {metrics['image_size']} px" in body
+        page.locator("#recipe-search").scroll_into_view_if_needed()
+        screenshot("train-06-advanced-recipes")

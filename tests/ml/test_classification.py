@@ -162,20 +162,30 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
     m = result.metrics
     assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
     assert result.notes and m["notes"] == result.notes
-    assert any(("did not beat" in n) or ("delivered" in n) for n in result.notes)
+    assert any(n.startswith("Advanced training compared") for n in result.notes)
+    assert any(("did not beat" in n) or ("Fine-tuned model delivered" in n) for n in result.notes)
     predictor = Predictor.load(result.artifact_path)
     assert predictor.predict(tiny_manifest.resolve(tiny_manifest.samples[0]))[0].tag == TAGS[0]
 
-    assert set(m["comparison"]) == {"images", "quick", "advanced"} and m["comparison"]["images"] > 0
-    # The epochs the clock allowed are recorded; replaying them gives the same model whatever the budget.
+    assert {"images", "quick", "advanced", "recipes"} <= set(m["comparison"]) and m["comparison"]["images"] > 0
+    recipes = m["comparison"]["recipes"]
+    assert recipes[0]["recipe"] == "EfficientNet-Lite0 at 224 px, centre crop"
+    assert sum(r["chosen"] for r in recipes) == 1
+    chosen = next(r["recipe"] for r in recipes if r["chosen"])
+    assert chosen.startswith(f"EfficientNet-{m['backbone'].capitalize()} at {m['image_size']} px")
+    # The recipes and epochs the clock allowed are recorded; replaying them gives the same model whatever the budget.
     epochs = m["schedule"]["finetune_epochs"]
-    assert epochs[0] >= 1 and len(epochs) == (2 if m["mode_delivered"] == "advanced" else 1)
+    fine_tuned = any("Fine-tuned model delivered" in n for n in result.notes)
+    assert epochs[0] >= 1 and len(epochs) == (2 if fine_tuned else 1)
+    assert m["schedule"]["recipes"] == [len(recipes) - 1]
     again = train(tiny_manifest, _config(ml_cache, mode="advanced", budget_seconds=0.001, schedule=m["schedule"]),
                   tmp_path / "again").metrics
 
     def timeless(metrics: dict[str, Any]) -> dict[str, Any]:
         notes = [re.sub(r", \d+ s\)", ")", n) for n in metrics["notes"]]
-        return {**metrics, "train_seconds": None, "embedded_images": None, "notes": notes}  # the 2nd run hits the cache
+        tried = [{**r, "seconds": None} for r in metrics["comparison"]["recipes"]]
+        return {**metrics, "train_seconds": None, "embedded_images": None, "notes": notes,  # the 2nd run hits the cache
+                "comparison": {**metrics["comparison"], "recipes": tried}}
 
     assert timeless(again) == timeless(m)
 

@@ -383,7 +383,21 @@ def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_clien
     quick, advanced = table.index('data-mode="quick"'), table.index('data-mode="advanced"')
     assert "87.5%" in table[quick:advanced] and "100.0%" in table[advanced:]
     assert "<strong>delivered</strong>" in table[advanced:] and "delivered" not in table[quick:advanced]
-    assert "same 8 validation images" in html
+    assert "same 8 validation images" in html and "first fold" not in html and 'id="recipe-search"' not in html
+    recipes = [{"recipe": "EfficientNet-Lite0 at 224 px, centre crop", "accuracy": 0.875, "log_loss": 0.31,
+                "seconds": 2.0, "chosen": False},
+               {"recipe": "EfficientNet-Lite2 at 260 px, centre crop", "accuracy": 1.0, "log_loss": 0.12,
+                "seconds": 5.5, "chosen": True}]
+    Iteration.objects.filter(id=iteration.id).update(
+        metrics={**metrics, "comparison": {**comparison, "recipes": recipes, "first_fold": True}})
+    caches["shared"].clear()
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert "(fine-tuning is evaluated on the first fold)" in html
+    tried = html[html.index('id="recipe-search"'):]
+    tried = tried[: tried.index("</table>")]
+    lite0, lite2 = tried.index("Lite0 at 224 px"), tried.index("Lite2 at 260 px")
+    assert "87.5%" in tried[lite0:lite2] and "chosen" not in tried[lite0:lite2]
+    assert "100.0%" in tried[lite2:] and "<strong>chosen</strong>" in tried[lite2:]
     Iteration.objects.filter(id=iteration.id).update(metrics={**iteration.metrics, "comparison": None})
     caches["shared"].clear()  # a done iteration's metrics never change, so the page cached them: rewritten here
     quick_only = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()

@@ -8,6 +8,7 @@ uses a seeded stratified split (see :mod:`training.ml.split`); the delivered mod
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -196,18 +197,43 @@ def train_classifier(
     trunk_file = embedder.trunk_file
     schedule: dict[str, list[int]] | None = None  # what a budget-capped run took (TrainConfig.schedule replays it)
     comparison: dict[str, Any] | None = None  # advanced: quick vs advanced on the same validation images
+    recipe = config  # the delivered model's backbone / size / framings
     if config.mode == "advanced":
         from training.ml.finetune import finetune_classifier
+        from training.ml.recipe_search import Tried, recipe_label, scores_on, search_recipes
 
+        def evaluate(cfg: TrainConfig) -> Tried:
+            t = time.perf_counter()
+            step(0.8, f"advanced: trying {recipe_label(cfg)}")
+            emb, emb_r, _ = load_embeddings(manifest, cfg, cache_dir, progress=None, should_cancel=should_cancel)
+            cand_rows, _ = evaluate_heads(manifest, plan, emb, y, seed=config.seed, framings=len(cfg.framings))
+            return Tried(cfg, recipe_label(cfg), cand_rows, emb, emb_r, time.perf_counter() - t)
+
+        budget = max(float(config.budget_seconds), 1.0)
+        quick = Tried(config, recipe_label(config), rows, embeddings, embedder, time.perf_counter() - start)
+        search = search_recipes(manifest, config, plan, quick, evaluate=evaluate, deadline=start + budget / 2)
+        notes += search.notes
+        comparison = search.comparison
+        if search.delivered:
+            mode_delivered = "advanced"
+            recipe, embedder, embeddings = search.chosen.config, search.chosen.embedder, search.chosen.embeddings
+            framings, rows, trunk_file = recipe.framings, search.rows, search.chosen.embedder.trunk_file
+            head = fit_head(*train_views(embeddings, y, range(len(manifest.samples))), multilabel=manifest.multilabel,
+                            seed=config.seed)
+            metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
+        left = budget - (time.perf_counter() - start)
         outcome = finetune_classifier(
-            manifest, config, embedder=embedder, plan=plan, quick_rows=rows, quick_head=head,
-            workdir=workdir, progress=progress, should_cancel=should_cancel,
+            manifest, dataclasses.replace(recipe, budget_seconds=max(left, 1.0)), embedder=embedder, plan=plan,
+            quick_rows=rows, quick_head=head, workdir=workdir, progress=progress, should_cancel=should_cancel,
             embeddings=embeddings[:, : embeddings.shape[1] // len(framings)],
         )
         notes += outcome.notes
-        schedule = {"finetune_epochs": outcome.epochs}
-        comparison = outcome.comparison
-        if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None:
+        schedule = {"finetune_epochs": outcome.epochs, "recipes": [search.tried]}
+        if outcome.delivered and outcome.head is not None and outcome.trunk_file is not None and outcome.comparison:
+            # Side by side with quick's own model on the fine-tuning's validation images.
+            ids = [r["id"] for r in outcome.rows]
+            comparison = {**outcome.comparison, "quick": scores_on(manifest, quick.rows, ids),
+                          "recipes": search.comparison["recipes"]}
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
             if len(framings) > 1:  # the fine-tuned tail learnt, and was measured, on the first framing only
@@ -225,7 +251,7 @@ def train_classifier(
             "negative_tag": manifest.negative_tag,
             "split": split_json,
             "validation_predictions": rows,
-            "backbone": config.backbone,
+            "backbone": recipe.backbone,
             "image_size": embedder.image_size,
             "framings": list(framings),
             "views": list(training_views(manifest)),
@@ -260,7 +286,7 @@ def train_classifier(
         "tags": list(manifest.tags),
         "multilabel": manifest.multilabel,
         "negative_tag": manifest.negative_tag,
-        "backbone": config.backbone,
+        "backbone": recipe.backbone,
         "image_size": embedder.image_size,
         "framings": list(framings),
         "mode": config.mode,
