@@ -367,9 +367,9 @@ def _keep_created(model: type[Any], objs: Sequence[Any], created: Sequence[datet
 
 
 def archive_import(*, source: Path | IO[bytes], workspace: Any, created_by: Any = None,
-                   name: str = "") -> tuple[Project, ArchivePreview]:
-    """Import an archive as a new project of ``workspace`` (named ``name``, else as in the archive); returns it
-    with the archive's preview (its notes are worth showing).
+                   name: str = "", project_id: uuid.UUID | None = None) -> tuple[Project, ArchivePreview]:
+    """Import an archive as a new project of ``workspace`` (named ``name``, else as in the archive; with the id
+    ``project_id``, else a new one); returns it with the archive's preview (its notes are worth showing).
 
     Raises ArchiveError (nothing written) when the archive is refused; projects' errors when a service refuses."""
     workspace_id = getattr(workspace, "pk", workspace)
@@ -377,7 +377,7 @@ def archive_import(*, source: Path | IO[bytes], workspace: Any, created_by: Any 
         preview, content = _inspect(zf, workspace_id=workspace_id)
         if preview.problems:
             raise ArchiveError(preview.problems)
-        project_id = uuid.uuid4()
+        project_id = project_id or uuid.uuid4()
         try:
             project = _write(zf, content, project_id=project_id, workspace_id=workspace_id, created_by=created_by,
                              name=name or preview.name)

@@ -28,6 +28,13 @@ class ArchiveImport(models.Model):
                                 related_name="+")
     error = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
+    # The worker that claimed it (training's lost-worker rule: a job whose worker is gone is queued again).
+    started = models.DateTimeField(null=True, blank=True)
+    worker_hostname = models.CharField(max_length=255, blank=True, default="")
+    worker_pid = models.PositiveIntegerField(default=0)
+    worker_parent_pid = models.PositiveIntegerField(default=0)
+    resumed = models.PositiveIntegerField(default=0)  # times a lost worker's import was queued again
+    writing = models.UUIDField(null=True, blank=True)  # the id of the project the running import writes
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
+from datasets.archives.background import archives_reap_lost
 from datasets.archives.export import archive_chunks, archive_filename
 from datasets.archives.format import ArchiveError
 from datasets.archives.imports import archive_import, archive_inspect
@@ -145,6 +146,8 @@ def archive_import_status(request: HttpRequest, archive_import_id: UUID) -> Http
     """A background import: queued, importing, done (a link to the project) or failed (why); polled while running."""
     job = get_object_or_404(ArchiveImport, pk=archive_import_id,
                             workspace_id=request.access.workspace_id)  # type: ignore[attr-defined]
+    if job.status == ArchiveImport.Status.RUNNING and archives_reap_lost(job=job):  # its worker is gone
+        job.refresh_from_db()
     if request.htmx and job.is_finished:  # type: ignore[attr-defined]
         return HttpResponseStopPolling(render(request, "datasets/archives/archive_import_status.html#status",
                                               {"job": job}).content)

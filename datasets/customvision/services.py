@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from projects.domains import (
 )
 from projects.models import Image, Project, Tag
 from projects.services import image_upload, project_create, tag_create
-from training.services.reaper import worker_beats, worker_lost_reason
+from training.services.reaper import pid_alive, worker_beats, worker_lost_reason
 from workspaces import audit
 from workspaces.models import Workspace
 
@@ -43,6 +44,7 @@ Status = ImportJob.Status
 Kind = ImportedItem.Kind
 KEY_KEPT_FOR_DRAFTS = timedelta(hours=1)  # a job found but never started forgets its key after this
 MAX_REPORT_LINES = 200
+CLI_HOST = "cli:"  # worker_hostname prefix of a job that `manage.py import_customvision` runs itself
 ITERATIONS_LINE = (
     "Iterations are not carried: their trained models do not leave Azure in a form that can be trained further. "
     "Train each project here once it is imported."
@@ -168,12 +170,15 @@ def imports_reap_lost(*, local_hostname: str | None = None, job: ImportJob | Non
     now = timezone.now()
     ImportJob.objects.filter(status=Status.FOUND, created__lt=now - KEY_KEPT_FOR_DRAFTS).exclude(
         training_key="").update(training_key="")
-    running = ImportJob.objects.filter(status=Status.RUNNING).exclude(worker_hostname="")  # "": the CLI's own
+    running = ImportJob.objects.filter(status=Status.RUNNING).exclude(worker_hostname="")
     if job is not None:
         running = running.filter(pk=job.pk)
     running_list = list(running.only("id", "started", "worker_hostname", "worker_pid", "worker_parent_pid"))
+    commands = [j for j in running_list if j.worker_hostname.startswith(CLI_HOST)]
+    running_list = [j for j in running_list if not j.worker_hostname.startswith(CLI_HOST)]
+    failed = _fail_stopped_commands(commands)
     if not running_list:
-        return 0
+        return failed
     beats = worker_beats({j.worker_hostname for j in running_list})
     requeued = 0
     for lost in running_list:
@@ -192,7 +197,25 @@ def imports_reap_lost(*, local_hostname: str | None = None, job: ImportJob | Non
                 requeued += 1
                 logger.warning("import %s: worker %s lost (%s); queued again", lost.pk, lost.worker_hostname, reason)
                 transaction.on_commit(lambda job_id=lost.pk: _schedule(job_id=job_id))  # type: ignore[misc]
-    return requeued
+    return requeued + failed
+
+
+def _fail_stopped_commands(jobs: list[ImportJob]) -> int:
+    """Fail the imports of ``manage.py import_customvision`` whose process is gone (killed: an interrupted one
+    fails itself). A command has no heartbeat: only this machine can tell, by its pid, and only for its own."""
+    here = CLI_HOST + socket.gethostname()
+    failed = 0
+    for job in jobs:
+        if job.worker_hostname != here or not job.worker_pid or pid_alive(job.worker_pid):
+            continue
+        error = (f"The import command stopped (process {job.worker_pid} on {socket.gethostname()} is gone). Run the "
+                 "same command again to resume: what was imported stays, and only what is missing is imported.")
+        if ImportJob.objects.filter(pk=job.pk, status=Status.RUNNING, started=job.started).update(
+                status=Status.FAILED, error=error, training_key="", stage="", finished=timezone.now(),
+                modified=timezone.now()):
+            failed += 1
+            logger.warning("import %s: its command (pid %s) is gone; failed", job.pk, job.worker_pid)
+    return failed
 
 
 def import_get(*, job_id: Any) -> ImportJob:
@@ -207,12 +230,14 @@ def import_get(*, job_id: Any) -> ImportJob:
 
 
 def import_run(*, job_id: Any, worker_hostname: str = "", progress: Callable[[ImportJob], None] | None = None) -> None:
-    """Run a queued job to its end (the Celery task; the CLI with ``worker_hostname=""``). Never raises for a
-    source's errors: they end in the report, or as Failed with the reason."""
+    """Run a queued job to its end (the Celery task; the CLI with ``worker_hostname=""``, recorded as
+    ``CLI_HOST`` + this machine's name and its pid). Never raises for a source's errors: they end in the report, or
+    as Failed with the reason."""
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started=now, modified=now, stage="Starting", worker_hostname=worker_hostname[:255],
-        worker_pid=os.getpid() if worker_hostname else 0, worker_parent_pid=os.getppid() if worker_hostname else 0,
+        status=Status.RUNNING, started=now, modified=now, stage="Starting",
+        worker_hostname=(worker_hostname or CLI_HOST + socket.gethostname())[:255], worker_pid=os.getpid(),
+        worker_parent_pid=os.getppid() if worker_hostname else 0,
     )
     if not claimed:  # finished, or already picked up by another worker
         logger.info("import %s is not queued any more; skipping", job_id)

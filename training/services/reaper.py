@@ -21,7 +21,8 @@ Status = Iteration.Status
 LOST_AFTER_SECONDS = 30  # a worker whose heartbeat (every 5 s) is older than this is gone
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,7 +49,7 @@ def worker_lost_reason(
         return f"last heartbeat {int((now - beat.last_seen).total_seconds())} s ago"
     if beat.pid not in (pid, parent_pid) and started and beat.last_seen > started:
         return "the worker restarted"
-    if local_hostname == hostname and pid and not _pid_alive(pid):
+    if local_hostname == hostname and pid and not pid_alive(pid):
         return "the pool process died"
     return ""
 

@@ -94,3 +94,33 @@ def test_cli_bad_input_is_a_clear_error_and_writes_nothing(source, team, case): 
         with pytest.raises(CommandError, match=expected):
             _import(source, *extra, **args)
     assert not ImportJob.objects.exists() and not ImportedItem.objects.exists() and not Project.objects.exists()
+
+
+def test_an_import_whose_command_was_killed_fails_with_how_to_resume(team, owner):  # type: ignore[no-untyped-def]
+    """`manage.py import_customvision` killed (SIGKILL: no chance to say so itself) leaves its job Importing; this
+    machine sees its process is gone and fails it, saying how to resume. A running command is left alone."""
+    import os
+    import socket
+    import subprocess
+
+    from django.utils import timezone
+
+    from datasets.customvision.models import ImportJob
+    from datasets.customvision.services import CLI_HOST, import_get, imports_reap_lost
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer exists
+
+    def claimed(pid: int, host: str = socket.gethostname()) -> ImportJob:
+        return ImportJob.objects.create(workspace=team, endpoint="https://example.invalid/", training_key="k",
+                                        status="running", started=timezone.now(), worker_hostname=CLI_HOST + host,
+                                        worker_pid=pid, stage="Importing Trees")
+
+    killed, running, elsewhere = claimed(gone.pid), claimed(os.getpid()), claimed(gone.pid, "another-machine")
+    assert import_get(job_id=killed.pk).status == "failed"  # the import's page notices it
+    killed.refresh_from_db()
+    assert killed.training_key == "" and killed.finished is not None
+    assert f"process {gone.pid}" in killed.error and "Run the same command again to resume" in killed.error
+    assert imports_reap_lost() == 0
+    assert ImportJob.objects.get(pk=running.pk).status == "running"
+    assert ImportJob.objects.get(pk=elsewhere.pk).status == "running"  # only its own machine can tell
