@@ -244,3 +244,24 @@ def test_augmented_views_only_while_a_tag_is_small_and_cache_entries_are_per_vie
     known, missed = embed_images([lambda p=p: load_array(p, image_size=224) for p in paths],
                                  [file_sha256(p) for p in paths], embedder=warm, views=VIEWS)
     assert missed == 0 and np.array_equal(known, fresh[:, ::-1])
+
+
+def test_a_failed_int8_quantisation_is_noted_in_the_artifact_too(
+    tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnxruntime's quantiser failing (here made to) costs only the int8 extra: the fp32 model is delivered, and the
+    note is in the result and in the artifact's metrics.json alike."""
+    import json
+
+    import onnxruntime.quantization
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("quantiser refused the graph")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_static", refuse)
+    result = train(tiny_manifest, _config(ml_cache, int8=True), tmp_path)
+    note = "No int8 model: quantisation failed (RuntimeError); the fp32 model is served."
+    assert note in result.notes
+    assert note in json.loads((Path(result.artifact_path) / "metrics.json").read_text())["notes"]
+    assert not (Path(result.artifact_path) / "model_int8.onnx").exists()
+    assert Predictor.load(result.artifact_path, int8=True).int8 is False

@@ -9,6 +9,7 @@ uses a seeded stratified split (see :mod:`training.ml.split`); the delivered mod
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -311,6 +312,7 @@ def train_classifier(
         except Exception as exc:  # noqa: BLE001 - the int8 model is an optional extra: the fp32 one is served
             logger.exception("int8 quantisation of %s failed", out)
             notes.append(f"No int8 model: quantisation failed ({type(exc).__name__}); the fp32 model is served.")
+            (out / artifacts.METRICS_FILE).write_text(json.dumps(metrics))  # metrics["notes"] is ``notes``
     step(1.0, "done")
     elapsed = time.perf_counter() - start
     return TrainResult(artifact_path=str(out), metrics=metrics, elapsed_seconds=elapsed, notes=notes)
