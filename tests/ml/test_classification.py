@@ -265,3 +265,22 @@ def test_a_failed_int8_quantisation_is_noted_in_the_artifact_too(
     assert note in json.loads((Path(result.artifact_path) / "metrics.json").read_text())["notes"]
     assert not (Path(result.artifact_path) / "model_int8.onnx").exists()
     assert Predictor.load(result.artifact_path, int8=True).int8 is False
+
+
+def test_the_old_cache_layout_is_deleted_and_nothing_else(tmp_path: Path) -> None:
+    """Before one file per view, entries were (views, F) .npy files in a folder per set of views; the first cache
+    opened on that backbone and size deletes them, and leaves today's entries and anything else alone."""
+    from training.ml.embeddings import EmbeddingCache
+
+    root = tmp_path / "embeddings" / "lite0-224-v1"
+    for folder in ("full-flip-zoom", "full"):
+        (root / folder / "ab").mkdir(parents=True)
+        np.save(root / folder / "ab" / ("ab" + "0" * 62 + ".npy"), np.zeros((3, 4), np.float32))
+    (root / "notes").mkdir()
+    (root / "notes" / "keep.txt").write_text("not ours to delete")
+    cache = EmbeddingCache(tmp_path, "lite0", 224)
+    cache.put("full", "cd" + "1" * 62, np.ones(4, np.float32))
+    EmbeddingCache(tmp_path, "lite0", 224)  # a second open finds nothing more to delete
+    assert sorted(p.name for p in root.iterdir()) == ["notes", "view-full"]
+    assert (root / "notes" / "keep.txt").read_text() == "not ours to delete"
+    assert cache.get("full", "cd" + "1" * 62) is not None

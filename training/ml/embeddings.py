@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -287,6 +288,20 @@ class EmbeddingCache:
         # "centre" keeps the historical directory name.
         size = f"{image_size}" if framing == "centre" else f"{image_size}{framing}"
         self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{size}-v{TRUNK_VERSION}"
+        self._drop_old_layout()
+
+    def _drop_old_layout(self) -> None:
+        """Delete the entries of the layout before this one: a folder per set of views ("full-flip-zoom", "full")
+        of ``.npy`` files, which nothing reads any more. Only folders named that way go; they hold nothing but
+        cached embeddings, which are computed again where needed."""
+        try:
+            children = [c for c in self.root.iterdir() if c.is_dir()]
+        except OSError:
+            return
+        for child in children:
+            if not child.name.startswith("view-") and set(child.name.split("-")) <= set(VIEWS):
+                shutil.rmtree(child, ignore_errors=True)
+                logger.info("deleted the old-layout embedding cache %s", child)
 
     def _path(self, view: str, sha: str) -> Path:
         return self.root / f"view-{view}" / sha[:2] / f"{sha}.f32"
