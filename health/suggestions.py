@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from health.suggestions_models import Suggestion, SuggestionRun
-from predictions.services import PredictionError, predictor_get
+from predictions.services import PredictionError, predict_options, predictor_get
 from projects.models import Image, Project, Tag
 from projects.selectors import image_list
 from projects.services import images_tag_set
@@ -100,12 +100,13 @@ def suggestions_compute(*, iteration: Iteration, images: Sequence[Image]) -> int
     except PredictionError as exc:
         raise SuggestionError(str(exc), code=exc.code) from None
     tags = _snapshot_tags(iteration)
+    options = predict_options(project=iteration.project, predictor=predictor)
     rows: list[Suggestion] = []
     for image in missing:
         with default_storage.open(image.file.name, "rb") as fh:
             data = fh.read()
         try:
-            predictions = predictor.predict(data)
+            predictions = predictor.predict(data, **options)
         except MLError:
             logger.warning("image %s could not be read for suggestions", image.id)
             predictions = []

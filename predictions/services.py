@@ -202,6 +202,13 @@ def _verify(data: bytes, limit: int) -> ImageHeader:
         raise PredictionError(exc.message, code=_IMAGE_CODES[exc.status]) from None
 
 
+def predict_options(*, project: Project, predictor: Any) -> dict[str, Any]:
+    """What ``predictor.predict`` is given for this project's answers. Detection: the project's max detections,
+    most probable first (the engine's floor: probability >= 1 %), for the Prediction API, Quick Test, the stored
+    prediction and the Smart Labeler's suggestions alike."""
+    return {"max_detections": project.max_detections} if getattr(predictor, "task", "") == "detection" else {}
+
+
 def prediction_run(
     *,
     project: Project,
@@ -226,8 +233,7 @@ def prediction_run(
     from training.ml.errors import MLError
     from training.ml.predict import prediction_json
 
-    # Detection: the project's max detections, most probable first (the engine's floor: probability >= 1 %).
-    options = {"max_detections": project.max_detections} if getattr(predictor, "task", "") == "detection" else {}
+    options = predict_options(project=project, predictor=predictor)
     model_started = time.perf_counter()
     try:
         raw = predictor.predict(data, **options)

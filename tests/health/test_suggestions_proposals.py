@@ -92,3 +92,23 @@ def test_confirm_one_and_correct_one(owner, owner_client) -> None:  # type: igno
     corrected = owner_client.post(url, {"image": str(second.id), "tag": str(hemlock.id), "correct": str(cherry.id)})
     assert corrected.status_code == 302  # a plain form post goes back to the page
     assert [t.name for t in first.tags.all()] == ["Hemlock"] and [t.name for t in second.tags.all()] == ["Cherry"]
+
+
+@pytest.mark.slow
+def test_detector_suggestions_keep_the_projects_max_detections(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The Smart Labeler's suggested regions (Azure's SuggestTagsAndRegions) are the prediction API's answer: at most
+    the project's max detections, the most probable ones."""
+    from health.suggestions import suggestions_for
+    from predictions.services import predictor_get
+
+    project, iteration = tiny_fork_detector(owner, tmp_path, per_tag=2)
+    data = (DETECTION / "fork" / sorted(p.name for p in (DETECTION / "fork").iterdir())[-1]).read_bytes()
+    image = add_image(project, data=data)
+    raw = predictor_get(iteration=iteration).predict(data)
+    assert len(raw) > 3  # the model's full answer is longer than the setting below
+    project.max_detections = 3
+    project.save(update_fields=["max_detections"])
+    iteration.refresh_from_db()
+    suggested = suggestions_for(iteration=iteration, images=[image])[image.id]
+    assert len(suggested) == 3
+    assert [round(s["probability"], 6) for s in suggested] == [round(p.probability, 6) for p in raw[:3]]
