@@ -192,6 +192,12 @@ def test_auto_recipe_adds_the_stride_8_level_only_when_small_boxes_are_common() 
     mid = [_target([(0.1, 0.1, 0.22, 0.22)], [0])]
     assert auto_recipe(mid, 256).strides == P3_STRIDES and auto_recipe(mid, 1024).strides == STRIDES
     assert auto_recipe([_target([], [])]).strides == STRIDES
+    # The progress estimate knows a P3 head step costs several plain ones; the other units are the trunk's.
+    from training.ml.detection.engine import P3_HEAD_COST, unit_seconds
+
+    plain, p3 = unit_seconds("lite0", 320), unit_seconds("lite0", 320, P3_STRIDES)
+    assert p3["head_step"] == pytest.approx(plain["head_step"] * P3_HEAD_COST)
+    assert {k: v for k, v in p3.items() if k != "head_step"} == {k: v for k, v in plain.items() if k != "head_step"}
 
 
 def _fake_outputs(points: torch.Tensor, entries: list[tuple[int, int, float, list[float]]], k: int):
