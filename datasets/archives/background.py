@@ -78,7 +78,7 @@ def archives_reap_lost(*, local_hostname: str | None = None, job: ArchiveImport 
     exists whole (its rows are written in one transaction: the worker died after it committed, so the import is
     Done) or as image files only, which are removed before the import is queued again. After MAX_RESUMES losses
     the import is Failed, with the reason."""
-    from training.services.reaper import worker_beats, worker_lost_reason
+    from training.services.reaper import jobs_lost
 
     running = ArchiveImport.objects.filter(status=ArchiveImport.Status.RUNNING).exclude(worker_hostname="")
     if job is not None:
@@ -87,16 +87,8 @@ def archives_reap_lost(*, local_hostname: str | None = None, job: ArchiveImport 
     if not running_list:
         return 0
     now = timezone.now()
-    beats = worker_beats({j.worker_hostname for j in running_list})
-    reaped = 0
-    for lost in running_list:
-        reason = worker_lost_reason(
-            hostname=lost.worker_hostname, pid=lost.worker_pid, parent_pid=lost.worker_parent_pid,
-            started=lost.started, beat=beats.get(lost.worker_hostname), now=now, local_hostname=local_hostname,
-        )
-        if reason and _requeue(lost, reason, now):
-            reaped += 1
-    return reaped
+    lost = jobs_lost(running_list, now=now, local_hostname=local_hostname)
+    return sum(1 for job, reason in lost if _requeue(job, reason, now))
 
 
 def _requeue(lost: ArchiveImport, reason: str, now: Any) -> bool:

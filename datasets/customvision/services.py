@@ -34,7 +34,7 @@ from projects.domains import (
 )
 from projects.models import Image, Project, Tag
 from projects.services import image_upload, project_create, tag_create
-from training.services.reaper import pid_alive, worker_beats, worker_lost_reason
+from training.services.reaper import jobs_lost, pid_alive
 from workspaces import audit
 from workspaces.models import Workspace
 
@@ -179,15 +179,8 @@ def imports_reap_lost(*, local_hostname: str | None = None, job: ImportJob | Non
     failed = _fail_stopped_commands(commands)
     if not running_list:
         return failed
-    beats = worker_beats({j.worker_hostname for j in running_list})
     requeued = 0
-    for lost in running_list:
-        reason = worker_lost_reason(
-            hostname=lost.worker_hostname, pid=lost.worker_pid, parent_pid=lost.worker_parent_pid,
-            started=lost.started, beat=beats.get(lost.worker_hostname), now=now, local_hostname=local_hostname,
-        )
-        if not reason:
-            continue
+    for lost, reason in jobs_lost(running_list, now=now, local_hostname=local_hostname):
         with transaction.atomic():
             taken = ImportJob.objects.filter(pk=lost.pk, status=Status.RUNNING, started=lost.started).update(
                 status=Status.QUEUED, stage=f"Worker lost ({reason}): waiting for another worker to resume",

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 Status = Iteration.Status
 LOST_AFTER_SECONDS = 30  # a worker whose heartbeat (every 5 s) is older than this is gone
+_Claimed = TypeVar("_Claimed", bound=Any)  # a row a worker claimed: an iteration, an import
 
 
 def pid_alive(pid: int) -> bool:
@@ -58,6 +61,22 @@ def worker_beats(hostnames: set[str]) -> dict[str, WorkerHeartbeat]:
     return {b.hostname: b for b in WorkerHeartbeat.objects.filter(hostname__in=hostnames)}
 
 
+def jobs_lost(jobs: Sequence[_Claimed], *, now: datetime, local_hostname: str | None = None,
+              stale_seconds: int = LOST_AFTER_SECONDS) -> list[tuple[_Claimed, str]]:
+    """(job, why its worker is gone) for each job of ``jobs`` (rows with ``worker_hostname``, ``worker_pid``,
+    ``worker_parent_pid`` and ``started``) whose worker is gone (:func:`worker_lost_reason`)."""
+    beats = worker_beats({j.worker_hostname for j in jobs})
+    lost = []
+    for job in jobs:
+        reason = worker_lost_reason(
+            hostname=job.worker_hostname, pid=job.worker_pid, parent_pid=job.worker_parent_pid, started=job.started,
+            beat=beats.get(job.worker_hostname), now=now, local_hostname=local_hostname, stale_seconds=stale_seconds,
+        )
+        if reason:
+            lost.append((job, reason))
+    return lost
+
+
 def iterations_reap_lost(
     *, project: Project | None = None, local_hostname: str | None = None, stale_seconds: int = LOST_AFTER_SECONDS
 ) -> int:
@@ -70,14 +89,9 @@ def iterations_reap_lost(
     running_list = list(running.only("id", "started", "worker_hostname", "worker_pid", "worker_parent_pid"))
     if not running_list:
         return 0
-    beats = worker_beats({i.worker_hostname for i in running_list})
     reaped = 0
-    for it in running_list:
-        reason = worker_lost_reason(
-            hostname=it.worker_hostname, pid=it.worker_pid, parent_pid=it.worker_parent_pid, started=it.started,
-            beat=beats.get(it.worker_hostname), now=now, local_hostname=local_hostname, stale_seconds=stale_seconds,
-        )
-        if reason and iteration_finish(
+    for it, reason in jobs_lost(running_list, now=now, local_hostname=local_hostname, stale_seconds=stale_seconds):
+        if iteration_finish(
             it.id, Status.FAILED, stage="Failed", error_code="ErrorWorkerLost",
             error=f"Worker lost: {it.worker_hostname or 'the worker'} stopped during training ({reason}). "
             "Train again when a worker is running.",
