@@ -125,6 +125,12 @@ def test_multilabel_with_negative_tag(ml_cache: Path, tmp_path: Path) -> None:
     metadata = json.loads((Path(result.artifact_path) / "metadata.json").read_text())
     assert metadata["tag_thresholds"] == thresholds["per_tag"]  # exported with the model, for offline apps
 
+    # Advanced training's recipe search and fine-tuning judge multilabel answers too (every tag right at 50 %).
+    advanced = train(manifest, _config(ml_cache, mode="advanced", budget_seconds=120), tmp_path / "advanced").metrics
+    assert len(advanced["comparison"]["recipes"]) == 4
+    assert advanced["thresholds"]["per_tag"].keys() == set(manifest.tags)
+    assert 0 <= advanced["comparison"]["advanced"]["accuracy"] <= 1
+
 
 def test_cancel_stops_training(tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path) -> None:
     with pytest.raises(Cancelled) as exc:
