@@ -204,11 +204,17 @@ def train_classifier(
         from training.ml.recipe_search import Tried, recipe_label, scores_on, search_recipes
 
         def evaluate(cfg: TrainConfig) -> Tried:
-            t = time.perf_counter()
-            step(0.8, f"advanced: trying {recipe_label(cfg)}")
-            emb, emb_r, _ = load_embeddings(manifest, cfg, cache_dir, progress=None, should_cancel=should_cancel)
+            t, label = time.perf_counter(), recipe_label(cfg)
+            step(0.8, f"advanced: trying {label}")
+
+            def report(frac: float, text: str) -> None:
+                if progress:
+                    progress(frac, f"advanced: {label}, {text}")
+
+            emb, emb_r, _ = load_embeddings(manifest, cfg, cache_dir, progress=report, should_cancel=should_cancel,
+                                            span=(0.8, 0.82))
             cand_rows, _ = evaluate_heads(manifest, plan, emb, y, seed=config.seed, framings=len(cfg.framings))
-            return Tried(cfg, recipe_label(cfg), cand_rows, emb, emb_r, time.perf_counter() - t)
+            return Tried(cfg, label, cand_rows, emb, emb_r, time.perf_counter() - t)
 
         budget = max(float(config.budget_seconds), 1.0)
         quick = Tried(config, recipe_label(config), rows, embeddings, embedder, time.perf_counter() - start)
