@@ -47,14 +47,13 @@ class Candidate:
     backbone: str | None
     image_size: int | None
     framings: tuple[str, ...]
-    why: str
 
 
 # Cheapest first: the budget may stop the search after any of them.
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate(None, None, ("centre", "whole"), "the whole frame too"),
-    Candidate("lite0", 320, ("centre",), "Lite0 at 320 px"),
-    Candidate("lite2", None, ("centre",), "the larger Lite2 backbone"),
+    Candidate(None, None, ("centre", "whole")),  # the whole frame too: off-centre subjects
+    Candidate("lite0", 320, ("centre",)),  # a higher resolution than Lite0's own: small subjects
+    Candidate("lite2", None, ("centre",)),  # the larger backbone
 )
 
 
