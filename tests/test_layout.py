@@ -21,7 +21,8 @@ KNOWN_UPWARD: set[str] = set()
 ALLOWED_CYCLES = [{"training.services.queue", "training.tasks"}, {"predictions.exports", "predictions.tasks"},
                   {"notifications.services", "notifications.tasks"}, {"health.suggestions", "health.suggestions_tasks"},
                   {"health.datahealth", "health.datahealth_tasks"},
-                  {"datasets.customvision.services", "datasets.customvision.tasks"}]
+                  {"datasets.customvision.services", "datasets.customvision.tasks"},
+                  {"datasets.archives.background", "datasets.archives.tasks"}]
 
 
 def _modules() -> dict[str, Path]:
