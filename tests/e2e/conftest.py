@@ -46,6 +46,24 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Page actions that act on what htmx binds: htmx processes the document at DOMContentLoaded, which waits for the
+# deferred module scripts (site.js, a page's own module). An element can be visible (wait_for_selector succeeds)
+# while the page's modules are still loading on a busy machine, and a click on an hx-post button then does
+# nothing. These wait for the current document's DOMContentLoaded first (immediate once it has fired).
+_HTMX_BOUND_ACTIONS = ("click", "dblclick", "fill", "check", "uncheck", "press", "select_option", "set_input_files")
+
+
+def _after_dom_content_loaded(page: Any) -> None:
+    for name in _HTMX_BOUND_ACTIONS:
+        action = getattr(page, name)
+
+        def waiting(*args: Any, _action: Any = action, **kwargs: Any) -> Any:
+            page.wait_for_load_state("domcontentloaded")
+            return _action(*args, **kwargs)
+
+        setattr(page, name, waiting)
+
+
 @contextlib.contextmanager
 def _checked_page(browser: Any, nodeid: str) -> Iterator[Any]:
     """A fresh page in its own context (no cookies shared); fails loudly on JS errors and on serious/critical
@@ -55,6 +73,7 @@ def _checked_page(browser: Any, nodeid: str) -> Iterator[Any]:
     page = context.new_page()
     axe.follow(page, findings)
     page.set_default_timeout(15_000)
+    _after_dom_content_loaded(page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
