@@ -62,7 +62,8 @@ def small_objects(src: Path, root: Path) -> Path:
     return root / "manifest.json"
 
 
-def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | None = None) -> None:
+def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | None = None,
+        threads: int | None = None) -> None:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
     from training.ml.manifest import Manifest
@@ -83,7 +84,8 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
         stages.setdefault(key, time.perf_counter() - t0)
 
     with tempfile.TemporaryDirectory() as work:
-        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size)  # type: ignore[arg-type]
+        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size,  # type: ignore[arg-type]
+                             threads=threads)
         result = train_detector(manifest, config, work, progress=progress)
         wall = time.perf_counter() - t0
         cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=float, default=600.0, help="advanced mode: TrainConfig.budget_seconds")
     parser.add_argument("--image-size", type=int, default=None, help="TrainConfig.image_size (default: 320)")
+    parser.add_argument("--threads", type=int, default=None, help="TrainConfig.threads (default: one)")
     args = parser.parse_args()
     if args.dataset == "all":
         for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
@@ -150,7 +153,7 @@ def main() -> None:
             size = ["--image-size", str(args.image_size)] if args.image_size else []
             subprocess.run([*cmd, "--budget", str(args.budget), *size], check=True)
     else:
-        run(args.dataset, args.mode, args.seed, args.budget, args.image_size)
+        run(args.dataset, args.mode, args.seed, args.budget, args.image_size, args.threads)
 
 
 if __name__ == "__main__":
