@@ -1,6 +1,7 @@
 """int8 vs fp32 models of the compact domains, classification and detection, on held-out images of every set we have.
 
     .venv/bin/python benchmarks/int8.py [--task all|classification|detection] [--threads 1,0] [--rounds 3]
+                                        [--no-bias-correction]
 
 Classification: hymenoptera (70/30), the Azure quickstart's Hemlock / Japanese Cherry (14 / 6) and its forks /
 scissors (28 / 12), seeded stratified splits: trains the compact domain's classifier (EfficientNet-Lite0, 224 px) on
@@ -122,8 +123,13 @@ def main() -> None:
     parser.add_argument("--task", choices=["all", "classification", "detection"], default="all")
     parser.add_argument("--threads", default="1,0", help="comma-separated intra-op thread counts (0: default)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the held-out images")
+    parser.add_argument("--no-bias-correction", action="store_true",
+                        help="quantise without bias correction (the recipe before it)")
     args = parser.parse_args()
     threads = [int(n) for n in args.threads.split(",")]
+    from training.ml import quantize
+
+    quantize.BIAS_CORRECTION = not args.no_bias_correction
     work = Path(tempfile.mkdtemp(prefix="tagsight-bench-int8-"))
     rows = []
     try:

@@ -1,0 +1,80 @@
+"""int8 bias correction (training.ml.quantize): the biases of the quantised convs absorb the mean shift that
+rounding their weights causes, so the int8 embedding is centred on the fp32 one; weights and the stem stay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.ml import TrainConfig
+
+from .conftest import TAGS, photo_manifest, photos
+
+pytestmark = pytest.mark.slow
+
+
+def _embeddings(path: Path, images: list[Path]) -> np.ndarray:
+    from training.ml.images import load_array
+    from training.ml.runtime import make_session
+
+    session = make_session(path, 1)
+    return np.stack([session.run(["embedding"], {"image": load_array(p, image_size=224)})[0][0] for p in images])
+
+
+def test_bias_correction_centres_the_int8_embedding_and_changes_only_quantised_biases(
+        ml_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.ml import quantize
+    from training.ml.classification import train_classifier
+
+    artifact = Path(train_classifier(photo_manifest(6), TrainConfig(cache_dir=str(ml_cache), kfold=1),
+                                     tmp_path / "cls").artifact_path)
+    model = artifact / "model.onnx"
+    calibration = photos(TAGS[0])[:8] + photos(TAGS[1])[:8]
+    held_out = photos(TAGS[0])[8:14] + photos(TAGS[1])[8:14]
+    plain, corrected = tmp_path / "plain.onnx", tmp_path / "corrected.onnx"
+    monkeypatch.setattr(quantize, "BIAS_CORRECTION", False)
+    quantize.quantize_classifier(model, plain, calibration_images=calibration, image_size=224)
+    monkeypatch.setattr(quantize, "BIAS_CORRECTION", True)
+    quantize.quantize_classifier(model, corrected, calibration_images=calibration, image_size=224)
+
+    fp32 = _embeddings(model, held_out)
+    shift = {name: float(np.abs((_embeddings(path, held_out) - fp32).mean(axis=0)).mean())
+             for name, path in (("plain", plain), ("corrected", corrected))}
+    assert shift["corrected"] < 0.8 * shift["plain"], shift
+
+    # The same int8 weights (but where onnxruntime widens a channel's scale so that its bias fits int32); the
+    # quantised convs' biases moved, the stem's (fp32) did not.
+    plain_convs, corrected_convs = _convs(plain), _convs(corrected)
+    assert plain_convs.keys() == corrected_convs.keys()
+    same = total = 0
+    moved = []
+    for name, (w, bias) in corrected_convs.items():
+        same += int(np.isclose(w, plain_convs[name][0], rtol=0, atol=1e-7).sum())
+        total += w.size
+        moved.append(not np.allclose(bias, plain_convs[name][1], rtol=0, atol=1e-7))
+    assert same / total >= 0.98, same / total
+    stem = next(iter(corrected_convs))
+    assert not moved[0] and corrected_convs[stem][0].dtype == np.float32, stem  # the stem: fp32, as trained
+    assert sum(moved) >= (len(moved) - 1) // 2, moved
+
+
+def _convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Conv node name -> (weights, bias) as the model computes with them (dequantised where quantised)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    dequantise = {n.output[0]: n for n in graph.node if n.op_type == "DequantizeLinear"}
+
+    def value(name: str) -> np.ndarray:
+        if name not in dequantise:
+            return inits[name]
+        q, scale, *zero = (inits[i] for i in dequantise[name].input)
+        shape = (-1,) + (1,) * (q.ndim - 1) if scale.ndim else ()
+        offset = zero[0].astype(np.float64).reshape(shape) if zero else 0.0
+        return (q.astype(np.float64) - offset) * scale.astype(np.float64).reshape(shape)
+
+    return {n.name: (value(n.input[1]), value(n.input[2])) for n in graph.node if n.op_type == "Conv"
+            and len(n.input) == 3}
