@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from training.ml.detection.features import FeatureStore, views_per_image
 from training.ml.detection.head import continued_steps, train_head
 from training.ml.detection.model import assign_targets, decode, locations
 from training.ml.manifest import Box, Manifest, Sample
+from training.ml.metrics import compute_metrics
 
 RACCOON = DATASETS / "raccoon"  # raccoon-1..4 (MIT), downscaled, in the repository
 
@@ -411,6 +413,36 @@ def test_onnx_export_matches_the_predictor(tiny_run, tmp_path: Path) -> None:
     assert boxes.shape[1] == 4 and len(scores) == len(labels) == len(boxes) > 0
 
 
+def test_advanced_reported_figures_are_judged_by_a_choice_made_on_the_other_half() -> None:
+    """Each half of the validation images is reported with the mode that won on the other half: here advanced wins
+    only on the odd images and quick only on the even ones, so each half gets the mode that loses on it, and the
+    reported mAP is 0 while either mode alone scores 0.5; choosing on the images themselves would report 1.0."""
+    from types import SimpleNamespace
+
+    from training.ml.detection.engine import _Evaluation, _nested
+
+    manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
+
+    def hit(i: int) -> list[dict[str, Any]]:
+        b = manifest.samples[i].boxes[0]
+        return [{"tag": "raccoon", "probability": 0.9,
+                 "box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height}}]
+
+    evaluation = _Evaluation()
+    evaluation.predictions["quick"] = {i: hit(i) if i % 2 == 0 else [] for i in range(4)}
+    evaluation.predictions["advanced"] = {i: hit(i) if i % 2 == 1 else [] for i in range(4)}
+    comparison: dict[str, Any] = {}
+    note = _nested(SimpleNamespace(manifest=manifest, tags=["raccoon"]), evaluation, comparison)  # type: ignore[arg-type]
+    assert comparison["nested"]["halves"] == ["advanced", "quick"]  # even images: advanced won on the odd ones
+    assert evaluation.predictions["nested"] == dict.fromkeys(range(4), [])
+    assert comparison["nested"]["map"] == 0.0 and "nested" in note
+
+    evaluation.predictions["quick"] = dict.fromkeys(range(4), [])  # advanced better everywhere: all advanced
+    evaluation.predictions["advanced"] = {i: hit(i) for i in range(4)}
+    _nested(SimpleNamespace(manifest=manifest, tags=["raccoon"]), evaluation, comparison)  # type: ignore[arg-type]
+    assert comparison["nested"]["halves"] == ["advanced", "advanced"] and comparison["nested"]["map"] == 1.0
+
+
 def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
     recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1)
@@ -423,6 +455,11 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     assert len(m["finetune"]["steps"]) == 2 and any("Advanced" in n for n in m["notes"])
     better = max(("quick", "advanced"), key=lambda k: (m["comparison"][k]["map"], k == "quick"))
     assert m["comparison"]["images"] == 4 and m["mode_delivered"] == better  # ties go to quick
+    nested = m["comparison"]["nested"]  # the reported figures: each half judged by the other half's choice
+    assert len(nested["halves"]) == 2 and m["overall"]["ap"] == nested["map"]
+    assert m["kfold"]["map_mean"] == pytest.approx(np.mean([compute_metrics(
+        "detection", ["raccoon"], [v for v in m["validation_predictions"] if v["id"] in f["val_ids"]])["overall"]["ap"]
+        for f in m["split"]["folds"]]))
     phases = list(dict.fromkeys(s.split(": ")[0] for _, s in seen))
     assert phases == [
         "Preparing the backbone",

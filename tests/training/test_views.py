@@ -393,6 +393,16 @@ def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_clien
     caches["shared"].clear()
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     assert "(fine-tuning is evaluated on the first fold)" in html
+    assert "figures at the top are nested" not in html
+    Iteration.objects.filter(id=iteration.id).update(  # advanced detection reports nested figures, and says so
+        metrics={**metrics, "comparison": {**comparison, "nested": {"map": 0.9375, "halves": ["quick", "advanced"]}}})
+    caches["shared"].clear()
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert "The figures at the top are nested" in html and "(mAP@50% 93.8%)" in html
+    Iteration.objects.filter(id=iteration.id).update(
+        metrics={**metrics, "comparison": {**comparison, "recipes": recipes, "first_fold": True}})
+    caches["shared"].clear()
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     tried = html[html.index('id="recipe-search"'):]
     tried = tried[: tried.index("</table>")]
     lite0, lite2 = tried.index("Lite0 at 224 px"), tried.index("Lite2 at 260 px")
