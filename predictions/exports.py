@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from predictions.models import Export
 from projects.domains import EXPORT_FLAVORS, domain_of
-from projects.models import Image
+from projects.models import MAX_DETECTIONS_LIMIT, Image
 from projects.storage import storage_delete
 from training import events
 from training.errors import IterationNotCompleted, TrainingError
@@ -60,7 +60,9 @@ class ExportPlatformUnsupported(ExportError):
 
 def export_request(*, iteration: Iteration, platform: str = "ONNX", flavor: str = "") -> Export:
     """The iteration's export for this platform and flavor: reused when Done or in flight, (re)queued when new
-    or Failed. Platform and flavor are matched without regard to case and stored as Azure spells them."""
+    or Failed, or when a detector's was built for other max detections than the project's now (its zip is
+    replaced once the new one is built). Platform and flavor are matched without regard to case and stored as
+    Azure spells them."""
     platform, flavor = export_option(iteration=iteration, platform=platform, flavor=flavor)
     if iteration.status != Iteration.Status.COMPLETED or not iteration.artifact_path:
         raise IterationNotCompleted(f"{iteration.name} is not trained; only a completed iteration can be exported.")
@@ -130,12 +132,25 @@ def _export_queue(*, iteration: Iteration, platform: str, flavor: str) -> Export
         ) or Export.objects.filter(
             id=export.id, status=Export.Status.EXPORTING, created__lt=now - timedelta(seconds=STALE_SECONDS)
         ).update(created=now)
+        if not retried and _stale(export=export, iteration=iteration):
+            retried = Export.objects.filter(id=export.id, status=Export.Status.DONE).update(
+                status=Export.Status.EXPORTING, error="", finished=None, created=now
+            )
         if not retried:
             return export
         export.refresh_from_db()
     transaction.on_commit(lambda: _schedule(export=export))
     logger.info("export %s of iteration %s queued", export.id, iteration.id)
     return export
+
+
+def _stale(*, export: Export, iteration: Iteration) -> bool:
+    """A Done detector export whose graph cuts to other max detections than the project's (exports built before
+    the cut followed the project answered the engine's 300)."""
+    if export.status != Export.Status.DONE or iteration.project_type != "detection":
+        return False
+    built = (export.parity or {}).get("max_detections") or MAX_DETECTIONS_LIMIT
+    return int(built) != iteration.project.max_detections
 
 
 def _schedule(*, export: Export) -> None:
@@ -205,7 +220,7 @@ def export_build(*, export_id: Any) -> Export | None:
     if export is None or export.status != Export.Status.EXPORTING:
         logger.info("export %s is not waiting to be built; skipping", export_id)
         return export
-    iteration = export.iteration
+    iteration, previous = export.iteration, export.file  # a rebuilt export's old zip
     try:
         name, size, parity = _build(iteration=iteration, export=export)
     except Exception as exc:  # noqa: BLE001 - every failure must end as a readable Failed
@@ -217,6 +232,8 @@ def export_build(*, export_id: Any) -> Export | None:
         Export.objects.filter(id=export.id).update(
             status=Export.Status.DONE, file=name, size=size, parity=parity, finished=timezone.now()
         )
+        if previous and previous != name:
+            storage_delete([previous])
         events.emit(events.EXPORT_READY, iteration_id=iteration.id, export_id=export.id)
     export.refresh_from_db()
     return export
@@ -224,36 +241,38 @@ def export_build(*, export_id: Any) -> Export | None:
 
 def _write_model(*, iteration: Iteration, platform: str, flavor: str, artifact: Path, out: Path,
                  images: list[Path]) -> dict[str, Any]:
-    """The platform's files in ``out`` (converters are imported here, in the worker, never by the web tier)."""
+    """The platform's files in ``out`` (converters are imported here, in the worker, never by the web tier).
+    A detector answers at most the project's max detections, as the prediction API does."""
+    cut = iteration.project.max_detections if iteration.project_type == "detection" else None
     if platform == "DockerFile":
         from training.ml.export_docker import export_docker
 
         ids = {"project_id": str(iteration.project_id), "iteration_id": str(iteration.id)}
-        return export_docker(artifact, out, flavor=flavor, validation_images=images, ids=ids)
+        return export_docker(artifact, out, flavor=flavor, validation_images=images, ids=ids, max_detections=cut)
     if platform == "OpenVino":
         from training.ml.export_openvino import export_openvino
 
-        return export_openvino(artifact, out, validation_images=images)
+        return export_openvino(artifact, out, validation_images=images, max_detections=cut)
     if platform == "CoreML":
         from training.ml.export_coreml import export_coreml
 
-        return export_coreml(artifact, out, validation_images=images)
+        return export_coreml(artifact, out, validation_images=images, max_detections=cut)
     if platform == "TensorFlow":
         from training.ml.export_tf import export_tensorflow
 
-        return export_tensorflow(artifact, out, flavor=flavor, validation_images=images)
+        return export_tensorflow(artifact, out, flavor=flavor, validation_images=images, max_detections=cut)
     from training.ml import export_onnx
 
     domain = domain_of(iteration.domain_id)
     if domain is None or not domain.compact or flavor:
-        return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor])
+        return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor], max_detections=cut)
     # Compact domain: the zip also holds the int8 model, calibrated on the training images.
     calibration = out.parent / "calibration"
     calibration.mkdir()
     answer = "boxes" if iteration.project_type == "detection" else "tags"
     truth = {str(r["id"]): list(r.get(answer, ())) for r in (iteration.metrics or {}).get("validation_predictions", ())}
     return export_onnx(artifact, out, validation_images=images, opset=ONNX_OPSETS[flavor], truth=truth,
-                       int8_calibration=_training_images(iteration=iteration, folder=calibration))
+                       int8_calibration=_training_images(iteration=iteration, folder=calibration), max_detections=cut)
 
 
 def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str, Any]]:
@@ -288,7 +307,7 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
                 handle,
             )
         size = zip_path.stat().st_size
-    keys = ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed")
+    keys = ("images", "max_abs_diff", "max_abs_box_diff", "tolerance", "passed", "max_detections")
     summary: dict[str, Any] = {k: report.get(k) for k in keys if k in report}
     if "int8" in report:  # the export card shows the int8 model's figures too
         int8 = report["int8"]

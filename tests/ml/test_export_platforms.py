@@ -71,6 +71,19 @@ def _isolated(script: Path, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
+CUT = 3  # the detector's exports are built with max_detections=CUT, a project's setting (the tiny one finds more)
+
+
+def _cut(task: str) -> dict[str, int]:
+    return {"max_detections": CUT} if task == "detection" else {}
+
+
+def _check_cut(task: str, answers: list[list[Any]]) -> None:
+    """A detector's export answers at most its max detections, and here exactly that many on some image."""
+    if task == "detection":
+        assert max(len(a) for a in answers) == CUT
+
+
 @pytest.mark.parametrize("task", ["classification", "detection"])
 def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detector: str, tmp_path: Path) -> None:
     import openvino as ov
@@ -78,7 +91,8 @@ def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detect
     from training.ml.export_openvino import export_openvino
 
     artifact = classifier if task == "classification" else detector
-    report = export_openvino(artifact, tmp_path, validation_images=_images())
+    cut = _cut(task)
+    report = export_openvino(artifact, tmp_path, validation_images=_images(), **cut)
     assert report["passed"] and report["images"] == 4, report
     assert {"model.xml", "model.bin", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {
         p.name for p in tmp_path.iterdir()}
@@ -89,10 +103,11 @@ def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detect
     offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
     server = Predictor.load(artifact)
     for row, path in zip(offline, _images(), strict=True):
-        expected = server.predict(path)
+        expected = server.predict(path, **cut)
         assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected]
         assert max((abs(a["probability"] - b.probability) for a, b in zip(row["predictions"], expected, strict=True)),
                    default=0.0) <= 1e-4
+    _check_cut(task, [row["predictions"] for row in offline])
 
 
 @pytest.mark.parametrize(("task", "flavor"), [("classification", "TensorFlowNormal"),
@@ -105,7 +120,8 @@ def test_tensorflow_export_predicts_like_the_server_in_its_runtime(task: str, fl
     from training.ml.export_tf import export_tensorflow
 
     artifact = classifier if task == "classification" else detector
-    report = export_tensorflow(artifact, tmp_path, flavor=flavor, validation_images=_images())
+    cut = _cut(task)
+    report = export_tensorflow(artifact, tmp_path, flavor=flavor, validation_images=_images(), **cut)
     assert report["passed"] and report["images"] == 4 and report["max_abs_diff"] <= 1e-4, report
     lite = flavor == "TensorFlowLite"
     assert report["runtime"].startswith("ai-edge-litert" if lite else "tensorflow")
@@ -119,12 +135,13 @@ def test_tensorflow_export_predicts_like_the_server_in_its_runtime(task: str, fl
     offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
     server = Predictor.load(artifact)
     for row, path in zip(offline, _images(), strict=True):
-        expected = server.predict(path)
+        expected = server.predict(path, **cut)
         assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected]
         for a, b in zip(row["predictions"], expected, strict=True):
             assert abs(a["probability"] - b.probability) <= 1e-4
             if b.box is not None:
                 assert max(abs(a["box"][k] - getattr(b.box, k)) for k in ("left", "top", "width", "height")) <= 1e-4
+    _check_cut(task, [row["predictions"] for row in offline])
 
 
 def _post(url: str, data: bytes, content_type: str) -> tuple[int, Any]:
@@ -150,15 +167,16 @@ def test_docker_app_answers_azures_container_contract(task: str, classifier: str
 
     artifact = classifier if task == "classification" else detector
     ids = {"project_id": str(uuid.uuid4()), "iteration_id": str(uuid.uuid4())}
+    cut = _cut(task)
     report = export_docker(artifact, tmp_path, flavor="ARM" if task == "detection" else "Linux",
-                           validation_images=_images(), ids=ids)
+                           validation_images=_images(), ids=ids, **cut)
     assert report["passed"] and report["images"] == 4, report
     dockerfile = (tmp_path / "Dockerfile").read_text()
     assert "linux/arm64" in dockerfile if task == "detection" else "linux/amd64" in dockerfile
     assert 'CMD ["python", "server.py"' in dockerfile and "COPY app /app" in dockerfile
     image = _images()[0]
     data = image.read_bytes()
-    expected = Predictor.load(artifact).predict(image)
+    expected = Predictor.load(artifact).predict(image, **cut)
 
     # /url fetches from a plain local HTTP server holding the image.
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(image.parent))
@@ -188,6 +206,7 @@ def test_docker_app_answers_azures_container_contract(task: str, classifier: str
             else:
                 assert abs(a["boundingBox"]["left"] - b.box.left) <= 1e-4
     assert raw[1]["predictions"] == form[1]["predictions"] == by_url[1]["predictions"]
+    _check_cut(task, [raw[1]["predictions"]])
 
 
 def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str, tmp_path: Path) -> None:
@@ -239,7 +258,7 @@ def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_mode
     from training.ml.export_coreml import CoreMLExportError, coremltools, export_coreml, validate_spec
 
     artifact = classifier if task == "classification" else detector
-    report = export_coreml(artifact, tmp_path, validation_images=_images())
+    report = export_coreml(artifact, tmp_path, validation_images=_images(), **_cut(task))
     assert report["passed"] and report["images"] == 4 and report["max_abs_diff"] <= 1e-4, report
     assert report["coreml_run"] is False and "Apple" in report["note"]
     assert {"model.mlpackage", "labels.txt", "metadata.json", "predict.py", "parity.json"} <= {
@@ -256,6 +275,8 @@ def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_mode
         assert report["image_input"]["max_abs_diff"] <= 1e-3, report["image_input"]
     else:
         assert outputs == {"boxes", "scores", "labels"} and report["spec"]["nms_inside"] is True
+        assert json.loads((tmp_path / "metadata.json").read_text())["max_detections"] == CUT
+        assert max(row["predictor_boxes"] for row in report["per_image"]) == CUT  # the parity compared the cut
     with pytest.raises(CoreMLExportError, match="labels"):
         validate_spec(tmp_path / "model.mlpackage", task=task, tags=tags[::-1], image_size=size)
     # predict.py's image preparation (Core ML's model_input) is the server's, to the rounding to 8 bits.

@@ -120,11 +120,11 @@ def test_export_views_queue_and_poll(owner_client, owner) -> None:  # type: igno
     assert owner_client.post(url).status_code == 302
 
 
-def _same_detections(exported: list[Any], server: list[Any], max_detections: int, path: Path) -> int:
-    """The export answers every box >= 1 % (up to 300); the API the project's max detections (default 100) of them,
-    most probable first. Each of the API's boxes is one of the export's, within 1e-4 (boxes whose probabilities tie
-    within float error may come in either order). Returns how many were compared."""
-    assert len(server) == min(len(exported), max_detections), path
+def _same_detections(exported: list[Any], server: list[Any], path: Path) -> int:
+    """The export answers the boxes the API answers: the project's max detections of every box >= 1 %, most
+    probable first, each within 1e-4 (boxes whose probabilities tie within float error may come in either order).
+    Returns how many were compared."""
+    assert len(exported) == len(server), path
     unmatched = list(exported)
     for b in server:
         same = [a for a in unmatched if a["tag"] == b["tag"] and abs(a["probability"] - b["probability"]) <= 1e-4
@@ -136,17 +136,47 @@ def _same_detections(exported: list[Any], server: list[Any], max_detections: int
 
 def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
                                              django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    """The export's graph cuts to the project's max detections, as the API does: with 5, every image that has
+    more than 5 boxes >= 1 % answers the same 5 offline and from the server."""
     from predictions.services import prediction_run
 
     project, iteration = tiny_fork_detector(owner, tmp_path)
+    project.max_detections = 5
+    project.save(update_fields=["max_detections"])
     _, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    assert json.loads((folder / "metadata.json").read_text())["postprocessing_in_graph"]["max_detections"] == 5
+    assert json.loads((folder / "parity.json").read_text())["max_detections"] == 5
     files = _validation_files(iteration, tmp_path)
     offline = _standalone(folder, [p for p, _ in files], tmp_path)
     compared = 0
     for (path, data), row in zip(files, offline, strict=True):
         server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
-        compared += _same_detections(row["predictions"], server, project.max_detections, path)
-    assert compared > 0
+        compared += _same_detections(row["predictions"], server, path)
+    assert compared > 0 and max(len(row["predictions"]) for row in offline) == 5
+
+
+def test_a_detection_export_is_rebuilt_when_the_projects_max_detections_change(
+        owner, owner_client, tmp_path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    """A Done export built for other max detections than the project's now is queued again on the next request;
+    the rebuilt zip replaces the old one in storage."""
+    from predictions.exports import export_build, export_request
+    from predictions.models import Export
+
+    project, iteration = tiny_fork_detector(owner, tmp_path)
+    export, _ = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    old = export.file
+    assert export.parity["max_detections"] == project.max_detections == 100 and default_storage.exists(old)
+    iteration.project.max_detections = 4
+    iteration.project.save(update_fields=["max_detections"])
+    with django_capture_on_commit_callbacks() as queued:
+        assert export_request(iteration=iteration).status == Export.Status.EXPORTING
+    assert len(queued) == 1
+    export = export_build(export_id=export.id)
+    assert export.status == Export.Status.DONE and export.parity["max_detections"] == 4
+    assert export.file != old and not default_storage.exists(old) and default_storage.exists(export.file)
+    with django_capture_on_commit_callbacks() as again:
+        assert export_request(iteration=iteration).status == Export.Status.DONE  # now current: reused
+    assert not again and Export.objects.count() == 1
 
 
 def test_a_compact_detection_export_holds_the_int8_model_with_its_box_map(
@@ -244,7 +274,7 @@ def test_detector_onnx10_export_matches_the_server(owner, owner_client, tmp_path
     files = _validation_files(iteration, tmp_path)
     for (path, data), row in zip(files, _standalone(folder, [p for p, _ in files], tmp_path), strict=True):
         server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
-        _same_detections(row["predictions"], server, project.max_detections, path)
+        _same_detections(row["predictions"], server, path)
 
 
 def test_unsupported_platform_and_flavor_are_one_sdk_error(owner) -> None:  # type: ignore[no-untyped-def]

@@ -206,6 +206,7 @@ def export_onnx(
     opset: int | None = None,
     int8_calibration: Sequence[str | Path] = (),
     truth: Mapping[str, Sequence[Any]] | None = None,
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
     """Export an artifact for offline use and check it against the Predictor.
 
@@ -219,6 +220,8 @@ def export_onnx(
             (training.ml.quantize) and the report an "int8" section.
         truth: validation image file stem -> its tags (classification) or boxes (detection: {"tag", "left", "top",
             "width", "height"}), for the int8 section's mAP.
+        max_detections: detection: the most boxes the graph answers (the project's max detections; default
+            MAX_DETECTIONS, 300); ignored for classification.
 
     Returns:
         The parity report: {"images", "max_abs_diff", "tolerance", "passed", "per_image": [...]}.
@@ -227,8 +230,10 @@ def export_onnx(
     metadata = artifacts.read_metadata(src)
     if metadata.get("task") == "detection":
         from training.ml.detection import export_detector_onnx
+        from training.ml.detection.model import MAX_DETECTIONS
 
-        report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images, opset=opset)
+        report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images, opset=opset,
+                                                      max_detections=max_detections or MAX_DETECTIONS)
         (Path(out_dir) / "predict.py").write_text(standalone_predict("detection"))
         if int8_calibration and opset in (None, DEFAULT_OPSET):
             images = list(validation_images) or [p for p in metadata.get("validation_images", ()) if Path(p).exists()]

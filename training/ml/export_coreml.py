@@ -163,23 +163,25 @@ def classifier_module(artifact_path: str | Path) -> nn.Module:
 class _Detector(nn.Module):
     """Normalised pixels (1, 3, S, S) -> boxes, scores, labels: the network, box decoding and NMS."""
 
-    def __init__(self, detector: nn.Module, image_size: int, strides: Sequence[int]) -> None:
+    def __init__(self, detector: nn.Module, image_size: int, strides: Sequence[int], max_detections: int) -> None:
         from training.ml.detection.model import locations
 
         super().__init__()
         self.detector = detector
         self.image_size = image_size
+        self.max_detections = max_detections
         self.register_buffer("points", locations(image_size, tuple(strides))[0])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         from training.ml.detection.model import decode
 
         points: Tensor = self.points  # type: ignore[assignment]
-        return decode(self.detector(x), points, self.image_size)
+        return decode(self.detector(x), points, self.image_size, max_detections=self.max_detections)
 
 
 def export_coreml(
-    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[str | Path] = ()
+    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[str | Path] = (),
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
     """Write model.mlpackage, labels.txt, metadata.json, predict.py and parity.json to ``out_dir``.
 
@@ -187,6 +189,7 @@ def export_coreml(
         artifact_path: a trained classification or detection artifact (folder or a file in it).
         out_dir: destination folder (created).
         validation_images: images the parity report runs on; default the artifact's own validation images.
+        max_detections: a detector's most boxes, as in ``export_onnx`` (default MAX_DETECTIONS, 300).
 
     Returns:
         The parity report (see the module docstring; ``coreml_run`` is False: Core ML cannot run here).
@@ -201,11 +204,14 @@ def export_coreml(
     size, tags = int(meta["image_size"]), list(meta["tags"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cut = None
     if task == "detection":
+        from training.ml.detection.model import MAX_DETECTIONS
         from training.ml.detection.predict import load_detector
 
         detector, _ = load_detector(src)
-        module: nn.Module = _Detector(detector, size, meta["head"]["strides"]).eval()
+        cut = min(max(1, int(max_detections or MAX_DETECTIONS)), MAX_DETECTIONS)
+        module: nn.Module = _Detector(detector, size, meta["head"]["strides"], cut).eval()
     else:
         module = classifier_module(src)
     with torch.inference_mode():
@@ -241,11 +247,12 @@ def export_coreml(
             + " with the service's antialiased linear resize, rounded to uint8"
         ),
         "spec": spec,
+        **({"max_detections": cut} if cut else {}),
     }
     (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
     (out / "predict.py").write_text(coreml_predict(task))
     images = list(validation_images) or list(meta.get("validation_images", ()))
-    report = _parity(src, traced, load_standalone(out), task, images)  # the very program converted
+    report = _parity(src, traced, load_standalone(out), task, images, cut)  # the very program converted
     report.update(runtime="none (Core ML does not run on Linux)", coreml_run=False, note=NOT_RUN, spec=spec)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to Core ML in %s (parity max |dp| %.2e)", src, out, report["max_abs_diff"])
@@ -318,7 +325,8 @@ def _program_classes(spec: Any) -> list[str]:
     return []
 
 
-def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequence[str | Path]) -> dict[str, Any]:
+def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequence[str | Path],
+            max_detections: int | None = None) -> dict[str, Any]:
     """The converted torch program against the Predictor, on the service's own pixels (the verdict) and on the
     uint8 image predict.py gives Core ML (``image_input``: measured, not judged; 8-bit is what Core ML takes)."""
     from training.ml.predict import Predictor
@@ -336,11 +344,13 @@ def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequen
         from PIL import Image as PILImage
 
         from training.ml.detection.export import parity_report
+        from training.ml.detection.model import MAX_DETECTIONS
 
         served = make_session(_stretch_model(size).SerializeToString(), 1)
         runs = [_Session(module, lambda arr: torch.from_numpy(served.run(None, {"image": arr})[0])),
                 _Session(module, lambda arr: from_image(PILImage.fromarray(arr)))]
-        report, image_input = (parity_report(predictor, run, images) for run in runs)
+        report, image_input = (parity_report(predictor, run, images, max_detections=max_detections or MAX_DETECTIONS)
+                               for run in runs)
         for r in (report, image_input):
             r.pop("onnx_ms_per_image", None)  # an eager torch timing, not the model's
             r.update(passed=r.pop("ok"), max_abs_diff=r["max_abs_probability_diff"])

@@ -47,18 +47,20 @@ def export_docker(
     flavor: str = "Linux",
     validation_images: Sequence[str | Path] = (),
     ids: dict[str, str] | None = None,
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
     """Write Dockerfile and app/ (server.py, predict.py, model.onnx, labels.txt, metadata.json) and parity.json.
 
     Args:
         flavor: Azure's DockerFile flavor, ``Linux`` or ``ARM`` (the base image's architecture).
         ids: {"project_id", "iteration_id"} the app puts in its answers.
+        max_detections: a detector's most boxes, as in ``export_onnx``.
     """
     src = artifacts.artifact_dir(artifact_path)
     out = Path(out_dir)
     app = out / "app"
     out.mkdir(parents=True, exist_ok=True)
-    export_onnx(src, app, validation_images=validation_images[:1])
+    export_onnx(src, app, validation_images=validation_images[:1], max_detections=max_detections)
     (app / "parity.json").unlink()
     meta = json.loads((app / "metadata.json").read_text())
     meta.update(ids or {})
@@ -70,7 +72,8 @@ def export_docker(
     images = list(validation_images) or list(artifacts.read_metadata(src).get("validation_images", ()))
     with serve(app) as url:
         answers = [post_image(url, Path(p).read_bytes()) for p in images]
-    report = predictions_parity(src, images, [a["predictions"] for a in answers])
+    report = predictions_parity(src, images, [a["predictions"] for a in answers],
+                                (meta.get("postprocessing_in_graph") or {}).get("max_detections"))
     report["served_by"] = "app/server.py run as a plain process, each image POSTed to /image"
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s as a %s container in %s (parity max |dp| %.2e)", src, flavor, out, report["max_abs_diff"])
@@ -106,16 +109,17 @@ def post_image(url: str, data: bytes, *, content_type: str = "application/octet-
     return answer
 
 
-def predictions_parity(src: Path, images: Sequence[str | Path], answers: Sequence[Sequence[dict[str, Any]]]
-                       ) -> dict[str, Any]:
+def predictions_parity(src: Path, images: Sequence[str | Path], answers: Sequence[Sequence[dict[str, Any]]],
+                       max_detections: int | None = None) -> dict[str, Any]:
     """Azure-shaped answers (tagName, probability, boundingBox; most probable first) against the Predictor's
-    predictions of the same images: same tags in the same order, probabilities and boxes within tolerance."""
+    predictions of the same images (a detector's cut to ``max_detections``, as the exported graph is): same tags
+    in the same order, probabilities and boxes within tolerance."""
     from training.ml.predict import Predictor
 
     predictor = Predictor.load(src)
     per_image: list[dict[str, Any]] = []
     for path, rows in zip(images, answers, strict=True):
-        server = predictor.predict(path)
+        server = predictor.predict(path, **({"max_detections": max_detections} if max_detections else {}))
         dp = db = 0.0
         same = len(rows) == len(server) and all(a["tagName"] == b.tag for a, b in zip(rows, server, strict=False))
         for a, b in zip(rows, server, strict=False):

@@ -28,9 +28,11 @@ OPENVINO_OPSET = 12
 
 
 def export_openvino(
-    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[str | Path] = ()
+    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[str | Path] = (),
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
-    """Write model.xml, model.bin, labels.txt, metadata.json, predict.py and parity.json to ``out_dir``.
+    """Write model.xml, model.bin, labels.txt, metadata.json, predict.py and parity.json to ``out_dir``
+    (``max_detections``: a detector's most boxes, as in ``export_onnx``).
 
     Returns:
         The parity report of the IR run by OpenVINO against the Predictor (same keys as the ONNX export's).
@@ -41,7 +43,8 @@ def export_openvino(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tagsight-openvino-") as tmp:
-        export_onnx(src, tmp, validation_images=validation_images[:1], opset=OPENVINO_OPSET)
+        export_onnx(src, tmp, validation_images=validation_images[:1], opset=OPENVINO_OPSET,
+                    max_detections=max_detections)
         ov.save_model(ov.convert_model(str(Path(tmp) / "model.onnx")), str(out / "model.xml"), compress_to_fp16=False)
         shutil.copyfile(Path(tmp) / "labels.txt", out / "labels.txt")
         meta = json.loads((Path(tmp) / "metadata.json").read_text())
@@ -56,7 +59,8 @@ def export_openvino(
         from training.ml.detection.export import parity_report
         from training.ml.predict import Predictor
 
-        report = parity_report(Predictor.load(src), model, images)
+        report = parity_report(Predictor.load(src), model, images,
+                               max_detections=meta["postprocessing_in_graph"]["max_detections"])
         report.update(passed=report["ok"], max_abs_diff=report["max_abs_probability_diff"])
     else:
         report = classification_parity(src, lambda path: model.probabilities(str(path)), images)

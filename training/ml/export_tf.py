@@ -112,6 +112,7 @@ def export_tensorflow(
     *,
     flavor: str = "TensorFlowNormal",
     validation_images: Sequence[str | Path] = (),
+    max_detections: int | None = None,
 ) -> dict[str, Any]:
     """Write the TensorFlow export to ``out_dir``: ``saved_model/`` (TensorFlowNormal) or ``model.tflite``
     (TensorFlowLite), labels.txt, metadata.json, predict.py and parity.json.
@@ -121,6 +122,7 @@ def export_tensorflow(
         out_dir: destination folder (created).
         flavor: ``TensorFlowNormal`` (SavedModel, run by tensorflow) or ``TensorFlowLite`` (run by ai-edge-litert).
         validation_images: images for the parity report; default the artifact's own validation images.
+        max_detections: a detector's most boxes, as in ``export_onnx``.
 
     Returns:
         The parity report of the exported model, run in its own runtime in a child process, against the
@@ -141,7 +143,8 @@ def export_tensorflow(
     lite = flavor == "TensorFlowLite"
     images = [str(p) for p in validation_images] or list(artifacts.read_metadata(src).get("validation_images", ()))
     with tempfile.TemporaryDirectory(prefix="tagsight-tf-") as tmp:
-        export_onnx(src, tmp, validation_images=validation_images[:1], opset=TF_OPSET)  # the graph converted
+        export_onnx(src, tmp, validation_images=validation_images[:1], opset=TF_OPSET,  # the graph converted
+                    max_detections=max_detections)
         meta = json.loads((Path(tmp) / "metadata.json").read_text())
         task = meta.get("task", "classification")
         shutil.copyfile(Path(tmp) / "labels.txt", out / "labels.txt")
@@ -156,7 +159,7 @@ def export_tensorflow(
                 "graph", precision="fp32", signature="serving_default")
     meta.pop("opset", None)
     (out / "metadata.json").write_text(json.dumps(meta, indent=1))
-    report = _parity(src, task, images, outputs)
+    report = _parity(src, task, images, outputs, (meta.get("postprocessing_in_graph") or {}).get("max_detections"))
     report["runtime"] = meta["runtime"]
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to %s in %s (parity max |d| %.2e)", src, flavor, out, report["max_abs_diff"])
@@ -181,14 +184,18 @@ def _child(*args: str) -> dict[str, Any]:
     return result
 
 
-def _parity(src: Path, task: str, images: Sequence[str], outputs: list[Any]) -> dict[str, Any]:
-    """The Predictor against the exported model's outputs (computed by the child), image by image."""
+def _parity(src: Path, task: str, images: Sequence[str], outputs: list[Any],
+            max_detections: int | None) -> dict[str, Any]:
+    """The Predictor against the exported model's outputs (computed by the child), image by image (a detector's
+    cut to the graph's ``max_detections``)."""
     by_image = dict(zip(images, outputs, strict=True))
     if task == "detection":
         from training.ml.detection.export import parity_report
+        from training.ml.detection.model import MAX_DETECTIONS
         from training.ml.predict import Predictor
 
-        report = parity_report(Predictor.load(src), _Replay(outputs), images)
+        report = parity_report(Predictor.load(src), _Replay(outputs), images,
+                               max_detections=max_detections or MAX_DETECTIONS)
         report.pop("onnx_ms_per_image", None)  # timed in the child, not here
         report.update(passed=report["ok"], max_abs_diff=report["max_abs_probability_diff"])
         return report

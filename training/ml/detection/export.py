@@ -4,7 +4,7 @@ Graph convention (also written to metadata.json)::
 
     input  "image"  uint8 [H, W, 3], RGB, any size (decoded like training.ml.images.load_array)
     output "boxes"  float32 [D, 4]  x0, y0, x1, y1 normalised to the input image (0..1)
-           "scores" float32 [D]     probability, sorted descending, >= 0.01, D <= 300
+           "scores" float32 [D]     probability, sorted descending, >= 0.01, D <= max_detections (<= 300)
            "labels" int64   [D]     index into labels.txt
 
 The parity report runs the graph and the DetectionPredictor on the same images and matches boxes.
@@ -43,20 +43,22 @@ MODEL_FILE = "model.onnx"
 class EndToEnd(nn.Module):
     """uint8 (H, W, 3) image -> (boxes, scores, labels), the traced body of the exported graph."""
 
-    def __init__(self, detector: Detector, image_size: int) -> None:
+    def __init__(self, detector: Detector, image_size: int, max_detections: int = MAX_DETECTIONS) -> None:
         super().__init__()
         self.detector = detector
         self.image_size = image_size
+        self.max_detections = max_detections
         self.register_buffer("points", locations(image_size, detector.head.strides)[0])
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = ddata.preprocess(image, self.image_size)
         points: Tensor = self.points  # type: ignore[assignment]
-        return decode(self.detector(x), points, self.image_size)
+        return decode(self.detector(x), points, self.image_size, max_detections=self.max_detections)
 
 
 def export_detector_onnx(
-    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = (), opset: int | None = None
+    artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = (), opset: int | None = None,
+    max_detections: int = MAX_DETECTIONS,
 ) -> dict[str, Any]:
     """Write model.onnx, labels.txt, metadata.json and parity.json to ``out_dir``.
 
@@ -67,6 +69,8 @@ def export_detector_onnx(
             default: the artifact's own validation images.
         opset: ONNX opset of the graph (default OPSET, 18; 10 and 12 build the same graph from older ops,
             see training.ml.opset).
+        max_detections: the graph's most boxes (1..MAX_DETECTIONS): the project's max detections, so the export
+            answers the boxes the prediction API answers.
 
     Returns:
         The parity report (also in parity.json).
@@ -79,7 +83,8 @@ def export_detector_onnx(
     out.mkdir(parents=True, exist_ok=True)
     detector, meta = load_detector(artifact_path)
     size = int(meta["image_size"])
-    model = EndToEnd(detector, size).eval()
+    max_detections = min(max(1, int(max_detections)), MAX_DETECTIONS)
+    model = EndToEnd(detector, size, max_detections).eval()
     example = torch.zeros(size + 37, size + 91, 3, dtype=torch.uint8)
     export_torch(
         model,
@@ -117,7 +122,7 @@ def export_detector_onnx(
             "score_floor": SCORE_FLOOR,
             "pre_nms_topk": PRE_NMS_TOPK,
             "nms": f"class-aware, IoU {NMS_IOU}",
-            "max_detections": MAX_DETECTIONS,
+            "max_detections": max_detections,
         },
         "opset": opset,
     }
@@ -125,14 +130,17 @@ def export_detector_onnx(
     predictor = DetectionPredictor.load(artifact_path)
     session = make_session(out / MODEL_FILE, torch.get_num_threads(), memory_arena=False)
     images = list(validation_images) or [p for p in meta.get("validation_images", ()) if Path(p).exists()]
-    report = parity_report(predictor, session, images)
+    report = parity_report(predictor, session, images, max_detections=max_detections)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported detector to %s (parity max dprob %s)", out, report["max_abs_probability_diff"])
     return report
 
 
-def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[str, Any]:
-    """Run both paths on each image; match each Predictor box to the graph's same-label box of best IoU."""
+def parity_report(predictor: Any, session: Any, images: Sequence[Any], *,
+                  max_detections: int = MAX_DETECTIONS) -> dict[str, Any]:
+    """Run both paths on each image, the Predictor cut to ``max_detections`` as the exported graph is (the
+    export's metadata.json: postprocessing_in_graph.max_detections); match each Predictor box to the graph's
+    same-label box of best IoU."""
     from torchvision.ops import box_iou
 
     per_image = []
@@ -140,7 +148,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[s
     unmatched = 0
     t_graph = 0.0
     for im in images:
-        boxes, scores, labels = predictor.detect(im)
+        boxes, scores, labels = predictor.detect(im, max_detections=max_detections)
         arr = load_array(im, image_size=predictor.image_size)
         t = time.perf_counter()
         gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in session.run(None, {"image": arr}))
@@ -173,6 +181,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any]) -> dict[s
         "max_abs_probability_diff": max_dp,
         "max_abs_box_diff": max_db,
         "unmatched_boxes": unmatched,
+        "max_detections": max_detections,
         "ok": bool(max_dp <= 1e-4 and max_db <= 1e-4 and unmatched == 0),
         "onnx_ms_per_image": 1000 * t_graph / max(len(per_image), 1),
         "per_image": per_image,
