@@ -165,12 +165,14 @@ def export_list(*, iteration: Iteration) -> list[Export]:
 
 def export_rows(*, iteration: Iteration) -> list[dict[str, Any]]:
     """The export card's rows: one per (platform, flavor) the iteration's domain exports, in that order, each
-    with its export when there is one ({"platform", "flavor", "export", "testid"}); then any other export
-    of the iteration (built before a change of what the domain offers)."""
+    with its export when there is one ({"platform", "flavor", "export", "testid", "stale"}: a detector's built for
+    other max detections than the project's now, see ``_stale``); then any other export of the iteration (built
+    before a change of what the domain offers)."""
     built = {(e.platform, e.flavor): e for e in export_list(iteration=iteration)}
     pairs = [(p, f, built.pop((p, f), None)) for p, f in export_options(iteration=iteration)]
     pairs += [(p, f, e) for (p, f), e in built.items()]
     return [{"platform": p, "flavor": f, "export": e, "offered": i < len(pairs) - len(built),
+             "stale": e is not None and _stale(export=e, iteration=iteration),
              "testid": "-".join(["export", p.lower(), *([f.lower()] if f else [])])}
             for i, (p, f, e) in enumerate(pairs)]
 

@@ -166,11 +166,17 @@ def test_a_detection_export_is_rebuilt_when_the_projects_max_detections_change(
     export, _ = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
     old = export.file
     assert export.parity["max_detections"] == project.max_detections == 100 and default_storage.exists(old)
+    panel = reverse("predictions:iteration-export", args=[iteration.id])
+    assert "up to 100 boxes an image" in owner_client.get(panel).content.decode()
     iteration.project.max_detections = 4
     iteration.project.save(update_fields=["max_detections"])
+    html = owner_client.get(panel).content.decode()  # the card says so and offers the rebuild
+    assert 'data-testid="export-onnx-stale"' in html and "project now answers up to 4" in html
+    assert ">Rebuild ONNX</button>" in html
     with django_capture_on_commit_callbacks() as queued:
-        assert export_request(iteration=iteration).status == Export.Status.EXPORTING
-    assert len(queued) == 1
+        assert owner_client.post(panel, {"platform": "ONNX", "flavor": ""}).status_code == 302
+    assert len(queued) == 1 and Export.objects.get(id=export.id).status == Export.Status.EXPORTING
+    assert export_request(iteration=iteration).status == Export.Status.EXPORTING  # in flight: not queued twice
     export = export_build(export_id=export.id)
     assert export.status == Export.Status.DONE and export.parity["max_detections"] == 4
     assert export.file != old and not default_storage.exists(old) and default_storage.exists(export.file)
