@@ -144,13 +144,13 @@ def _export_queue(*, iteration: Iteration, platform: str, flavor: str) -> Export
     return export
 
 
-def _stale(*, export: Export, iteration: Iteration) -> bool:
-    """A Done detector export whose graph cuts to other max detections than the project's (exports built before
-    the cut followed the project answered the engine's 300)."""
+def _stale(*, export: Export, iteration: Iteration) -> int | None:
+    """The max detections a Done detector export was built for, when it is not the project's now (exports built
+    before the cut followed the project answered the engine's 300); None otherwise."""
     if export.status != Export.Status.DONE or iteration.project_type != "detection":
-        return False
-    built = (export.parity or {}).get("max_detections") or MAX_DETECTIONS_LIMIT
-    return int(built) != iteration.project.max_detections
+        return None
+    built = int((export.parity or {}).get("max_detections") or MAX_DETECTIONS_LIMIT)
+    return built if built != iteration.project.max_detections else None
 
 
 def _schedule(*, export: Export) -> None:
@@ -165,14 +165,14 @@ def export_list(*, iteration: Iteration) -> list[Export]:
 
 def export_rows(*, iteration: Iteration) -> list[dict[str, Any]]:
     """The export card's rows: one per (platform, flavor) the iteration's domain exports, in that order, each
-    with its export when there is one ({"platform", "flavor", "export", "testid", "stale"}: a detector's built for
-    other max detections than the project's now, see ``_stale``); then any other export of the iteration (built
-    before a change of what the domain offers)."""
+    with its export when there is one ({"platform", "flavor", "export", "testid", "stale"}: the max detections a
+    detector's was built for when they are not the project's now, see ``_stale``); then any other export of the
+    iteration (built before a change of what the domain offers)."""
     built = {(e.platform, e.flavor): e for e in export_list(iteration=iteration)}
     pairs = [(p, f, built.pop((p, f), None)) for p, f in export_options(iteration=iteration)]
     pairs += [(p, f, e) for (p, f), e in built.items()]
     return [{"platform": p, "flavor": f, "export": e, "offered": i < len(pairs) - len(built),
-             "stale": e is not None and _stale(export=e, iteration=iteration),
+             "stale": _stale(export=e, iteration=iteration) if e is not None else None,
              "testid": "-".join(["export", p.lower(), *([f.lower()] if f else [])])}
             for i, (p, f, e) in enumerate(pairs)]
 
