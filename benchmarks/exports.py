@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.ml import Manifest, Sample, TrainConfig  # noqa: E402
-from training.ml.images import load_array  # noqa: E402
+from training.ml.images import draft_factor, load_array  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "azure-quickstart" / "detection"
 TAGS = ("fork", "scissors")
@@ -120,7 +120,8 @@ def _run(artifact: str, train: list[Path], held: list[Path], work: Path, *, roun
             artifact, d, flavor="TensorFlowLite", validation_images=held)),
     }
     # The int8 row's export time is the quantisation on top of the fp32 export; its zip holds both models.
-    arrays = [load_array(p, image_size=224) for p in held]
+    arrays = [load_array(p, image_size=224, draft=draft_factor(json.loads(Path(artifact, "metadata.json").read_text())))
+              for p in held]
     core = ov.Core()
     core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
     compiled = core.compile_model(str(work / "OpenVino" / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})

@@ -65,6 +65,7 @@ def _split(items: list[tuple[Path, str]], held: float, seed: int = 0) -> tuple[l
 
 def classification(work: Path, threads: list[int], rounds: int) -> list[dict[str, Any]]:
     from training.ml.classification import train_classifier
+    from training.ml.images import draft_factor
     from training.ml.quantize import int8_report, quantize_classifier
 
     rows = []
@@ -75,14 +76,16 @@ def classification(work: Path, threads: list[int], rounds: int) -> list[dict[str
         manifest = Manifest(task="classification", tags=tags, samples=samples, name=name)
         config = TrainConfig(kfold=1, cache_dir=str(work / "cache"))
         artifact = Path(train_classifier(manifest, config, work / name.replace("/", "-")).artifact_path)
+        draft = draft_factor(json.loads((artifact / "metadata.json").read_text()))
         start = time.perf_counter()
         int8 = work / f"{name.replace('/', '-')}-int8.onnx"
-        quantize_classifier(artifact / "model.onnx", int8, calibration_images=[p for p, _ in train], image_size=224)
+        quantize_classifier(artifact / "model.onnx", int8, calibration_images=[p for p, _ in train], image_size=224,
+                            draft=draft)
         seconds = time.perf_counter() - start
         truth = {p.stem: [t] for p, t in held}
         for n in threads:
             report = int8_report(artifact / "model.onnx", int8, [p for p, _ in held], tags=tags, image_size=224,
-                                 truth=truth, threads=n, rounds=rounds)
+                                 truth=truth, threads=n, rounds=rounds, draft=draft)
             rows.append({"set": name, "train": len(train), "held_out": len(held), "quantise_s": seconds, **report})
     return rows
 

@@ -169,7 +169,7 @@ def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, r
     rows: list[tuple[str, tuple[float, float]]] = []
     rows.append(("key lookup (1 query)", timed(lambda: principal_for_key(kind="prediction", key=key), runs)[0]))
     rows.append(("project + publish lookup", timed(lambda: _published(request, project_id, task, name), runs)[0]))  # type: ignore[arg-type]
-    ms, array = timed(lambda: load_array(body, image_size=predictor.image_size), runs)
+    ms, array = timed(lambda: load_array(body, image_size=predictor.image_size, draft=predictor.draft), runs)
     rows.append((f"decode JPEG -> {array.shape[1]}x{array.shape[0]} RGB", ms))
     session = predictor._session
     if detect:

@@ -105,13 +105,12 @@ if what == "train":
              "engine_seconds": m.get("train_seconds")}}
 else:  # one embedding pass: every image once, the "full" view, a fresh cache
     from training.ml.embeddings import Embedder, embed_images
-    from training.ml.images import load_array
     from django.core.files.storage import default_storage
     from projects.models import Image
     rows = list(Image.objects.filter(project_id=sys.argv[2]).values_list("file", "sha256"))
     embedder = Embedder("lite0", None, sys.argv[3])
     paths = [default_storage.path(name) for name, _ in rows]
-    sources = [lambda p=p: load_array(p, image_size=embedder.image_size) for p in paths]
+    sources = [lambda p=p: embedder.load(p) for p in paths]
     t0 = time.perf_counter()
     embed_images(sources, [s for _, s in rows], embedder=embedder, views=("full",))
     extra = {{"images": len(rows)}}

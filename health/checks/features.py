@@ -26,8 +26,7 @@ def image_embeddings(
     paths: Sequence[str | Path], shas: Sequence[str], *, embedder: Embedder, progress: Progress | None = None
 ) -> np.ndarray:
     """(N, V, F) embeddings of whole images (training's views, so training's cache entries serve)."""
-    size = embedder.image_size
-    sources = [lambda p=p: load_array(p, image_size=size) for p in paths]
+    sources = [lambda p=p: embedder.load(p) for p in paths]
     emb, _ = embed_images(sources, shas, embedder=embedder, views=VIEWS, progress=progress)
     return emb
 
@@ -43,7 +42,7 @@ def box_embeddings(
     """(B, V, F) embeddings of box crops; ``items`` = [(image path, image SHA-256, box)]."""
     size = embedder.image_size
 
-    def crop(path: str | Path, box: Box) -> np.ndarray:
+    def crop(path: str | Path, box: Box) -> np.ndarray:  # draft factor 2: a box is a part of the image
         image = load_array(path, image_size=size)
         x0, y0, x1, y1 = box_crop(box, image.shape[1], image.shape[0])
         return np.ascontiguousarray(image[y0:y1, x0:x1])

@@ -216,7 +216,7 @@ def test_augmented_views_only_while_a_tag_is_small_and_cache_entries_are_per_vie
 
     from training.ml.classification import AUGMENT_BELOW
     from training.ml.embeddings import VIEWS, Embedder, embed_images, trunk_path
-    from training.ml.images import file_sha256, load_array
+    from training.ml.images import file_sha256
 
     cache = tmp_path / "cache"  # an empty embedding cache; the trunk is the session's
     trunk = trunk_path("lite0", 224, ml_cache)
@@ -243,11 +243,11 @@ def test_augmented_views_only_while_a_tag_is_small_and_cache_entries_are_per_vie
     # An entry is the same whichever other views or images were computed with it (cold vs warm, bit for bit).
     paths = [small.resolve(s) for s in small.samples[:3]]
     embedder = Embedder("lite0", None, tmp_path / "fresh", trunk_cache_dir=cache)
-    fresh, missed = embed_images([lambda p=p: load_array(p, image_size=224) for p in paths],
+    fresh, missed = embed_images([lambda p=p: embedder.load(p) for p in paths],
                                  [file_sha256(p) for p in paths], embedder=embedder, views=VIEWS[::-1])
     assert missed == 3 and fresh.shape == (3, len(VIEWS), 1280)
     warm = Embedder("lite0", None, cache, trunk_cache_dir=cache)
-    known, missed = embed_images([lambda p=p: load_array(p, image_size=224) for p in paths],
+    known, missed = embed_images([lambda p=p: warm.load(p) for p in paths],
                                  [file_sha256(p) for p in paths], embedder=warm, views=VIEWS)
     assert missed == 0 and np.array_equal(known, fresh[:, ::-1])
 
@@ -273,20 +273,31 @@ def test_a_failed_int8_quantisation_is_noted_in_the_artifact_too(
     assert Predictor.load(result.artifact_path, int8=True).int8 is False
 
 
-def test_the_old_cache_layout_is_deleted_and_nothing_else(tmp_path: Path) -> None:
-    """Before one file per view, entries were (views, F) .npy files in a folder per set of views; the first cache
-    opened on that backbone and size deletes them, and leaves today's entries and anything else alone."""
+def test_the_old_cache_layouts_are_deleted_and_nothing_else(tmp_path: Path) -> None:
+    """Entries of the layouts before this one are deleted by the first cache opened on that backbone and size: the
+    folder without "-d1" (images decoded at draft factor 2) held a folder per view, and before that (views, F) .npy
+    files in a folder per set of views. Today's entries and anything else are left alone."""
     from training.ml.embeddings import EmbeddingCache
 
-    root = tmp_path / "embeddings" / "lite0-224-v1"
+    before = tmp_path / "embeddings" / "lite0-224-v1"
     for folder in ("full-flip-zoom", "full"):
-        (root / folder / "ab").mkdir(parents=True)
-        np.save(root / folder / "ab" / ("ab" + "0" * 62 + ".npy"), np.zeros((3, 4), np.float32))
-    (root / "notes").mkdir()
-    (root / "notes" / "keep.txt").write_text("not ours to delete")
+        (before / folder / "ab").mkdir(parents=True)
+        np.save(before / folder / "ab" / ("ab" + "0" * 62 + ".npy"), np.zeros((3, 4), np.float32))
+    (before / "view-full" / "ab").mkdir(parents=True)
+    (before / "view-full" / "ab" / ("ab" + "0" * 62 + ".f32")).write_bytes(np.zeros(4, "<f4").tobytes())
+    (before / "notes").mkdir()
+    (before / "notes" / "keep.txt").write_text("not ours to delete")
     cache = EmbeddingCache(tmp_path, "lite0", 224)
+    assert cache.root.name == "lite0-224-v1-d1"
+    assert cache.get("full", "ab" + "0" * 62) is None  # decoded at another draft factor: computed again
     cache.put("full", "cd" + "1" * 62, np.ones(4, np.float32))
     EmbeddingCache(tmp_path, "lite0", 224)  # a second open finds nothing more to delete
-    assert sorted(p.name for p in root.iterdir()) == ["notes", "view-full"]
-    assert (root / "notes" / "keep.txt").read_text() == "not ours to delete"
+    assert sorted(p.name for p in before.iterdir()) == ["notes"]
+    assert (before / "notes" / "keep.txt").read_text() == "not ours to delete"
     assert cache.get("full", "cd" + "1" * 62) is not None
+
+    (before / "notes" / "keep.txt").unlink()
+    (before / "notes").rmdir()
+    (before / "view-flip").mkdir()
+    EmbeddingCache(tmp_path, "lite0", 224)
+    assert not before.exists()  # nothing else was in it

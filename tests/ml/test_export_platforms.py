@@ -84,6 +84,12 @@ def _check_cut(task: str, answers: list[list[Any]]) -> None:
         assert max(len(a) for a in answers) == CUT
 
 
+def _check_draft(task: str, metadata: Path) -> None:
+    """predict.py decodes big JPEGs at the model's draft factor, which it reads from metadata.json: a classifier's
+    is recorded (1), a detector's is the default (2)."""
+    assert json.loads(metadata.read_text()).get("draft_factor") == (1 if task == "classification" else None)
+
+
 @pytest.mark.parametrize("task", ["classification", "detection"])
 def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detector: str, tmp_path: Path) -> None:
     import openvino as ov
@@ -100,6 +106,7 @@ def test_openvino_ir_predicts_like_the_server(task: str, classifier: str, detect
     model = ov.Core().read_model(str(tmp_path / "model.xml"))
     assert model.input(0).get_element_type() == ov.Type.u8 and model.input(0).get_partial_shape().is_dynamic
     assert json.loads((tmp_path / "metadata.json").read_text())["format"] == "openvino"
+    _check_draft(task, tmp_path / "metadata.json")
     offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
     server = Predictor.load(artifact)
     for row, path in zip(offline, _images(), strict=True):
@@ -132,6 +139,7 @@ def test_tensorflow_export_predicts_like_the_server_in_its_runtime(task: str, fl
     else:
         assert (tmp_path / "saved_model" / "saved_model.pb").is_file() and "model.tflite" not in names
     assert json.loads((tmp_path / "metadata.json").read_text())["format"] == ("tflite" if lite else "saved_model")
+    _check_draft(task, tmp_path / "metadata.json")
     offline = _isolated(tmp_path / "predict.py", *map(str, _images()))
     server = Predictor.load(artifact)
     for row, path in zip(offline, _images(), strict=True):
@@ -174,6 +182,7 @@ def test_docker_app_answers_azures_container_contract(task: str, classifier: str
     dockerfile = (tmp_path / "Dockerfile").read_text()
     assert "linux/arm64" in dockerfile if task == "detection" else "linux/amd64" in dockerfile
     assert 'CMD ["python", "server.py"' in dockerfile and "COPY app /app" in dockerfile
+    _check_draft(task, tmp_path / "app" / "metadata.json")
     image = _images()[0]
     data = image.read_bytes()
     expected = Predictor.load(artifact).predict(image, **cut)
@@ -267,6 +276,7 @@ def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_mode
     spec = ct.models.MLModel(str(tmp_path / "model.mlpackage"), skip_model_load=True).get_spec()
     (image,) = spec.description.input
     size = json.loads((tmp_path / "metadata.json").read_text())["image_size"]
+    _check_draft(task, tmp_path / "metadata.json")
     assert (image.name, image.type.imageType.width, image.type.imageType.height) == ("image", size, size)
     tags = list(Predictor.load(artifact).tags)
     outputs = {o.name for o in spec.description.output}

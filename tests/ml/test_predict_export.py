@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -12,10 +13,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from PIL import Image
 
 from training.ml import Predictor, TrainConfig, export_onnx, train
 from training.ml.__main__ import main
 from training.ml.backbones import create_backbone
+from training.ml.export import load_standalone
 from training.ml.images import load_array
 
 from .conftest import TAGS, photos
@@ -70,6 +73,36 @@ def test_export_has_parity_and_a_standalone_predict_script(artifact: str, tmp_pa
     ours = Predictor.load(artifact).predict(_images(1)[0])
     assert [p["tag"] for p in standalone] == [p.tag for p in ours]
     assert abs(standalone[0]["probability"] - ours[0].probability) <= 1e-4
+
+
+def test_a_model_decodes_big_jpegs_at_the_draft_factor_it_was_trained_with(artifact: str, tmp_path: Path) -> None:
+    """A big JPEG is decoded at a reduced DCT scale. A new classifier records draft factor 1 (decoded no smaller than
+    its input); one trained before that (no "draft_factor" in its metadata) still decodes at 2, on the server and in
+    its export alike, so old exports keep matching the server."""
+    big = tmp_path / "big.jpg"  # a scissors and a fork, half and half: neither tag is near certain
+    scissors, fork = (Image.open(p).convert("RGB").resize((1280, 960), Image.Resampling.BICUBIC)
+                      for p in (photos(TAGS[1])[14], photos(TAGS[0])[15]))
+    Image.blend(scissors, fork, 0.5).save(big, quality=95)
+    session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), providers=["CPUExecutionProvider"])
+    arrays = {draft: load_array(big, image_size=224, draft=draft) for draft in (1, 2)}
+    assert arrays[1].shape == (240, 320, 3) and arrays[2].shape == (480, 640, 3)
+    expected = {draft: session.run(["probabilities"], {"image": a})[0][0] for draft, a in arrays.items()}
+    assert np.abs(expected[1] - expected[2]).max() > 1e-3  # the factor matters on this image
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(artifact, legacy)
+    metadata = json.loads((legacy / "metadata.json").read_text())
+    assert metadata.pop("draft_factor") == 1
+    (legacy / "metadata.json").write_text(json.dumps(metadata))
+    for model, draft in ((artifact, 1), (str(legacy), 2)):
+        predictor = Predictor.load(model)
+        assert predictor.draft == draft
+        assert np.abs(predictor.probabilities(big) - expected[draft]).max() < 1e-6
+        out = tmp_path / f"export-{draft}"
+        report = export_onnx(model, out, validation_images=[big])
+        assert report["passed"] and report["max_abs_diff"] <= 1e-4
+        standalone = load_standalone(out).Model(out / "model.onnx")
+        assert np.abs(standalone.probabilities(str(big)) - expected[draft]).max() <= 1e-4
 
 
 def test_cli_train_predict_evaluate_export(tmp_path: Path, ml_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

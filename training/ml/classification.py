@@ -23,7 +23,7 @@ from training.ml.backbones import get_spec
 from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, default_cache_dir, embed_images
 from training.ml.errors import EmptyManifest, NotEnoughImagesPerTag, NotEnoughTags
-from training.ml.images import file_sha256, load_array
+from training.ml.images import file_sha256
 from training.ml.linear_head import fit_head, prediction_rows, targets, train_views
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.metrics import compute_metrics
@@ -133,7 +133,6 @@ def load_embeddings(
     ]
     paths = [manifest.resolve(s) for s in manifest.samples]
     shas = [s.sha256 or file_sha256(p) for s, p in zip(manifest.samples, paths, strict=True)]
-    size = embedders[0].image_size
     views = training_views(manifest)
     parts, misses = [], 0
     step = (span[1] - span[0]) / len(embedders)
@@ -144,7 +143,7 @@ def load_embeddings(
             if progress:
                 progress(lo + (hi - lo) * done / max(total, 1), f"embedding images {done}/{total}")
 
-        sources = [lambda p=p: load_array(p, image_size=size) for p in paths]
+        sources = [lambda p=p, e=embedder: e.load(p) for p in paths]
         emb, missed = embed_images(
             sources, shas, embedder=embedder, views=views, progress=report, should_cancel=should_cancel
         )
@@ -296,6 +295,7 @@ def train_classifier(
         "backbone": recipe.backbone,
         "image_size": embedder.image_size,
         "framings": list(framings),
+        "draft_factor": embedder.draft,
         "mode": config.mode,
         "mode_delivered": mode_delivered,
         "seed": config.seed,

@@ -4,8 +4,9 @@ One ONNX graph per (backbone, image size) is exported once (opset 17, classic ex
 ``<cache_dir>/trunks``. Pre-processing is a second tiny ONNX graph (uint8 HxWx3 -> antialiased
 bilinear resize -> [-1, 1] NCHW) so training, the Predictor and every export resize pixels with
 exactly the same code. The embedding of each augmented view of an image is stored under
-``<cache_dir>/embeddings/<backbone>-<size>-v<version>/view-<view>/<sha[:2]>/<sha>.f32`` so retraining only
-embeds new images.
+``<cache_dir>/embeddings/<backbone>-<size>-v<version>-d<draft>/view-<view>/<sha[:2]>/<sha>.f32`` so retraining
+only embeds new images. Whole images are decoded for embedding by :meth:`Embedder.load` (JPEG draft factor
+``images.CLASSIFIER_DRAFT_FACTOR``, recorded in every classifier's metadata).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from training.ml.backbones import MEAN, STD, create_backbone, get_spec
+from training.ml.images import CLASSIFIER_DRAFT_FACTOR, ImageSource, load_array
 from training.ml.runtime import make_session
 
 logger = logging.getLogger(__name__)
@@ -258,6 +260,12 @@ class Embedder:
         self._pre = make_session(preprocess_model(self.image_size, framing=framing).SerializeToString(), threads)
         self._trunk = make_session(self.trunk_file, threads)
 
+    draft = CLASSIFIER_DRAFT_FACTOR  # JPEG draft factor of the images it embeds (``images.load_image``)
+
+    def load(self, src: ImageSource) -> np.ndarray:
+        """The uint8 (H, W, 3) array of a whole image, decoded as the classifier trained on it will decode it."""
+        return load_array(src, image_size=self.image_size, draft=self.draft)
+
     def pixels(self, image: np.ndarray) -> np.ndarray:
         """Normalised (1, 3, S, S) float32 input of one uint8 (H, W, 3) image."""
         pixels: np.ndarray = self._pre.run(None, {"image": image})[0]
@@ -287,21 +295,28 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, *, framing: str = "centre"):
         # "centre" keeps the historical directory name.
         size = f"{image_size}" if framing == "centre" else f"{image_size}{framing}"
-        self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{size}-v{TRUNK_VERSION}"
+        self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{size}-v{TRUNK_VERSION}-d{Embedder.draft}"
         self._drop_old_layout()
 
     def _drop_old_layout(self) -> None:
-        """Delete the entries of the layout before this one: a folder per set of views ("full-flip-zoom", "full")
-        of ``.npy`` files, which nothing reads any more. Only folders named that way go; they hold nothing but
-        cached embeddings, which are computed again where needed."""
+        """Delete the entries of the layouts before this one, which nothing reads any more. They were kept in the
+        same folder without "-d<draft>" (images decoded at draft factor 2, before ``Embedder.draft``): one folder
+        per view ("view-full"), and before that one per set of views ("full-flip-zoom", "full") of ``.npy`` files.
+        Only folders named that way go; they hold nothing but cached embeddings, which are computed again where
+        needed."""
+        before = self.root.with_name(self.root.name.rsplit("-d", 1)[0])
         try:
-            children = [c for c in self.root.iterdir() if c.is_dir()]
+            children = [c for c in before.iterdir() if c.is_dir()]
         except OSError:
             return
         for child in children:
-            if not child.name.startswith("view-") and set(child.name.split("-")) <= set(VIEWS):
+            if child.name.startswith("view-") or set(child.name.split("-")) <= set(VIEWS):
                 shutil.rmtree(child, ignore_errors=True)
                 logger.info("deleted the old-layout embedding cache %s", child)
+        try:
+            before.rmdir()  # only if nothing else is left in it
+        except OSError:
+            pass
 
     def _path(self, view: str, sha: str) -> Path:
         return self.root / f"view-{view}" / sha[:2] / f"{sha}.f32"

@@ -21,6 +21,7 @@ import onnx
 
 from training.ml import artifacts
 from training.ml.export_tf import TF_RUNTIMES
+from training.ml.images import draft_factor
 from training.ml.opset import DEFAULT_OPSET, classifier_at_opset
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ from PIL import Image, ImageOps
 HERE = Path(__file__).resolve().parent
 METADATA = json.loads((HERE / "metadata.json").read_text())
 LABELS = (HERE / "labels.txt").read_text().splitlines()
-DRAFT_FACTOR = 2
+DRAFT_FACTOR = METADATA.get("draft_factor") or 2  # the model's: JPEGs decode no smaller than this x image_size
 
 
 def load_array(src, image_size=METADATA["image_size"]):
@@ -298,11 +299,14 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
     an "int8" entry in metadata.json."""
     from training.ml.quantize import QUANTISATION, int8_report, quantize_classifier, quantize_detector
 
-    size = int(metadata["image_size"])
-    quantize = quantize_detector if task == "detection" else quantize_classifier
-    quantize(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration, image_size=size)
+    size, draft = int(metadata["image_size"]), draft_factor(metadata)
+    if task == "detection":
+        quantize_detector(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration, image_size=size)
+    else:
+        quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration,
+                            image_size=size, draft=draft)
     report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                 image_size=size, truth=truth, task=task)
+                                 image_size=size, truth=truth, task=task, draft=draft)
     meta = json.loads((out / "metadata.json").read_text())
     meta["int8"] = {"file": "model_int8.onnx", "meets_bar": report["int8"]["meets_bar"],
                     "quantisation": QUANTISATION.format(

@@ -231,7 +231,8 @@ def export_coreml(
     spec = validate_spec(out / MODEL_FILE, task=task, tags=tags, image_size=size)
     (out / "labels.txt").write_text("".join(f"{t}\n" for t in tags))
     export_meta = {
-        **{k: v for k, v in meta.items() if k in ("task", "tags", "backbone", "image_size", "multilabel", "mode")},
+        **{k: v for k, v in meta.items() if k in ("task", "tags", "backbone", "image_size", "multilabel", "mode",
+                                                         "draft_factor")},
         "format": "coreml",
         "files": [MODEL_FILE],
         "model_type": "mlProgram",
@@ -361,7 +362,7 @@ def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequen
 
         pre = make_session(preprocess_model(size).SerializeToString(), 1)
         report = classification_parity(src, _probabilities(module, lambda p: torch.from_numpy(
-            pre.run(None, {"image": load_array(p, image_size=size)})[0])), images)
+            pre.run(None, {"image": load_array(p, image_size=size, draft=predictor.draft)})[0])), images)
         image_input = classification_parity(src, _probabilities(module, from_image), images)
     image_input.pop("passed", None)
     image_input.pop("tolerance", None)

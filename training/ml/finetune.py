@@ -26,7 +26,6 @@ from torch import nn
 from training.ml.backbones import EfficientNetLite, create_backbone
 from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
-from training.ml.images import load_array
 from training.ml.linear_head import LinearHead, fit_head, prediction_rows, targets, train_views
 from training.ml.manifest import Manifest
 from training.ml.progress import check_cancel
@@ -102,7 +101,7 @@ def _features(
     out = []
     for s in manifest.samples:
         check_cancel(should_cancel)
-        array = load_array(manifest.resolve(s), image_size=embedder.image_size)
+        array = embedder.load(manifest.resolve(s))
         pixels = np.concatenate([embedder.pixels(apply_view(array, v)) for v in VIEWS])
         out.append(prefix_session.run(None, {"pixels": pixels})[0])
     return np.stack(out)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -13,17 +15,28 @@ from training.ml.errors import UnreadableImage
 
 ImageSource = Image.Image | bytes | str | Path
 
-# JPEGs much larger than the model input are decoded at a reduced DCT scale (PIL's draft mode):
-# several times faster on phone photos and the same rule runs in predict.py of every export.
+# JPEGs much larger than the model input are decoded at a reduced DCT scale (PIL's draft mode), no smaller than
+# draft_factor x the model's input: several times faster on phone photos, and the same rule runs in predict.py of
+# every export. A model records its factor in its metadata ("draft_factor", see :func:`draft_factor`):
+# classifiers trained since it was introduced decode at CLASSIFIER_DRAFT_FACTOR, so the graph's antialiased resize
+# (a fixed cost of both the fp32 and the int8 model) starts from at most ~2x its input; detectors (whose training
+# views zoom into the image) and older classifiers at DRAFT_FACTOR.
 DRAFT_FACTOR = 2
+CLASSIFIER_DRAFT_FACTOR = 1
 
 
-def load_image(src: ImageSource, *, image_size: int | None = None) -> Image.Image:
+def draft_factor(metadata: Mapping[str, Any]) -> int:
+    """The JPEG draft factor a model was trained with (its metadata's "draft_factor"; before it: DRAFT_FACTOR)."""
+    return int(metadata.get("draft_factor") or DRAFT_FACTOR)
+
+
+def load_image(src: ImageSource, *, image_size: int | None = None, draft: int = DRAFT_FACTOR) -> Image.Image:
     """Open an image as RGB, honouring EXIF orientation.
 
     Args:
         src: a PIL image, encoded bytes, or a file path.
-        image_size: model input size; big JPEGs are decoded no smaller than ``DRAFT_FACTOR * image_size``.
+        image_size: model input size; big JPEGs are decoded no smaller than ``draft * image_size``.
+        draft: the model's draft factor (:func:`draft_factor`).
 
     Raises:
         UnreadableImage: missing file or bytes Pillow cannot decode.
@@ -35,7 +48,7 @@ def load_image(src: ImageSource, *, image_size: int | None = None) -> Image.Imag
         else:
             im = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
             if image_size and im.format == "JPEG":
-                im.draft("RGB", (DRAFT_FACTOR * image_size, DRAFT_FACTOR * image_size))
+                im.draft("RGB", (draft * image_size, draft * image_size))
             im.load()
         im = ImageOps.exif_transpose(im)
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -50,9 +63,9 @@ def load_image(src: ImageSource, *, image_size: int | None = None) -> Image.Imag
         raise UnreadableImage(f"Cannot read image {name}: {exc}") from exc
 
 
-def load_array(src: ImageSource, *, image_size: int | None = None) -> np.ndarray:
+def load_array(src: ImageSource, *, image_size: int | None = None, draft: int = DRAFT_FACTOR) -> np.ndarray:
     """RGB uint8 array (H, W, 3) of an image (see :func:`load_image`)."""
-    return np.ascontiguousarray(np.asarray(load_image(src, image_size=image_size), dtype=np.uint8))
+    return np.ascontiguousarray(np.asarray(load_image(src, image_size=image_size, draft=draft), dtype=np.uint8))
 
 
 def file_sha256(path: str | Path) -> str:

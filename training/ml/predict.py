@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from training.ml import artifacts
-from training.ml.images import ImageSource, load_array
+from training.ml.images import ImageSource, draft_factor, load_array
 from training.ml.manifest import Box, Manifest
 from training.ml.metrics import compute_metrics
 from training.ml.runtime import make_session
@@ -50,6 +50,7 @@ class Predictor:
         self.metadata = metadata
         self.tags: list[str] = list(metadata["tags"])
         self.image_size = int(metadata["image_size"])
+        self.draft = draft_factor(metadata)
         self.multilabel = bool(metadata.get("multilabel", False))
         quantised = metadata.get("int8") or {}
         self.int8 = bool(int8 and quantised.get("meets_bar") and (path / str(quantised.get("file"))).is_file())
@@ -78,7 +79,7 @@ class Predictor:
 
     def probabilities(self, image: ImageSource) -> np.ndarray:
         """Raw (K,) probabilities in ``tags`` order."""
-        array = load_array(image, image_size=self.image_size)
+        array = load_array(image, image_size=self.image_size, draft=self.draft)
         probs = self._session.run(["probabilities"], {"image": array})[0]
         return np.asarray(probs[0], dtype=np.float64)
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from training.ml.images import load_array
+from training.ml.images import DRAFT_FACTOR, draft_factor, load_array
 from training.ml.metrics import compute_metrics
 from training.ml.runtime import make_session
 
@@ -158,7 +158,7 @@ def _correct_biases(prepared: Path, quantised: Path, arrays: Sequence[np.ndarray
     return len(convs)
 
 
-def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int,
+def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int, draft: int,
               stops: Callable[[Any], bool], check: Callable[[Any], bool]) -> None:
     """The int8 (QDQ) copy of ``model`` (one input, "image": uint8 [H, W, 3]) in ``out``, quantised between its stem
     and ``stops`` (see :func:`_plan`), calibrated on up to CALIBRATION_IMAGES of ``calibration_images``; with
@@ -175,7 +175,7 @@ def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path
 
     paths = list(calibration_images)
     step = max(1, len(paths) // CALIBRATION_IMAGES)
-    arrays = [load_array(p, image_size=image_size) for p in paths[::step][:CALIBRATION_IMAGES]]
+    arrays = [load_array(p, image_size=image_size, draft=draft) for p in paths[::step][:CALIBRATION_IMAGES]]
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -211,7 +211,8 @@ def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path
                 len(keep_fp32), corrected)
 
 
-def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
+def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int,
+                        draft: int = DRAFT_FACTOR) -> None:
     """Write the int8 (QDQ) copy of a classifier's ``model`` to ``out``: its backbone between the stem and the
     embedding quantised, calibrated on up to CALIBRATION_IMAGES images.
 
@@ -219,12 +220,12 @@ def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[
         model: the classifier's model.onnx (uint8 image in, "probabilities" and "embedding" out).
         out: where to write the int8 model (same inputs and outputs).
         calibration_images: training images; CALIBRATION_IMAGES of them, spread over the list, are used.
-        image_size: the model's input size (decoding as the Predictor does).
+        image_size: the model's input size and ``draft`` its JPEG draft factor (decoding as the Predictor does).
 
     Raises:
         ValueError: the graph is not a Tagsight classifier.
     """
-    _quantize(model, out, calibration_images=calibration_images, image_size=image_size,
+    _quantize(model, out, calibration_images=calibration_images, image_size=image_size, draft=draft,
               stops=lambda n: EMBEDDING in n.input,
               check=lambda g: any(EMBEDDING in n.output for n in g.node) and any(n.op_type == "Conv" for n in g.node))
 
@@ -237,7 +238,7 @@ def quantize_detector(model: Path, out: Path, *, calibration_images: Sequence[st
     Raises:
         ValueError: the graph is not a Tagsight detector.
     """
-    _quantize(model, out, calibration_images=calibration_images, image_size=image_size,
+    _quantize(model, out, calibration_images=calibration_images, image_size=image_size, draft=DRAFT_FACTOR,
               stops=lambda n: any(name in n.name for name in DETECTOR_OUTPUTS),
               check=lambda g: {"boxes", "scores", "labels"} <= {o.name for o in g.output})
 
@@ -255,10 +256,11 @@ def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], 
 
     metadata = artifacts.read_metadata(artifact)
     size = int(metadata["image_size"])
+    draft = draft_factor(metadata)
     quantize_classifier(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, calibration_images=calibration_images,
-                        image_size=size)
+                        image_size=size, draft=draft)
     report = int8_report(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, images, tags=metadata["tags"],
-                         image_size=size, truth=truth)
+                         image_size=size, truth=truth, draft=draft)
     metadata["int8"] = {"file": INT8_FILE, "meets_bar": report["meets_bar"], "report": report,
                         "quantisation": QUANTISATION.format(neck="", rest=" and head")}
     (artifact / artifacts.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
@@ -302,7 +304,7 @@ def _timed_outputs(
 def int8_report(
     model: Path, int8_model: Path, images: Sequence[str | Path], *, tags: Sequence[str], image_size: int,
     truth: Mapping[str, Sequence[Any]] | None = None, threads: int = 1, rounds: int = 3,
-    task: str = "classification",
+    task: str = "classification", draft: int = DRAFT_FACTOR,
 ) -> dict[str, Any]:
     """The int8 model against the fp32 one on ``images``.
 
@@ -316,6 +318,7 @@ def int8_report(
             with more, the wall-clock time.
         rounds: timed passes over ``images``; each image's time is its fastest pass.
         task: "classification" (model: image -> probabilities) or "detection" (image -> boxes, scores, labels).
+        draft: the model's JPEG draft factor (``images.draft_factor``): images are decoded as the Predictor does.
 
     Returns:
         images, top1_agreement (detection: the most probable box has the same tag and IoU >= 0.5 with fp32's, or
@@ -324,7 +327,7 @@ def int8_report(
     """
     detection = task == "detection"
     fp32, int8 = (make_session(m, threads, memory_arena=not detection) for m in (model, int8_model))
-    arrays = [load_array(p, image_size=image_size) for p in images]
+    arrays = [load_array(p, image_size=image_size, draft=draft) for p in images]
     clock = time.thread_time if threads == 1 else time.perf_counter
     seconds, answers = _timed_outputs(fp32, int8, arrays, None if detection else ["probabilities"], rounds, clock)
     rows: dict[str, list[list[dict[str, Any]]]] = {

@@ -149,7 +149,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any], *,
     t_graph = 0.0
     for im in images:
         boxes, scores, labels = predictor.detect(im, max_detections=max_detections)
-        arr = load_array(im, image_size=predictor.image_size)
+        arr = load_array(im, image_size=predictor.image_size, draft=predictor.draft)
         t = time.perf_counter()
         gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in session.run(None, {"image": arr}))
         t_graph += time.perf_counter() - t

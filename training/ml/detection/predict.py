@@ -24,7 +24,7 @@ import torch
 
 from training.ml.detection import data as ddata
 from training.ml.detection.model import MAX_DETECTIONS, DetectionHead, Detector, decode, locations
-from training.ml.images import load_array
+from training.ml.images import draft_factor, load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
 from training.ml.runtime import export_torch, make_session
@@ -135,6 +135,7 @@ class DetectionPredictor:
         self.meta = meta
         self.tags: list[str] = list(meta["tags"])
         self.image_size: int = int(meta["image_size"])
+        self.draft = draft_factor(meta)  # detectors: images.DRAFT_FACTOR (their training views zoom in)
         self._session = session
         self._points = locations(self.image_size, tuple(meta["head"]["strides"]))[0]
 
@@ -159,7 +160,7 @@ class DetectionPredictor:
         self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,); D <= ``max_detections``."""
-        arr = load_array(image, image_size=self.image_size)
+        arr = load_array(image, image_size=self.image_size, draft=self.draft)
         outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
         return decode((outs[0], outs[1], outs[2]), self._points, self.image_size,
                       max_detections=min(max(1, int(max_detections)), MAX_DETECTIONS))
