@@ -157,10 +157,10 @@ def hard_sets(base: Path) -> dict[str, Manifest]:
 def embedded(manifest: Manifest, embedder: Any, views: tuple[str, ...]) -> np.ndarray:
     """(N, V, F) embeddings of every image of ``manifest`` (``embeddings.embed_images``, its cache)."""
     from training.ml.embeddings import embed_images
-    from training.ml.images import file_sha256, load_array
+    from training.ml.images import file_sha256
 
     paths = [manifest.resolve(s) for s in manifest.samples]
-    sources = [lambda p=p: load_array(p, image_size=embedder.image_size) for p in paths]
+    sources = [lambda p=p: embedder.load(p) for p in paths]
     return embed_images(sources, [file_sha256(p) for p in paths], embedder=embedder, views=views)[0]
 
 
