@@ -2,7 +2,7 @@
 
 The mapping to EfficientNet-Lite backbones is ours: "compact" domains are the ones you would put on a phone, so
 they get the smallest model (and an int8 copy of it, see README "Compact domains"; a compact classification
-iteration's is what the server runs where its report meets the bar); the A1/A2 "better accuracy"
+iteration's is what the server runs where its report says it is as accurate and faster); the A1/A2 "better accuracy"
 domains get the larger ones. No domain has weights of its own beyond ImageNet's: where one trains a different recipe
 (Retail and Products on Shelves: a higher input resolution, ``image_size``; Landmarks: the whole frame as well as
 the centre crop, ``framings``) its ``description`` says exactly what changes, and where it does not (Food, Logo) it
@@ -64,7 +64,7 @@ _SAME_AS_GENERAL = ("No weights or recipe of its own: trains exactly what Genera
 _COMPACT = ("Compact: EfficientNet-Lite0 at 224 px, exported to every platform; "
             "the ONNX export also holds an int8 model (static quantisation calibrated on the training images), which "
             "predictions run instead where it agrees with fp32 on >= 99 % of the validation images, loses at most 1 "
-            "point of mAP and runs >= 1.8x as fast.")
+            "point of mAP and runs faster (about 1.8x on a CPU with VNNI).")
 
 _COMPACT_DETECTION = ("Compact: EfficientNet-Lite0 detector at 320 px, exported to every platform; the ONNX export "
                       "also holds an int8 model (static quantisation calibrated on the training images).")

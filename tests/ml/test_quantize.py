@@ -78,3 +78,19 @@ def _convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     return {n.name: (value(n.input[1]), value(n.input[2])) for n in graph.node if n.op_type == "Conv"
             and len(n.input) == 3}
+
+
+@pytest.mark.parametrize(("report", "served"), [
+    ({"top1_agreement": 1.0, "map_delta": 0.0, "speedup": 1.86}, True),
+    ({"top1_agreement": 1.0, "map_delta": 0.0, "speedup": 1.79}, True),  # faster, if short of the bar's 1.8x
+    ({"top1_agreement": 1.0, "map_delta": 0.0, "speedup": 0.97}, False),  # slower: nothing gained
+    ({"top1_agreement": 0.98, "map_delta": 0.0, "speedup": 1.9}, False),
+    ({"top1_agreement": 1.0, "map_delta": -0.02, "speedup": 1.9}, False),
+    ({"task": "detection", "top1_agreement": 0.9, "map_delta": -0.005, "speedup": 1.5}, True),  # box mAP decides
+    ({"top1_agreement": None, "speedup": 1.9}, False),  # no images measured
+])
+def test_the_server_runs_int8_where_it_agrees_as_the_bar_asks_and_is_faster(report: dict[str, object],
+                                                                             served: bool) -> None:
+    from training.ml import quantize
+
+    assert quantize.served(report) is served

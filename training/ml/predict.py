@@ -53,7 +53,8 @@ class Predictor:
         self.draft = draft_factor(metadata)
         self.multilabel = bool(metadata.get("multilabel", False))
         quantised = metadata.get("int8") or {}
-        self.int8 = bool(int8 and quantised.get("meets_bar") and (path / str(quantised.get("file"))).is_file())
+        serve = quantised.get("served", quantised.get("meets_bar"))  # "served": quantize.served; before it the bar
+        self.int8 = bool(int8 and serve and (path / str(quantised.get("file"))).is_file())
         self.model_file = str(quantised["file"]) if self.int8 else artifacts.MODEL_FILE
         self._session = make_session(path / self.model_file, threads)
 
@@ -63,8 +64,8 @@ class Predictor:
 
         Args:
             int8: run the artifact's int8 model (compact domains: ``quantize.add_int8_model``) where it holds one
-                whose report met the bar (``metadata["int8"]["meets_bar"]``), else model.onnx; ``int8`` on the
-                Predictor says which. Exports and evaluation compare against the fp32 model (the default).
+                to serve (``metadata["int8"]["served"]``, see ``quantize.served``), else model.onnx; ``int8`` on
+                the Predictor says which. Exports and evaluation compare against the fp32 model (the default).
 
         Raises:
             FileNotFoundError: not an artifact.

@@ -63,7 +63,8 @@ EMBEDDING = "embedding"  # the backbone's output in the classifier graph (traini
 # A detector's prediction convolutions (training.ml.detection.model.DetectionHead): what follows them is box
 # decoding and NMS.
 DETECTOR_OUTPUTS = ("cls_logits", "bbox_pred", "centerness")
-# The bar for using the int8 model instead of the fp32 one (issue #14).
+# The bar of a compact domain's int8 model (issue #14); the server runs it where it agrees as the bar asks and is
+# faster at all (:func:`served`).
 MIN_TOP1_AGREEMENT = 0.99
 MAX_MAP_DROP = 0.01
 MIN_SPEEDUP = 1.8
@@ -247,7 +248,7 @@ def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], 
                    truth: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Quantise a classifier artifact's model.onnx into its ``model_int8.onnx`` (calibrated on
     ``calibration_images``) and record :func:`int8_report` on ``images`` as its metadata's "int8" entry, which
-    ``Predictor.load(..., int8=True)`` reads: it serves the int8 model only where the report meets the bar.
+    ``Predictor.load(..., int8=True)`` reads: it serves the int8 model where :func:`served` says so.
 
     Returns:
         The report.
@@ -261,12 +262,25 @@ def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], 
                         image_size=size, draft=draft)
     report = int8_report(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, images, tags=metadata["tags"],
                          image_size=size, truth=truth, draft=draft)
-    metadata["int8"] = {"file": INT8_FILE, "meets_bar": report["meets_bar"], "report": report,
-                        "quantisation": QUANTISATION.format(neck="", rest=" and head")}
+    metadata["int8"] = {"file": INT8_FILE, "meets_bar": report["meets_bar"], "served": served(report),
+                        "report": report, "quantisation": QUANTISATION.format(neck="", rest=" and head")}
     (artifact / artifacts.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
     logger.info("int8 model of %s: agreement %s, mAP delta %s, %.2fx; served: %s", artifact,
-                report["top1_agreement"], report.get("map_delta"), report["speedup"] or 0.0, report["meets_bar"])
+                report["top1_agreement"], report.get("map_delta"), report["speedup"] or 0.0, served(report))
     return report
+
+
+def served(report: Mapping[str, Any]) -> bool:
+    """Whether the server runs the int8 model of an :func:`int8_report`: where it agrees with fp32 as the bar asks
+    (top-1 agreement, mAP) and is faster at all. Speed is not held to the bar's MIN_SPEEDUP here: the measured
+    ratio of the same two models moves by about ±0.1 from run to run (1.75-1.89x on our VNNI CPU), so a verdict at
+    1.8x would serve two identical trainings differently; the int8 model is still the faster one everywhere we
+    measured (1.1-1.4x on a CPU without VNNI)."""
+    agreement = report.get("top1_agreement")
+    return bool(
+        agreement is not None and (report.get("task") == "detection" or agreement >= MIN_TOP1_AGREEMENT)
+        and report.get("map_delta", 0.0) >= -MAX_MAP_DROP and (report.get("speedup") or 0.0) > 1.0
+    )
 
 
 def cpu_has_vnni() -> bool | None:
@@ -363,11 +377,7 @@ def int8_report(
         report.update(fp32_map=maps["fp32"], int8_map=maps["int8"])
         if maps["fp32"] is not None and maps["int8"] is not None:
             report["map_delta"] = maps["int8"] - maps["fp32"]
-    report["meets_bar"] = bool(
-        report["top1_agreement"] is not None and (detection or report["top1_agreement"] >= MIN_TOP1_AGREEMENT)
-        and report.get("map_delta", 0.0) >= -MAX_MAP_DROP
-        and (report["speedup"] or 0.0) >= MIN_SPEEDUP
-    )
+    report["meets_bar"] = served(report) and (report["speedup"] or 0.0) >= MIN_SPEEDUP
     report["bar"] = {**({} if detection else {"top1_agreement": MIN_TOP1_AGREEMENT}), "max_map_drop": MAX_MAP_DROP,
                      "speedup": MIN_SPEEDUP}
     return report
