@@ -345,7 +345,7 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
     """How the numbers were made, from the stored metrics and snapshot: split, seed, k-fold, time, backbone, tags.
 
     Cached once the iteration is done (see ``DERIVED_CACHE_SECONDS``)."""
-    method: dict[str, Any] = _derived(iteration, "method:v2", lambda: _method(iteration))
+    method: dict[str, Any] = _derived(iteration, "method:v3", lambda: _method(iteration))
     return method
 
 
@@ -369,4 +369,5 @@ def _method(iteration: Iteration) -> dict[str, Any]:
         "modes": [("quick", "Quick"), ("advanced", "Advanced")],
         "tag_count": len(snapshot.get("tags", ()) if isinstance(snapshot, dict) else ()),  # frozen at queue time
         "views": m.get("views") or [],  # classification: the views embedded per image (classification.training_views)
+        "int8": m.get("int8"),  # compact classification: the int8 model's report and whether predictions run it
     }

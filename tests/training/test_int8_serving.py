@@ -9,6 +9,7 @@ import uuid
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from predictions.services import prediction_run, predictor_cache
 from projects.domains import DEFAULT_CLASSIFICATION_DOMAIN
@@ -49,7 +50,8 @@ def _model(iteration: Iteration, name: str, data: bytes) -> np.ndarray:
                                                                                   {"image": image})[0][0]
 
 
-def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_so(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_so(owner, owner_client,  # type: ignore[no-untyped-def]
+                                                                                 tmp_path) -> None:
     iteration = _trained(owner, COMPACT)
     artifact = iteration_artifact_local(iteration=iteration)
     meta = json.loads((artifact / "metadata.json").read_text())
@@ -60,6 +62,12 @@ def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_s
     assert meta["int8"]["meets_bar"] == report["meets_bar"] == (accurate and report["speedup"] >= 1.8)
     # Served where as accurate and faster at all: not at the bar's 1.8x, which timing noise moves across.
     assert meta["int8"]["served"] is (accurate and report["speedup"] > 1.0)
+    # The iteration page says which model predictions run, with the report's figures.
+    assert iteration.metrics["int8"]["served"] is meta["int8"]["served"]
+    page = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    line = page.split('data-testid="int8-serving">', 1)[1].split("</li>", 1)[0]
+    assert line.startswith(f"Predictions run the {'int8' if meta['int8']['served'] else 'fp32'} model.")
+    assert f"{report['speedup']:.2f}× its speed" in line and f"{report['images']} validation image" in line
     data = make_image_bytes(size=(48, 40), color=(90, 160, 40))
     int8, fp32 = _model(iteration, "model_int8.onnx", data), _model(iteration, "model.onnx", data)
     assert not np.allclose(int8, fp32, rtol=1e-3, atol=0)  # the two models are told apart by their answers

@@ -307,18 +307,21 @@ def train_classifier(
     metrics["train_seconds"] = round(time.perf_counter() - start, 3)
     out = artifacts.write_artifact(workdir / "model", model=model, metadata=metadata, metrics=metrics)
     if config.int8:
-        from training.ml.quantize import add_int8_model
+        from training.ml.quantize import add_int8_model, served
 
         step(0.99, "Quantising the model to int8")
         held = [s for s in manifest.samples if s.id in val_ids][:100]
         try:  # calibrated on every image (the final head is trained on them all), measured on the validation ones
-            add_int8_model(out, calibration_images=[manifest.resolve(s) for s in manifest.samples],
-                           images=[manifest.resolve(s) for s in held],
-                           truth={manifest.resolve(s).stem: list(s.tags) for s in held})
+            report = add_int8_model(out, calibration_images=[manifest.resolve(s) for s in manifest.samples],
+                                    images=[manifest.resolve(s) for s in held],
+                                    truth={manifest.resolve(s).stem: list(s.tags) for s in held})
+            # For the iteration page: which model predictions run, and why.
+            metrics["int8"] = {"served": served(report), **{k: report.get(k) for k in (
+                "images", "top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup", "cpu_vnni")}}
         except Exception as exc:  # noqa: BLE001 - the int8 model is an optional extra: the fp32 one is served
             logger.exception("int8 quantisation of %s failed", out)
             notes.append(f"No int8 model: quantisation failed ({type(exc).__name__}); the fp32 model is served.")
-            (out / artifacts.METRICS_FILE).write_text(json.dumps(metrics))  # metrics["notes"] is ``notes``
+        (out / artifacts.METRICS_FILE).write_text(json.dumps(metrics))  # metrics["notes"] is ``notes``
     step(1.0, "done")
     elapsed = time.perf_counter() - start
     return TrainResult(artifact_path=str(out), metrics=metrics, elapsed_seconds=elapsed, notes=notes)
