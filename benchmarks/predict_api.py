@@ -1,7 +1,7 @@
 """Prediction endpoint figures: p50/p95 latency of one 640 px JPEG and throughput with 8 concurrent clients.
 
     .venv/bin/python benchmarks/predict_api.py [--detect] [--stages] [--requests 200] [--clients 8] [--seconds 30]
-                                               [--nostore]
+                                               [--nostore] [--compact [--fp32]] [--data-dir D]
 
 On a temporary data dir: migrate, upload the azure-quickstart classification photos (10 + 10; --detect: the
 fork/scissors detection set, 20 + 20 with their boxes), train them through the worker's service
@@ -12,6 +12,11 @@ POST /customvision/v3.0/Prediction/{project}/{classify|detect}/iterations/{name}
 (TAGSIGHT_PREDICTION_RATE_LIMIT=0). Goals (issue #15): classification p50 <= 2x the model-only time and
 >= 100 requests/s; detection p50 <= 40 ms, >= 25 requests/s; zero errors.
 
+--compact trains the classifier in the General (compact) domain, which also stores an int8 model, served where its
+report says so (``training.ml.quantize.served``); --fp32 serves that iteration's fp32 model instead for this run (its
+artifact's ``int8.served`` set to false, and restored afterwards). With --data-dir, runs with and without --fp32
+compare the two models of one iteration through the API.
+
 --stages first prints where one request's time goes, measured in this process on the same image (median of
 --stage-runs): key and publish lookups, decode, model, head decoding + NMS, JSON, storing image + row,
 thumbnail, and prediction_run / the whole view for comparison.
@@ -20,6 +25,7 @@ thumbnail, and prediction_run / the whole view for comparison.
 from __future__ import annotations
 
 import argparse
+import atexit
 import http.client
 import io
 import json
@@ -51,9 +57,9 @@ def jpeg_640(detect: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def setup(data_dir: Path, detect: bool = False) -> tuple[str, str, str]:
-    """A trained, published quickstart classifier (detector) in data_dir; returns (project id, publish name,
-    prediction key)."""
+def setup(data_dir: Path, detect: bool = False, compact: bool = False) -> tuple[str, str, str]:
+    """A trained, published quickstart classifier (detector; ``compact``: a classifier in the compact domain) in
+    data_dir; returns (project id, publish name, prediction key)."""
     os.environ["TAGSIGHT_DATA_DIR"] = str(data_dir)
     os.environ["TAGSIGHT_PREDICTION_RATE_LIMIT"] = "0"
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
@@ -66,7 +72,7 @@ def setup(data_dir: Path, detect: bool = False) -> tuple[str, str, str]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    saved = data_dir / f"bench-{'detect' if detect else 'classify'}.json"
+    saved = data_dir / f"bench-{'detect' if detect else 'classify'}{'-compact' if compact else ''}.json"
     if saved.exists():  # --data-dir of an earlier run: reuse its trained, published project
         done = json.loads(saved.read_text())
         return done["project"], done["name"], done["key"]
@@ -74,7 +80,8 @@ def setup(data_dir: Path, detect: bool = False) -> tuple[str, str, str]:
     from training.services import iteration_publish, iteration_queue, iteration_run
     from workspaces.services import personal_keys
 
-    user = get_user_model().objects.create_user(username="bench", password="bench-pass-123")
+    user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_user(
+        username="bench", password="bench-pass-123")
     if detect:
         project = project_create(created_by=user, name="Cutlery", project_type="detection")
         folder = DATASETS / "azure-quickstart/detection"
@@ -86,7 +93,7 @@ def setup(data_dir: Path, detect: bool = False) -> tuple[str, str, str]:
             assert image_upload(project=project, data=(folder / rel).read_bytes(), filename=Path(rel).name,
                                 regions=regions).ok
     else:
-        project = project_create(created_by=user, name="Trees")
+        project = project_create(created_by=user, name="Trees", domain_id=COMPACT_CLASSIFICATION if compact else None)
         folder = DATASETS / "azure-quickstart/classification"
         for name, sub in (("Hemlock", "Hemlock"), ("Japanese Cherry", "Japanese_Cherry")):
             tag = tag_create(project=project, name=name)
@@ -103,6 +110,24 @@ def setup(data_dir: Path, detect: bool = False) -> tuple[str, str, str]:
     key = personal_keys(user=user).prediction_key
     saved.write_text(json.dumps({"project": str(project.id), "name": "bench", "key": key}))
     return str(project.id), "bench", key
+
+
+COMPACT_CLASSIFICATION = "0732100f-1a38-4e49-a514-c9b44c697ab5"  # General (compact), Azure's GUID
+
+
+def int8_served(data_dir: Path, served: bool | None) -> bool | None:
+    """Set ``int8.served`` in the metadata of the data dir's compact iteration (the artifact's stored copy and the
+    worker cache's) to ``served``, or leave it with None; returns what it was (None: no int8 model)."""
+    before = None
+    for path in data_dir.rglob("artifact/metadata.json"):
+        meta = json.loads(path.read_text())
+        if "int8" not in meta:
+            continue
+        before = meta["int8"].get("served")
+        if served is not None:
+            meta["int8"]["served"] = served
+            path.write_text(json.dumps(meta, indent=1))
+    return before
 
 
 class Client:
@@ -237,13 +262,21 @@ def main() -> int:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads of the --stages process: 1 as the web workers (gunicorn.conf.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (logs, database)")
+    parser.add_argument("--compact", action="store_true", help="a classifier in the compact domain (int8 model)")
+    parser.add_argument("--fp32", action="store_true", help="with --compact: serve its fp32 model for this run")
     parser.add_argument("--data-dir", type=Path, help="use (and keep) this data dir; a project trained there by an "
                         "earlier run is reused (copy the folder to compare two code versions on one model)")
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tagsight-predict-bench-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    project_id, name, key = setup(data_dir, detect=args.detect)
+    project_id, name, key = setup(data_dir, detect=args.detect, compact=args.compact)
+    served = int8_served(data_dir, False if args.fp32 else None)
+    if args.fp32:
+        atexit.register(int8_served, data_dir, served)  # the iteration serves as its report says again
+    if args.compact:
+        print(f"compact iteration: int8 model served by its report: {served}; this run serves "
+              f"{'fp32' if args.fp32 or not served else 'int8'}")
     body = jpeg_640(detect=args.detect)
     if args.stages:
         stages(project_id, name, key, body, detect=args.detect, runs=args.stage_runs, torch_threads=args.torch_threads)
