@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,15 @@ logger = logging.getLogger(__name__)
 Kind = DataHealthFinding.Kind
 Status = DataHealthRun.Status
 MAX_FINDINGS_PER_KIND = 500  # a page worth of each; the summary keeps the true counts
+# A check gives way to a training queued in this window and not yet started (see _training_waiting); one queued
+# longer ago whose worker never came does not hold checks back for ever.
+YIELD_WINDOW_SECONDS = 600
+YIELD_RETRY_SECONDS = 5  # when a check that gave way is tried again
+WAITING_STAGE = "Waiting for a training to start"
+
+
+class _GiveWay(Exception):
+    """A training is waiting for the worker this check runs on (raised between steps of a check)."""
 
 
 class DataHealthError(Exception):
@@ -65,8 +75,34 @@ def _progress(run: DataHealthRun, fraction: float, stage: str) -> None:
     DataHealthRun.objects.filter(id=run.id).update(progress=fraction, stage=stage[:200])
 
 
+def _training_waiting() -> bool:
+    """Whether a training was queued in the last YIELD_WINDOW_SECONDS and has not started. Checks and trainings
+    share the workers' "training" queue, one task at a time each: a check running there would make the training
+    wait for it, so the check gives way (a check is background work; the user is waiting for the training)."""
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:  # the task would run again at once, in this call: nothing to give way to
+        return False
+    since = timezone.now() - timedelta(seconds=YIELD_WINDOW_SECONDS)
+    return Iteration.objects.filter(status=Iteration.Status.TRAINING, started__isnull=True, created__gte=since).exists()
+
+
+def _give_way(run_id: int) -> None:
+    """Put a check back in the queue behind the waiting training: Queued again, sent again in a few seconds."""
+    from health.datahealth_tasks import check_data_health as check_data_health_task
+
+    DataHealthRun.objects.filter(id=run_id).update(status=Status.QUEUED, started=None, progress=0.0,
+                                                   stage=WAITING_STAGE)
+    check_data_health_task.apply_async(args=[run_id], countdown=YIELD_RETRY_SECONDS)
+    logger.info("data health run %s gives way to a queued training; again in %d s", run_id, YIELD_RETRY_SECONDS)
+
+
 def datahealth_run(*, run_id: int) -> None:
-    """Run one queued check (the Celery task). Never raises: a failure ends as Failed with the message."""
+    """Run one queued check (the Celery task). Never raises: a failure ends as Failed with the message. A check
+    gives way to a training waiting for the worker, before it starts and between images (:func:`_give_way`)."""
+    if DataHealthRun.objects.filter(id=run_id, status=Status.QUEUED).exists() and _training_waiting():
+        _give_way(run_id)
+        return
     claimed = DataHealthRun.objects.filter(id=run_id, status=Status.QUEUED).update(
         status=Status.RUNNING, started=timezone.now(), stage="Starting"
     )
@@ -77,6 +113,9 @@ def datahealth_run(*, run_id: int) -> None:
     started = time.monotonic()
     try:
         summary, findings = _check(run)
+    except _GiveWay:
+        _give_way(run_id)
+        return
     except Exception as exc:  # noqa: BLE001 - every failure must end as a readable Failed
         logger.exception("data health run %s failed", run_id)
         DataHealthRun.objects.filter(id=run_id).update(
@@ -130,6 +169,8 @@ def _check(run: DataHealthRun) -> tuple[dict[str, Any], list[DataHealthFinding]]
     def embedding_progress(done: int, total: int) -> None:
         if done % 16 == 0 or done == total:
             _progress(run, 0.05 + 0.6 * done / max(total, 1), f"Embedding images {done}/{total}")
+            if done < total and _training_waiting():  # the embeddings so far are cached: nothing is lost
+                raise _GiveWay
 
     emb = features.image_embeddings(paths, [r["sha256"] for r in rows], embedder=embedder,
                                     progress=embedding_progress) if rows else np.zeros((0, 1, 1), np.float32)

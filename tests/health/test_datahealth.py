@@ -233,3 +233,30 @@ def test_an_empty_project_checks_clean(owner, owner_client) -> None:  # type: ig
     run = _check(project)
     assert run.summary["images"] == 0 and run.summary["counts"] == {} and run.summary["balance"] == []
     assert b"No tags yet." in owner_client.get(reverse("health:datahealth", args=[project.id])).content
+
+
+def test_a_check_gives_way_to_a_waiting_training_but_not_to_one_whose_worker_never_came(owner) -> None:  # type: ignore[no-untyped-def]
+    """A check that finds a training queued and not started puts itself back in the queue (the training shares its
+    worker); a training queued longer ago than the window does not hold it back. (The worker side: a real worker in
+    test_datahealth_worker.py.)"""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from health.datahealth import WAITING_STAGE, YIELD_WINDOW_SECONDS, datahealth_queue, datahealth_run
+    from tests.training.builders import tagged_project
+    from training.services import iteration_queue
+
+    project = tagged_project(owner)
+    run = datahealth_queue(project=project, requested_by=owner)
+    waiting = iteration_queue(project=project, requested_by=owner)
+    assert waiting.is_queued
+    datahealth_run(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.stage, run.started, run.progress) == ("Queued", WAITING_STAGE, None, 0.0)
+
+    type(waiting).objects.filter(id=waiting.id).update(
+        created=timezone.now() - timedelta(seconds=YIELD_WINDOW_SECONDS + 60))
+    datahealth_run(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == "Completed", run.error

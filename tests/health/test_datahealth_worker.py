@@ -1,5 +1,6 @@
 """Data Health through a REAL Celery worker (tests/worker.py): a training of a project with injected faults
-completes, the training.completed listener queues a check, the worker runs it, and the findings are stored."""
+completes, the training.completed listener queues a check, the worker runs it, and the findings are stored; a
+later check gives way to a training queued behind it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from tests.worker import celery_worker, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_completed_training_is_followed_by_a_check_that_finds_the_faults(owner, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_completed_training_is_followed_by_a_check_that_finds_the_faults_and_gives_way_to_the_next(  # type: ignore[no-untyped-def]
+        owner, tmp_path: Path) -> None:
     from django.conf import settings
 
     from health.datahealth_models import DataHealthRun
@@ -27,6 +29,11 @@ def test_a_completed_training_is_followed_by_a_check_that_finds_the_faults(owner
             return DataHealthRun.objects.filter(project=faults.project, status__in=["Completed", "Failed"]).first()
 
         run = wait_for(checked, timeout=600, interval=1.0, describe=lambda: worker.log()[-4000:])
+        _the_findings_are_stored(faults, iteration, run)
+        _a_check_gives_way_to_a_training_queued_behind_it(owner, faults.project, worker)
+
+
+def _the_findings_are_stored(faults, iteration, run) -> None:  # type: ignore[no-untyped-def]
     iteration.refresh_from_db()
     assert iteration.status == "Completed", iteration.error
     assert run.status == "Completed", run.error
@@ -44,3 +51,29 @@ def test_a_completed_training_is_followed_by_a_check_that_finds_the_faults(owner
     folds = split_folds(iteration=iteration, image_ids=[str(i.id) for pair in faults.copies for i in pair])
     apart = sum(1 for k in range(0, len(folds), 2) if folds[k] != folds[k + 1])
     assert run.summary["leakage"] == apart
+
+
+def _a_check_gives_way_to_a_training_queued_behind_it(owner, project, worker) -> None:  # type: ignore[no-untyped-def]
+    """A "Re-check" and then a training, sent in that order to the worker's one queue: the check sees the training
+    waiting and gives way (Queued again, sent again a few seconds later), so the training starts first; the check
+    then runs and completes, and the training's own completion adds no second check."""
+    from django.db import transaction
+
+    from health.datahealth import datahealth_queue
+    from health.datahealth_models import DataHealthRun
+    from training.services import iteration_queue
+
+    with transaction.atomic():  # both rows exist before either task is sent: the check's message goes first
+        run = datahealth_queue(project=project, requested_by=owner)
+        iteration = iteration_queue(project=project, requested_by=owner, force=True)
+
+    def done() -> DataHealthRun | None:
+        latest = DataHealthRun.objects.filter(id=run.id, status__in=["Completed", "Failed"]).first()
+        iteration.refresh_from_db()
+        return latest if latest and iteration.status == "Completed" else None
+
+    run = wait_for(done, timeout=600, interval=1.0, describe=lambda: worker.log()[-4000:])
+    assert run.status == "Completed", run.error
+    assert iteration.started is not None and run.started is not None and iteration.started < run.started
+    assert "gives way to a queued training" in worker.log()
+    assert DataHealthRun.objects.filter(project=project).count() == 1  # older results go; no second check
