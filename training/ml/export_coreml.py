@@ -206,11 +206,11 @@ def export_coreml(
     out.mkdir(parents=True, exist_ok=True)
     cut = None
     if task == "detection":
-        from training.ml.detection.model import MAX_DETECTIONS
+        from training.ml.detection.model import detections_cap
         from training.ml.detection.predict import load_detector
 
         detector, _ = load_detector(src)
-        cut = min(max(1, int(max_detections or MAX_DETECTIONS)), MAX_DETECTIONS)
+        cut = detections_cap(max_detections)
         module: nn.Module = _Detector(detector, size, meta["head"]["strides"], cut).eval()
     else:
         module = classifier_module(src)
@@ -345,12 +345,12 @@ def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequen
         from PIL import Image as PILImage
 
         from training.ml.detection.export import parity_report
-        from training.ml.detection.model import MAX_DETECTIONS
+        from training.ml.detection.model import detections_cap
 
         served = make_session(_stretch_model(size).SerializeToString(), 1)
         runs = [_Session(module, lambda arr: torch.from_numpy(served.run(None, {"image": arr})[0])),
                 _Session(module, lambda arr: from_image(PILImage.fromarray(arr)))]
-        report, image_input = (parity_report(predictor, run, images, max_detections=max_detections or MAX_DETECTIONS)
+        report, image_input = (parity_report(predictor, run, images, max_detections=detections_cap(max_detections))
                                for run in runs)
         for r in (report, image_input):
             r.pop("onnx_ms_per_image", None)  # an eager torch timing, not the model's

@@ -31,6 +31,7 @@ from training.ml.detection.model import (
     SCORE_FLOOR,
     Detector,
     decode,
+    detections_cap,
     locations,
 )
 from training.ml.images import load_array
@@ -83,7 +84,7 @@ def export_detector_onnx(
     out.mkdir(parents=True, exist_ok=True)
     detector, meta = load_detector(artifact_path)
     size = int(meta["image_size"])
-    max_detections = min(max(1, int(max_detections)), MAX_DETECTIONS)
+    max_detections = detections_cap(max_detections)
     model = EndToEnd(detector, size, max_detections).eval()
     example = torch.zeros(size + 37, size + 91, 3, dtype=torch.uint8)
     export_torch(

@@ -27,6 +27,12 @@ SCORE_FLOOR = 0.01
 NMS_IOU = 0.5
 
 
+
+def detections_cap(requested: int | None) -> int:
+    """How many boxes an answer keeps at most: ``requested`` (a project's max detections) within 1..MAX_DETECTIONS,
+    MAX_DETECTIONS when None."""
+    return min(max(1, int(requested or MAX_DETECTIONS)), MAX_DETECTIONS)
+
 def size_ranges(strides: tuple[int, ...]) -> list[tuple[float, float]]:
     """Regression range (max of l/t/r/b, input pixels) per level: FCOS's, halved for ~320 px inputs."""
     his = [4.0 * s for s in strides[:-1]] + [1e8]

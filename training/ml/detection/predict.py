@@ -23,7 +23,14 @@ from typing import Any
 import torch
 
 from training.ml.detection import data as ddata
-from training.ml.detection.model import MAX_DETECTIONS, DetectionHead, Detector, decode, locations
+from training.ml.detection.model import (
+    MAX_DETECTIONS,
+    DetectionHead,
+    Detector,
+    decode,
+    detections_cap,
+    locations,
+)
 from training.ml.images import draft_factor, load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
@@ -163,7 +170,7 @@ class DetectionPredictor:
         arr = load_array(image, image_size=self.image_size, draft=self.draft)
         outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
         return decode((outs[0], outs[1], outs[2]), self._points, self.image_size,
-                      max_detections=min(max(1, int(max_detections)), MAX_DETECTIONS))
+                      max_detections=detections_cap(max_detections))
 
     def predict(self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS) -> list[Prediction]:
         """Detections of one image (PIL image, bytes or path) as Prediction objects, the ``max_detections``
