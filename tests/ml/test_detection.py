@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from training.ml.detection import data as ddata
 from training.ml.detection.engine import Recipe, make_split
 from training.ml.detection.features import FeatureStore, views_per_image
 from training.ml.detection.head import continued_steps, train_head
-from training.ml.detection.model import assign_targets, decode, locations
+from training.ml.detection.model import DetectionHead, assign_targets, decode, fcos_loss, locations, loss_norms
 from training.ml.manifest import Box, Manifest, Sample
 from training.ml.metrics import compute_metrics
 
@@ -322,6 +323,43 @@ def test_a_continued_head_starts_from_the_given_weights_and_leaves_them_alone() 
     assert all(torch.equal(v, before[k]) for k, v in first.state_dict().items())  # the start head is untouched
     assert not all(torch.equal(v, before[k]) for k, v in on.state_dict().items())
     assert continued_steps(75, recipe) == 27 and continued_steps(1, recipe) == 1
+
+
+def test_shards_of_a_batch_add_up_to_the_batch_loss_and_gradient() -> None:
+    store = _tiny_store(8)
+    points, _, _ = locations(128)
+    torch.manual_seed(0)
+    head = DetectionHead((8, 16, 32), 1, channels=16, num_convs=1)
+    feats = [f.float() if f.numel() else f for f in store.feats]
+    labels, ltrb = store.labels.long(), store.ltrb
+    whole = fcos_loss(head(feats), labels, ltrb, points)
+    whole.backward()  # type: ignore[no-untyped-call]
+    expected = [p.grad.clone() for p in head.parameters()]  # type: ignore[union-attr]
+    head.zero_grad(set_to_none=True)
+    norms, total = loss_norms(labels, ltrb), 0.0
+    for part in torch.arange(8).tensor_split(2):
+        loss = fcos_loss(head([f[part] if f.numel() else f for f in feats]), labels[part], ltrb[part], points, norms)
+        loss.backward()  # type: ignore[no-untyped-call]
+        total += float(loss.detach())
+    assert total == pytest.approx(float(whole.detach()), rel=1e-6)
+    for p, g in zip(head.parameters(), expected, strict=True):
+        assert torch.allclose(p.grad, g, rtol=1e-4, atol=1e-7)  # type: ignore[arg-type]
+
+
+def test_sharded_head_training_is_deterministic_and_follows_the_one_thread_training() -> None:
+    store = _tiny_store(5)  # batches of 4 and 1: the last batch has one shard only
+    views = torch.arange(5)
+    recipe = Recipe(image_size=128, batch_size=4, channels=16, num_convs=1, epochs=3, min_steps=0)
+
+    def trained(shards: int) -> dict[str, torch.Tensor]:
+        head = train_head(store, views, 1, (8, 16, 32), replace(recipe, shards=shards), 0, lambda *_: None)
+        return head.state_dict()
+
+    one, two, again = trained(1), trained(2), trained(2)
+    assert all(torch.equal(v, again[k]) for k, v in two.items())  # bit for bit
+    assert all(v.is_contiguous() for v in two.values())  # channels-last only while training
+    for k, v in one.items():
+        assert torch.allclose(v, two[k], rtol=0, atol=1e-4), k  # the same sums in another order
 
 
 # --------------------------------------------------------------------------- real training

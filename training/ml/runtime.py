@@ -7,16 +7,22 @@ the CPU settings that matter on a shared 2-core worker live in one place.
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import onnxruntime as ort
 import torch
 
 EXPORT_OPSET = 18  # Resize(antialias=1) needs opset 18
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 def session_options(threads: int | None = None, *, memory_arena: bool = True) -> ort.SessionOptions:
@@ -66,6 +72,29 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def map_in_order(fn: Callable[[_In], _Out], items: Iterable[_In], workers: int) -> Iterator[_Out]:
+    """``fn`` of each item on ``workers`` threads, each with one torch thread; results in the items' order.
+
+    The items are drawn on the calling thread (so whatever they draw from a seeded generator is drawn in order)
+    at most two per worker ahead of the results, so memory stays bounded. Give ``fn`` sessions of one intra-op
+    thread: one run per core side by side scales better than one run on every core (the detection trunk: 6.7 ms
+    against 8.5 ms a view on 2 cores), and each result is computed the same way on any machine.
+    """
+    with ThreadPoolExecutor(max(1, workers), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        pending: deque[Future[_Out]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > 2 * max(1, workers):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, scale_factors: Any) -> Any:

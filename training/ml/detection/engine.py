@@ -44,7 +44,7 @@ from training.ml.detection.head import (
 from training.ml.detection.model import STRIDES, DetectionHead, Detector
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
-from training.ml.runtime import torch_threads
+from training.ml.runtime import cores
 from training.ml.split import SplitPlan, plan_split
 
 __all__ = ["KFOLD_BELOW", "Recipe", "make_split", "train_detector"]
@@ -64,12 +64,12 @@ def make_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
 
 # Seconds per unit of work, lite0 at 320 px on a 2-core worker. Only their ratios matter once the
 # run has measured its first units (PhasedProgress scales the rest to this machine's speed). Ratios
-# measured on raccoon on the shared 2-core dev box: a head step costs 4-7 feature views, a
+# measured on raccoon on the shared 2-core dev box: a head step (two shards on two threads) costs 3-4 feature views, a
 # validation image ~1.3 (its head on one torch thread), a fine-tuning step ~25, the ONNX export at the end ~80.
 UNIT_SECONDS = {
     "prepare": 1.1,  # backbone + ONNX export of the trunk
     "view": 0.03,  # one augmented view through the trunk
-    "head_step": 0.165,  # one batch of head training
+    "head_step": 0.1,  # one batch of head training
     "eval_image": 0.04,  # one validation image: decode, trunk, head, NMS
     "finetune_step": 0.75,  # one batch through the stride-32 blocks and the head, with backward
     "eval_tuned_image": 0.36,
@@ -216,6 +216,7 @@ def train_detector(
         recipe,
         config.seed,
         tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
+        config.threads or cores(),
     )
     logger.info("features of %d views in %.1fs", job.store.owner.numel(), time.perf_counter() - t0)
     job.budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)
@@ -283,7 +284,7 @@ def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path
     from training.ml.backbones import create_backbone, get_spec
 
     trunk = create_backbone(config.backbone, image_size=recipe.image_size, pretrained=True)
-    session = trunk_session(trunk, recipe.image_size, work / "trunk.onnx", config.threads)
+    session = trunk_session(trunk, recipe.image_size, work / "trunk.onnx")
     return _Job(
         manifest=manifest,
         config=config,
@@ -329,8 +330,9 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
         if len(folds) == 1:
             out.validated = (copy.deepcopy(head), head_steps(len(train_views), recipe))
         report = tracker.start(f"fold{k}.eval", "evaluating")
-        with torch_threads(config.threads or 1):  # the head on one thread, as in training (see torch_threads)
-            preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report)
+        preds = predict_images(
+            job.session, head, val_images, recipe.image_size, job.tags, report, workers=config.threads or cores()
+        )
         record("quick", val, preds)
         if job.advanced:
             _, tail = trunk_tail(job.trunk)
@@ -350,8 +352,9 @@ def _evaluate_folds(job: _Job, folds: list[list[int]], t0: float) -> _Evaluation
                 )
             )
             report = tracker.start(f"fold{k}.eval_tuned", "evaluating the fine-tuned model")
-            with torch.inference_mode(), torch_threads(config.threads or 1):
-                preds = predict_images(job.session, head, val_images, recipe.image_size, job.tags, report, tail)
+            preds = predict_images(
+                job.session, head, val_images, recipe.image_size, job.tags, report, tail, config.threads or cores()
+            )
             record("advanced", val, preds)
     return out
 

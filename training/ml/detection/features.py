@@ -20,7 +20,7 @@ from training.ml.detection.head import Recipe
 from training.ml.detection.model import assign_targets, locations
 from training.ml.manifest import Manifest
 from training.ml.progress import StepReport
-from training.ml.runtime import export_torch, make_session, torch_threads
+from training.ml.runtime import export_torch, make_session, map_in_order, torch_threads
 
 
 class LazyImages(Sequence[Tensor]):
@@ -70,8 +70,9 @@ class ImageToStages(torch.nn.Module):
         return tuple(self.trunk.forward_stages(ddata.preprocess(image, self.image_size)))  # type: ignore[operator]
 
 
-def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: int | None) -> Any:
-    """Export the trunk (with the preprocessing) to ONNX and open it in onnxruntime (the fast path)."""
+def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path) -> Any:
+    """Export the trunk (with the preprocessing) to ONNX and open it in onnxruntime (the fast path), with one
+    intra-op thread: views and validation images go through it side by side (``runtime.map_in_order``)."""
     wrapper = ImageToStages(trunk, image_size).eval()  # eval(): the exporter traces in the wrapper's mode
     example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
     export_torch(
@@ -82,7 +83,7 @@ def trunk_session(trunk: torch.nn.Module, image_size: int, path: Path, threads: 
         output_names=["c3", "c4", "c5"],
         dynamic_axes={"image": {0: "height", 1: "width"}},
     )
-    return make_session(path, threads or torch.get_num_threads(), memory_arena=False)
+    return make_session(path, 1, memory_arena=False)
 
 
 def views_per_image(num_images: int, recipe: Recipe) -> int:
@@ -100,6 +101,7 @@ def build_features(
     recipe: Recipe,
     seed: int,
     report: StepReport,
+    workers: int = 1,
 ) -> FeatureStore:
     """Render the views of every image (view 0 un-augmented) and cache the trunk's outputs.
 
@@ -110,6 +112,7 @@ def build_features(
         recipe: image size, views per image, strides.
         seed: seeds the augmentation.
         report: called after each image with (views done, views planned, detail).
+        workers: views through the trunk side by side (``runtime.map_in_order``); rendering stays on this thread.
     """
     s = recipe.image_size
     points, strides, levels = locations(s, recipe.strides)
@@ -121,23 +124,30 @@ def build_features(
     total = n * per
     first_stage = 0 if recipe.strides[0] == 8 else 1
 
-    for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
-        for v in range(per):
-            with torch_threads(1):
-                if v == 0:
-                    view, boxes, labs = ddata.full_view(img, tgt, s)
-                else:
-                    view, boxes, labs = ddata.random_view(img, tgt, s, rng)
-                tl, tb = assign_targets(points, strides, levels, boxes, labs, recipe.assignment)
-            labels.append(tl.to(torch.int16))
-            ltrbs.append(tb)
-            owner.append(i)
-            # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
-            outs = session.run(None, {"image": view.permute(1, 2, 0).numpy()})
-            for stage, (lst, o) in enumerate(zip(feats, outs, strict=True)):
-                if stage >= first_stage:  # C3 is not cached when the head starts at P4
-                    lst.append(o.astype(np.float16))
-        report((i + 1) * per, total, f"{(i + 1) * per} of {total} views")
+    def rendered() -> Iterator[np.ndarray]:  # on this thread, in order: the augmentation draws from rng
+        for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
+            for v in range(per):
+                with torch_threads(1):
+                    if v == 0:
+                        view, boxes, labs = ddata.full_view(img, tgt, s)
+                    else:
+                        view, boxes, labs = ddata.random_view(img, tgt, s, rng)
+                    tl, tb = assign_targets(points, strides, levels, boxes, labs, recipe.assignment)
+                labels.append(tl.to(torch.int16))
+                ltrbs.append(tb)
+                owner.append(i)
+                yield view.permute(1, 2, 0).numpy()
+
+    def trunk(view: np.ndarray) -> list[np.ndarray]:
+        # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
+        outs = session.run(None, {"image": view})
+        return [o.astype(np.float16) for o in outs[first_stage:]]  # C3 is not cached when the head starts at P4
+
+    for done, outs in enumerate(map_in_order(trunk, rendered(), workers), start=1):
+        for lst, o in zip(feats[first_stage:], outs, strict=True):
+            lst.append(o)
+        if done % per == 0:
+            report(done, total, f"{done} of {total} views")
     return FeatureStore(
         [torch.from_numpy(np.concatenate(f)) if f else torch.empty(0) for f in feats],
         torch.stack(labels),

@@ -1,20 +1,23 @@
 """Detection head training (quick mode): a fresh FPN + FCOS head on cached trunk features.
 
-AdamW with a linear warm-up and a cosine decay, on one torch thread unless ``TrainConfig.threads``
-says otherwise: deterministic, and immune to the 10x slowdown a busy second core causes.
+AdamW with a linear warm-up and a cosine decay. Each batch is split into ``Recipe.shards`` shards, each on its own
+thread with one torch thread (unless ``TrainConfig.threads`` says more): deterministic, and immune to the 10x
+slowdown a busy second core causes torch's own thread team.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from training.ml.detection.model import ASSIGNMENTS, STRIDES, DetectionHead, fcos_loss, locations
+from training.ml.detection.model import ASSIGNMENTS, STRIDES, DetectionHead, fcos_loss, locations, loss_norms
 from training.ml.progress import StepReport
 from training.ml.runtime import torch_threads
 
@@ -56,6 +59,10 @@ class Recipe:
     num_convs: int = 2
     strides: tuple[int, ...] = STRIDES
     assignment: str = "fcos"  # model.ASSIGNMENTS; "fcos+nearest" measured no better (README "Small objects")
+    # Each batch is split into this many shards, each trained on its own thread (one torch thread each) and their
+    # gradients added in shard order: ~1.7x faster on two cores, and as deterministic as one thread, since the
+    # sums depend on this number, never on the machine or its load (README "Detection quick training").
+    shards: int = 2
 
     def __post_init__(self) -> None:
         if self.assignment not in ASSIGNMENTS:
@@ -132,7 +139,7 @@ def train_head(
     points, _, _ = locations(recipe.image_size, recipe.strides)
     g = torch.Generator().manual_seed(seed)
     total = head_steps(len(view_idx), recipe) if steps is None else steps
-    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
     warm = min(100, total // 5)
 
     def lr_at(step: int) -> float:
@@ -143,7 +150,7 @@ def train_head(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     head.train()
     with torch_threads(threads or 1):
-        _fit(head, opt, sched, store, view_idx, recipe, points, g, report, total)
+        _fit(head, opt, sched, store, view_idx, recipe, points, g, report, total, threads or 1)
     return head.eval()
 
 
@@ -158,26 +165,54 @@ def _fit(
     g: torch.Generator,
     report: StepReport,
     total: int,
+    threads: int,
 ) -> None:
+    """The training loop. Every batch is cut into ``recipe.shards`` shards: shard 0 runs on this thread with
+    ``head``, the others on pool threads, each with its own copy of the head (autograd adds a parameter's
+    gradients in whatever order its uses finish, so copies keep each shard's sum on one thread). Each shard's
+    loss is normalised by the whole batch's positives (:func:`loss_norms`), the copies' gradients are added to
+    ``head``'s in shard order, and the copies take ``head``'s weights after every step. Head and features are
+    channels-last (oneDNN's preferred layout, 10-25% faster convolutions); ``head`` is contiguous again after."""
+    shards = max(1, recipe.shards)
+    head.to(memory_format=torch.channels_last)
+    replicas = [copy.deepcopy(head) for _ in range(shards - 1)]
+    params = list(head.parameters())
     nv = len(view_idx)
     steps_per_epoch = max(1, math.ceil(nv / recipe.batch_size))
     epochs = math.ceil(total / steps_per_epoch)
+
+    def shard_loss(model: DetectionHead, idx: Tensor, norms: tuple[float, float]) -> float:
+        feats = [f[idx].to(torch.float32, memory_format=torch.channels_last) if f.numel() else f for f in store.feats]
+        loss = fcos_loss(model(feats), store.labels[idx].long(), store.ltrb[idx], points, norms)
+        model.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        return float(loss.detach())
+
     step = 0
-    for epoch in range(epochs):
-        perm = view_idx[torch.randperm(nv, generator=g)]
-        running = 0.0
-        this_epoch = min(steps_per_epoch, total - step)
-        for b in range(this_epoch):
-            idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-            feats = [f[idx].float() if f.numel() else f for f in store.feats]
-            out = head(feats)
-            loss = fcos_loss(out, store.labels[idx].long(), store.ltrb[idx], points)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 10.0)
-            opt.step()
-            sched.step()
-            running += float(loss.detach())
-            step += 1
-            report(step, total, f"training the head, epoch {epoch + 1} of {epochs}")
-        logger.debug("head epoch %d loss %.4f", epoch + 1, running / this_epoch)
+    with ThreadPoolExecutor(max(1, shards - 1), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        for epoch in range(epochs):
+            perm = view_idx[torch.randperm(nv, generator=g)]
+            running = 0.0
+            this_epoch = min(steps_per_epoch, total - step)
+            for b in range(this_epoch):
+                idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+                norms = loss_norms(store.labels[idx], store.ltrb[idx])
+                parts = [part for part in idx.tensor_split(shards) if len(part)]
+                futures = [pool.submit(shard_loss, replicas[i], part, norms) for i, part in enumerate(parts[1:])]
+                loss = shard_loss(head, parts[0], norms) + sum(f.result() for f in futures)
+                for r in replicas[: len(futures)]:
+                    for p, q in zip(params, r.parameters(), strict=True):
+                        if q.grad is not None:
+                            p.grad = q.grad.clone() if p.grad is None else p.grad.add_(q.grad)
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                sched.step()
+                with torch.no_grad():
+                    for r in replicas:
+                        for p, q in zip(params, r.parameters(), strict=True):
+                            q.copy_(p)
+                running += loss
+                step += 1
+                report(step, total, f"training the head, epoch {epoch + 1} of {epochs}")
+            logger.debug("head epoch %d loss %.4f", epoch + 1, running / this_epoch)
+    head.to(memory_format=torch.contiguous_format)

@@ -229,8 +229,20 @@ def centerness_target(ltrb: Tensor) -> Tensor:
     return c.clamp(min=0).sqrt()
 
 
+def loss_norms(target_labels: Tensor, target_ltrb: Tensor) -> tuple[float, float]:
+    """The normalisers of :func:`fcos_loss` for a batch's targets: (positives, sum of their centerness targets)."""
+    pos = target_labels >= 0
+    num_pos = max(float(pos.sum()), 1.0)
+    ctr_sum = max(float(centerness_target(target_ltrb[pos]).sum()), 1e-6) if bool(pos.any()) else 1e-6
+    return num_pos, ctr_sum
+
+
 def fcos_loss(
-    outputs: tuple[Tensor, Tensor, Tensor], target_labels: Tensor, target_ltrb: Tensor, points: Tensor
+    outputs: tuple[Tensor, Tensor, Tensor],
+    target_labels: Tensor,
+    target_ltrb: Tensor,
+    points: Tensor,
+    norms: tuple[float, float] | None = None,
 ) -> Tensor:
     """Focal + GIoU (centerness-weighted) + centerness BCE, each normalised by the positives.
 
@@ -238,10 +250,12 @@ def fcos_loss(
         outputs: head outputs (N, L, K), (N, L, 4), (N, L).
         target_labels: (N, L) class index or -1; target_ltrb: (N, L, 4).
         points: (L, 2) location centres.
+        norms: :func:`loss_norms` of the whole batch when these targets are one shard of it (the shards' losses
+            then add up to the batch's); default: this batch's own.
     """
     cls_logits, ltrb, ctr_logits = outputs
     pos = target_labels >= 0
-    num_pos = max(float(pos.sum()), 1.0)
+    num_pos, ctr_sum = norms if norms is not None else loss_norms(target_labels, target_ltrb)
     onehot = torch.zeros_like(cls_logits)
     onehot[pos, target_labels[pos]] = 1.0
     loss_cls = sigmoid_focal_loss(cls_logits, onehot, alpha=0.25, gamma=2.0, reduction="sum") / num_pos
@@ -252,7 +266,7 @@ def fcos_loss(
     true_boxes = distances_to_boxes(pts, target_ltrb[pos])
     ctr_t = centerness_target(target_ltrb[pos])
     giou = generalized_box_iou_loss(pred_boxes, true_boxes, reduction="none")
-    loss_box = (giou * ctr_t).sum() / ctr_t.sum().clamp(min=1e-6)
+    loss_box = (giou * ctr_t).sum() / ctr_sum
     loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits[pos], ctr_t, reduction="sum") / num_pos
     return loss_cls + loss_box + loss_ctr  # type: ignore[no-any-return]
 
