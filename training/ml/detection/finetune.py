@@ -1,7 +1,8 @@
 """Advanced detection: fine-tune the stride-32 trunk blocks (C4 -> C5) with the head.
 
 The blocks run on the cached C4 maps (BatchNorm frozen), warm-started from the quick head; the step
-count is capped by the budget. The engine keeps the result only if it beats quick on validation.
+count is capped by the budget. Each batch trains in ``Recipe.shards`` shards side by side, as the quick head does
+(``runtime.ShardedSteps``). The engine keeps the result only if it beats quick on validation.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import torch
 from torch import Tensor
 
 from training.ml.detection.head import Recipe
-from training.ml.detection.model import DetectionHead, fcos_loss, locations
+from training.ml.detection.model import DetectionHead, fcos_loss, locations, loss_norms
 from training.ml.progress import StepReport
-from training.ml.runtime import torch_threads
+from training.ml.runtime import ShardedSteps, torch_threads
 
 if TYPE_CHECKING:
     from training.ml.detection.features import FeatureStore
@@ -89,21 +90,28 @@ def finetune_tail(
     )
     start = time.perf_counter()
     step = 0
-    with torch_threads(threads or 1):
+    both = torch.nn.ModuleList([tail, head])
+    with torch_threads(threads or 1), ShardedSteps(both, recipe.shards, threads or 1) as sharded:
         while step < plan[0]:
             perm = view_idx[torch.randperm(nv, generator=g)]
             for b in range(steps_per_epoch):
                 if step >= plan[0]:
                     break
                 idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-                c4 = store.feats[1][idx].float()
-                feats = [store.feats[0][idx].float() if store.feats[0].numel() else store.feats[0], c4, tail(c4)]
-                loss = fcos_loss(head(feats), store.labels[idx].long(), store.ltrb[idx], points)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
+                norms = loss_norms(store.labels[idx], store.ltrb[idx])
+
+                def loss(model: torch.nn.Module, part: Tensor, norms: tuple[float, float] = norms) -> Tensor:
+                    part_tail, part_head = model[0], model[1]  # type: ignore[index]  # the tail and head, or copies
+                    c4 = store.feats[1][part].float()
+                    c3 = store.feats[0][part].float() if store.feats[0].numel() else store.feats[0]
+                    feats = [c3, c4, part_tail(c4)]
+                    return fcos_loss(part_head(feats), store.labels[part].long(), store.ltrb[part], points, norms)
+
+                sharded.backward(idx, loss)
                 torch.nn.utils.clip_grad_norm_(trainable, 10.0)
                 opt.step()
                 sched.step()
+                sharded.sync()
                 step += 1
                 if step == 3 and max_steps is None:
                     per_step = (time.perf_counter() - start) / 3

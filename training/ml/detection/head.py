@@ -7,10 +7,8 @@ slowdown a busy second core causes torch's own thread team.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +17,7 @@ from torch import Tensor
 
 from training.ml.detection.model import ASSIGNMENTS, STRIDES, DetectionHead, fcos_loss, locations, loss_norms
 from training.ml.progress import StepReport
-from training.ml.runtime import torch_threads
+from training.ml.runtime import ShardedSteps, torch_threads
 
 if TYPE_CHECKING:
     from training.ml.detection.data import Target
@@ -167,29 +165,15 @@ def _fit(
     total: int,
     threads: int,
 ) -> None:
-    """The training loop. Every batch is cut into ``recipe.shards`` shards: shard 0 runs on this thread with
-    ``head``, the others on pool threads, each with its own copy of the head (autograd adds a parameter's
-    gradients in whatever order its uses finish, so copies keep each shard's sum on one thread). Each shard's
-    loss is normalised by the whole batch's positives (:func:`loss_norms`), the copies' gradients are added to
-    ``head``'s in shard order, and the copies take ``head``'s weights after every step. Head and features are
-    channels-last (oneDNN's preferred layout, 10-25% faster convolutions); ``head`` is contiguous again after."""
-    shards = max(1, recipe.shards)
+    """The training loop: each batch in ``recipe.shards`` shards side by side (``runtime.ShardedSteps``), each
+    shard's loss normalised by the whole batch's positives (:func:`loss_norms`). Head and features are channels-last
+    while training (oneDNN's preferred layout, 10-25% faster convolutions); ``head`` is contiguous again after."""
     head.to(memory_format=torch.channels_last)
-    replicas = [copy.deepcopy(head) for _ in range(shards - 1)]
-    params = list(head.parameters())
     nv = len(view_idx)
     steps_per_epoch = max(1, math.ceil(nv / recipe.batch_size))
     epochs = math.ceil(total / steps_per_epoch)
-
-    def shard_loss(model: DetectionHead, idx: Tensor, norms: tuple[float, float]) -> float:
-        feats = [f[idx].to(torch.float32, memory_format=torch.channels_last) if f.numel() else f for f in store.feats]
-        loss = fcos_loss(model(feats), store.labels[idx].long(), store.ltrb[idx], points, norms)
-        model.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        return float(loss.detach())
-
     step = 0
-    with ThreadPoolExecutor(max(1, shards - 1), initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+    with ShardedSteps(head, recipe.shards, threads) as sharded:
         for epoch in range(epochs):
             perm = view_idx[torch.randperm(nv, generator=g)]
             running = 0.0
@@ -197,21 +181,19 @@ def _fit(
             for b in range(this_epoch):
                 idx = perm[b * recipe.batch_size : (b + 1) * recipe.batch_size]
                 norms = loss_norms(store.labels[idx], store.ltrb[idx])
-                parts = [part for part in idx.tensor_split(shards) if len(part)]
-                futures = [pool.submit(shard_loss, replicas[i], part, norms) for i, part in enumerate(parts[1:])]
-                loss = shard_loss(head, parts[0], norms) + sum(f.result() for f in futures)
-                for r in replicas[: len(futures)]:
-                    for p, q in zip(params, r.parameters(), strict=True):
-                        if q.grad is not None:
-                            p.grad = q.grad.clone() if p.grad is None else p.grad.add_(q.grad)
-                torch.nn.utils.clip_grad_norm_(params, 10.0)
+
+                def loss(model: torch.nn.Module, part: Tensor, norms: tuple[float, float] = norms) -> Tensor:
+                    feats = [
+                        f[part].to(torch.float32, memory_format=torch.channels_last) if f.numel() else f
+                        for f in store.feats
+                    ]
+                    return fcos_loss(model(feats), store.labels[part].long(), store.ltrb[part], points, norms)
+
+                running += sharded.backward(idx, loss)
+                torch.nn.utils.clip_grad_norm_(head.parameters(), 10.0)
                 opt.step()
                 sched.step()
-                with torch.no_grad():
-                    for r in replicas:
-                        for p, q in zip(params, r.parameters(), strict=True):
-                            q.copy_(p)
-                running += loss
+                sharded.sync()
                 step += 1
                 report(step, total, f"training the head, epoch {epoch + 1} of {epochs}")
             logger.debug("head epoch %d loss %.4f", epoch + 1, running / this_epoch)
