@@ -133,6 +133,9 @@ class ShardedSteps:
             value.backward()  # type: ignore[no-untyped-call]
             return float(value.detach())
 
+        for other in self.copies:  # the same train / eval modes, module by module (e.g. frozen BatchNorm)
+            for mine, theirs in zip(self.model.modules(), other.modules(), strict=True):
+                theirs.training = mine.training
         parts = [part for part in idx.tensor_split(len(self.copies) + 1) if len(part)]
         futures = [self.pool.submit(run, self.copies[i], part) for i, part in enumerate(parts[1:])]
         total = run(self.model, parts[0]) + sum(f.result() for f in futures)

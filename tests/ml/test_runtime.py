@@ -1,0 +1,64 @@
+"""training.ml.runtime: batches trained in shards side by side, and work mapped over threads in order."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from training.ml.runtime import ShardedSteps, map_in_order
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 4))
+    with torch.no_grad():  # statistics a batch would not give: a BatchNorm left in training mode shows
+        net[1].running_mean.fill_(0.3)
+        net[1].running_var.fill_(2.0)
+    net.train()
+    net[1].eval()  # frozen BatchNorm, as the fine-tuning tails have
+    return net
+
+
+def test_shards_leave_the_whole_batch_gradient_on_the_model_and_follow_its_modes() -> None:
+    x, y = torch.randn(10, 3, 6, 6), torch.randint(0, 4, (10,))
+    whole = _model()
+    nn.functional.cross_entropy(whole(x), y).backward()  # type: ignore[no-untyped-call]
+
+    model = _model().train()  # copied with its BatchNorm in training mode ...
+
+    def loss(m: nn.Module, part: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(m(x[part]), y[part], reduction="sum") / len(y)
+
+    with ShardedSteps(model, 3) as sharded:
+        model[1].eval()  # ... and frozen afterwards: the copies follow
+        total = sharded.backward(torch.arange(10), loss)
+        assert all(not copy[1].training and copy[0].training for copy in sharded.copies)
+    with torch.no_grad():
+        assert total == pytest.approx(float(nn.functional.cross_entropy(whole(x), y)), rel=1e-5)
+    for p, q in zip(model.parameters(), whole.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_copies_take_the_weights_after_a_step_and_a_short_batch_uses_fewer_shards() -> None:
+    model = _model()
+    x, y = torch.randn(1, 3, 6, 6), torch.tensor([2])
+    with ShardedSteps(model, 2) as sharded:
+        sharded.backward(torch.arange(1), lambda m, part: nn.functional.cross_entropy(m(x[part]), y[part]))
+        assert all(p.grad is None for p in sharded.copies[0].parameters())  # one row: the copy did nothing
+        torch.optim.SGD(model.parameters(), lr=0.1).step()
+        sharded.sync()
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), sharded.copies[0].parameters(), strict=True))
+
+
+def test_map_in_order_keeps_the_order_and_runs_on_other_threads() -> None:
+    seen: set[int] = set()
+
+    def work(i: int) -> int:
+        seen.add(threading.get_ident())
+        return i * i
+
+    assert list(map_in_order(work, range(20), 2)) == [i * i for i in range(20)]
+    assert threading.get_ident() not in seen
