@@ -17,6 +17,7 @@ from training.ml import errors
 from training.ml.config import TrainConfig
 from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
 from training.ml.detection import data as ddata
+from training.ml.detection import features
 from training.ml.detection.engine import Recipe, make_split
 from training.ml.detection.features import FeatureStore, views_per_image
 from training.ml.detection.head import continued_steps, train_head
@@ -419,13 +420,21 @@ def _iou(a: Box, b: Box) -> float:
     return inter / (a.width * a.height + b.width * b.height - inter)
 
 
-def test_same_seed_gives_identical_metrics(tiny_run, tmp_path: Path) -> None:
+def test_same_seed_gives_identical_metrics_and_the_trunk_is_exported_once(
+    tiny_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest, first, _ = tiny_run
-    again = train_detector(manifest, TrainConfig(seed=0, image_size=128), tmp_path, recipe=TINY_RECIPE)
+    config = TrainConfig(seed=0, image_size=128, cache_dir=str(tmp_path / "cache"))
+    again = train_detector(manifest, config, tmp_path / "again", recipe=TINY_RECIPE)
+    assert [p.name for p in (tmp_path / "cache" / "trunks").iterdir()] == ["detection-lite0-128-v1.onnx"]
+    # The next training opens the cached trunk: exporting it again would fail here.
+    monkeypatch.setattr(features, "_export_trunk", lambda *args: pytest.fail("the trunk was exported again"))
+    third = train_detector(manifest, config, tmp_path / "third", recipe=TINY_RECIPE)
     drop = ("train_seconds",)
-    assert {k: v for k, v in again.metrics.items() if k not in drop} == {
-        k: v for k, v in first.metrics.items() if k not in drop
-    }
+    for run in (again, third):
+        assert {k: v for k, v in run.metrics.items() if k not in drop} == {
+            k: v for k, v in first.metrics.items() if k not in drop
+        }
 
 
 def test_cancellation_raises_cancelled(tmp_path: Path) -> None:

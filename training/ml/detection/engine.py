@@ -42,6 +42,7 @@ from training.ml.detection.head import (
     train_head,
 )
 from training.ml.detection.model import STRIDES, DetectionHead, Detector
+from training.ml.embeddings import default_cache_dir
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
 from training.ml.runtime import cores
@@ -253,7 +254,6 @@ def train_detector(
                        comparison=comparison)
     (artifact / "metrics.json").write_text(json.dumps(metrics))
     tracker.finish()
-    (work / "trunk.onnx").unlink(missing_ok=True)
     logger.info("detector trained in %.1fs, mAP@0.5 %.3f", elapsed, metrics["overall"]["ap"])
     return TrainResult(
         artifact_path=str(artifact), metrics=json.loads(json.dumps(metrics)), elapsed_seconds=elapsed, notes=notes
@@ -284,7 +284,7 @@ def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path
     from training.ml.backbones import create_backbone, get_spec
 
     trunk = create_backbone(config.backbone, image_size=recipe.image_size, pretrained=True)
-    session = trunk_session(trunk, recipe.image_size, work / "trunk.onnx")
+    session = trunk_session(config.backbone, trunk, recipe.image_size, config.cache_dir or default_cache_dir())
     return _Job(
         manifest=manifest,
         config=config,
