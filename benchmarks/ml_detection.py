@@ -3,7 +3,7 @@ Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
 
     .venv/bin/python benchmarks/ml_detection.py                 # both datasets, one subprocess each
     .venv/bin/python benchmarks/ml_detection.py raccoon [--mode advanced --budget 600] [--seed 0]
-    .venv/bin/python benchmarks/ml_detection.py azure
+    .venv/bin/python benchmarks/ml_detection.py azure [--retrain]   # --retrain: then again, views from the cache
     .venv/bin/python benchmarks/ml_detection.py azure --image-size 448   # Products on Shelves' input size
     .venv/bin/python benchmarks/ml_detection.py azure-small [--image-size 448]   # see small_objects()
 """
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,7 +64,7 @@ def small_objects(src: Path, root: Path) -> Path:
 
 
 def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | None = None,
-        threads: int | None = None) -> None:
+        threads: int | None = None, retrain: bool = False) -> None:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
     from training.ml.manifest import Manifest
@@ -73,33 +74,45 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
     if dataset == "azure-small":
         manifest_path = small_objects(manifest_path, Path(tempfile.mkdtemp(prefix="bench-small-")))
     manifest = Manifest.from_json(manifest_path)
-    stages: dict[str, float] = {}  # "<phase>: <step>" -> seconds since the start, when it first reported
-    t0 = time.perf_counter()
 
-    def progress(fraction: float, stage: str) -> None:
-        phase, _, detail = stage.partition(":")
-        step = detail.split(",")[0].strip()
-        step = "" if any(c.isdigit() for c in step) else step  # "8 of 320 views": one line per phase
-        key = phase.split(" (")[0] + (f": {step}" if step else "")
-        stages.setdefault(key, time.perf_counter() - t0)
+    def train(config: Any, work: str, label: str) -> Any:
+        stages: dict[str, float] = {}  # "<phase>: <step>" -> seconds since the start, when it first reported
+        t0 = time.perf_counter()
+        c0 = resource.getrusage(resource.RUSAGE_SELF)
 
-    with tempfile.TemporaryDirectory() as work:
-        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size,  # type: ignore[arg-type]
-                             threads=threads)
+        def progress(fraction: float, stage: str) -> None:
+            phase, _, detail = stage.partition(":")
+            step = detail.split(",")[0].strip()
+            step = "" if any(c.isdigit() for c in step) else step  # "8 of 320 views": one line per phase
+            key = phase.split(" (")[0] + (f": {step}" if step else "")
+            stages.setdefault(key, time.perf_counter() - t0)
+
         result = train_detector(manifest, config, work, progress=progress)
         wall = time.perf_counter() - t0
-        cpu = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_train = cpu.ru_utime + cpu.ru_stime
-        m = result.metrics
-        coco = compute_metrics("detection", m["tags"], m["validation_predictions"], interpolation="coco101")
-        print(
-            f"dataset={dataset} mode={mode} seed={seed} image_size={m['image_size']} split={m['split']['method']} "
-            f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}"
-        )
-        print(f"  train_detector wall {wall:.1f}s, CPU {cpu_train:.0f}s, peak RSS {peak_rss_mib():.0f} MiB")
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+        print(f"  {label}train_detector wall {wall:.1f}s, CPU {cpu:.0f}s, peak RSS {peak_rss_mib():.0f} MiB")
         ends = [*list(stages.values())[1:], wall]
         for (key, start), end in zip(stages.items(), ends, strict=True):
             print(f"    {end - start:6.1f}s  {key}")
+        return result
+
+    with tempfile.TemporaryDirectory() as work:
+        config = TrainConfig(seed=seed, mode=mode, budget_seconds=budget, image_size=image_size,  # type: ignore[arg-type]
+                             threads=threads, cache_dir=str(Path(work) / "cache") if retrain else None)
+        print(f"dataset={dataset} mode={mode} seed={seed}")
+        result = train(config, str(Path(work) / "first"), "cold cache: " if retrain else "")
+        if retrain:  # the same images again: the trunk export and every view come from the cache
+            again = train(config, str(Path(work) / "again"), "retrain: ")
+            same = {k: v for k, v in again.metrics.items() if k != "train_seconds"} == {
+                k: v for k, v in result.metrics.items() if k != "train_seconds"}
+            print(f"  retrain's metrics identical to the cold run's: {same}")
+        m = result.metrics
+        coco = compute_metrics("detection", m["tags"], m["validation_predictions"], interpolation="coco101")
+        print(
+            f"  image_size={m['image_size']} split={m['split']['method']} "
+            f"train={len(m['split']['train_ids'])} val={len(m['split']['val_ids'])}"
+        )
         print(
             f"  mAP@0.5 {m['overall']['ap']:.3f} (all-point; coco101 {coco['overall']['ap']:.3f}) "
             f"precision {m['overall']['precision']:.3f} recall {m['overall']['recall']:.3f} at p>=0.5"
@@ -146,6 +159,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="advanced mode: TrainConfig.budget_seconds")
     parser.add_argument("--image-size", type=int, default=None, help="TrainConfig.image_size (default: 320)")
     parser.add_argument("--threads", type=int, default=None, help="TrainConfig.threads (default: one)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train twice with one fresh cache: cold, then a retraining reading its trunk and views")
     args = parser.parse_args()
     if args.dataset == "all":
         for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
@@ -153,7 +168,7 @@ def main() -> None:
             size = ["--image-size", str(args.image_size)] if args.image_size else []
             subprocess.run([*cmd, "--budget", str(args.budget), *size], check=True)
     else:
-        run(args.dataset, args.mode, args.seed, args.budget, args.image_size, args.threads)
+        run(args.dataset, args.mode, args.seed, args.budget, args.image_size, args.threads, args.retrain)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ import torch
 from tests.factories import DATASETS
 from training.ml import errors
 from training.ml.config import TrainConfig
-from training.ml.detection import DetectionPredictor, export_detector_onnx, train_detector
+from training.ml.detection import DetectionPredictor, export_detector_onnx, features, train_detector
 from training.ml.detection import data as ddata
-from training.ml.detection import features
 from training.ml.detection.engine import Recipe, make_split
 from training.ml.detection.features import FeatureStore, views_per_image
 from training.ml.detection.head import continued_steps, train_head
@@ -420,21 +419,62 @@ def _iou(a: Box, b: Box) -> float:
     return inter / (a.width * a.height + b.width * b.height - inter)
 
 
-def test_same_seed_gives_identical_metrics_and_the_trunk_is_exported_once(
+def test_same_seed_gives_identical_metrics_and_trunk_and_views_are_computed_once(
     tiny_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest, first, _ = tiny_run
+    manifest, first, _ = tiny_run  # no cache_dir: every view computed
     config = TrainConfig(seed=0, image_size=128, cache_dir=str(tmp_path / "cache"))
     again = train_detector(manifest, config, tmp_path / "again", recipe=TINY_RECIPE)
     assert [p.name for p in (tmp_path / "cache" / "trunks").iterdir()] == ["detection-lite0-128-v1.onnx"]
-    # The next training opens the cached trunk: exporting it again would fail here.
+    assert len(list((tmp_path / "cache" / "detection-views").rglob("*.npz"))) == 4 * 6  # 4 images, 6 views each
+    # The next training opens the cached trunk and reads every view: exporting or rendering would fail here.
     monkeypatch.setattr(features, "_export_trunk", lambda *args: pytest.fail("the trunk was exported again"))
+    monkeypatch.setattr(ddata, "full_view", lambda *args: pytest.fail("a view was rendered again"))
+    monkeypatch.setattr(ddata, "random_view", lambda *args: pytest.fail("a view was rendered again"))
     third = train_detector(manifest, config, tmp_path / "third", recipe=TINY_RECIPE)
     drop = ("train_seconds",)
     for run in (again, third):
         assert {k: v for k, v in run.metrics.items() if k not in drop} == {
             k: v for k, v in first.metrics.items() if k not in drop
         }
+
+
+def test_view_cache_computes_only_new_or_relabelled_images(tmp_path: Path) -> None:
+    from training.ml.backbones import create_backbone
+    from training.ml.images import file_sha256
+
+    manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3)])
+    trunk = features.trunk_session("lite0", create_backbone("lite0", image_size=128, pretrained=True), 128, tmp_path)
+    runs: list[int] = []
+
+    class Counting:
+        def run(self, *args: Any) -> Any:
+            runs.append(1)
+            return trunk.run(*args)
+
+    def build(samples: tuple[Sample, ...]) -> FeatureStore:
+        part = replace(manifest, samples=samples)
+        targets = ddata.validate_manifest_boxes(part)
+        keys = [features.view_key(file_sha256(part.resolve(s)), t) for s, t in zip(samples, targets, strict=True)]
+        runs.clear()
+        return features.build_features(
+            features.LazyImages(part, 128), targets, keys, Counting(), TINY_RECIPE, 0, lambda *a: None, 2,
+            features.ViewCache(tmp_path, "lite0", 128, 1),
+        )
+
+    cold = build(manifest.samples[:2])
+    assert len(runs) == 2 * 6
+    # Another image joins (it is not cached; the other two are), in front of them: every view is the same.
+    grown = build((manifest.samples[2], *manifest.samples[:2]))
+    assert len(runs) == 6
+    assert torch.equal(grown.feats[1][6:], cold.feats[1]) and torch.equal(grown.ltrb[6:], cold.ltrb)
+    # A moved box: that image's views are rendered again, with the new box; the other's are read.
+    moved = manifest.samples[1].boxes[0]
+    moved = replace(moved, left=moved.left * 0.5)
+    relabelled = build((manifest.samples[0], replace(manifest.samples[1], boxes=(moved,))))
+    assert len(runs) == 6
+    assert torch.equal(relabelled.feats[1][:6], cold.feats[1][:6])
+    assert not torch.equal(relabelled.ltrb[6:], cold.ltrb[6:])
 
 
 def test_cancellation_raises_cancelled(tmp_path: Path) -> None:

@@ -161,7 +161,9 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "tagsight-ml"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in its folder: readers see the old file or the whole new
+    one, never a part (several workers may fill one cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
@@ -223,7 +225,7 @@ def export_trunk(
             do_constant_folding=True,
             dynamo=False,
         )
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return path
 
 
@@ -331,7 +333,7 @@ class EmbeddingCache:
         return arr if arr.size else None
 
     def put(self, view: str, sha: str, arr: np.ndarray) -> None:
-        _atomic_write(self._path(view, sha), np.ascontiguousarray(arr, dtype="<f4").tobytes())
+        atomic_write(self._path(view, sha), np.ascontiguousarray(arr, dtype="<f4").tobytes())
 
 
 def embed_images(

@@ -31,7 +31,15 @@ from training.ml import errors
 from training.ml.config import TrainConfig
 from training.ml.detection import data as ddata
 from training.ml.detection.evaluate import predict_images, validation_entry
-from training.ml.detection.features import FeatureStore, LazyImages, build_features, trunk_session, views_per_image
+from training.ml.detection.features import (
+    FeatureStore,
+    LazyImages,
+    ViewCache,
+    build_features,
+    trunk_session,
+    view_key,
+    views_per_image,
+)
 from training.ml.detection.finetune import FinetuneRecipe, finetune_tail, planned_steps, trunk_tail
 from training.ml.detection.head import (
     DEFAULT_IMAGE_SIZE,
@@ -43,6 +51,7 @@ from training.ml.detection.head import (
 )
 from training.ml.detection.model import STRIDES, DetectionHead, Detector
 from training.ml.embeddings import default_cache_dir
+from training.ml.images import file_sha256
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.progress import Cancel, Phase, PhasedProgress, Progress
 from training.ml.runtime import cores
@@ -210,14 +219,20 @@ def train_detector(
 
     tracker.start("prepare", f"loading {config.backbone} and exporting it to onnxruntime")
     job = _prepare(manifest, config, recipe, work, tracker)
+    shas = (s.sha256 or file_sha256(manifest.resolve(s)) for s in manifest.samples)
     job.store = build_features(
         LazyImages(manifest, recipe.image_size),
         targets,
+        [view_key(sha, target) for sha, target in zip(shas, targets, strict=True)],
         job.session,
         recipe,
         config.seed,
         tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
         config.threads or cores(),
+        # Only a configured cache (the worker's) keeps views: benchmarks and tests without one start cold.
+        ViewCache(config.cache_dir, config.backbone, recipe.image_size, 0 if recipe.strides[0] == 8 else 1)
+        if config.cache_dir
+        else None,
     )
     logger.info("features of %d views in %.1fs", job.store.owner.numel(), time.perf_counter() - t0)
     job.budget = max(30.0, config.budget_seconds - (time.perf_counter() - t0)) / (len(folds) + 1)

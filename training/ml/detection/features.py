@@ -7,8 +7,11 @@ final one) trains on the cached fp16 maps.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import threading
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,14 @@ from torch import Tensor
 from training.ml.detection import data as ddata
 from training.ml.detection.head import Recipe
 from training.ml.detection.model import assign_targets, locations
+from training.ml.embeddings import atomic_write
 from training.ml.manifest import Manifest
 from training.ml.progress import StepReport
 from training.ml.runtime import export_torch, make_session, map_in_order, torch_threads
+
+# An augmented view: the trunk's maps (fp16, from the first cached stage on), its boxes in view pixels and, for
+# each box, the index of the image's box it shows.
+_View = tuple[list[np.ndarray], Tensor, Tensor]
 
 
 class LazyImages(Sequence[Tensor]):
@@ -75,6 +83,9 @@ class ImageToStages(torch.nn.Module):
 # Bump when the exported trunk graph (ImageToStages: pre-processing + trunk stages) changes: cached files of
 # another version are never read.
 TRUNK_VERSION = 1
+# Bump when the views change (data.full_view / random_view, their seeding): cached views of another version are
+# never read.
+VIEWS_VERSION = 1
 
 
 def trunk_session(backbone: str, trunk: torch.nn.Module, image_size: int, cache_dir: str | Path) -> Any:
@@ -117,60 +128,115 @@ def views_per_image(num_images: int, recipe: Recipe) -> int:
     return max(1, min(per, recipe.max_views // n))
 
 
+class ViewCache:
+    """The trunk's maps of each augmented view of each image, with the view's boxes, on disk: one file per image,
+    seed and view, so a later training (a retraining, or one after images were added) renders views and runs the
+    trunk only for images it has not seen, or whose boxes changed.
+
+    An image's entries are keyed by :func:`view_key` (its bytes and its boxes); the folder by everything else a view
+    depends on (backbone, size, the first cached stage, TRUNK_VERSION and VIEWS_VERSION). A view's boxes are kept as
+    indices into the image's own boxes, so renaming or re-ordering tags reuses them.
+    """
+
+    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, first_stage: int) -> None:
+        name = f"{backbone}-{image_size}-c{first_stage + 3}-t{TRUNK_VERSION}-v{VIEWS_VERSION}"
+        self.root = Path(cache_dir) / "detection-views" / name
+
+    def _path(self, key: str, seed: int, view: int) -> Path:
+        return self.root / key[:2] / f"{key}-{seed}-{view}.npz"
+
+    def get(self, key: str, seed: int, view: int) -> _View | None:
+        """The cached view, or None (missing or unreadable: it is computed again)."""
+        try:
+            with np.load(self._path(key, seed, view)) as z:
+                maps = [z[f"arr_{i}"] for i in range(2, len(z.files))]
+                return maps, torch.from_numpy(z["arr_0"]), torch.from_numpy(z["arr_1"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+
+    def put(self, key: str, seed: int, view: int, value: _View) -> None:
+        maps, boxes, index = value
+        buf = io.BytesIO()
+        np.savez(buf, boxes.numpy(), index.numpy(), *maps)  # arr_0, arr_1, then the maps
+        atomic_write(self._path(key, seed, view), buf.getvalue())
+
+
+def view_key(image_sha256: str, target: ddata.Target) -> str:
+    """What an image's views depend on besides the settings: its bytes (their SHA-256) and its boxes."""
+    h = hashlib.sha256(image_sha256.encode())
+    h.update(target.boxes.to(torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def build_features(
     images: Sequence[Tensor],
     targets: list[ddata.Target],
+    keys: Sequence[str],
     session: Any,
     recipe: Recipe,
     seed: int,
     report: StepReport,
     workers: int = 1,
+    cache: ViewCache | None = None,
 ) -> FeatureStore:
     """Render the views of every image (view 0 un-augmented) and cache the trunk's outputs.
 
+    Each view's augmentation draws from its own generator, seeded by ``seed``, the image's key and the view's
+    number, so a view is the same whichever images come with it, and ``cache`` can keep it for the next training.
+
     Args:
-        images: uint8 (3, H, W) images.
+        images: uint8 (3, H, W) images (decoded only where a view is not cached).
         targets: their boxes and labels.
+        keys: their :func:`view_key`.
         session: :func:`trunk_session`.
         recipe: image size, views per image, strides.
         seed: seeds the augmentation.
         report: called after each image with (views done, views planned, detail).
-        workers: views through the trunk side by side (``runtime.map_in_order``); rendering stays on this thread.
+        workers: images rendered and run through the trunk side by side (``runtime.map_in_order``).
+        cache: where views of earlier trainings are kept (None: compute every view).
     """
     s = recipe.image_size
     points, strides, levels = locations(s, recipe.strides)
     n = len(images)
     per = views_per_image(n, recipe)
-    rng = np.random.default_rng(seed + 7919)
-    feats: list[list[np.ndarray]] = [[], [], []]
-    labels, ltrbs, owner = [], [], []
     total = n * per
     first_stage = 0 if recipe.strides[0] == 8 else 1
 
-    def rendered() -> Iterator[np.ndarray]:  # on this thread, in order: the augmentation draws from rng
-        for i, (img, tgt) in enumerate(zip(images, targets, strict=True)):
-            for v in range(per):
-                with torch_threads(1):
-                    if v == 0:
-                        view, boxes, labs = ddata.full_view(img, tgt, s)
-                    else:
-                        view, boxes, labs = ddata.random_view(img, tgt, s, rng)
-                    tl, tb = assign_targets(points, strides, levels, boxes, labs, recipe.assignment)
-                labels.append(tl.to(torch.int16))
-                ltrbs.append(tb)
-                owner.append(i)
-                yield view.permute(1, 2, 0).numpy()
-
-    def trunk(view: np.ndarray) -> list[np.ndarray]:
+    def render(image: Tensor, target: ddata.Target, key: str, v: int) -> _View:
+        boxes = ddata.Target(target.boxes, torch.arange(len(target.boxes)))  # labels: the boxes' own indices
+        if v == 0:
+            view, view_boxes, index = ddata.full_view(image, boxes, s)
+        else:
+            rng = np.random.default_rng([seed + 7919, v, *(int(key[i : i + 8], 16) for i in range(0, 64, 8))])
+            view, view_boxes, index = ddata.random_view(image, boxes, s, rng)
         # Batch 1 is the fastest onnxruntime setting here; the in-graph resize is an identity.
-        outs = session.run(None, {"image": view})
-        return [o.astype(np.float16) for o in outs[first_stage:]]  # C3 is not cached when the head starts at P4
+        outs = session.run(None, {"image": view.permute(1, 2, 0).numpy()})
+        return [o.astype(np.float16) for o in outs[first_stage:]], view_boxes, index  # no C3 unless P3
 
-    for done, outs in enumerate(map_in_order(trunk, rendered(), workers), start=1):
-        for lst, o in zip(feats[first_stage:], outs, strict=True):
-            lst.append(o)
-        if done % per == 0:
-            report(done, total, f"{done} of {total} views")
+    def views_of(i: int) -> list[_View]:
+        found = [cache.get(keys[i], seed, v) if cache else None for v in range(per)]
+        if any(f is None for f in found):
+            image = images[i]
+            for v in range(per):
+                if found[v] is None:
+                    found[v] = render(image, targets[i], keys[i], v)
+                    if cache:
+                        cache.put(keys[i], seed, v, found[v])  # type: ignore[arg-type]
+        return found  # type: ignore[return-value]
+
+    feats: list[list[np.ndarray]] = [[], [], []]
+    labels, ltrbs, owner = [], [], []
+    for i, views in enumerate(map_in_order(views_of, range(n), workers)):
+        for maps, view_boxes, index in views:
+            for lst, m in zip(feats[first_stage:], maps, strict=True):
+                lst.append(m)
+            with torch_threads(1):
+                labs = targets[i].labels[index]
+                tl, tb = assign_targets(points, strides, levels, view_boxes, labs, recipe.assignment)
+            labels.append(tl.to(torch.int16))
+            ltrbs.append(tb)
+            owner.append(i)
+        report((i + 1) * per, total, f"{(i + 1) * per} of {total} views")
     return FeatureStore(
         [torch.from_numpy(np.concatenate(f)) if f else torch.empty(0) for f in feats],
         torch.stack(labels),
