@@ -477,6 +477,33 @@ def test_view_cache_computes_only_new_or_relabelled_images(tmp_path: Path) -> No
     assert not torch.equal(relabelled.ltrb[6:], cold.ltrb[6:])
 
 
+def test_view_cache_prunes_the_least_recently_used_views(tmp_path: Path) -> None:
+    import os
+
+    view = ([np.zeros((1, 16, 8, 8), np.float16)], torch.zeros(1, 4), torch.zeros(1, dtype=torch.long))
+    cache = features.ViewCache(tmp_path, "lite0", 128, 1, max_bytes=10**9)
+    for v in range(10):
+        cache.put("ab" * 32, 0, v, view)
+        path = cache._path("ab" * 32, 0, v)
+        os.utime(path, (1000 + v, 1000 + v))  # written in order, a second apart
+    size = cache._path("ab" * 32, 0, 0).stat().st_size
+    assert cache.prune() == 0  # under the bound
+    assert cache.get("ab" * 32, 0, 2) is not None  # read now: the most recently used
+    small = features.ViewCache(tmp_path, "lite0", 128, 1, max_bytes=5 * size)
+    assert small.prune() == 6  # down to 90 % of the bound: 4 files
+    kept = sorted(p.name for p in tmp_path.rglob("*.npz"))
+    assert kept == [f"{'ab' * 32}-0-{v}.npz" for v in (2, 7, 8, 9)]
+    assert small.get("ab" * 32, 0, 0) is None and small.get("ab" * 32, 0, 9) is not None
+
+
+def test_view_cache_bound_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "512")
+    assert features.ViewCache(tmp_path, "lite0", 320, 1).max_bytes == 512 * 2**20
+    monkeypatch.setenv("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "lots")
+    with pytest.raises(errors.MLError, match="TAGSIGHT_DETECTION_VIEW_CACHE_MB must be a whole number"):
+        features.ViewCache(tmp_path, "lite0", 320, 1)
+
+
 def test_cancellation_raises_cancelled(tmp_path: Path) -> None:
     manifest = _raccoon_manifest(["images/raccoon-1.jpg", "images/raccoon-2.jpg"])
     with pytest.raises(errors.Cancelled):

@@ -24,6 +24,7 @@ from training.ml.detection import data as ddata
 from training.ml.detection.head import Recipe
 from training.ml.detection.model import assign_targets, locations
 from training.ml.embeddings import atomic_write
+from training.ml.errors import MLError
 from training.ml.manifest import Manifest
 from training.ml.progress import StepReport
 from training.ml.runtime import export_torch, make_session, map_in_order, torch_threads
@@ -86,6 +87,9 @@ TRUNK_VERSION = 1
 # Bump when the views change (data.full_view / random_view, their seeding): cached views of another version are
 # never read.
 VIEWS_VERSION = 1
+# The view cache's bound (all backbones and sizes together; TAGSIGHT_DETECTION_VIEW_CACHE_MB overrides it): about
+# 27,000 views at 320 px, the views of a 10,000-image project and then some.
+VIEW_CACHE_BYTES = 4 * 2**30
 
 
 def trunk_session(backbone: str, trunk: torch.nn.Module, image_size: int, cache_dir: str | Path) -> Any:
@@ -135,12 +139,20 @@ class ViewCache:
 
     An image's entries are keyed by :func:`view_key` (its bytes and its boxes); the folder by everything else a view
     depends on (backbone, size, the first cached stage, TRUNK_VERSION and VIEWS_VERSION). A view's boxes are kept as
-    indices into the image's own boxes, so renaming or re-ordering tags reuses them.
+    indices into the image's own boxes, so renaming or re-ordering tags reuses them. The cache keeps at most
+    ``max_bytes`` (default VIEW_CACHE_BYTES), the least recently used views going first (:meth:`prune`).
     """
 
-    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, first_stage: int) -> None:
+    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, first_stage: int,
+                 max_bytes: int | None = None) -> None:
         name = f"{backbone}-{image_size}-c{first_stage + 3}-t{TRUNK_VERSION}-v{VIEWS_VERSION}"
         self.root = Path(cache_dir) / "detection-views" / name
+        self.max_bytes = VIEW_CACHE_BYTES if max_bytes is None else max_bytes
+        mib = os.environ.get("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "").strip()
+        if max_bytes is None and mib:
+            if not mib.isdigit():
+                raise MLError(f"TAGSIGHT_DETECTION_VIEW_CACHE_MB must be a whole number of MiB, not {mib!r}.")
+            self.max_bytes = int(mib) * 2**20
 
     def _path(self, key: str, seed: int, view: int) -> Path:
         return self.root / key[:2] / f"{key}-{seed}-{view}.npz"
@@ -148,9 +160,12 @@ class ViewCache:
     def get(self, key: str, seed: int, view: int) -> _View | None:
         """The cached view, or None (missing or unreadable: it is computed again)."""
         try:
-            with np.load(self._path(key, seed, view)) as z:
+            path = self._path(key, seed, view)
+            with np.load(path) as z:
                 maps = [z[f"arr_{i}"] for i in range(2, len(z.files))]
-                return maps, torch.from_numpy(z["arr_0"]), torch.from_numpy(z["arr_1"])
+                found = maps, torch.from_numpy(z["arr_0"]), torch.from_numpy(z["arr_1"])
+            os.utime(path)  # used now: :meth:`prune` deletes the least recently used first
+            return found
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None
 
@@ -159,6 +174,29 @@ class ViewCache:
         buf = io.BytesIO()
         np.savez(buf, boxes.numpy(), index.numpy(), *maps)  # arr_0, arr_1, then the maps
         atomic_write(self._path(key, seed, view), buf.getvalue())
+
+    def prune(self) -> int:
+        """Delete the least recently used views of every backbone and size while they take more than
+        ``max_bytes`` (down to 90 % of it); returns how many files went. Entries are cheap to compute again, and
+        without a bound the views of every photo ever trained would fill the disk (~0.15 MB a view at 320 px)."""
+        entries = []
+        for path in self.root.parent.rglob("*.npz"):
+            try:
+                st = path.stat()
+            except OSError:  # another worker's prune took it
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if total <= self.max_bytes:
+            return 0
+        deleted = 0
+        for _, size, path in sorted(entries, key=lambda e: (e[0], str(e[2]))):
+            if total <= 0.9 * self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            deleted += 1
+        return deleted
 
 
 def view_key(image_sha256: str, target: ddata.Target) -> str:
@@ -222,8 +260,10 @@ def build_features(
                     found[v] = render(image, targets[i], keys[i], v)
                     if cache:
                         cache.put(keys[i], seed, v, found[v])  # type: ignore[arg-type]
+                        written.append(1)
         return found  # type: ignore[return-value]
 
+    written: list[int] = []  # appended to by the workers (list.append is atomic)
     feats: list[list[np.ndarray]] = [[], [], []]
     labels, ltrbs, owner = [], [], []
     for i, views in enumerate(map_in_order(views_of, range(n), workers)):
@@ -237,6 +277,8 @@ def build_features(
             ltrbs.append(tb)
             owner.append(i)
         report((i + 1) * per, total, f"{(i + 1) * per} of {total} views")
+    if cache and written:
+        cache.prune()
     return FeatureStore(
         [torch.from_numpy(np.concatenate(f)) if f else torch.empty(0) for f in feats],
         torch.stack(labels),
