@@ -185,6 +185,8 @@ TAGSIGHT_PREDICTOR_CACHE_SIZE = env_int("TAGSIGHT_PREDICTOR_CACHE_SIZE", default
 # onnxruntime intra-op threads of one prediction in the web tier; 0 = onnxruntime's default, one per core (measured
 # with benchmarks/predict_api.py on 2 cores: 1 gave no more requests/s under 8 clients and a slower single request).
 TAGSIGHT_PREDICTION_THREADS = env_int("TAGSIGHT_PREDICTION_THREADS", default=0)
+# Detection trainings keep augmented views for the next training in DATA_DIR/cache/embeddings (MiB, LRU).
+TAGSIGHT_DETECTION_VIEW_CACHE_MB = env_int("TAGSIGHT_DETECTION_VIEW_CACHE_MB", default=4096)
 # Training minimums (Azure's defaults), adjustable.
 TAGSIGHT_MIN_IMAGES_PER_TAG = env_int("TAGSIGHT_MIN_IMAGES_PER_TAG", default=5)
 TAGSIGHT_MIN_BOXES_PER_TAG = env_int("TAGSIGHT_MIN_BOXES_PER_TAG", default=15)

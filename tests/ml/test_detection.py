@@ -496,14 +496,6 @@ def test_view_cache_prunes_the_least_recently_used_views(tmp_path: Path) -> None
     assert small.get("ab" * 32, 0, 0) is None and small.get("ab" * 32, 0, 9) is not None
 
 
-def test_view_cache_bound_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "512")
-    assert features.ViewCache(tmp_path, "lite0", 320, 1).max_bytes == 512 * 2**20
-    monkeypatch.setenv("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "lots")
-    with pytest.raises(errors.MLError, match="TAGSIGHT_DETECTION_VIEW_CACHE_MB must be a whole number"):
-        features.ViewCache(tmp_path, "lite0", 320, 1)
-
-
 def test_cancellation_raises_cancelled(tmp_path: Path) -> None:
     manifest = _raccoon_manifest(["images/raccoon-1.jpg", "images/raccoon-2.jpg"])
     with pytest.raises(errors.Cancelled):

@@ -33,6 +33,8 @@ class TrainConfig:
     framings: tuple[str, ...] = ("centre",)
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
+    # Detection: the most MiB of augmented views kept in cache_dir for later trainings (features.ViewCache).
+    view_cache_mb: int = 4096
     schedule: dict[str, list[int]] | None = None  # a previous run's metrics["schedule"] to replay
     # Classification: also write the int8 model (training.ml.quantize.add_int8_model, compact domains), calibrated
     # on the training images and measured against the fp32 one on the validation images.

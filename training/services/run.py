@@ -193,6 +193,7 @@ def _train(*, iteration: Iteration, progress: _Progress, should_cancel: _CancelC
         mode="advanced" if advanced else "quick",
         budget_seconds=float(iteration.budget_minutes * 60) if advanced else 600.0,
         cache_dir=str(Path(settings.DATA_DIR) / "cache" / "embeddings"),
+        view_cache_mb=settings.TAGSIGHT_DETECTION_VIEW_CACHE_MB,
         int8=bool(domain and domain.compact),  # the int8 model the server runs where it meets the bar
     )
     progress.set(0.05, "Training", force=True)

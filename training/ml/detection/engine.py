@@ -230,7 +230,8 @@ def train_detector(
         tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
         config.threads or cores(),
         # Only a configured cache (the worker's) keeps views: benchmarks and tests without one start cold.
-        ViewCache(config.cache_dir, config.backbone, recipe.image_size, 0 if recipe.strides[0] == 8 else 1)
+        ViewCache(config.cache_dir, config.backbone, recipe.image_size, 0 if recipe.strides[0] == 8 else 1,
+                  max_bytes=config.view_cache_mb * 2**20)
         if config.cache_dir
         else None,
     )

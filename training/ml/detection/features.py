@@ -24,7 +24,6 @@ from training.ml.detection import data as ddata
 from training.ml.detection.head import Recipe
 from training.ml.detection.model import assign_targets, locations
 from training.ml.embeddings import atomic_write
-from training.ml.errors import MLError
 from training.ml.manifest import Manifest
 from training.ml.progress import StepReport
 from training.ml.runtime import export_torch, make_session, map_in_order, torch_threads
@@ -87,8 +86,8 @@ TRUNK_VERSION = 1
 # Bump when the views change (data.full_view / random_view, their seeding): cached views of another version are
 # never read.
 VIEWS_VERSION = 1
-# The view cache's bound (all backbones and sizes together; TAGSIGHT_DETECTION_VIEW_CACHE_MB overrides it): about
-# 27,000 views at 320 px, the views of a 10,000-image project and then some.
+# The view cache's default bound (all backbones and sizes together; TrainConfig.view_cache_mb): about 27,000
+# views at 320 px, the views of a 10,000-image project and then some.
 VIEW_CACHE_BYTES = 4 * 2**30
 
 
@@ -144,15 +143,10 @@ class ViewCache:
     """
 
     def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, first_stage: int,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int = VIEW_CACHE_BYTES) -> None:
         name = f"{backbone}-{image_size}-c{first_stage + 3}-t{TRUNK_VERSION}-v{VIEWS_VERSION}"
         self.root = Path(cache_dir) / "detection-views" / name
-        self.max_bytes = VIEW_CACHE_BYTES if max_bytes is None else max_bytes
-        mib = os.environ.get("TAGSIGHT_DETECTION_VIEW_CACHE_MB", "").strip()
-        if max_bytes is None and mib:
-            if not mib.isdigit():
-                raise MLError(f"TAGSIGHT_DETECTION_VIEW_CACHE_MB must be a whole number of MiB, not {mib!r}.")
-            self.max_bytes = int(mib) * 2**20
+        self.max_bytes = max_bytes
 
     def _path(self, key: str, seed: int, view: int) -> Path:
         return self.root / key[:2] / f"{key}-{seed}-{view}.npz"
