@@ -428,7 +428,7 @@ def test_same_seed_gives_identical_metrics_and_trunk_and_views_are_computed_once
     assert [p.name for p in (tmp_path / "cache" / "trunks").iterdir()] == ["detection-lite0-128-v1.onnx"]
     assert len(list((tmp_path / "cache" / "detection-views").rglob("*.npz"))) == 4 * 6  # 4 images, 6 views each
     # The next training opens the cached trunk and reads every view: exporting or rendering would fail here.
-    monkeypatch.setattr(features, "_export_trunk", lambda *args: pytest.fail("the trunk was exported again"))
+    monkeypatch.setattr(features, "export_torch", lambda *args, **kw: pytest.fail("the trunk was exported again"))
     monkeypatch.setattr(ddata, "full_view", lambda *args: pytest.fail("a view was rendered again"))
     monkeypatch.setattr(ddata, "random_view", lambda *args: pytest.fail("a view was rendered again"))
     third = train_detector(manifest, config, tmp_path / "third", recipe=TINY_RECIPE)
@@ -459,7 +459,7 @@ def test_view_cache_computes_only_new_or_relabelled_images(tmp_path: Path) -> No
         runs.clear()
         return features.build_features(
             features.LazyImages(part, 128), targets, keys, Counting(), TINY_RECIPE, 0, lambda *a: None, 2,
-            features.ViewCache(tmp_path, "lite0", 128, 1),
+            features.ViewCache(tmp_path, "lite0", TINY_RECIPE),
         )
 
     cold = build(manifest.samples[:2])
@@ -481,7 +481,7 @@ def test_view_cache_prunes_the_least_recently_used_views(tmp_path: Path) -> None
     import os
 
     view = ([np.zeros((1, 16, 8, 8), np.float16)], torch.zeros(1, 4), torch.zeros(1, dtype=torch.long))
-    cache = features.ViewCache(tmp_path, "lite0", 128, 1, max_bytes=10**9)
+    cache = features.ViewCache(tmp_path, "lite0", TINY_RECIPE, max_bytes=10**9)
     for v in range(10):
         cache.put("ab" * 32, 0, v, view)
         path = cache._path("ab" * 32, 0, v)
@@ -489,7 +489,7 @@ def test_view_cache_prunes_the_least_recently_used_views(tmp_path: Path) -> None
     size = cache._path("ab" * 32, 0, 0).stat().st_size
     assert cache.prune() == 0  # under the bound
     assert cache.get("ab" * 32, 0, 2) is not None  # read now: the most recently used
-    small = features.ViewCache(tmp_path, "lite0", 128, 1, max_bytes=5 * size)
+    small = features.ViewCache(tmp_path, "lite0", TINY_RECIPE, max_bytes=5 * size)
     assert small.prune() == 6  # down to 90 % of the bound: 4 files
     kept = sorted(p.name for p in tmp_path.rglob("*.npz"))
     assert kept == [f"{'ab' * 32}-0-{v}.npz" for v in (2, 7, 8, 9)]

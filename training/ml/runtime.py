@@ -8,6 +8,7 @@ the CPU settings that matter on a shared 2-core worker live in one place.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import warnings
 from collections import deque
@@ -178,9 +179,11 @@ def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, sc
     )
 
 
-def export_torch(module: torch.nn.Module, args: Any, path: Path, *, opset: int = EXPORT_OPSET, **kwargs: Any) -> None:
+def export_torch(
+    module: torch.nn.Module, args: Any, path: Path | io.BytesIO, *, opset: int = EXPORT_OPSET, **kwargs: Any
+) -> None:
     """Classic (TorchScript) ONNX export at ``opset`` (EXPORT_OPSET, or an older one: see training.ml.opset), with
-    antialiased resize, warnings silenced.
+    antialiased resize, warnings silenced, to a file or a buffer.
 
     ``kwargs`` go to ``torch.onnx.export`` (input_names, output_names, dynamic_axes, ...).
     """
@@ -193,4 +196,5 @@ def export_torch(module: torch.nn.Module, args: Any, path: Path, *, opset: int =
         register_legacy_symbolics(opset)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), opset_version=opset, dynamo=False, **kwargs)
+        target = path if isinstance(path, io.BytesIO) else str(path)
+        torch.onnx.export(module, args, target, opset_version=opset, dynamo=False, **kwargs)  # type: ignore[arg-type]

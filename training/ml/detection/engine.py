@@ -218,7 +218,7 @@ def train_detector(
     )
 
     tracker.start("prepare", f"loading {config.backbone} and exporting it to onnxruntime")
-    job = _prepare(manifest, config, recipe, work, tracker)
+    job = _prepare(manifest, config, recipe, tracker)
     shas = (s.sha256 or file_sha256(manifest.resolve(s)) for s in manifest.samples)
     job.store = build_features(
         LazyImages(manifest, recipe.image_size),
@@ -230,8 +230,7 @@ def train_detector(
         tracker.start("features", f"{views_per_image(len(manifest.samples), recipe)} views per image"),
         config.threads or cores(),
         # Only a configured cache (the worker's) keeps views: benchmarks and tests without one start cold.
-        ViewCache(config.cache_dir, config.backbone, recipe.image_size, 0 if recipe.strides[0] == 8 else 1,
-                  max_bytes=config.view_cache_mb * 2**20)
+        ViewCache(config.cache_dir, config.backbone, recipe, max_bytes=config.view_cache_mb * 2**20)
         if config.cache_dir
         else None,
     )
@@ -295,7 +294,7 @@ def _check(manifest: Manifest, config: TrainConfig, recipe: Recipe | None) -> tu
     return targets, recipe
 
 
-def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, work: Path, tracker: PhasedProgress) -> _Job:
+def _prepare(manifest: Manifest, config: TrainConfig, recipe: Recipe, tracker: PhasedProgress) -> _Job:
     """The pretrained trunk and its onnxruntime session (features come next)."""
     from training.ml.backbones import create_backbone, get_spec
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import threading
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -100,27 +99,23 @@ def trunk_session(backbone: str, trunk: torch.nn.Module, image_size: int, cache_
     It is written atomically: workers exporting it at the same time each leave a whole file."""
     path = Path(cache_dir) / "trunks" / f"detection-{backbone}-{image_size}-v{TRUNK_VERSION}.onnx"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            _export_trunk(trunk, image_size, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        buf = io.BytesIO()
+        export_torch(
+            ImageToStages(trunk, image_size).eval(),  # eval(): the exporter traces in the wrapper's mode
+            (torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8),),
+            buf,
+            input_names=["image"],
+            output_names=["c3", "c4", "c5"],
+            dynamic_axes={"image": {0: "height", 1: "width"}},
+        )
+        atomic_write(path, buf.getvalue())
     return make_session(path, 1, memory_arena=False)
 
 
-def _export_trunk(trunk: torch.nn.Module, image_size: int, path: Path) -> None:
-    wrapper = ImageToStages(trunk, image_size).eval()  # eval(): the exporter traces in the wrapper's mode
-    example = torch.zeros(image_size + 17, image_size + 41, 3, dtype=torch.uint8)
-    export_torch(
-        wrapper,
-        (example,),
-        path,
-        input_names=["image"],
-        output_names=["c3", "c4", "c5"],
-        dynamic_axes={"image": {0: "height", 1: "width"}},
-    )
+def first_cached_stage(recipe: Recipe) -> int:
+    """Index of the first trunk stage the head reads (C3 = 0 with the stride-8 level, else C4 = 1): what the
+    feature store and the view cache keep."""
+    return 0 if recipe.strides[0] == 8 else 1
 
 
 def views_per_image(num_images: int, recipe: Recipe) -> int:
@@ -142,9 +137,9 @@ class ViewCache:
     ``max_bytes`` (default VIEW_CACHE_BYTES), the least recently used views going first (:meth:`prune`).
     """
 
-    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, first_stage: int,
-                 max_bytes: int = VIEW_CACHE_BYTES) -> None:
-        name = f"{backbone}-{image_size}-c{first_stage + 3}-t{TRUNK_VERSION}-v{VIEWS_VERSION}"
+    def __init__(self, cache_dir: str | Path, backbone: str, recipe: Recipe, max_bytes: int = VIEW_CACHE_BYTES) -> None:
+        name = (f"{backbone}-{recipe.image_size}-c{first_cached_stage(recipe) + 3}-t{TRUNK_VERSION}"
+                f"-v{VIEWS_VERSION}")
         self.root = Path(cache_dir) / "detection-views" / name
         self.max_bytes = max_bytes
 
@@ -232,7 +227,7 @@ def build_features(
     n = len(images)
     per = views_per_image(n, recipe)
     total = n * per
-    first_stage = 0 if recipe.strides[0] == 8 else 1
+    first_stage = first_cached_stage(recipe)
 
     def render(image: Tensor, target: ddata.Target, key: str, v: int) -> _View:
         boxes = ddata.Target(target.boxes, torch.arange(len(target.boxes)))  # labels: the boxes' own indices
