@@ -195,12 +195,19 @@ def test_auto_recipe_adds_the_stride_8_level_only_when_small_boxes_are_common() 
     mid = [_target([(0.1, 0.1, 0.22, 0.22)], [0])]
     assert auto_recipe(mid, 256).strides == P3_STRIDES and auto_recipe(mid, 1024).strides == STRIDES
     assert auto_recipe([_target([], [])]).strides == STRIDES
-    # The progress estimate knows a P3 head step costs several plain ones; the other units are the trunk's.
-    from training.ml.detection.engine import P3_HEAD_COST, unit_seconds
+    # bf16 head convolutions where this CPU multiplies bf16 natively, float32 elsewhere.
+    from training.ml.runtime import native_bf16
+
+    assert auto_recipe(raccoon).bf16 is native_bf16() and Recipe().bf16 is False
+    # The progress estimate knows a P3 head step costs several plain ones, a bf16 one less; the other units are
+    # the trunk's.
+    from training.ml.detection.engine import BF16_HEAD_COST, P3_HEAD_COST, unit_seconds
 
     plain, p3 = unit_seconds("lite0", 320), unit_seconds("lite0", 320, P3_STRIDES)
     assert p3["head_step"] == pytest.approx(plain["head_step"] * P3_HEAD_COST)
     assert {k: v for k, v in p3.items() if k != "head_step"} == {k: v for k, v in plain.items() if k != "head_step"}
+    bf16 = unit_seconds("lite0", 320, P3_STRIDES, bf16=True)
+    assert bf16["head_step"] == pytest.approx(p3["head_step"] * BF16_HEAD_COST) and bf16["save"] == p3["save"]
 
 
 def _fake_outputs(points: torch.Tensor, entries: list[tuple[int, int, float, list[float]]], k: int):
@@ -360,6 +367,54 @@ def test_sharded_head_training_is_deterministic_and_follows_the_one_thread_train
     assert all(v.is_contiguous() for v in two.values())  # channels-last only while training
     for k, v in one.items():
         assert torch.allclose(v, two[k], rtol=0, atol=1e-4), k  # the same sums in another order
+
+
+def test_a_bf16_head_convolves_in_bf16_and_normalises_predicts_and_answers_in_float32() -> None:
+    store = _tiny_store(8)
+    points, _, _ = locations(128)
+    torch.manual_seed(0)
+    head = DetectionHead((8, 16, 32), 2, channels=16, num_convs=2)
+    feats = [f.float() if f.numel() else f for f in store.feats]
+    seen: dict[str, list[torch.dtype]] = {}
+
+    def watch(name: str) -> Any:
+        return lambda _m, args, out: seen.setdefault(name, []).extend([args[0].dtype, out.dtype])
+
+    hooks = [head.cls_tower[0].register_forward_hook(watch("tower conv")),
+             head.cls_tower[1].register_forward_hook(watch("groupnorm")),
+             head.cls_logits.register_forward_hook(watch("prediction conv"))]
+    labels, ltrb = store.labels.long(), store.ltrb
+    expected = head(feats)
+    fcos_loss(expected, labels, ltrb, points).backward()  # type: ignore[no-untyped-call]
+    grads = [p.grad.clone() for p in head.parameters()]  # type: ignore[union-attr]
+    head.zero_grad(set_to_none=True)
+    seen.clear()
+    got = head(feats, bf16=True)
+    for h in hooks:
+        h.remove()
+    assert set(seen["tower conv"][1::2]) == {torch.bfloat16}  # (input, output) once per level
+    assert set(seen["groupnorm"]) == {torch.float32}
+    assert set(seen["prediction conv"]) == {torch.float32}
+    assert all(g.dtype == torch.float32 for g in got)
+    assert all(p.dtype == torch.float32 for p in head.parameters())
+    for a, b in zip(got, expected, strict=True):
+        assert torch.allclose(a, b, rtol=0.05, atol=0.05)
+    fcos_loss(got, labels, ltrb, points).backward()  # type: ignore[no-untyped-call]
+    for p, g in zip(head.parameters(), grads, strict=True):
+        assert p.grad is not None and p.grad.dtype == torch.float32
+        assert torch.nn.functional.cosine_similarity(p.grad.flatten(), g.flatten(), dim=0) > 0.99
+
+
+def test_bf16_head_training_is_deterministic_and_exports_float32() -> None:
+    store = _tiny_store(5)
+    views = torch.arange(5)
+    recipe = Recipe(image_size=128, batch_size=4, channels=16, num_convs=1, epochs=3, min_steps=0, bf16=True)
+    one = train_head(store, views, 1, (8, 16, 32), recipe, 0, lambda *_: None).state_dict()
+    again = train_head(store, views, 1, (8, 16, 32), recipe, 0, lambda *_: None).state_dict()
+    plain = train_head(store, views, 1, (8, 16, 32), replace(recipe, bf16=False), 0, lambda *_: None).state_dict()
+    assert all(torch.equal(v, again[k]) for k, v in one.items())  # bit for bit
+    assert all(v.dtype == plain[k].dtype and v.is_contiguous() for k, v in one.items())
+    assert any(not torch.equal(v, plain[k]) for k, v in one.items())  # it did train in bf16
 
 
 # --------------------------------------------------------------------------- real training

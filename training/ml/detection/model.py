@@ -12,6 +12,7 @@ shapes never change between iterations (free shapes cost ~30 s per new shape on 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -101,27 +102,54 @@ class DetectionHead(nn.Module):
         assert self.cls_logits.bias is not None
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - 0.01) / 0.01))  # FCOS prior p = 0.01
 
-    def forward(self, feats: list[Tensor] | tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, feats: list[Tensor] | tuple[Tensor, ...], *, bf16: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Map (C3, C4, C5) to flattened outputs over all locations of all levels.
+
+        Args:
+            feats: the trunk's (C3, C4, C5).
+            bf16: run the FPN's and the towers' convolutions in bfloat16 (training on a CPU that multiplies
+                bf16 natively, ``Recipe.bf16``); GroupNorm, the prediction convolutions and exp() stay float32,
+                as do the weights and the outputs.
 
         Returns:
             cls_logits (N, L, K), ltrb distances in input pixels (N, L, 4), centerness logits (N, L).
         """
-        lat = [conv(f.float()) for conv, f in zip(self.lateral, feats[self.first_stage :], strict=True)]
-        for i in range(len(lat) - 1, 0, -1):
-            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
-        pyramid = [conv(x) for conv, x in zip(self.smooth, lat, strict=True)]
-        pyramid.append(self.p6(F.relu(pyramid[-1])))
+        # No autocast weight cache: it is shared by the training's shard threads, and one thread leaving autocast
+        # empties it under the other, whose gradients then add up in another order (measured: not bit for bit).
+        lower = torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False) if bf16 else contextlib.nullcontext()
+        with lower:
+            lat = [conv(f.float()) for conv, f in zip(self.lateral, feats[self.first_stage :], strict=True)]
+            for i in range(len(lat) - 1, 0, -1):
+                lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:], mode="nearest")
+            pyramid = [conv(x) for conv, x in zip(self.smooth, lat, strict=True)]
+            pyramid.append(self.p6(F.relu(pyramid[-1])))
+            towers = [(_tower(self.cls_tower, p, bf16), _tower(self.reg_tower, p, bf16)) for p in pyramid]
         cls_out, reg_out, ctr_out = [], [], []
-        for level, p in enumerate(pyramid):
-            c = self.cls_tower(p)
-            r = self.reg_tower(p)
-            n = p.shape[0]
+        for level, (c, r) in enumerate(towers):
+            if bf16:
+                c, r = c.float(), r.float()
+            n = c.shape[0]
             cls_out.append(self.cls_logits(c).flatten(2).transpose(1, 2))
             dist = torch.exp((self.scales[level] * self.bbox_pred(r)).clamp(max=8.0)) * self.strides[level]
             reg_out.append(dist.flatten(2).transpose(1, 2))
             ctr_out.append(self.centerness(r).reshape(n, -1))
         return torch.cat(cls_out, 1), torch.cat(reg_out, 1), torch.cat(ctr_out, 1)
+
+
+def _tower(tower: nn.Sequential, x: Tensor, bf16: bool) -> Tensor:
+    """A tower's layers on ``x``; under ``bf16`` its GroupNorms run in float32 (measured: bf16 statistics cost
+    raccoon's mAP, README "Detection quick training")."""
+    if not bf16:
+        return tower(x)  # type: ignore[no-any-return]
+    for layer in tower:
+        if isinstance(layer, nn.GroupNorm):
+            with torch.autocast("cpu", enabled=False):
+                x = layer(x.float())
+        else:
+            x = layer(x)
+    return x
 
 
 class Detector(nn.Module):
