@@ -16,7 +16,8 @@ of each). mAP@0.5 is the product's own (``training.ml.metrics``) on the test ima
 Variants: ``before`` is the recipe quick training used before the small-object work (P4-P6 at 320 px, plain
 FCOS assignment); ``auto`` is what the product now chooses by itself (``detection.head.auto_recipe``: on this set
 P3-P6 at 320 px, i.e. ``p3``; on raccoon and the quickstart ``before``); the others add one change at a time
-(``p3@448``: Products on Shelves' input size). Also prints the share of ground-truth boxes that get no positive
+(``p3@448``: Products on Shelves' input size; ``auto-fp32``: auto with a float32 head, where the CPU would train
+its convolutions in bf16). Also prints the share of ground-truth boxes that get no positive
 location in the un-augmented training view (what the head can never learn to find), and the mAP@0.5 of a
 SAHI-style tiled prediction (``tiled_detect``: whole image + 2x2 tiles, merged by NMS) of the same model.
 """
@@ -53,6 +54,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "p3+assign": {"strides": (8, 16, 32, 64), "assignment": "fcos+nearest"},
     "p3@448": {"strides": (8, 16, 32, 64), "assignment": "fcos", "image_size": 448},
     "auto": None,
+    "auto-fp32": {"bf16": False},  # auto's recipe with a float32 head where auto trains it in bf16 (Recipe.bf16)
 }
 
 

@@ -4,6 +4,7 @@ later check gives way to a training queued behind it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,9 @@ def _a_check_gives_way_to_a_training_queued_behind_it(owner, project, worker) ->
 
     with transaction.atomic():  # both rows exist before either task is sent: the check's message goes first
         run = datahealth_queue(project=project, requested_by=owner)
+        # The embedded broker orders messages by their millisecond, then by a random id: two sent within one
+        # millisecond could swap, and the training would simply run first (nothing to give way to).
+        transaction.on_commit(lambda: time.sleep(0.005))
         iteration = iteration_queue(project=project, requested_by=owner, force=True)
 
     def done() -> DataHealthRun | None:

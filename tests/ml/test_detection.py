@@ -606,7 +606,8 @@ def test_advanced_reported_figures_are_judged_by_a_choice_made_on_the_other_half
 
 def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     manifest = _raccoon_manifest([f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)])
-    recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1)
+    recipe = Recipe(image_size=128, views_per_image=2, epochs=3, min_steps=0, batch_size=8, channels=16, num_convs=1,
+                    bf16=True)  # the quick heads in bf16, fine-tuned on in float32
     config = TrainConfig(seed=1, image_size=128, kfold=2, mode="advanced", budget_seconds=30)
     seen: list[tuple[float, str]] = []
     m = train_detector(manifest, config, tmp_path, recipe=recipe, progress=lambda f, s: seen.append((f, s))).metrics
@@ -614,6 +615,7 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     assert sorted(v["id"] for v in m["validation_predictions"]) == sorted(s.id for s in manifest.samples)
     assert m["mode"] == "advanced" and m["mode_delivered"] in ("quick", "advanced")
     assert len(m["finetune"]["steps"]) == 2 and any("Advanced" in n for n in m["notes"])
+    assert m["recipe"]["bf16"] is True and any("bfloat16" in n for n in m["notes"])
     better = max(("quick", "advanced"), key=lambda k: (m["comparison"][k]["map"], k == "quick"))
     assert m["comparison"]["images"] == 4 and m["mode_delivered"] == better  # ties go to quick
     nested = m["comparison"]["nested"]  # the reported figures: each half judged by the other half's choice
