@@ -332,13 +332,18 @@ def test_a_continued_head_starts_from_the_given_weights_and_leaves_them_alone() 
     assert continued_steps(75, recipe) == 27 and continued_steps(1, recipe) == 1
 
 
-def test_shards_of_a_batch_add_up_to_the_batch_loss_and_gradient() -> None:
+def _head_and_batch(num_classes: int, num_convs: int) -> tuple[DetectionHead, list[torch.Tensor], torch.Tensor,
+                                                                  torch.Tensor, torch.Tensor]:
+    """A seeded 16-channel head and a batch of 8 tiny views: (head, feats, labels, ltrb, points)."""
     store = _tiny_store(8)
-    points, _, _ = locations(128)
     torch.manual_seed(0)
-    head = DetectionHead((8, 16, 32), 1, channels=16, num_convs=1)
+    head = DetectionHead((8, 16, 32), num_classes, channels=16, num_convs=num_convs)
     feats = [f.float() if f.numel() else f for f in store.feats]
-    labels, ltrb = store.labels.long(), store.ltrb
+    return head, feats, store.labels.long(), store.ltrb, locations(128)[0]
+
+
+def test_shards_of_a_batch_add_up_to_the_batch_loss_and_gradient() -> None:
+    head, feats, labels, ltrb, points = _head_and_batch(1, 1)
     whole = fcos_loss(head(feats), labels, ltrb, points)
     whole.backward()  # type: ignore[no-untyped-call]
     expected = [p.grad.clone() for p in head.parameters()]  # type: ignore[union-attr]
@@ -370,11 +375,7 @@ def test_sharded_head_training_is_deterministic_and_follows_the_one_thread_train
 
 
 def test_a_bf16_head_convolves_in_bf16_and_normalises_predicts_and_answers_in_float32() -> None:
-    store = _tiny_store(8)
-    points, _, _ = locations(128)
-    torch.manual_seed(0)
-    head = DetectionHead((8, 16, 32), 2, channels=16, num_convs=2)
-    feats = [f.float() if f.numel() else f for f in store.feats]
+    head, feats, labels, ltrb, points = _head_and_batch(2, 2)
     seen: dict[str, list[torch.dtype]] = {}
 
     def watch(name: str) -> Any:
@@ -383,7 +384,6 @@ def test_a_bf16_head_convolves_in_bf16_and_normalises_predicts_and_answers_in_fl
     hooks = [head.cls_tower[0].register_forward_hook(watch("tower conv")),
              head.cls_tower[1].register_forward_hook(watch("groupnorm")),
              head.cls_logits.register_forward_hook(watch("prediction conv"))]
-    labels, ltrb = store.labels.long(), store.ltrb
     expected = head(feats)
     fcos_loss(expected, labels, ltrb, points).backward()  # type: ignore[no-untyped-call]
     grads = [p.grad.clone() for p in head.parameters()]  # type: ignore[union-attr]
