@@ -83,10 +83,11 @@ def cores() -> int:
 
 
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16, which every AMX CPU also has), where a
-    bf16 convolution is faster than a float32 one; elsewhere torch would emulate it, slower."""
+    """Whether this CPU multiplies bfloat16 matrices natively, in AMX tiles (Sapphire Rapids and later), where a bf16
+    convolution is faster than a float32 one. AVX-512 BF16 alone is not enough: with oneDNN held to it
+    (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16) a detection head step took 67 ms in bf16 against 48 ms in float32."""
     try:
-        return bool(torch.cpu._is_avx512_bf16_supported())
+        return bool(torch.cpu._is_avx512_bf16_supported() and torch.cpu._is_amx_tile_supported())
     except AttributeError:  # another torch build
         return False
 

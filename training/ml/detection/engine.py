@@ -269,7 +269,7 @@ def train_detector(
             f"({recipe.epochs}+ epochs, at least {recipe.min_steps} steps, over {per} views per image)."
         )
     if recipe.bf16:
-        notes.append("The head's convolutions trained in bfloat16, which this CPU multiplies natively; the model "
+        notes.append("The head's convolutions trained in bfloat16, which this CPU multiplies natively (AMX); the model "
                      "and its predictions are float32.")
     tracker.start("save", "exporting the detector to ONNX")
     artifact = _save(job, head, delivered, evaluation, work / "model")
