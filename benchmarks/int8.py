@@ -11,7 +11,9 @@ held-out part: top-1 agreement with fp32, mAP of both, and the fp32 / int8 laten
 Detection: raccoon and the Azure quickstart's forks / scissors boxes, seeded 70/30 splits: trains the compact
 detection domain's detector (EfficientNet-Lite0 FCOS at 320 px, quick) on the training part and exports it as a
 compact domain's ONNX zip is built (training.ml.export_onnx with the training part as int8 calibration); prints the
-zip's int8 section on the held-out part: box mAP@0.5 of both models, agreement of their most probable box, latency.
+zip's int8 section on the held-out part: box mAP@0.5 of both models, agreement of their most probable box, latency,
+and the int8 model's input size ("input": the fp32 model's -> the int8 model's, the smallest tried whose boxes stayed
+within the bar; training.ml.quantize.SMALLER_INPUTS).
 
 Latency: each image's fastest of ``--rounds`` back-to-back passes (other jobs on a shared machine only ever add
 time), for each ``--threads`` count (1 = one core; 0 = onnxruntime's default, one thread per physical core).
@@ -117,7 +119,9 @@ def detection(work: Path, threads: list[int], rounds: int) -> list[dict[str, Any
             int8 = report["int8"] if n == report["int8"]["threads"] and rounds == 3 else int8_report(
                 folder / "export" / "model.onnx", folder / "export" / "model_int8.onnx", images,
                 tags=manifest.tags, image_size=size, truth=truth, threads=n, rounds=rounds, task="detection")
-            rows.append({"set": name, "train": len(train), "held_out": len(held), "export_s": seconds, **int8})
+            rows.append({"set": name, "train": len(train), "held_out": len(held), "export_s": seconds,
+                         "input": f"{size}->{report['int8']['image_size']}", "candidates": report["int8"]["candidates"],
+                         **int8})
     return rows
 
 
@@ -145,10 +149,11 @@ def main() -> None:
     print(json.dumps(rows, indent=1))
     print(f"\nCPU VNNI: {rows[0]['cpu_vnni']}; each image's fastest of {args.rounds} passes; bar: classification "
           f"top-1 agreement >= 0.99, mAP within 1 point, >= 1.8x fp32's speed (detection: box mAP@0.5 and speed)")
-    print(f"{'task':<15}{'set':<20}{'held':>5}{'thr':>4}{'agree':>7}{'mAP fp32':>9}{'mAP int8':>9}{'fp32 ms':>8}"
-          f"{'int8 ms':>8}{'speed-up':>9}  meets bar")
+    print(f"{'task':<15}{'set':<20}{'held':>5}{'input':>9}{'thr':>4}{'agree':>7}{'mAP fp32':>9}{'mAP int8':>9}"
+          f"{'fp32 ms':>8}{'int8 ms':>8}{'speed-up':>9}  meets bar")
     for r in rows:
-        print(f"{r['task']:<15}{r['set']:<20}{r['held_out']:>5}{r['threads']:>4}{r['top1_agreement']:>7.3f}"
+        print(f"{r['task']:<15}{r['set']:<20}{r['held_out']:>5}{r.get('input', '224'):>9}{r['threads']:>4}"
+              f"{r['top1_agreement']:>7.3f}"
               f"{r['fp32_map']:>9.4f}{r['int8_map']:>9.4f}{r['fp32_ms_per_image']:>8.1f}{r['int8_ms_per_image']:>8.1f}"
               f"{r['speedup']:>8.2f}x  {r['meets_bar']}")
 

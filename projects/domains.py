@@ -67,7 +67,8 @@ _COMPACT = ("Compact: EfficientNet-Lite0 at 224 px, exported to every platform; 
             "point of mAP and runs faster (about 1.8x on a CPU with VNNI).")
 
 _COMPACT_DETECTION = ("Compact: EfficientNet-Lite0 detector at 320 px, exported to every platform; the ONNX export "
-                      "also holds an int8 model (static quantisation calibrated on the training images).")
+                      "also holds an int8 model (static quantisation calibrated on the training images), at 256 or "
+                      "288 px where its boxes on the validation images stay within 1 point of mAP.")
 
 DOMAINS: tuple[Domain, ...] = (
     Domain(UUID("ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"), "General", CLASSIFICATION, "lite0",

@@ -295,13 +295,31 @@ def test_coreml_export_is_a_valid_core_ml_program_converted_from_the_served_mode
     assert arr.shape == (size, size, 3) and arr.dtype.name == "uint8"
 
 
-def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detector: str, tmp_path: Path) -> None:
+def _resized_to(model: Path) -> int:
+    """The side a detector graph resizes its input image to (its first Resize's sizes: the image's leading dims, then
+    the constant [side, side])."""
+    import onnx
+
+    graph = onnx.load(str(model)).graph
+    values = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    values.update({n.output[0]: onnx.numpy_helper.to_array(a.t) for n in graph.node if n.op_type == "Constant"
+                   for a in n.attribute if a.name == "value"})
+    producer = {o: n for n in graph.node for o in n.output}
+    resize = next(n for n in graph.node if n.op_type == "Resize")
+    sides = [values[i] for i in producer[resize.input[3]].input if i in values]
+    assert len(sides) == 1 and sides[0].tolist()[0] == sides[0].tolist()[1], sides
+    return int(sides[0][0])
+
+
+def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detector: str, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The detector's int8 model: backbone, pyramid and towers int8; pre-processing, prediction convs, box decoding
     and NMS fp32; the report has the box mAP@0.5 of both models and their speed; predict.py --int8 runs it."""
     import onnx
 
     from tests.predictions.builders import DETECTION
     from training.ml.export import export_onnx
+    from training.ml.quantize import accurate_smaller, detector_input_sizes
 
     manifest = json.loads((DETECTION / "manifest.json").read_text())["images"]
     rels = list(manifest)
@@ -330,6 +348,24 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     assert int8["meets_bar"] == (int8["map_delta"] >= -0.01 and int8["speedup"] >= 1.8)
     assert json.loads((tmp_path / "parity.json").read_text())["int8"]["images"] == 4
     assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
+    # Its input: the smallest tried whose boxes stay within the bar, else the detector's own; the graph resizes to it.
+    tried = [c["image_size"] for c in int8["candidates"]]
+    assert tried == detector_input_sizes(128)[:len(tried)] and tried[-1] == int8["image_size"], int8["candidates"]
+    assert detector_input_sizes(128) == [96, 128] and detector_input_sizes(320) == [256, 288, 320]
+    assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
+    assert all(not accurate_smaller(c) for c in int8["candidates"][:-1])
+    assert int8["image_size"] == 128 or accurate_smaller(int8), int8
+    assert int8["fp32_image_size"] == 128 and json.loads((tmp_path / "metadata.json").read_text())["int8"][
+        "image_size"] == int8["image_size"]
+    assert _resized_to(tmp_path / "model_int8.onnx") == int8["image_size"]
+    assert _resized_to(tmp_path / "model.onnx") == 128
+    assert not (tmp_path / "model_int8_fp32.onnx").exists()  # a smaller input's fp32 graph is not left behind
+    # Where the smaller input loses boxes, the next size is tried, and the detector's own size is always taken.
+    monkeypatch.setattr("training.ml.quantize.MAX_MAP_DROP", -2.0)  # no int8 model may stand in at a smaller input
+    strict = export_onnx(detector, tmp_path / "strict", validation_images=images,
+                         int8_calibration=[DETECTION / rel for rel in rels[::4]], truth=truth)["int8"]
+    assert [(c["image_size"], c["taken"]) for c in strict["candidates"]] == [(96, False), (128, True)], strict
+    assert strict["image_size"] == 128 == _resized_to(tmp_path / "strict" / "model_int8.onnx")
     offline = _isolated(tmp_path / "predict.py", "--int8", *map(str, images))
     assert [row["image"] for row in offline] == list(map(str, images))
     for row in offline:

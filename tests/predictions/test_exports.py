@@ -199,6 +199,12 @@ def test_a_compact_detection_export_holds_the_int8_model_with_its_box_map(
     assert int8["task"] == "detection" and int8["images"] == 6, int8
     assert 0 <= int8["fp32_map"] <= 1 and 0 <= int8["int8_map"] <= 1 and int8["speedup"] > 0, int8
     assert Export.objects.get(id=export.id).parity["int8_meets_bar"] is int8["meets_bar"]
+    # Its input size: the smallest tried whose boxes stayed within the bar; the export card says so when smaller.
+    assert int8["candidates"][-1]["image_size"] == int8["image_size"] <= int8["fp32_image_size"], int8
+    card = owner_client.get(reverse("predictions:iteration-export", args=[iteration.id])).content.decode()
+    smaller = int8["image_size"] < int8["fp32_image_size"]
+    assert Export.objects.get(id=export.id).parity.get("int8_image_size") == (int8["image_size"] if smaller else None)
+    assert (f"int8 model ({int8['image_size']} px input): top-1 agreement" in card) is smaller
     files = [p for p, _ in _validation_files(iteration, tmp_path)]
     done = subprocess.run([sys.executable, "-I", str(folder / "predict.py"), "--int8", *map(str, files)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)

@@ -238,7 +238,7 @@ def export_onnx(
         (Path(out_dir) / "predict.py").write_text(standalone_predict("detection"))
         if int8_calibration and opset in (None, DEFAULT_OPSET):
             images = list(validation_images) or [p for p in metadata.get("validation_images", ()) if Path(p).exists()]
-            _add_int8(Path(out_dir), "detection", int8_calibration, images, metadata, truth, report)
+            _add_int8(Path(out_dir), "detection", int8_calibration, images, metadata, truth, report, artifact=src)
             (Path(out_dir) / "parity.json").write_text(json.dumps(report, indent=1))
         return report
     from training.ml.predict import Predictor
@@ -287,29 +287,68 @@ def export_onnx(
         "per_image": per_image,
     }
     if int8_calibration and opset in (None, DEFAULT_OPSET):
-        _add_int8(out, "classification", int8_calibration, images, metadata, truth, report)
+        _add_int8(out, "classification", int8_calibration, images, metadata, truth, report, artifact=src)
     (out / "parity.json").write_text(json.dumps(report, indent=1))
     logger.info("exported %s to %s (parity max |dp| %.2e on %d images)", src, out, worst, len(per_image))
     return report
 
 
 def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: Sequence[str | Path],
-              metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None, report: dict[str, Any]) -> None:
-    """model_int8.onnx next to ``out``'s model.onnx (training.ml.quantize), its figures as ``report["int8"]`` and
-    an "int8" entry in metadata.json."""
-    from training.ml.quantize import QUANTISATION, int8_report, quantize_classifier, quantize_detector
+              metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None, report: dict[str, Any], *,
+              artifact: Path) -> None:
+    """model_int8.onnx next to ``out``'s model.onnx (training.ml.quantize), exported from ``artifact``, its figures
+    as ``report["int8"]`` and an "int8" entry in metadata.json."""
+    from training.ml.quantize import QUANTISATION, int8_report, quantize_classifier
 
     size, draft = int(metadata["image_size"]), draft_factor(metadata)
     if task == "detection":
-        quantize_detector(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration, image_size=size)
+        report["int8"] = _int8_detector(out, artifact, calibration, images, metadata, truth)
     else:
         quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration,
                             image_size=size, draft=draft)
-    report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                 image_size=size, truth=truth, task=task, draft=draft)
+        report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                     image_size=size, truth=truth, task=task, draft=draft)
     meta = json.loads((out / "metadata.json").read_text())
     meta["int8"] = {"file": "model_int8.onnx", "meets_bar": report["int8"]["meets_bar"],
+                    "image_size": report["int8"].get("image_size", size),
                     "quantisation": QUANTISATION.format(
                         neck=", feature pyramid and towers" if task == "detection" else "",
                         rest=", prediction convs, box decoding and NMS" if task == "detection" else " and head")}
     (out / "metadata.json").write_text(json.dumps(meta, indent=1))
+
+
+def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path], images: Sequence[str | Path],
+                   metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None) -> dict[str, Any]:
+    """``out``/model_int8.onnx of the compact detector ``artifact`` exported to ``out``, and its int8_report against
+    model.onnx: at the smallest input of ``quantize.detector_input_sizes`` whose answers on the validation images
+    stay as accurate as the bar asks (``quantize.accurate_smaller``; only with their boxes, ``truth``), else at the
+    detector's own size. The report adds that ``image_size``, model.onnx's (``fp32_image_size``) and every size tried
+    (``candidates``)."""
+    from training.ml.detection.export import write_graph
+    from training.ml.detection.predict import load_detector
+    from training.ml.quantize import accurate_smaller, detector_input_sizes, int8_report, quantize_detector
+
+    size = int(metadata["image_size"])
+    max_detections = int(json.loads((out / "metadata.json").read_text())["postprocessing_in_graph"]["max_detections"])
+    detector = None
+    candidates: list[dict[str, Any]] = []
+    graph = out / "model_int8_fp32.onnx"  # a smaller input's fp32 graph, quantised, then deleted
+    try:
+        for input_size in detector_input_sizes(size) if truth else [size]:
+            source = out / "model.onnx"
+            if input_size != size:
+                if detector is None:
+                    detector = load_detector(artifact)[0]
+                write_graph(detector, graph, image_size=input_size, max_detections=max_detections)
+                source = graph
+            quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration, image_size=input_size)
+            result = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                 image_size=size, truth=truth, task="detection")
+            taken = input_size == size or accurate_smaller(result)
+            candidates.append({"image_size": input_size, "taken": taken, **{
+                k: result.get(k) for k in ("top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup")}})
+            if taken:
+                return {**result, "image_size": input_size, "fp32_image_size": size, "candidates": candidates}
+    finally:
+        graph.unlink(missing_ok=True)
+    raise AssertionError("the detector's own size is always taken")  # pragma: no cover

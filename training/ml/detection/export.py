@@ -57,6 +57,27 @@ class EndToEnd(nn.Module):
         return decode(self.detector(x), points, self.image_size, max_detections=self.max_detections)
 
 
+def write_graph(detector: Detector, path: Path, *, image_size: int, max_detections: int = MAX_DETECTIONS,
+                opset: int | None = None) -> int:
+    """Trace ``detector`` as the end-to-end graph (:class:`EndToEnd`) resizing images to ``image_size`` into
+    ``path``; returns its opset (default EXPORT_OPSET)."""
+    from training.ml.runtime import EXPORT_OPSET, export_torch
+
+    opset = opset or EXPORT_OPSET
+    model = EndToEnd(detector, image_size, detections_cap(max_detections)).eval()
+    example = torch.zeros(image_size + 37, image_size + 91, 3, dtype=torch.uint8)
+    export_torch(
+        model,
+        (example,),
+        path,
+        opset=opset,
+        input_names=["image"],
+        output_names=["boxes", "scores", "labels"],
+        dynamic_axes={"image": {0: "height", 1: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}, "labels": {0: "n"}},
+    )
+    return opset
+
+
 def export_detector_onnx(
     artifact_path: str | Path, out_dir: str | Path, *, validation_images: Sequence[Any] = (), opset: int | None = None,
     max_detections: int = MAX_DETECTIONS,
@@ -77,25 +98,14 @@ def export_detector_onnx(
         The parity report (also in parity.json).
     """
     from training.ml.detection.predict import DetectionPredictor, load_detector
-    from training.ml.runtime import EXPORT_OPSET, export_torch, make_session
+    from training.ml.runtime import make_session
 
-    opset = opset or EXPORT_OPSET
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     detector, meta = load_detector(artifact_path)
     size = int(meta["image_size"])
     max_detections = detections_cap(max_detections)
-    model = EndToEnd(detector, size, max_detections).eval()
-    example = torch.zeros(size + 37, size + 91, 3, dtype=torch.uint8)
-    export_torch(
-        model,
-        (example,),
-        out / MODEL_FILE,
-        opset=opset,
-        input_names=["image"],
-        output_names=["boxes", "scores", "labels"],
-        dynamic_axes={"image": {0: "height", 1: "width"}, "boxes": {0: "n"}, "scores": {0: "n"}, "labels": {0: "n"}},
-    )
+    opset = write_graph(detector, out / MODEL_FILE, image_size=size, max_detections=max_detections, opset=opset)
     (out / "labels.txt").write_text("".join(f"{t}\n" for t in meta["tags"]))
     export_meta = {
         "task": "detection",
