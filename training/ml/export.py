@@ -341,7 +341,8 @@ def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path],
                     detector = load_detector(artifact)[0]
                 write_graph(detector, graph, image_size=input_size, max_detections=max_detections)
                 source = graph
-            quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration, image_size=input_size)
+            # calibrated on images decoded as predict.py decodes them for model.onnx (by its size)
+            quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration, image_size=size)
             result = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
                                  image_size=size, truth=truth, task="detection")
             taken = input_size == size or accurate_smaller(result)
