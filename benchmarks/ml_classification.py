@@ -24,7 +24,8 @@ behind ``embeddings.views_for``. For hymenoptera and its "wide" and "small" vari
 ``--frozen-features``: the frozen-feature path's options on the hard sets (issue #15's "small, hard data"): for
 hymenoptera, "wide" and "small", accuracy of the linear head (one view) on 10 seeded stratified 70/30 splits with
 Lite0 at 224 px (General), Lite0 at 256 / 288 / 320 px, Lite2 at 260 px, and concatenations (Lite0 224 + 320,
-Lite0 + Lite2, centre crop + whole frame), with each embedding's cold time for the 200 images.
+Lite0 + Lite2, centre crop + whole frame) and the whole frame alone at 224 and 288 px, with each embedding's cold
+time for the 200 images.
 
 ``--advanced-sets``: quick against advanced training (issue #15's "advanced training that earns its name") on
 hymenoptera and its "wide" and "small" variants. For each seed, 30 % of the set is put aside as test images; both
@@ -211,11 +212,13 @@ def frozen_features(threads: int | None) -> None:
                  "l0@288": Embedder("lite0", 288, base / "cache", threads=threads),
                  "l0@320": Embedder("lite0", 320, base / "cache", threads=threads),
                  "l2@260": Embedder("lite2", None, base / "cache", threads=threads),
-                 "l0@224 whole": Embedder("lite0", None, base / "cache", threads=threads, framing="whole")}
+                 "l0@224 whole": Embedder("lite0", None, base / "cache", threads=threads, framing="whole"),
+                 "l0@288 whole": Embedder("lite0", 288, base / "cache", threads=threads, framing="whole")}
     combos = {"Lite0 224 (General)": ["l0@224"], "Lite0 256": ["l0@256"], "Lite0 288": ["l0@288"],
               "Lite0 320 (Retail)": ["l0@320"], "Lite2 260 (General [A1])": ["l2@260"],
               "Lite0 224 + 320": ["l0@224", "l0@320"], "Lite0 + Lite2": ["l0@224", "l2@260"],
-              "centre + whole (Landmarks)": ["l0@224", "l0@224 whole"]}
+              "centre + whole (Landmarks)": ["l0@224", "l0@224 whole"], "whole frame": ["l0@224 whole"],
+              "whole frame, 288": ["l0@288 whole"]}
     table: dict[str, list[float]] = {c: [] for c in combos}
     seconds: dict[str, float] = dict.fromkeys(embedders, 0.0)
     for manifest in sets.values():
