@@ -94,3 +94,26 @@ def test_the_server_runs_int8_where_it_agrees_as_the_bar_asks_and_is_faster(repo
     from training.ml import quantize
 
     assert quantize.served(report) is served
+
+
+@pytest.mark.parametrize(("report", "accurate"), [
+    ({"top1_agreement": 1.0, "map_delta": 0.0}, True),
+    ({"top1_agreement": 1.0, "map_delta": -0.0064}, True),  # within the bar's point of mAP
+    ({"top1_agreement": 1.0, "map_delta": -0.031}, False),  # raccoon seed 5 at 288 px
+    ({"top1_agreement": 59 / 60, "map_delta": -0.0064}, False),  # raccoon seed 7: one top box of 60 moved
+    ({"top1_agreement": 1.0}, False),  # no validation boxes, no mAP: it may not shrink
+    ({"top1_agreement": None, "map_delta": 0.0}, False),  # no images measured
+])
+def test_a_smaller_int8_detector_input_must_keep_the_boxes(report: dict[str, object], accurate: bool) -> None:
+    from training.ml import quantize
+
+    assert quantize.accurate_smaller(report) is accurate
+
+
+def test_the_smaller_int8_detector_inputs_are_tried_smallest_first_on_a_32_px_grid() -> None:
+    from training.ml.quantize import detector_input_sizes
+
+    assert detector_input_sizes(320) == [256, 288, 320]
+    assert detector_input_sizes(448) == [352, 416, 448]  # Products on Shelves
+    assert detector_input_sizes(128) == [96, 128]  # 0.9 x 128 rounds to 128 itself
+    assert detector_input_sizes(64) == [64]  # nothing smaller on the grid
