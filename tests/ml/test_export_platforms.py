@@ -233,15 +233,17 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     int8 = report["int8"]
     graph = onnx.load(str(tmp_path / "model_int8.onnx")).graph
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
-    # Only the backbone is int8: the stem conv and the head read fp32 weights; 1x1 convs have 7-bit weights (no
-    # VPMADDUBSW saturation on CPUs without VNNI), depthwise ones the full 8 bits.
+    # Only the backbone after its first block is int8: the stem, the first block (its depthwise conv and projection)
+    # and the head read fp32 weights; 1x1 convs have 7-bit weights (no VPMADDUBSW saturation on CPUs without VNNI),
+    # depthwise ones the full 8 bits.
     weights = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    assert weights[convs[0].input[1]].dtype == np.float32
+    assert [weights[c.input[1]].dtype for c in convs[:3]] == [np.float32] * 3, [c.name for c in convs[:3]]
+    assert "blocks.0/depthwise" in convs[1].name and "blocks.0/project" in convs[2].name, [c.name for c in convs[:3]]
     assert weights[next(n for n in graph.node if "embedding" in n.input).input[1]].dtype == np.float32
     producer = {o: n for n in graph.node for o in n.output}
     quantised = {"1x1": [], "depthwise": []}
-    for conv in convs[1:]:
+    for conv in convs[3:]:
         w = weights[producer[conv.input[1]].input[0]]
         quantised["depthwise" if w.shape[1] == 1 else "1x1"].append(int(np.abs(w.astype(np.int32)).max()))
     assert quantised["1x1"] and max(quantised["1x1"]) <= 64 and min(quantised["depthwise"]) == 127, quantised
@@ -339,6 +341,7 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     assert any("blocks" in n for n in int8_convs) and any("tower" in n for n in int8_convs), int8_convs
     outputs = ("cls_logits", "bbox_pred", "centerness")
     assert "stem" in fp32_convs[0] and not any(k in n for n in int8_convs for k in outputs), int8_convs
+    assert all("blocks.0/" in n for n in fp32_convs[1:3]) and not any("blocks.0/" in n for n in int8_convs), fp32_convs
     assert sum(any(k in n for k in outputs) for n in fp32_convs) == 3 * 4, fp32_convs  # 4 levels (8, 16, 32, 64)
     assert "Resize" in {n.op_type for n in graph.node}  # the pre-processing, fp32
     assert int8["task"] == "detection" and int8["images"] == 4, int8

@@ -45,7 +45,7 @@ def test_bias_correction_centres_the_int8_embedding_and_changes_only_quantised_b
     assert shift["corrected"] < 0.8 * shift["plain"], shift
 
     # The same int8 weights (but where onnxruntime widens a channel's scale so that its bias fits int32); the
-    # quantised convs' biases moved, the stem's (fp32) did not.
+    # quantised convs' biases moved, those of the stem and the first block (fp32) did not.
     plain_convs, corrected_convs = _convs(plain), _convs(corrected)
     assert plain_convs.keys() == corrected_convs.keys()
     same = total = 0
@@ -55,9 +55,9 @@ def test_bias_correction_centres_the_int8_embedding_and_changes_only_quantised_b
         total += w.size
         moved.append(not np.allclose(bias, plain_convs[name][1], rtol=0, atol=1e-7))
     assert same / total >= 0.98, same / total
-    stem = next(iter(corrected_convs))
-    assert not moved[0] and corrected_convs[stem][0].dtype == np.float32, stem  # the stem: fp32, as trained
-    assert sum(moved) >= (len(moved) - 1) // 2, moved
+    first = list(corrected_convs)[:3]  # the stem, the first block's depthwise conv and its projection: fp32, as trained
+    assert not any(moved[:3]) and all(corrected_convs[n][0].dtype == np.float32 for n in first), first
+    assert sum(moved) >= (len(moved) - 3) // 2, moved
 
 
 def _convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -117,3 +117,24 @@ def test_the_smaller_int8_detector_inputs_are_tried_smallest_first_on_a_32_px_gr
     assert detector_input_sizes(448) == [352, 416, 448]  # Products on Shelves
     assert detector_input_sizes(128) == [96, 128]  # 0.9 x 128 rounds to 128 itself
     assert detector_input_sizes(64) == [64]  # nothing smaller on the grid
+
+
+def test_the_first_block_stays_fp32_up_to_the_conv_after_the_first_depthwise_one() -> None:
+    from onnx import helper
+
+    from training.ml.quantize import _first_block, _plan
+
+    def conv(name: str, src: str, group: int = 1) -> object:
+        return helper.make_node("Conv", [src, f"{name}.w"], [name], name=name, group=group)
+
+    relu = helper.make_node("Relu", ["stem"], ["stem_act"], name="stem_act")
+    depthwise = [conv("stem", "image"), relu, conv("dw0", "stem_act", group=32), conv("project0", "dw0"),
+                 conv("expand1", "project0"), conv("head", "expand1")]
+    assert _first_block(depthwise).name == "project0"
+    keep, overrides = _plan(helper.make_graph(depthwise, "g", [], []), lambda n: n.name == "head")
+    assert keep == ["stem", "stem_act", "dw0", "project0", "head"]  # expand1 alone is quantised, with 7-bit weights
+    assert list(overrides) == ["expand1.w"]
+    plain = [conv("stem", "image"), conv("conv1", "stem"), conv("conv2", "conv1")]
+    assert _first_block(plain).name == "stem"  # no depthwise conv: only the stem stays fp32
+    with pytest.raises(ValueError, match="no Conv"):
+        _first_block([relu])

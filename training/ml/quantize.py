@@ -3,15 +3,21 @@ detector's, calibrated on the training images, and the report that says whether 
 
 What is quantised, and why (measured on held-out images; see ``benchmarks/int8.py`` and README "Compact domains"):
 
-* Only the convolutional network between its stem and its output layer: a classifier's backbone up to the
+* Only the convolutional network between its first block and its output layer: a classifier's backbone up to the
   embedding; a detector's backbone, feature pyramid and towers up to its class / box / centerness convolutions.
-  The in-graph pre-processing (crop, antialiased Resize, normalisation), the stem convolution, the classifier's
-  linear head + softmax and the detector's prediction convs, box decoding and NMS stay fp32. The head acts on
-  *standardised* embeddings folded into its weights, so int8 head weights and logits flipped a third of the
-  fork/scissors answers; box distances go through exp(), which turns int8 rounding into pixels. A quantised stem
-  (the QLinearConv of a 3-channel image) measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms
-  per image for the whole classifier, 8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32
-  classifier's time and 17-34 % of the int8 one's (JPEGs decoded at 360-816 px).
+  The in-graph pre-processing (crop, antialiased Resize, normalisation), the stem convolution and the first block
+  (a depthwise conv and its projection; :func:`_first_block`), the classifier's linear head + softmax and the
+  detector's prediction convs, box decoding and NMS stay fp32. The head acts on *standardised* embeddings folded
+  into its weights, so int8 head weights and logits flipped a third of the fork/scissors answers; box distances go
+  through exp(), which turns int8 rounding into pixels. A quantised stem (the QLinearConv of a 3-channel image)
+  measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms per image for the whole classifier,
+  8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32
+  classifier's time and 17-34 % of the int8 one's (JPEGs decoded at 360-816 px). The first block's depthwise conv
+  (32 channels at 112 px in a classifier) ran slower in int8 than in fp32 on a Sapphire Rapids CPU (0.27 vs 0.19
+  ms), and after its projection the fp32 -> int8 boundary is half the stem's tensor (16 channels, not 32): kept
+  fp32, the classifiers' int8 speed-up there went from 1.68 / 1.71 / 1.70x to 1.71 / 1.79 / 1.73x (hymenoptera,
+  the quickstart's two sets), hymenoptera's largest probability difference from fp32 from 0.119 to 0.065, and
+  raccoon's int8 detector at 256 px lost 0.7 points of mAP instead of 3.5.
 * QDQ format (onnxruntime fuses it into QLinearConv / QLinearAdd at ORT_ENABLE_ALL; the QOperator format measured
   no faster, ORT_ENABLE_EXTENDED 1.3x slower), per-channel int8 weights, uint8 activations, MinMax calibration on
   up to CALIBRATION_IMAGES training images (Entropy and Percentile measured no better).
@@ -74,33 +80,48 @@ MIN_SPEEDUP = 1.8
 # size. Its convolutions then cost ~(fraction)^2; the fixed fp32 pre- and post-processing (the resize of the whole
 # photo, box decoding, NMS) does not shrink, and is what held the same-size int8 detector below 1.8x.
 SMALLER_INPUTS = (0.8, 0.9)
-QUANTISATION = ("onnxruntime static QDQ of the convolutional backbone{neck} (pre-processing, stem conv{rest} fp32): "
-                "per-channel int8 weights (7-bit in 1x1 convs), uint8 activations, MinMax calibration on training "
-                "images, bias correction of the weights' rounding")
+QUANTISATION = ("onnxruntime static QDQ of the convolutional backbone{neck} (pre-processing, stem, first "
+                "block{rest} fp32): per-channel int8 weights (7-bit in 1x1 convs), uint8 activations, MinMax "
+                "calibration on training images, bias correction of the weights' rounding")
+
+
+def _group(node: Any) -> int:
+    return next((a.i for a in node.attribute if a.name == "group"), 1)
 
 
 def _plan(graph: Any, stops: Callable[[Any], bool]) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
     """Names of the nodes to keep fp32 and the weight overrides (7-bit weights for every non-depthwise conv) of a
-    graph whose nodes all have names: quantised are the nodes fed, directly or not, by the stem (the first Conv),
-    up to the first ``stops`` node on each path; that node and everything it feeds stay fp32."""
+    graph whose nodes all have names: quantised are the nodes fed, directly or not, by the first block's last conv
+    (:func:`_first_block`), up to the first ``stops`` node on each path; that node and everything it feeds stay
+    fp32, as does everything before it."""
     nodes = list(graph.node)
-    convs = [n for n in nodes if n.op_type == "Conv"]
-    if not convs:
-        raise ValueError("no Conv in the graph")
-    stem = convs[0]  # nodes are topologically sorted: the first Conv is the stem
-    inside, after = set(stem.output), set[str]()
+    last = _first_block(nodes)
+    inside, after = set(last.output), set[str]()
     keep_fp32, overrides = [], {}
     for n in nodes:
-        if n is not stem and inside & set(n.input) and not after & set(n.input) and not stops(n):
+        if n is not last and inside & set(n.input) and not after & set(n.input) and not stops(n):
             inside |= set(n.output)
-            group = next((a.i for a in n.attribute if a.name == "group"), 1)
-            if n.op_type == "Conv" and group == 1:
+            if n.op_type == "Conv" and _group(n) == 1:
                 overrides[n.input[1]] = [{"reduce_range": True, "axis": 0}]
             continue
         keep_fp32.append(n.name)
-        if n is not stem and (stops(n) or after & set(n.input)):
+        if n is not last and (stops(n) or after & set(n.input)):
             after |= set(n.output)
     return keep_fp32, overrides
+
+
+def _first_block(nodes: Sequence[Any]) -> Any:
+    """The last conv of the network's first block, which stays fp32 with everything before it: the stem (the first
+    Conv; nodes are topologically sorted), the first depthwise conv and the conv after it (EfficientNet-Lite's
+    block 0: a 3x3 depthwise conv at half the input size and its 1x1 projection to 16 channels). In int8 that
+    depthwise conv ran slower than in fp32 (0.27 vs 0.19 ms on a Sapphire Rapids CPU, one thread), and the fp32 ->
+    int8 boundary after the projection is a tensor of half the stem's channels; see the module's docstring. A
+    network without a depthwise conv keeps only its stem fp32."""
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    if not convs:
+        raise ValueError("no Conv in the graph")
+    first = next((i for i, n in enumerate(convs) if _group(n) > 1), None)
+    return convs[first + 1] if first is not None and first + 1 < len(convs) else convs[0]
 
 
 def _dequantised_weights(graph: Any) -> dict[str, np.ndarray]:
@@ -152,7 +173,7 @@ def _correct_biases(prepared: Path, quantised: Path, arrays: Sequence[np.ndarray
         weights = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
         error = int8_weights[node.name] - weights  # (out, in / group, kh, kw)
         mean = means[node.input[0]]
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        group = _group(node)
         if group == 1:
             shift = np.einsum("oikl,i->o", error, mean)
         else:  # grouped (depthwise): output channel o reads its group's error.shape[1] input channels
@@ -167,8 +188,8 @@ def _correct_biases(prepared: Path, quantised: Path, arrays: Sequence[np.ndarray
 
 def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int, draft: int,
               stops: Callable[[Any], bool], check: Callable[[Any], bool]) -> None:
-    """The int8 (QDQ) copy of ``model`` (one input, "image": uint8 [H, W, 3]) in ``out``, quantised between its stem
-    and ``stops`` (see :func:`_plan`), calibrated on up to CALIBRATION_IMAGES of ``calibration_images``; with
+    """The int8 (QDQ) copy of ``model`` (one input, "image": uint8 [H, W, 3]) in ``out``, quantised between its first
+    block and ``stops`` (see :func:`_plan`), calibrated on up to CALIBRATION_IMAGES of ``calibration_images``; with
     BIAS_CORRECTION, quantised twice, the second time with biases corrected (:func:`_correct_biases`)."""
     import onnx
     from onnxruntime.quantization import (
@@ -220,7 +241,7 @@ def _quantize(model: Path, out: Path, *, calibration_images: Sequence[str | Path
 
 def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int,
                         draft: int = DRAFT_FACTOR) -> None:
-    """Write the int8 (QDQ) copy of a classifier's ``model`` to ``out``: its backbone between the stem and the
+    """Write the int8 (QDQ) copy of a classifier's ``model`` to ``out``: its backbone between the first block and the
     embedding quantised, calibrated on up to CALIBRATION_IMAGES images.
 
     Args:
@@ -239,8 +260,8 @@ def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[
 
 def quantize_detector(model: Path, out: Path, *, calibration_images: Sequence[str | Path], image_size: int) -> None:
     """Write the int8 (QDQ) copy of an exported detector (``training.ml.detection.export``: image -> boxes, scores,
-    labels) to ``out``: its backbone, feature pyramid and towers quantised; pre-processing, the stem conv, the
-    three prediction convs (class, box, centerness), box decoding and NMS fp32.
+    labels) to ``out``: its backbone, feature pyramid and towers quantised; pre-processing, the stem and first
+    block, the three prediction convs (class, box, centerness), box decoding and NMS fp32.
 
     Raises:
         ValueError: the graph is not a Tagsight detector.
