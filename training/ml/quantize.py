@@ -11,10 +11,10 @@ What is quantised, and why (measured on held-out images; see ``benchmarks/int8.p
   into its weights, so int8 head weights and logits flipped a third of the fork/scissors answers; box distances go
   through exp(), which turns int8 rounding into pixels. A quantised stem (the QLinearConv of a 3-channel image)
   measured slower than the fp32 one on an AVX-512 VNNI CPU (3.83 vs 3.45 ms per image for the whole classifier,
-  8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32
-  classifier's time and 17-34 % of the int8 one's (JPEGs decoded at 360-816 px). The first block's depthwise conv
-  (32 channels at 112 px in a classifier) ran slower in int8 than in fp32 on a Sapphire Rapids CPU (0.27 vs 0.19
-  ms), and after its projection the fp32 -> int8 boundary is half the stem's tensor (16 channels, not 32): kept
+  8-bit weights both). The fp32 pre-processing is 8-16 % of the fp32 classifier's time and 17-34 % of the int8
+  one's (JPEGs decoded at 360-816 px). The first block's depthwise conv (32 channels at 112 px in a classifier)
+  ran slower in int8 than in fp32 on a Sapphire Rapids CPU (0.27 vs 0.19 ms, one thread), and after its
+  projection the fp32 -> int8 boundary is half the stem's tensor (16 channels, not 32): with the first block kept
   fp32, the classifiers' int8 speed-up there went from 1.68 / 1.71 / 1.70x to 1.71 / 1.79 / 1.73x (hymenoptera,
   the quickstart's two sets), hymenoptera's largest probability difference from fp32 from 0.119 to 0.065, and
   raccoon's int8 detector at 256 px lost 0.7 points of mAP instead of 3.5.
@@ -86,6 +86,7 @@ QUANTISATION = ("onnxruntime static QDQ of the convolutional backbone{neck} (pre
 
 
 def _group(node: Any) -> int:
+    """A Conv node's ``group`` attribute (1 unless set; the channel count for a depthwise conv)."""
     return next((a.i for a in node.attribute if a.name == "group"), 1)
 
 
@@ -113,10 +114,8 @@ def _plan(graph: Any, stops: Callable[[Any], bool]) -> tuple[list[str], dict[str
 def _first_block(nodes: Sequence[Any]) -> Any:
     """The last conv of the network's first block, which stays fp32 with everything before it: the stem (the first
     Conv; nodes are topologically sorted), the first depthwise conv and the conv after it (EfficientNet-Lite's
-    block 0: a 3x3 depthwise conv at half the input size and its 1x1 projection to 16 channels). In int8 that
-    depthwise conv ran slower than in fp32 (0.27 vs 0.19 ms on a Sapphire Rapids CPU, one thread), and the fp32 ->
-    int8 boundary after the projection is a tensor of half the stem's channels; see the module's docstring. A
-    network without a depthwise conv keeps only its stem fp32."""
+    block 0: a 3x3 depthwise conv at half the input size and its 1x1 projection to 16 channels; why, in the
+    module's docstring). A network without a depthwise conv keeps only its stem fp32."""
     convs = [n for n in nodes if n.op_type == "Conv"]
     if not convs:
         raise ValueError("no Conv in the graph")
