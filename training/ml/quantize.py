@@ -17,7 +17,7 @@ What is quantised, and why (measured on held-out images; see ``benchmarks/int8.p
   projection the fp32 -> int8 boundary is half the stem's tensor (16 channels, not 32): with the first block kept
   fp32, the classifiers' int8 speed-up there went from 1.68 / 1.71 / 1.70x to 1.71 / 1.79 / 1.73x (hymenoptera,
   the quickstart's two sets), hymenoptera's largest probability difference from fp32 from 0.119 to 0.065, and
-  raccoon's int8 detector at 256 px lost 0.7 points of mAP instead of 3.5.
+  raccoon's int8 detector at 256 px (seed 0) lost 0.7 points of mAP instead of 3.5.
 * QDQ format (onnxruntime fuses it into QLinearConv / QLinearAdd at ORT_ENABLE_ALL; the QOperator format measured
   no faster, ORT_ENABLE_EXTENDED 1.3x slower), per-channel int8 weights, uint8 activations, MinMax calibration on
   up to CALIBRATION_IMAGES training images (Entropy and Percentile measured no better).
