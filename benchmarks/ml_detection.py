@@ -7,6 +7,7 @@ Predictor latency and ONNX export parity. Prints wall time and peak RSS per run.
     .venv/bin/python benchmarks/ml_detection.py azure --image-size 448   # Products on Shelves' input size
     .venv/bin/python benchmarks/ml_detection.py azure-small [--image-size 448]   # see small_objects()
     .venv/bin/python benchmarks/ml_detection.py raccoon --held-out --seed 0 [--backbone lite1] [--image-size 384]
+                                                [--mode advanced --budget 600]
 
 ``--held-out``: 30 % of the set (seeded by ``--seed``) is put aside; quick training runs on the rest (with its own
 validation split) and the delivered model is scored on the images put aside, which neither its training nor its
@@ -158,7 +159,7 @@ def run(dataset: str, mode: str, seed: int, budget: float, image_size: int | Non
     )
 
 
-def held_out(dataset: str, seed: int, backbone: str, image_size: int | None) -> None:
+def held_out(dataset: str, seed: int, backbone: str, image_size: int | None, mode: str, budget: float) -> None:
     """The ``--held-out`` figures (see the module docstring)."""
     import dataclasses
     import random
@@ -183,7 +184,8 @@ def held_out(dataset: str, seed: int, backbone: str, image_size: int | None) -> 
     with tempfile.TemporaryDirectory() as work:
         t0 = time.perf_counter()
         result = train_detector(dataclasses.replace(manifest, samples=tuple(rest)),
-                                TrainConfig(seed=seed, backbone=backbone, image_size=image_size), work)
+                                TrainConfig(seed=seed, backbone=backbone, image_size=image_size, mode=mode,  # type: ignore[arg-type]
+                                            budget_seconds=budget), work)
         train_s = time.perf_counter() - t0
         predictor = DetectionPredictor.load(result.artifact_path, threads=1)
         size, points = predictor.image_size, predictor._points
@@ -207,7 +209,9 @@ def held_out(dataset: str, seed: int, backbone: str, image_size: int | None) -> 
                 found = decode((outputs[0], outputs[1], outputs[2]), points, size)
                 rows[name].append(validation_entry(sample, detections_to_dicts(*found, predictor.tags)))
         maps = {name: compute_metrics("detection", predictor.tags, r)["overall"]["ap"] for name, r in rows.items()}
-    print(f"{dataset} {backbone} {size}px seed {seed}: train {len(rest)} images in {train_s:.1f}s, validation "
+    delivered = result.metrics.get("mode_delivered", mode)
+    print(f"{dataset} {backbone} {size}px {mode} (delivered: {delivered}) seed {seed}: train {len(rest)} images in "
+          f"{train_s:.1f}s, validation "
           f"mAP@0.5 {result.metrics['overall']['ap']:.4f}; {len(test)} held-out images: mAP@0.5 {maps['whole']:.4f}, "
           f"with flip TTA {maps['flip']:.4f}; model {1000 * seconds / len(test):.1f} ms/image (one thread)",
           flush=True)
@@ -230,7 +234,7 @@ def main() -> None:
     if args.held_out:
         if args.dataset not in ("raccoon", "azure"):
             parser.error("--held-out takes raccoon or azure")
-        held_out(args.dataset, args.seed, args.backbone, args.image_size)
+        held_out(args.dataset, args.seed, args.backbone, args.image_size, args.mode, args.budget)
     elif args.dataset == "all":
         for name in ("raccoon", "azure"):  # one process each, so peak RSS is per run
             cmd = [sys.executable, __file__, name, "--mode", args.mode, "--seed", str(args.seed)]
