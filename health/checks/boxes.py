@@ -7,12 +7,17 @@ of another tag only ("tag disagrees").
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 WHOLE_IMAGE_AREA = 0.95  # a box covering this much of the image is probably "the whole image", not an object
-TINY_AREA = 0.0005  # below 0.05 % of the image (e.g. 14 x 14 px on 640 x 480) a box is likely a slip
+TINY_AREA = 0.0005  # below 0.05 % of the image (e.g. 14 x 14 px on 640 x 480) a box is likely a slip...
 TINY_SIDE = 0.01
+# ... where its tag's boxes are otherwise larger: a tiny box is flagged only under this share of its tag's median box
+# area. In a set of small objects (dozens of 8-20 px boxes a photo) the tiny boxes are the objects, not slips; a 6 px
+# box among a tag's 100 px ones still is one.
+TINY_OF_MEDIAN = 0.1
 DOUBLE_IOU = 0.9  # two boxes of one tag overlapping this much are the same object drawn twice
 CONFIDENT = 0.8  # a prediction this probable is "high confidence"
 MATCH_IOU = 0.5  # a prediction and a drawn box this overlapping are the same object
@@ -41,14 +46,24 @@ def iou(a: Box, b: Box) -> float:
 
 
 def shape_issues(boxes: Sequence[tuple[str, str, Box]]) -> list[BoxIssue]:
-    """Whole-image, tiny and doubled boxes among ``boxes`` = [(image key, tag, box)]."""
+    """Whole-image, tiny and doubled boxes among ``boxes`` = [(image key, tag, box)].
+
+    A box is tiny when it is small in its image (``TINY_AREA``, ``TINY_SIDE``) and also small for its tag: under
+    ``TINY_OF_MEDIAN`` of the median area of the tag's boxes (of all boxes, for a tag with fewer than three)."""
     out = []
     by_image: dict[str, list[int]] = {}
-    for i, (image, _tag, (_left, _top, width, height)) in enumerate(boxes):
+    areas: dict[str, list[float]] = {}
+    for _image, tag, (_left, _top, width, height) in boxes:
+        areas.setdefault(tag, []).append(width * height)
+    everything = [a for tag_areas in areas.values() for a in tag_areas]
+    typical = {tag: statistics.median(a if len(a) >= 3 else everything) for tag, a in areas.items()}
+    for i, (image, tag, (_left, _top, width, height)) in enumerate(boxes):
         by_image.setdefault(image, []).append(i)
         if width * height >= WHOLE_IMAGE_AREA:
             out.append(BoxIssue("whole_image", i))
-        elif width * height < TINY_AREA or min(width, height) < TINY_SIDE:
+        elif (width * height < TINY_AREA or min(width, height) < TINY_SIDE) and (
+            width * height < TINY_OF_MEDIAN * typical[tag]
+        ):
             out.append(BoxIssue("tiny", i))
     for idx in by_image.values():
         for a_pos, a in enumerate(idx):

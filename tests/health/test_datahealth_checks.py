@@ -123,6 +123,22 @@ def test_box_shape_issues() -> None:
     assert found == {("whole_image", 0, -1), ("tiny", 1, -1), ("double", 3, 2)}
 
 
+def test_tiny_boxes_are_slips_only_among_larger_boxes_of_their_tag() -> None:
+    # A set of small objects: 8 x 12 px forks on 512 x 384 photos (0.05 % of the image, under TINY_AREA) are the
+    # objects; a 3 x 2 px box among them is still a slip, and one among a tag's large boxes too.
+    small = [(f"img{i}", "fork", (0.1 + 0.05 * i, 0.2, 8 / 512, 12 / 384)) for i in range(12)]
+    entries = [
+        *small,
+        ("img0", "fork", (0.7, 0.7, 3 / 512, 2 / 384)),  # 12: a slip among small forks
+        ("img1", "dog", (0.1, 0.1, 0.4, 0.4)),
+        ("img2", "dog", (0.2, 0.1, 0.3, 0.5)),
+        ("img3", "dog", (0.5, 0.5, 8 / 512, 12 / 384)),  # 15: a fork-sized box among large dogs
+        ("img4", "cat", (0.5, 0.5, 8 / 512, 12 / 384)),  # 16: the only cat: judged against every box
+    ]
+    found = {(i.kind, i.index) for i in boxes.shape_issues(entries)}
+    assert found == {("tiny", 12), ("tiny", 15)}
+
+
 def test_box_model_issues() -> None:
     drawn = [("dog", (0.1, 0.1, 0.3, 0.3)), ("cat", (0.6, 0.6, 0.3, 0.3))]
     predicted = [("dog", 0.95, (0.1, 0.1, 0.3, 0.31)),  # agrees

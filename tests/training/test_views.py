@@ -235,14 +235,14 @@ def test_train_dialog_shows_the_choice_and_the_dataset(owner_client, project):
     assert 'name="budget_minutes"' in content and "Hemlock" in content
 
 
-def test_train_dialog_says_detection_takes_minutes(owner_client, owner):  # type: ignore[no-untyped-def]
+def test_train_dialog_says_how_long_detection_takes(owner_client, owner):  # type: ignore[no-untyped-def]
     from projects.domains import DEFAULT_DETECTION_DOMAIN
     from tests.factories import make_project
 
     project = make_project(owner, name="Kitchen", project_type="detection", domain_id=DEFAULT_DETECTION_DOMAIN)
     content = owner_client.get(reverse("training:train", args=[project.id])).content.decode()
-    assert "Quick training" in content and "Minutes: about 4–9 on a 2-core server" in content
-    assert "Seconds." not in content
+    assert "Quick training" in content and "Seconds to a minute on a 2-core server" in content
+    assert "Seconds. A head" not in content and "Minutes" not in content
 
 
 def _detection_iteration(owner, settings):  # type: ignore[no-untyped-def]
