@@ -190,10 +190,9 @@ def held_out(dataset: str, seed: int, backbone: str, image_size: int | None, mod
         predictor = DetectionPredictor.load(result.artifact_path, threads=1)
         size, points = predictor.image_size, predictor._points
         strides = tuple(predictor.meta["head"]["strides"])
-        where = {(x, y, level): i for i, ((x, y), level) in
-                 enumerate(zip(points.tolist(), locations(size, strides)[2].tolist(), strict=True))}
-        mirror = torch.tensor([where[(size - x, y, level)] for (x, y), level in
-                               zip(points.tolist(), locations(size, strides)[2].tolist(), strict=True)])
+        cells = list(zip(points.tolist(), locations(size, strides)[2].tolist(), strict=True))
+        where = {(x, y, level): i for i, ((x, y), level) in enumerate(cells)}
+        mirror = torch.tensor([where[(size - x, y, level)] for (x, y), level in cells])
         rows: dict[str, list[dict[str, Any]]] = {"whole": [], "flip": []}
         seconds = 0.0
         for sample in test:
