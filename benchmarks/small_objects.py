@@ -20,9 +20,8 @@ P3-P6 at 320 px, i.e. ``p3``; on raccoon and the quickstart ``before``); the oth
 its convolutions in bf16). Also prints the share of ground-truth boxes that get no positive
 location in the un-augmented training view (what the head can never learn to find), and whole-image against
 SAHI-style tiled prediction (``tiled_detect``: whole image + 2x2 tiles, cut and partial boxes dropped, merged by
-NMS) on the test images, by a
-second model of the same recipe trained without them (the delivered model's last steps see every image, so its
-own predictions on the test images would flatter it).
+NMS) on the test images, by a second model of the same recipe trained without them (the delivered model's last
+steps see every image, so its own predictions on the test images would flatter it).
 """
 
 from __future__ import annotations
