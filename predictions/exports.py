@@ -315,7 +315,7 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
         int8 = report["int8"]
         summary.update(int8_top1_agreement=int8.get("top1_agreement"), int8_map_delta=int8.get("map_delta"),
                        int8_speedup=int8.get("speedup"), int8_meets_bar=int8.get("meets_bar"))
-        if int8.get("image_size") != int8.get("fp32_image_size"):  # a compact detector's smaller int8 input
+        if int8.get("image_size") != int8.get("fp32_image_size"):  # a compact model's smaller int8 input
             summary.update(int8_image_size=int8["image_size"])
     return name, size, summary
 
@@ -328,8 +328,8 @@ _CONTENTS = {
     "ONNX-int8": "\nCompact domain: model_int8.onnx is the same model quantised to int8 (onnxruntime static\n"
     "quantisation calibrated on training images); parity.json \"int8\" has its top-1 agreement with model.onnx\n"
     "(detection: of the most probable box), the mAP of both (detection: box mAP@0.5) and their speed measured\n"
-    "back to back. A detector's int8 model may resize images to a smaller input than model.onnx's: metadata.json\n"
-    "\"int8\" \"image_size\", the smallest tried whose boxes stayed within the bar (parity.json \"int8\"\n"
+    "back to back. The int8 model may resize images to a smaller input than model.onnx's: metadata.json\n"
+    "\"int8\" \"image_size\", the smallest tried whose answers stayed within the bar (parity.json \"int8\"\n"
     "\"candidates\": each size tried).\n"
     "    python predict.py --int8 my_image.jpg\n",
     "OpenVino": "model.xml + model.bin (OpenVINO IR, fp32; pre-processing{post} inside; input 'image' = uint8 RGB\n"

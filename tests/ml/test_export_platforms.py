@@ -218,12 +218,14 @@ def test_docker_app_answers_azures_container_contract(task: str, classifier: str
     _check_cut(task, [raw[1]["predictions"]])
 
 
-def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str, tmp_path: Path) -> None:
+def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """int8 static quantisation calibrated on training images: a quarter of the size, nearly the same answers,
     and the report says (measured, not assumed) whether it meets the bar for replacing the fp32 model."""
     import onnx
 
     from training.ml.export import export_onnx
+    from training.ml.quantize import accurate_smaller, int8_input_sizes
 
     calibration = photos(TAGS[0])[:6] + photos(TAGS[1])[:6]
     images = _images()
@@ -249,7 +251,7 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     assert quantised["1x1"] and max(quantised["1x1"]) <= 64 and min(quantised["depthwise"]) == 127, quantised
     assert int8["size_bytes"]["int8"] < 0.4 * int8["size_bytes"]["fp32"]
     assert int8["images"] == 4 and int8["top1_agreement"] == 1.0 and abs(int8["map_delta"]) <= 0.01, int8
-    assert int8["max_abs_probability_diff"] <= 0.05 and int8["cpu_vnni"] in (True, False, None), int8
+    assert int8["cpu_vnni"] in (True, False, None), int8
     assert int8["fp32_ms_per_image"] > 0 and int8["int8_ms_per_image"] > 0
     assert int8["meets_bar"] == (int8["top1_agreement"] >= 0.99 and int8["map_delta"] >= -0.01
                                  and int8["speedup"] >= 1.8)
@@ -258,6 +260,72 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     agree = [row["predictions"][0]["tag"] == Predictor.load(classifier).predict(p)[0].tag
              for row, p in zip(offline, images, strict=True)]
     assert sum(agree) / len(agree) == int8["top1_agreement"]
+    # Its input: the smallest tried whose answers stay within the bar, else the classifier's own; the graph resizes
+    # to it.
+    tried = [c["image_size"] for c in int8["candidates"]]
+    assert int8_input_sizes(224) == [192, 224] and tried == [192, 224][:len(tried)], int8["candidates"]
+    assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
+    assert int8["image_size"] == tried[-1] and (int8["image_size"] == 224 or accurate_smaller(int8)), int8
+    assert all(not accurate_smaller(c) for c in int8["candidates"][:-1]), int8["candidates"]
+    assert int8["fp32_image_size"] == 224 and json.loads((tmp_path / "metadata.json").read_text())["int8"][
+        "image_size"] == int8["image_size"]
+    assert _classifier_resizes_to(tmp_path / "model_int8.onnx") == int8["image_size"]
+    assert _classifier_resizes_to(tmp_path / "model.onnx") == 224
+    assert not (tmp_path / "model_int8_fp32.onnx").exists()  # a smaller input's fp32 graph is not left behind
+    # Where no smaller input is accurate enough, the classifier's own size is taken, and there the int8 model's
+    # probabilities stay close to fp32's.
+    monkeypatch.setattr("training.ml.quantize.MAX_MAP_DROP", -2.0)  # no int8 model may stand in at a smaller input
+    strict = export_onnx(classifier, tmp_path / "strict", validation_images=images, int8_calibration=calibration,
+                         truth=truth)["int8"]
+    assert [(c["image_size"], c["taken"]) for c in strict["candidates"]] == [(192, False), (224, True)], strict
+    assert strict["image_size"] == 224 and strict["max_abs_probability_diff"] <= 0.05, strict
+    # Without the images' tags nothing smaller is tried.
+    untold = export_onnx(classifier, tmp_path / "untold", validation_images=images, int8_calibration=calibration)
+    assert [c["image_size"] for c in untold["int8"]["candidates"]] == [224], untold["int8"]
+
+
+def _classifier_resizes_to(model: Path) -> int:
+    """The side a classifier graph resizes its (cropped) input image to: its Resize's constant sizes."""
+    import onnx
+
+    graph = onnx.load(str(model)).graph
+    values = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    (side,) = {int(values[n.input[3]][-1]) for n in graph.node if n.op_type == "Resize"}
+    return side
+
+
+def test_a_classifier_resized_smaller_answers_as_one_built_at_that_size(classifier: str, tmp_path: Path,
+                                                                        ml_cache: Path) -> None:
+    """The int8 classifier's smaller input (``quantize.classifier_at_size``) changes only the resize: its answers
+    are those of the same head on a trunk exported at that size, whose static padding is built for it."""
+    import onnx
+    from onnx import numpy_helper
+
+    from training.ml.artifacts import compose_classifier, read_metadata
+    from training.ml.embeddings import export_trunk
+    from training.ml.images import load_array
+    from training.ml.quantize import classifier_at_size
+    from training.ml.runtime import make_session
+
+    model = Path(classifier) / "model.onnx"
+    classifier_at_size(model, tmp_path / "resized.onnx", 192)
+    head = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(model)).graph.initializer
+            if i.name.startswith("head_")}
+    export_trunk("lite0", 192, tmp_path / "trunk192.onnx")
+    meta = read_metadata(classifier)
+    onnx.save(compose_classifier(tmp_path / "trunk192.onnx", image_size=192, weight=head["head_weight"],
+                                 bias=head["head_bias"], multilabel=False, framings=meta["framings"]),
+              str(tmp_path / "built.onnx"))
+    resized, built = (make_session(tmp_path / name, 1) for name in ("resized.onnx", "built.onnx"))
+    full = make_session(model, 1)
+    moved = 0.0
+    for path in _images():
+        array = load_array(path, image_size=224)
+        a, b, c = (s.run(["probabilities"], {"image": array})[0] for s in (resized, built, full))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        moved = max(moved, float(np.abs(a - c).max()))
+    assert moved > 1e-6  # it is not the 224 px model
+    assert _classifier_resizes_to(tmp_path / "resized.onnx") == 192
 
 
 @pytest.mark.parametrize("task", ["classification", "detection"])
@@ -321,7 +389,7 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
 
     from tests.predictions.builders import DETECTION
     from training.ml.export import export_onnx
-    from training.ml.quantize import accurate_smaller, detector_input_sizes
+    from training.ml.quantize import accurate_smaller, int8_input_sizes
 
     manifest = json.loads((DETECTION / "manifest.json").read_text())["images"]
     rels = list(manifest)
@@ -353,8 +421,8 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
     # Its input: the smallest tried whose boxes stay within the bar, else the detector's own; the graph resizes to it.
     tried = [c["image_size"] for c in int8["candidates"]]
-    assert tried == detector_input_sizes(128)[:len(tried)] and tried[-1] == int8["image_size"], int8["candidates"]
-    assert detector_input_sizes(128) == [96, 128] and detector_input_sizes(320) == [256, 288, 320]
+    assert tried == int8_input_sizes(128)[:len(tried)] and tried[-1] == int8["image_size"], int8["candidates"]
+    assert int8_input_sizes(128) == [96, 128] and int8_input_sizes(320) == [256, 288, 320]
     assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
     assert all(not accurate_smaller(c) for c in int8["candidates"][:-1])
     assert int8["image_size"] == 128 or accurate_smaller(int8), int8

@@ -103,20 +103,23 @@ def test_the_server_runs_int8_where_it_agrees_as_the_bar_asks_and_is_faster(repo
     ({"top1_agreement": 59 / 60, "map_delta": -0.0064}, False),  # raccoon seed 7: one top box of 60 moved
     ({"top1_agreement": 1.0}, False),  # no validation boxes, no mAP: it may not shrink
     ({"top1_agreement": None, "map_delta": 0.0}, False),  # no images measured
+    # A classifier's probabilities must stay close too: hymenoptera at 192 px for 224 (4 of 60 photos moved > 0.2)
+    ({"top1_agreement": 1.0, "map_delta": -0.0011, "max_abs_probability_diff": 0.389}, False),
+    ({"top1_agreement": 1.0, "map_delta": 0.0, "max_abs_probability_diff": 0.0009}, True),  # forks / scissors
 ])
-def test_a_smaller_int8_detector_input_must_keep_the_boxes(report: dict[str, object], accurate: bool) -> None:
+def test_a_smaller_int8_input_must_keep_the_answers(report: dict[str, object], accurate: bool) -> None:
     from training.ml import quantize
 
     assert quantize.accurate_smaller(report) is accurate
 
 
 def test_the_smaller_int8_detector_inputs_are_tried_smallest_first_on_a_32_px_grid() -> None:
-    from training.ml.quantize import detector_input_sizes
+    from training.ml.quantize import int8_input_sizes
 
-    assert detector_input_sizes(320) == [256, 288, 320]
-    assert detector_input_sizes(448) == [352, 416, 448]  # Products on Shelves
-    assert detector_input_sizes(128) == [96, 128]  # 0.9 x 128 rounds to 128 itself
-    assert detector_input_sizes(64) == [64]  # nothing smaller on the grid
+    assert int8_input_sizes(320) == [256, 288, 320]
+    assert int8_input_sizes(448) == [352, 416, 448]  # Products on Shelves
+    assert int8_input_sizes(128) == [96, 128]  # 0.9 x 128 rounds to 128 itself
+    assert int8_input_sizes(64) == [64]  # nothing smaller on the grid
 
 
 def test_the_first_block_stays_fp32_up_to_the_conv_after_the_first_depthwise_one() -> None:

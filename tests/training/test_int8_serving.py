@@ -68,6 +68,11 @@ def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_s
     line = page.split('data-testid="int8-serving">', 1)[1].split("</li>", 1)[0]
     assert line.startswith(f"Predictions run the {'int8' if meta['int8']['served'] else 'fp32'} model.")
     assert f"{report['speedup']:.2f}× the fp32 model's speed" in line and f"{report['images']} validation image" in line
+    # Its input: the smallest tried that stays as accurate (``quantize.int8_classifier``), named where smaller.
+    assert meta["int8"]["image_size"] == report["image_size"] == iteration.metrics["int8"]["image_size"]
+    assert report["image_size"] == [c for c in report["candidates"] if c["taken"]][0]["image_size"] in (192, 224)
+    smaller = f"(resizing images to {report['image_size']} px, the fp32 model to 224)"
+    assert (smaller in line) is (report["image_size"] == 192), line
     data = make_image_bytes(size=(48, 40), color=(90, 160, 40))
     int8, fp32 = _model(iteration, "model_int8.onnx", data), _model(iteration, "model.onnx", data)
     assert not np.allclose(int8, fp32, rtol=1e-3, atol=0)  # the two models are told apart by their answers

@@ -298,16 +298,15 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
               artifact: Path) -> None:
     """model_int8.onnx next to ``out``'s model.onnx (training.ml.quantize), exported from ``artifact``, its figures
     as ``report["int8"]`` and an "int8" entry in metadata.json."""
-    from training.ml.quantize import QUANTISATION, int8_report, quantize_classifier
+    from training.ml.quantize import QUANTISATION, int8_classifier
 
     size, draft = int(metadata["image_size"]), draft_factor(metadata)
     if task == "detection":
         report["int8"] = _int8_detector(out, artifact, calibration, images, metadata, truth)
     else:
-        quantize_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration,
-                            image_size=size, draft=draft)
-        report["int8"] = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                     image_size=size, truth=truth, task=task, draft=draft)
+        report["int8"] = int8_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration,
+                                         images=images, tags=metadata["tags"], image_size=size, draft=draft,
+                                         truth=truth)
     meta = json.loads((out / "metadata.json").read_text())
     meta["int8"] = {"file": "model_int8.onnx", "meets_bar": report["int8"]["meets_bar"],
                     "image_size": report["int8"].get("image_size", size),
@@ -320,36 +319,24 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
 def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path], images: Sequence[str | Path],
                    metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None) -> dict[str, Any]:
     """``out``/model_int8.onnx of the compact detector ``artifact`` exported to ``out``, and its int8_report against
-    model.onnx: at the smallest input of ``quantize.detector_input_sizes`` whose answers on the validation images
-    stay as accurate as the bar asks (``quantize.accurate_smaller``; only with their boxes, ``truth``), else at the
+    model.onnx: at the smallest input of ``quantize.int8_input_sizes`` whose answers on the validation images
+    stay as accurate as the bar asks (``quantize.smallest_accurate``; only with their boxes, ``truth``), else at the
     detector's own size. The report adds that ``image_size``, model.onnx's (``fp32_image_size``) and every size tried
     (``candidates``)."""
     from training.ml.detection.export import write_graph
     from training.ml.detection.predict import load_detector
-    from training.ml.quantize import accurate_smaller, detector_input_sizes, int8_report, quantize_detector
+    from training.ml.quantize import int8_report, quantize_detector, smallest_accurate
 
     size = int(metadata["image_size"])
     max_detections = int(json.loads((out / "metadata.json").read_text())["postprocessing_in_graph"]["max_detections"])
-    detector = None
-    candidates: list[dict[str, Any]] = []
-    graph = out / "model_int8_fp32.onnx"  # a smaller input's fp32 graph, quantised, then deleted
-    try:
-        for input_size in detector_input_sizes(size) if truth else [size]:
-            source = out / "model.onnx"
-            if input_size != size:
-                if detector is None:
-                    detector = load_detector(artifact)[0]
-                write_graph(detector, graph, image_size=input_size, max_detections=max_detections)
-                source = graph
-            # calibrated on images decoded as predict.py decodes them for model.onnx (by its size)
-            quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration, image_size=size)
-            result = int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                 image_size=size, truth=truth, task="detection")
-            taken = input_size == size or accurate_smaller(result)
-            candidates.append({"image_size": input_size, "taken": taken, **{
-                k: result.get(k) for k in ("top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup")}})
-            if taken:
-                return {**result, "image_size": input_size, "fp32_image_size": size, "candidates": candidates}
-    finally:
-        graph.unlink(missing_ok=True)
-    raise AssertionError("the detector's own size is always taken")  # pragma: no cover
+
+    def graph_at(input_size: int, path: Path) -> None:
+        write_graph(load_detector(artifact)[0], path, image_size=input_size, max_detections=max_detections)
+
+    # calibrated on images decoded as predict.py decodes them for model.onnx (by its size)
+    return smallest_accurate(
+        out / "model.onnx", out / "model_int8.onnx", image_size=size, smaller=bool(truth), graph_at=graph_at,
+        quantise=lambda source: quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration,
+                                                  image_size=size),
+        measure=lambda: int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                                    image_size=size, truth=truth, task="detection"))

@@ -36,6 +36,11 @@ What is quantised, and why (measured on held-out images; see ``benchmarks/int8.p
   AVX2 CPU without VNNI). On VNNI CPUs (VPDPBUSD, no saturation) full 8-bit weights measured no faster
   (3.22 vs 3.33 ms) and no more accurate, so the 7-bit model is the one for every CPU. The depthwise kernel does
   not saturate and loses accuracy at 7 bits, so it keeps 8.
+* Optionally a smaller input (:func:`smallest_accurate`): the int8 model is tried at :func:`int8_input_sizes` of
+  the fp32 model's input, smallest first, and kept at the first whose answers on the validation images stay within
+  the bar (:func:`accurate_smaller`). Its convolutions cost ~(fraction)^2, the fixed fp32 pre- and post-processing
+  does not shrink. A detector's graph is traced again at that size; a classifier's only resizes to it
+  (:func:`classifier_at_size`).
 
 The report compares it with the fp32 model on the validation images: top-1 agreement (detection: of the most
 probable box), mAP of each against the images' tags (detection: box mAP@0.5), and latency of both measured back
@@ -80,6 +85,12 @@ MIN_SPEEDUP = 1.8
 # size. Its convolutions then cost ~(fraction)^2; the fixed fp32 pre- and post-processing (the resize of the whole
 # photo, box decoding, NMS) does not shrink, and is what held the same-size int8 detector below 1.8x.
 SMALLER_INPUTS = (0.8, 0.9)
+# A classifier's probabilities are what the server answers and what apps compare with their thresholds, so its int8
+# model may take a smaller input only where no validation image's probabilities move by more than this against
+# fp32's at full size: the full-size int8 model's own largest shift (quantisation alone) measured 0.065-0.12 on
+# hymenoptera's 60 held-out photos. At 192 px for 224 the quickstart's two sets moved by at most 0.001 (2.2-2.3x
+# fp32's speed), hymenoptera by up to 0.39 on 4 of its 60 photos (top-1 unchanged), so it keeps 224 px.
+MAX_SMALLER_PROBABILITY_SHIFT = 0.1
 QUANTISATION = ("onnxruntime static QDQ of the convolutional backbone{neck} (pre-processing, stem, first "
                 "block{rest} fp32): per-channel int8 weights (7-bit in 1x1 convs), uint8 activations, MinMax "
                 "calibration on training images, bias correction of the weights' rounding")
@@ -273,8 +284,10 @@ def quantize_detector(model: Path, out: Path, *, calibration_images: Sequence[st
 def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], images: Sequence[str | Path],
                    truth: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Quantise a classifier artifact's model.onnx into its ``model_int8.onnx`` (calibrated on
-    ``calibration_images``) and record :func:`int8_report` on ``images`` as its metadata's "int8" entry, which
-    ``Predictor.load(..., int8=True)`` reads: it serves the int8 model where :func:`served` says so.
+    ``calibration_images``; at the smallest input whose answers on ``images``, with their tags ``truth``, stay as
+    accurate as the bar asks: :func:`int8_classifier`) and record its :func:`int8_report` on ``images`` as its
+    metadata's "int8" entry, which ``Predictor.load(..., int8=True)`` reads: it serves the int8 model where
+    :func:`served` says so.
 
     Returns:
         The report.
@@ -284,12 +297,12 @@ def add_int8_model(artifact: Path, *, calibration_images: Sequence[str | Path], 
     metadata = artifacts.read_metadata(artifact)
     size = int(metadata["image_size"])
     draft = draft_factor(metadata)
-    quantize_classifier(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, calibration_images=calibration_images,
-                        image_size=size, draft=draft)
-    report = int8_report(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE, images, tags=metadata["tags"],
-                         image_size=size, truth=truth, draft=draft)
+    report = int8_classifier(artifact / artifacts.MODEL_FILE, artifact / INT8_FILE,
+                             calibration_images=calibration_images, images=images, tags=metadata["tags"],
+                             image_size=size, draft=draft, truth=truth)
     metadata["int8"] = {"file": INT8_FILE, "meets_bar": report["meets_bar"], "served": served(report),
-                        "report": report, "quantisation": QUANTISATION.format(neck="", rest=" and head")}
+                        "image_size": report["image_size"], "report": report,
+                        "quantisation": QUANTISATION.format(neck="", rest=" and head")}
     (artifact / artifacts.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
     logger.info("int8 model of %s: agreement %s, mAP delta %s, %.2fx; served: %s", artifact,
                 report["top1_agreement"], report.get("map_delta"), report["speedup"] or 0.0, served(report))
@@ -309,20 +322,96 @@ def served(report: Mapping[str, Any]) -> bool:
     )
 
 
-def detector_input_sizes(image_size: int) -> list[int]:
-    """The input sizes a compact detector's int8 model is tried at, smallest first, ending with ``image_size``:
-    SMALLER_INPUTS of it, on the 32 px grid of the detector's strides."""
+def int8_input_sizes(image_size: int) -> list[int]:
+    """The input sizes a compact model's int8 copy is tried at, smallest first, ending with ``image_size``:
+    SMALLER_INPUTS of it, on the 32 px grid of the networks' strides (at such a size every stride-2 convolution
+    meets an even side, as at 224 or 320 px, so a classifier's static padding stays right)."""
     smaller = {32 * round(image_size * f / 32) for f in SMALLER_INPUTS}
     return sorted(s for s in smaller if 0 < s < image_size) + [image_size]
 
 
 def accurate_smaller(report: Mapping[str, Any]) -> bool:
-    """Whether an int8 detector at a smaller input than its fp32 model may stand in for it: its box mAP on the
-    validation boxes within the bar of fp32's, and the most probable box the same (tag, IoU >= 0.5) on at least
-    MIN_TOP1_AGREEMENT of the images, which the bar asks only of classifiers. Without validation boxes it may not."""
+    """Whether an int8 model at a smaller input than its fp32 model may stand in for it: its mAP on the validation
+    images (detection: box mAP@0.5) within the bar of fp32's, the same most probable answer (detection: tag and
+    IoU >= 0.5) on at least MIN_TOP1_AGREEMENT of them, which the bar asks only of classifiers, and (classifiers)
+    no probability moved by more than MAX_SMALLER_PROBABILITY_SHIFT. Without the images' tags or boxes it may
+    not."""
     delta, agreement = report.get("map_delta"), report.get("top1_agreement")
     return bool(delta is not None and delta >= -MAX_MAP_DROP and agreement is not None
-                and agreement >= MIN_TOP1_AGREEMENT)
+                and agreement >= MIN_TOP1_AGREEMENT
+                and report.get("max_abs_probability_diff", 0.0) <= MAX_SMALLER_PROBABILITY_SHIFT)
+
+
+def smallest_accurate(model: Path, out: Path, *, image_size: int, smaller: bool,
+                      graph_at: Callable[[int, Path], None], quantise: Callable[[Path], None],
+                      measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Quantise ``model`` into ``out`` at the smallest of :func:`int8_input_sizes` whose report stays as accurate as
+    the bar asks (:func:`accurate_smaller`), else at ``image_size``; only at ``image_size`` unless ``smaller``
+    (the validation images' tags or boxes are known).
+
+    Args:
+        graph_at: writes the fp32 graph at a smaller input size to a path (quantised, then deleted).
+        quantise: quantises a fp32 graph into ``out``.
+        measure: the :func:`int8_report` of ``out`` against ``model``.
+
+    Returns:
+        The report of the size taken, with its ``image_size``, model's (``fp32_image_size``) and every size tried
+        with its figures (``candidates``).
+    """
+    candidates: list[dict[str, Any]] = []
+    graph = out.with_name(out.stem + "_fp32.onnx")
+    try:
+        for input_size in int8_input_sizes(image_size) if smaller else [image_size]:
+            source = model
+            if input_size != image_size:
+                graph_at(input_size, graph)
+                source = graph
+            quantise(source)
+            result = measure()
+            taken = input_size == image_size or accurate_smaller(result)
+            candidates.append({"image_size": input_size, "taken": taken, **{
+                k: result[k] for k in ("top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup",
+                                       "max_abs_probability_diff") if k in result}})
+            if taken:
+                return {**result, "image_size": input_size, "fp32_image_size": image_size, "candidates": candidates}
+    finally:
+        graph.unlink(missing_ok=True)
+    raise AssertionError("the model's own size is always taken")  # pragma: no cover
+
+
+def classifier_at_size(model: Path, out: Path, image_size: int) -> None:
+    """Write ``model`` (a classifier's model.onnx) to ``out`` with its pre-processing resizing to ``image_size``
+    instead: the same crop, normalisation, trunk and head. Its convolutions are size-agnostic and the global pool
+    averages whatever size they give; on :func:`int8_input_sizes`' grid the static padding of every stride-2
+    convolution is what a trunk exported at that size has (measured: the same probabilities as a trunk exported at
+    192 px)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model))
+    sizes = {n.input[3] for n in graph.graph.node if n.op_type == "Resize" and len(n.input) > 3 and n.input[3]}
+    if not sizes:
+        raise ValueError(f"{model} has no pre-processing Resize to a given size")
+    for init in graph.graph.initializer:
+        if init.name in sizes:
+            array = numpy_helper.to_array(init).copy()
+            array[-2:] = image_size
+            init.CopyFrom(numpy_helper.from_array(array, init.name))
+    onnx.save(graph, str(out))
+
+
+def int8_classifier(model: Path, out: Path, *, calibration_images: Sequence[str | Path],
+                    images: Sequence[str | Path], tags: Sequence[str], image_size: int, draft: int,
+                    truth: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """``out``: the int8 copy of a classifier's ``model``, at the smallest input whose answers on ``images`` (with
+    their tags, ``truth``) stay as accurate as the bar asks (:func:`smallest_accurate`), and its
+    :func:`int8_report` against ``model`` on them. Images are decoded for ``model`` (its size and draft factor)."""
+    return smallest_accurate(
+        model, out, image_size=image_size, smaller=bool(truth),
+        graph_at=lambda size, path: classifier_at_size(model, path, size),
+        quantise=lambda source: quantize_classifier(source, out, calibration_images=calibration_images,
+                                                    image_size=image_size, draft=draft),
+        measure=lambda: int8_report(model, out, images, tags=tags, image_size=image_size, truth=truth, draft=draft))
 
 
 def cpu_has_vnni() -> bool | None:
