@@ -330,7 +330,9 @@ _CONTENTS = {
     "(detection: of the most probable box), the mAP of both (detection: box mAP@0.5) and their speed measured\n"
     "back to back. The int8 model may resize images to a smaller input than model.onnx's: metadata.json\n"
     "\"int8\" \"image_size\", the smallest tried whose answers stayed within the bar (parity.json \"int8\"\n"
-    "\"candidates\": each size tried).\n"
+    "\"candidates\": each size tried). A classifier's, where its training quantised it, is the very int8 model\n"
+    "the service runs (parity.json \"int8\" \"server_max_abs_diff\": its largest probability difference from the\n"
+    "service's).\n"
     "    python predict.py --int8 my_image.jpg\n",
     "OpenVino": "model.xml + model.bin (OpenVINO IR, fp32; pre-processing{post} inside; input 'image' = uint8 RGB\n"
     "[height, width, 3]), labels.txt, metadata.json, predict.py (needs only openvino, Pillow and numpy) and\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,8 +88,16 @@ def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_s
         meta["int8"]["meets_bar"] = met
         (artifact / "metadata.json").write_text(json.dumps(meta))
         np.testing.assert_allclose(_served(iteration, data), int8 if met else fp32, rtol=1e-5, atol=1e-30)
-    # An export without the int8 model does not inherit the artifact's int8 entry.
+    # The compact ONNX export holds that very int8 model, so its predict.py --int8 answers as the server does.
     from training.ml.export import export_onnx
+
+    images = [p for p in meta["validation_images"] if Path(p).exists()][:4]
+    exported = export_onnx(artifact, tmp_path / "compact", validation_images=images, int8_calibration=images)["int8"]
+    assert (tmp_path / "compact" / "model_int8.onnx").read_bytes() == (artifact / "model_int8.onnx").read_bytes()
+    assert exported["from_training"] is True and exported["server_max_abs_diff"] <= 1e-6, exported
+    assert exported["image_size"] == report["image_size"] and exported["candidates"] == report["candidates"]
+    assert exported["images"] == len(images) > 0
+    # An export without the int8 model does not inherit the artifact's int8 entry.
 
     assert export_onnx(artifact, tmp_path, opset=12)["passed"]
     assert "int8" not in json.loads((tmp_path / "metadata.json").read_text())

@@ -297,12 +297,28 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
               metadata: Mapping[str, Any], truth: Mapping[str, Sequence[Any]] | None, report: dict[str, Any], *,
               artifact: Path) -> None:
     """model_int8.onnx next to ``out``'s model.onnx (training.ml.quantize), exported from ``artifact``, its figures
-    as ``report["int8"]`` and an "int8" entry in metadata.json."""
-    from training.ml.quantize import QUANTISATION, int8_classifier
+    as ``report["int8"]`` and an "int8" entry in metadata.json.
+
+    A classifier whose artifact holds its int8 model (a compact iteration's, quantised when it was trained: the one
+    the server runs where its report says so) exports that very file, so that ``predict.py --int8`` answers as the
+    server does; its report is measured again on ``images`` and adds the largest probability difference from the
+    server's int8 Predictor (``server_max_abs_diff``). Otherwise the model is quantised here, calibrated on
+    ``calibration``."""
+    from training.ml.quantize import QUANTISATION, int8_classifier, int8_report
 
     size, draft = int(metadata["image_size"]), draft_factor(metadata)
+    trained = metadata.get("int8") or {}
     if task == "detection":
         report["int8"] = _int8_detector(out, artifact, calibration, images, metadata, truth)
+    elif trained.get("file") and (artifact / str(trained["file"])).is_file():
+        shutil.copyfile(artifact / str(trained["file"]), out / "model_int8.onnx")
+        chosen = trained.get("report") or {}
+        report["int8"] = {
+            **int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
+                          image_size=size, truth=truth, draft=draft),
+            "image_size": int(trained.get("image_size", size)), "fp32_image_size": size,
+            "candidates": chosen.get("candidates", []), "from_training": True, "served": trained.get("served"),
+            "server_max_abs_diff": _int8_server_diff(artifact, out / "model_int8.onnx", images)}
     else:
         report["int8"] = int8_classifier(out / "model.onnx", out / "model_int8.onnx", calibration_images=calibration,
                                          images=images, tags=metadata["tags"], image_size=size, draft=draft,
@@ -314,6 +330,19 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
                         neck=", feature pyramid and towers" if task == "detection" else "",
                         rest=", prediction convs, box decoding and NMS" if task == "detection" else " and head")}
     (out / "metadata.json").write_text(json.dumps(meta, indent=1))
+
+
+def _int8_server_diff(artifact: Path, model: Path, images: Sequence[str | Path]) -> float:
+    """The largest probability difference on ``images`` between ``model`` run by the standalone predict.py's Model
+    and the artifact's int8 model as the server's Predictor runs it (``Predictor.load(..., int8=True)``, whatever
+    its report's verdict)."""
+    from training.ml.predict import Predictor
+
+    meta = artifacts.read_metadata(artifact)
+    served = Predictor(artifact, {**meta, "int8": {**meta["int8"], "served": True}}, int8=True)
+    standalone = load_standalone(model.parent).Model(model)
+    return max((float(np.max(np.abs(served.probabilities(p) - np.asarray(standalone.probabilities(str(p)))))) for p
+                in images), default=0.0)
 
 
 def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path], images: Sequence[str | Path],
