@@ -158,12 +158,14 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
 
 class Proxy:
     """Forwards to ``upstream``; every ``throttle_every``-th request is answered 429 with Retry-After instead, and
-    originals may be slowed down (``delay_originals`` seconds). Records (time, path, status) of each answer."""
+    originals may be slowed down (``delay_originals`` seconds) or, after the first ``hold_originals_after``, held
+    until :meth:`release`. Records (time, path, status) of each answer."""
 
     def __init__(self, upstream: str, *, throttle_every: int = 0, retry_after: int = 1,
-                 delay_originals: float = 0.0) -> None:
+                 delay_originals: float = 0.0, hold_originals_after: int | None = None) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.throttle_every, self.retry_after, self.delay_originals = throttle_every, retry_after, delay_originals
+        self.hold_originals_after, self.originals, self.released = hold_originals_after, 0, threading.Event()
         self.log: list[tuple[float, str, int]] = []
         self.count = 0
         self.lock = threading.Lock()
@@ -184,7 +186,12 @@ class Proxy:
                     self.wfile.write(body)
                     proxy.record(self.path, 429)
                     return
-                if proxy.delay_originals and "/customvision/" not in self.path:
+                if "/customvision/" not in self.path:  # an original
+                    with proxy.lock:
+                        proxy.originals += 1
+                        held = proxy.hold_originals_after is not None and proxy.originals > proxy.hold_originals_after
+                    if held:
+                        proxy.released.wait(timeout=120)
                     time.sleep(proxy.delay_originals)
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
@@ -207,6 +214,11 @@ class Proxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def release(self) -> None:
+        """Let held originals through, and every one after them."""
+        self.hold_originals_after = None
+        self.released.set()
 
     def record(self, path: str, status: int) -> None:
         with self.lock:
