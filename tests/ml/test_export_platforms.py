@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,7 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     import onnx
 
     from training.ml.export import export_onnx
-    from training.ml.quantize import accurate_smaller, int8_input_sizes
+    from training.ml.quantize import int8_input_sizes
 
     calibration = photos(TAGS[0])[:6] + photos(TAGS[1])[:6]
     images = _images()
@@ -262,16 +263,8 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     assert sum(agree) / len(agree) == int8["top1_agreement"]
     # Its input: the smallest tried whose answers stay within the bar, else the classifier's own; the graph resizes
     # to it.
-    tried = [c["image_size"] for c in int8["candidates"]]
-    assert int8_input_sizes(224) == [192, 224] and tried == [192, 224][:len(tried)], int8["candidates"]
-    assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
-    assert int8["image_size"] == tried[-1] and (int8["image_size"] == 224 or accurate_smaller(int8)), int8
-    assert all(not accurate_smaller(c) for c in int8["candidates"][:-1]), int8["candidates"]
-    assert int8["fp32_image_size"] == 224 and json.loads((tmp_path / "metadata.json").read_text())["int8"][
-        "image_size"] == int8["image_size"]
-    assert _classifier_resizes_to(tmp_path / "model_int8.onnx") == int8["image_size"]
-    assert _classifier_resizes_to(tmp_path / "model.onnx") == 224
-    assert not (tmp_path / "model_int8_fp32.onnx").exists()  # a smaller input's fp32 graph is not left behind
+    assert int8_input_sizes(224) == [192, 224]
+    _check_int8_input(int8, tmp_path, 224, _classifier_resizes_to)
     # Where no smaller input is accurate enough, the classifier's own size is taken, and there the int8 model's
     # probabilities stay close to fp32's.
     monkeypatch.setattr("training.ml.quantize.MAX_MAP_DROP", -2.0)  # no int8 model may stand in at a smaller input
@@ -284,6 +277,23 @@ def test_compact_onnx_export_holds_an_int8_model_with_its_report(classifier: str
     # Without the images' tags nothing smaller is tried.
     untold = export_onnx(classifier, tmp_path / "untold", validation_images=images, int8_calibration=calibration)
     assert [c["image_size"] for c in untold["int8"]["candidates"]] == [224], untold["int8"]
+
+
+def _check_int8_input(int8: dict[str, Any], folder: Path, size: int, resized_to: Callable[[Path], int]) -> None:
+    """The int8 model's input (``quantize.smallest_accurate``): the first of ``int8_input_sizes(size)`` whose answers
+    stay within the bar, else the model's own size, every size before it refused; its graph resizes to it, model.onnx
+    to ``size``, and the smaller input's fp32 graph is not left behind."""
+    from training.ml.quantize import accurate_smaller, int8_input_sizes
+
+    tried = [c["image_size"] for c in int8["candidates"]]
+    assert tried == int8_input_sizes(size)[:len(tried)] and tried[-1] == int8["image_size"], int8["candidates"]
+    assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
+    assert all(not accurate_smaller(c) for c in int8["candidates"][:-1]), int8["candidates"]
+    assert int8["image_size"] == size or accurate_smaller(int8), int8
+    assert int8["fp32_image_size"] == size
+    assert json.loads((folder / "metadata.json").read_text())["int8"]["image_size"] == int8["image_size"]
+    assert resized_to(folder / "model_int8.onnx") == int8["image_size"] and resized_to(folder / "model.onnx") == size
+    assert not (folder / "model_int8_fp32.onnx").exists()
 
 
 def _classifier_resizes_to(model: Path) -> int:
@@ -391,7 +401,7 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
 
     from tests.predictions.builders import DETECTION
     from training.ml.export import export_onnx
-    from training.ml.quantize import accurate_smaller, int8_input_sizes
+    from training.ml.quantize import int8_input_sizes
 
     manifest = json.loads((DETECTION / "manifest.json").read_text())["images"]
     rels = list(manifest)
@@ -422,17 +432,8 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     assert json.loads((tmp_path / "parity.json").read_text())["int8"]["images"] == 4
     assert json.loads((tmp_path / "metadata.json").read_text())["int8"]["file"] == "model_int8.onnx"
     # Its input: the smallest tried whose boxes stay within the bar, else the detector's own; the graph resizes to it.
-    tried = [c["image_size"] for c in int8["candidates"]]
-    assert tried == int8_input_sizes(128)[:len(tried)] and tried[-1] == int8["image_size"], int8["candidates"]
     assert int8_input_sizes(128) == [96, 128] and int8_input_sizes(320) == [256, 288, 320]
-    assert [c["taken"] for c in int8["candidates"]] == [False] * (len(tried) - 1) + [True]
-    assert all(not accurate_smaller(c) for c in int8["candidates"][:-1])
-    assert int8["image_size"] == 128 or accurate_smaller(int8), int8
-    assert int8["fp32_image_size"] == 128 and json.loads((tmp_path / "metadata.json").read_text())["int8"][
-        "image_size"] == int8["image_size"]
-    assert _resized_to(tmp_path / "model_int8.onnx") == int8["image_size"]
-    assert _resized_to(tmp_path / "model.onnx") == 128
-    assert not (tmp_path / "model_int8_fp32.onnx").exists()  # a smaller input's fp32 graph is not left behind
+    _check_int8_input(int8, tmp_path, 128, _resized_to)
     # Where the smaller input loses boxes, the next size is tried, and the detector's own size is always taken.
     monkeypatch.setattr("training.ml.quantize.MAX_MAP_DROP", -2.0)  # no int8 model may stand in at a smaller input
     strict = export_onnx(detector, tmp_path / "strict", validation_images=images,
