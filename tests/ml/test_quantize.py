@@ -59,6 +59,14 @@ def test_bias_correction_centres_the_int8_embedding_and_changes_only_quantised_b
     assert not any(moved[:3]) and all(corrected_convs[n][0].dtype == np.float32 for n in first), first
     assert sum(moved) >= (len(moved) - 3) // 2, moved
 
+    # Its report times the speed on the first ``timed`` images only; agreement and answers are every image's.
+    every = quantize.int8_report(model, corrected, held_out, tags=TAGS, image_size=224, rounds=2)
+    some = quantize.int8_report(model, corrected, held_out, tags=TAGS, image_size=224, rounds=2, timed=4)
+    assert (every["images"], every["timed_images"], some["images"], some["timed_images"]) == (12, 12, 12, 4)
+    for key in ("top1_agreement", "max_abs_probability_diff"):
+        assert some[key] == every[key], key
+    assert some["speedup"] > 0 and some["int8_ms_per_image"] > 0
+
 
 def _convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Conv node name -> (weights, bias) as the model computes with them (dequantised where quantised)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.cache import caches
 from django.urls import reverse
 
 from predictions.services import prediction_run, predictor_cache
@@ -74,6 +75,14 @@ def test_a_compact_iteration_is_served_by_its_int8_model_where_its_report_says_s
     assert report["image_size"] == [c for c in report["candidates"] if c["taken"]][0]["image_size"] in (192, 224)
     smaller = f"(resizing images to {report['image_size']} px, the fp32 model to 224)"
     assert (smaller in line) is (report["image_size"] == 192), line
+    # Few validation images are all timed; of more, the first quantize.TIMED_IMAGES, and the line says so.
+    assert report["timed_images"] == iteration.metrics["int8"]["timed_images"] == min(report["images"], 20)
+    assert "timed on" not in line
+    iteration.metrics["int8"].update(images=60, timed_images=20)
+    iteration.save(update_fields=["metrics"])
+    caches["shared"].clear()  # the page's figures are cached once the iteration is done (selectors._derived)
+    page = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert "on 60 validation images:" in page and "the fp32 model's speed (timed on 20 of them)" in page
     data = make_image_bytes(size=(48, 40), color=(90, 160, 40))
     int8, fp32 = _model(iteration, "model_int8.onnx", data), _model(iteration, "model.onnx", data)
     assert not np.allclose(int8, fp32, rtol=1e-3, atol=0)  # the two models are told apart by their answers

@@ -317,8 +317,8 @@ def train_classifier(
                                     truth={manifest.resolve(s).stem: list(s.tags) for s in held})
             # For the iteration page: which model predictions run, and why.
             metrics["int8"] = {"served": served(report), **{k: report.get(k) for k in (
-                "images", "top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup", "cpu_vnni", "image_size",
-                "fp32_image_size")}}
+                "images", "timed_images", "top1_agreement", "fp32_map", "int8_map", "map_delta", "speedup", "cpu_vnni",
+                "image_size", "fp32_image_size")}}
         except Exception as exc:  # noqa: BLE001 - the int8 model is an optional extra: the fp32 one is served
             logger.exception("int8 quantisation of %s failed", out)
             notes.append(f"No int8 model: quantisation failed ({type(exc).__name__}); the fp32 model is served.")

@@ -304,7 +304,7 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
     server does; its report is measured again on ``images`` and adds the largest probability difference from the
     server's int8 Predictor (``server_max_abs_diff``). Otherwise the model is quantised here, calibrated on
     ``calibration``."""
-    from training.ml.quantize import QUANTISATION, int8_classifier, int8_report
+    from training.ml.quantize import QUANTISATION, TIMED_IMAGES, int8_classifier, int8_report
 
     size, draft = int(metadata["image_size"]), draft_factor(metadata)
     trained = metadata.get("int8") or {}
@@ -315,7 +315,7 @@ def _add_int8(out: Path, task: str, calibration: Sequence[str | Path], images: S
         chosen = trained.get("report") or {}
         report["int8"] = {
             **int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                          image_size=size, truth=truth, draft=draft),
+                          image_size=size, truth=truth, draft=draft, timed=TIMED_IMAGES),
             "image_size": int(trained.get("image_size", size)), "fp32_image_size": size,
             "candidates": chosen.get("candidates", []), "from_training": True, "served": trained.get("served"),
             "server_max_abs_diff": _int8_server_diff(artifact, out / "model_int8.onnx", images)}
@@ -354,7 +354,7 @@ def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path],
     (``candidates``)."""
     from training.ml.detection.export import write_graph
     from training.ml.detection.predict import load_detector
-    from training.ml.quantize import int8_report, quantize_detector, smallest_accurate
+    from training.ml.quantize import TIMED_IMAGES, int8_report, quantize_detector, smallest_accurate
 
     size = int(metadata["image_size"])
     max_detections = int(json.loads((out / "metadata.json").read_text())["postprocessing_in_graph"]["max_detections"])
@@ -368,4 +368,4 @@ def _int8_detector(out: Path, artifact: Path, calibration: Sequence[str | Path],
         quantise=lambda source: quantize_detector(source, out / "model_int8.onnx", calibration_images=calibration,
                                                   image_size=size),
         measure=lambda: int8_report(out / "model.onnx", out / "model_int8.onnx", images, tags=metadata["tags"],
-                                    image_size=size, truth=truth, task="detection"))
+                                    image_size=size, truth=truth, task="detection", timed=TIMED_IMAGES))
