@@ -325,6 +325,8 @@ _CONTENTS = {
     "labels.txt, metadata.json, predict.py (needs only onnxruntime, Pillow and numpy) and parity.json\n"
     "(the exported model against the Tagsight service on the iteration's validation images).\n\n"
     "    pip install onnxruntime pillow numpy\n    python predict.py my_image.jpg\n",
+    "tiles": "\nSmall objects: predict.py tiles each image as the server does, the whole image and 2x2 overlapping\n"
+    "tiles through the model, their boxes merged (metadata.json \"tiles\"; parity.json \"tiled\").\n",
     "ONNX-int8": "\nCompact domain: model_int8.onnx is the same model quantised to int8 (onnxruntime static\n"
     "quantisation calibrated on training images); parity.json \"int8\" has its top-1 agreement with model.onnx\n"
     "(detection: of the most probable box), the mAP of both (detection: box mAP@0.5) and their speed measured\n"
@@ -373,7 +375,8 @@ def _readme(*, iteration: Iteration, report: dict[str, Any], export: Export) -> 
         f"Tagsight export of {iteration.name} ({iteration.project_type}) of project {iteration.project_id}.\n"
         f"Platform {export.platform}{flavor}{what}.\n\n"
         f"Files: {(_CONTENTS.get(export.flavor) or _CONTENTS[export.platform]).format(post=post)}"
-        + (_CONTENTS["ONNX-int8"] if "int8" in report else "") + "\n"
+        + (_CONTENTS["ONNX-int8"] if "int8" in report else "")
+        + (_CONTENTS["tiles"] if report.get("tiled") else "") + "\n"
         f"Parity: {report.get('images', 0)} images, max |difference| {report.get('max_abs_diff', 0):.2e}, "
         f"passed: {report.get('passed')}.\n"
     )

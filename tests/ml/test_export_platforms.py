@@ -445,3 +445,58 @@ def test_compact_detector_onnx_export_holds_an_int8_model_with_its_box_map(detec
     for row in offline:
         assert all(set(p) == {"tag", "probability", "box"} and p["tag"] in ("fork", "scissors")
                    for p in row["predictions"])
+
+
+@pytest.fixture(scope="module")
+def tiled_detector(detector: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny detector as training leaves a model that tiles (metadata.json "tiles"; training.ml.detection.tiles):
+    the whole image and 2 x 2 overlapping tiles, merged."""
+    import shutil
+
+    from training.ml.detection import tiles
+
+    folder = tmp_path_factory.mktemp("tiled") / "model"
+    shutil.copytree(detector, folder)
+    meta = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**meta, "tiles": tiles.settings()}))
+    return str(folder)
+
+
+def test_a_tiling_detector_tiles_alike_on_the_server_and_in_every_export(detector: str, tiled_detector: str,
+                                                                         tmp_path: Path) -> None:
+    """Every platform's predict.py tiles with the server's own code (training.ml.detection.tiles, in the script),
+    each part cut to the project's max detections as the graph cuts it: the parity reports compare tiled answers,
+    and the ONNX, OpenVINO and TensorFlow scripts, run alone, answer as the server does."""
+    from training.ml.export import export_onnx
+    from training.ml.export_coreml import export_coreml
+    from training.ml.export_docker import export_docker
+    from training.ml.export_openvino import export_openvino
+    from training.ml.export_tf import export_tensorflow
+
+    images = _images()
+    server, whole = Predictor.load(tiled_detector), Predictor.load(detector)
+    answers = {str(p): server.predict(p, max_detections=CUT) for p in images}
+    assert any(answers[str(p)] != whole.predict(p, max_detections=CUT) for p in images)  # the tiles change answers
+    built: dict[str, Any] = {
+        "ONNX": export_onnx(tiled_detector, tmp_path / "onnx", validation_images=images, max_detections=CUT),
+        "OpenVino": export_openvino(tiled_detector, tmp_path / "openvino", validation_images=images,
+                                    max_detections=CUT),
+        "TensorFlow": export_tensorflow(tiled_detector, tmp_path / "tf", flavor="TensorFlowNormal",
+                                        validation_images=images, max_detections=CUT),
+        "CoreML": export_coreml(tiled_detector, tmp_path / "coreml", validation_images=images, max_detections=CUT),
+        "DockerFile": export_docker(tiled_detector, tmp_path / "docker", flavor="Linux", validation_images=images,
+                                    max_detections=CUT),
+    }
+    for platform, report in built.items():
+        assert report.get("ok", report.get("passed")) and report["images"] == 4, (platform, report)
+        assert report["tiled"] is True, platform
+    for folder in ("onnx", "openvino", "tf", "coreml", "docker/app"):
+        assert json.loads((tmp_path / folder / "metadata.json").read_text())["tiles"] == server.tiles, folder
+    for folder in ("onnx", "openvino", "tf"):
+        offline = _isolated(tmp_path / folder / "predict.py", *map(str, images))
+        for row in offline:
+            expected = answers[row["image"]]
+            assert [p["tag"] for p in row["predictions"]] == [p.tag for p in expected], folder
+            for a, b in zip(row["predictions"], expected, strict=True):
+                assert abs(a["probability"] - b.probability) <= 1e-4, folder
+                assert max(abs(a["box"][k] - getattr(b.box, k)) for k in ("left", "top", "width", "height")) <= 1e-4

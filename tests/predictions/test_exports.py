@@ -155,6 +155,32 @@ def test_detection_export_matches_the_server(owner, owner_client, tmp_path,
     assert compared > 0 and max(len(row["predictions"]) for row in offline) == 5
 
 
+def test_a_tiling_detectors_export_tiles_and_answers_as_the_api(owner, owner_client, tmp_path,
+                                                              django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    """A detector whose training chose tiles (metadata.json "tiles"): the API answers tiled, and so does the
+    downloaded zip's predict.py, whose README says so, each part cut to the project's max detections."""
+    from predictions.services import prediction_run, predictor_cache
+    from training.ml.detection import tiles
+    from training.storage import iteration_artifact_local
+
+    project, iteration = tiny_fork_detector(owner, tmp_path)
+    project.max_detections = 5
+    project.save(update_fields=["max_detections"])
+    metadata = iteration_artifact_local(iteration=iteration) / "metadata.json"
+    metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "tiles": tiles.settings()}))
+    predictor_cache().clear()
+    _, folder = _build_and_unzip(owner_client, iteration, tmp_path, django_capture_on_commit_callbacks)
+    assert json.loads((folder / "metadata.json").read_text())["tiles"] == tiles.settings()
+    assert json.loads((folder / "parity.json").read_text())["tiled"] is True
+    assert "Small objects: predict.py tiles each image as the server does" in (folder / "README.txt").read_text()
+    files = _validation_files(iteration, tmp_path)
+    compared = 0
+    for (path, data), row in zip(files, _standalone(folder, [p for p, _ in files], tmp_path), strict=True):
+        server = prediction_run(project=project, iteration=iteration, data=data, store=False).predictions
+        compared += _same_detections(row["predictions"], server, path)
+    assert compared > 0
+
+
 def test_a_detection_export_is_rebuilt_when_the_projects_max_detections_change(
         owner, owner_client, tmp_path, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     """A Done export built for other max detections than the project's now is queued again on the next request;

@@ -101,9 +101,28 @@ class Model:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
+    def boxes(self, array):
+        """The graph on one decoded image: boxes, scores, labels."""
+        out = dict(zip(self.outputs, self.session.run(None, {"image": array})))
+        return out["boxes"], out["scores"], out["labels"]
+
     def predict(self, src):
-        out = dict(zip(self.outputs, self.session.run(None, {"image": load_array(src)})))
-        return detection_rows(out["boxes"], out["scores"], out["labels"])
+        return detection_rows(*detect(self.boxes, load_array(src)))
+'''
+
+# A detector's script also holds training.ml.detection.tiles, appended as it is (numpy only), and ``detect``, through
+# which every runtime's Model predicts: the whole image, or where training found it better (metadata.json "tiles")
+# the whole image and overlapping tiles, merged as the service merges them.
+_TILES_SOURCE = (Path(__file__).parent / "detection" / "tiles.py").read_text()
+_TILES_SCRIPT = "\n\n" + _TILES_SOURCE.replace("from __future__ import annotations\n", "") + '''
+
+TILES = METADATA.get("tiles")
+CAP = METADATA.get("max_detections") or METADATA.get("postprocessing_in_graph", {}).get("max_detections") or 300
+
+
+def detect(run, array):
+    """Boxes, scores and labels of a decoded image; ``run`` is the model on one uint8 image."""
+    return tiled_outputs(run, array, CAP, **TILES) if TILES else run(array)
 '''
 
 # The same two models on OpenVINO's runtime (model.xml + model.bin, fp32 inference).
@@ -141,8 +160,7 @@ class Model:
         return [np.asarray(result[self.model.output(name)]) for name in self.outputs]
 
     def predict(self, src):
-        boxes, scores, labels = self.run(None, {"image": load_array(src)})
-        return detection_rows(boxes, scores, labels)
+        return detection_rows(*detect(lambda array: self.run(None, {"image": array}), load_array(src)))
 '''
 
 _RUNTIMES = {
@@ -174,7 +192,7 @@ def standalone_predict(task: str, runtime: str = "onnxruntime") -> str:
             outputs="\nOutputs: boxes [D, 4] (x0, y0, x1, y1 as fractions of the image), scores [D], labels [D].",
             **common,
         )
-        return head + detector + _SCRIPT_MAIN
+        return head + _TILES_SCRIPT + detector + _SCRIPT_MAIN
     head = _SCRIPT_HEAD.format(what="predictor", prints="{tag, probability}", inside="pre-processing is", outputs="",
                                **common)
     return head + classifier + _SCRIPT_MAIN

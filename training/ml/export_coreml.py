@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from training.ml import artifacts
 from training.ml.errors import MLError
-from training.ml.export import _SCRIPT_LOADER, load_standalone
+from training.ml.export import _SCRIPT_LOADER, _TILES_SCRIPT, load_standalone
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def export_coreml(
     (out / "labels.txt").write_text("".join(f"{t}\n" for t in tags))
     export_meta = {
         **{k: v for k, v in meta.items() if k in ("task", "tags", "backbone", "image_size", "multilabel", "mode",
-                                                         "draft_factor")},
+                                                         "draft_factor", "tiles")},
         "format": "coreml",
         "files": [MODEL_FILE],
         "model_type": "mlProgram",
@@ -490,11 +490,13 @@ class Model:
     def __init__(self, path=HERE / "model.mlpackage"):
         self.model = _mlmodel(path)
 
+    def boxes(self, array):
+        """The model on one decoded image: boxes, scores, labels."""
+        out = self.model.predict({"image": Image.fromarray(model_input(Image.fromarray(array)))})
+        return tuple(np.asarray(out[k]).reshape(-1, *s) for k, s in (("boxes", (4,)), ("scores", ()), ("labels", ())))
+
     def predict(self, src):
-        out = self.model.predict({"image": Image.fromarray(model_input(src))})
-        boxes, scores, labels = (np.asarray(out[k]).reshape(-1, *s) for k, s in
-                                 (("boxes", (4,)), ("scores", ()), ("labels", ())))
-        return detection_rows(boxes, scores, labels)
+        return detection_rows(*detect(self.boxes, load_array(src)))
 '''
 
 _COREML_MAIN = '''
@@ -522,4 +524,5 @@ def coreml_predict(task: str) -> str:
         body = _COREML_CLASSIFIER
         crop_doc = "centre square crop"
     loader = _SCRIPT_LOADER.format(runtime_import="# coremltools is imported by Model only: Core ML runs only on macOS")
-    return doc + loader + body + _COREML_PREPROCESS.replace("{crop_doc}", crop_doc) + _COREML_MAIN
+    tiling = _TILES_SCRIPT if task == "detection" else ""
+    return doc + loader + tiling + body + _COREML_PREPROCESS.replace("{crop_doc}", crop_doc) + _COREML_MAIN

@@ -137,5 +137,6 @@ def predictions_parity(src: Path, images: Sequence[str | Path], answers: Sequenc
         "tolerance": PARITY_TOLERANCE,
         "passed": bool(worst <= PARITY_TOLERANCE and worst_box <= PARITY_TOLERANCE
                        and all(p["same_tags"] for p in per_image)),
+        "tiled": bool(getattr(predictor, "tiles", None)),  # a detector that tiles: both sides' answers are tiled
         "per_image": per_image,
     }

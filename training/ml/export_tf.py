@@ -65,8 +65,7 @@ _PREDICT_CLASSES = '''
 '''
 _PREDICT_BOXES = '''
     def predict(self, src):
-        boxes, scores, labels = self.run(None, {"image": load_array(src)})
-        return detection_rows(boxes, scores, labels)
+        return detection_rows(*detect(lambda array: self.run(None, {"image": array}), load_array(src)))
 '''
 
 TF_CLASSIFIER = _TF_OPEN + '''
@@ -205,10 +204,11 @@ def _parity(src: Path, task: str, images: Sequence[str], outputs: list[Any],
 
 
 class _Replay:
-    """An onnxruntime-like session answering, in order, what the exported model answered for each image."""
+    """An onnxruntime-like session answering, in order, what the exported model answered for each image (each
+    image's runs: one, or the whole image's and its tiles', in the order ``tiles.tiled_outputs`` makes them)."""
 
     def __init__(self, outputs: list[Any]) -> None:
-        self.outputs = iter(outputs)
+        self.outputs = iter([run for runs in outputs for run in runs])
 
     def run(self, _names: Any, _feeds: Any) -> list[np.ndarray]:
         boxes, scores, labels = next(self.outputs)
@@ -267,10 +267,21 @@ def run_export(out: Path, images: Sequence[str], *, rounds: int = 0, threads: in
     classifier = hasattr(model, "probabilities")
 
     def infer(array: np.ndarray) -> Any:
-        return model.probabilities(array) if classifier else model.run(None, {"image": array})
+        """A classifier's probabilities; a detector's runs of the model, in order, as predict.py's ``detect`` made
+        them (one, or the whole image's and its tiles')."""
+        if classifier:
+            return model.probabilities(array)
+        runs: list[Any] = []
 
-    outputs = [np.asarray(infer(a), np.float64).tolist() if classifier else [np.asarray(o).tolist() for o in infer(a)]
-               for a in arrays]
+        def run(part: np.ndarray) -> Any:
+            runs.append(model.run(None, {"image": part}))
+            return runs[-1]
+
+        module.detect(run, array)
+        return runs
+
+    outputs = [np.asarray(infer(a), np.float64).tolist() if classifier
+               else [[np.asarray(o).tolist() for o in run] for run in infer(a)] for a in arrays]
     result: dict[str, Any] = {"outputs": outputs}
     if rounds and arrays:
         start = time.perf_counter()

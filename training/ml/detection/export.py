@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from training.ml.detection import data as ddata
+from training.ml.detection import tiles
 from training.ml.detection.model import (
     MAX_DETECTIONS,
     NMS_IOU,
@@ -137,6 +138,8 @@ def export_detector_onnx(
         },
         "opset": opset,
     }
+    if meta.get("tiles"):  # predict.py tiles as the server does (training.ml.detection.tiles)
+        export_meta["tiles"] = meta["tiles"]
     (out / "metadata.json").write_text(json.dumps(export_meta, indent=1))
     predictor = DetectionPredictor.load(artifact_path)
     session = make_session(out / MODEL_FILE, torch.get_num_threads(), memory_arena=False)
@@ -151,18 +154,25 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any], *,
                   max_detections: int = MAX_DETECTIONS) -> dict[str, Any]:
     """Run both paths on each image, the Predictor cut to ``max_detections`` as the exported graph is (the
     export's metadata.json: postprocessing_in_graph.max_detections); match each Predictor box to the graph's
-    same-label box of best IoU."""
+    same-label box of best IoU. Where the Predictor tiles (``predictor.tiles``), the graph runs on the same tiles
+    and its boxes are merged by the same code (``tiles.tiled_outputs``), as the export's predict.py does."""
     from torchvision.ops import box_iou
 
     per_image = []
     max_dp = max_db = 0.0
     unmatched = 0
     t_graph = 0.0
+    tiling = getattr(predictor, "tiles", None)
+
+    def run(array: np.ndarray) -> Sequence[Any]:
+        return session.run(None, {"image": array})  # type: ignore[no-any-return]
+
     for im in images:
         boxes, scores, labels = predictor.detect(im, max_detections=max_detections)
         arr = load_array(im, image_size=predictor.image_size, draft=predictor.draft)
         t = time.perf_counter()
-        gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in session.run(None, {"image": arr}))
+        found = tiles.tiled_outputs(run, arr, max_detections, **tiling) if tiling else run(arr)
+        gb, gs, gl = (torch.from_numpy(np.asarray(o)) for o in found)
         t_graph += time.perf_counter() - t
         dp = db = 0.0
         miss = 0
@@ -193,6 +203,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any], *,
         "max_abs_box_diff": max_db,
         "unmatched_boxes": unmatched,
         "max_detections": max_detections,
+        "tiled": bool(tiling),
         "ok": bool(max_dp <= 1e-4 and max_db <= 1e-4 and unmatched == 0),
         "onnx_ms_per_image": 1000 * t_graph / max(len(per_image), 1),
         "per_image": per_image,

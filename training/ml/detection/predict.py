@@ -20,9 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from training.ml.detection import data as ddata
+from training.ml.detection import tiles
 from training.ml.detection.model import (
     MAX_DETECTIONS,
     DetectionHead,
@@ -145,6 +147,9 @@ class DetectionPredictor:
         self.draft = draft_factor(meta)  # detectors: images.DRAFT_FACTOR (their training views zoom in)
         self._session = session
         self._points = locations(self.image_size, tuple(meta["head"]["strides"]))[0]
+        # Training found tiles better on the validation images (small objects): the whole image and overlapping
+        # tiles, merged (training.ml.detection.tiles), as every export of this model predicts too.
+        self.tiles: dict[str, Any] | None = meta.get("tiles") or None
 
     @classmethod
     def load(cls, artifact_path: str | Path, *, threads: int | None = None) -> DetectionPredictor:
@@ -166,11 +171,21 @@ class DetectionPredictor:
     def detect(
         self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,); D <= ``max_detections``."""
+        """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,); D <= ``max_detections``. A
+        tiling model's come from the whole image and its tiles, each cut to ``max_detections`` as the exported graph
+        cuts them (``tiles.tiled_outputs``)."""
         arr = load_array(image, image_size=self.image_size, draft=self.draft)
+        cap = detections_cap(max_detections)
+        if self.tiles:
+            found = tiles.tiled_outputs(lambda a: [t.numpy() for t in self._decoded(a, cap)], arr, cap,
+                                        **self.tiles)
+            return torch.from_numpy(found[0]), torch.from_numpy(found[1]), torch.from_numpy(found[2])
+        return self._decoded(arr, cap)
+
+    def _decoded(self, arr: np.ndarray, cap: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model on one decoded image: its head's outputs decoded, NMS'd and cut to ``cap`` boxes."""
         outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
-        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size,
-                      max_detections=detections_cap(max_detections))
+        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size, max_detections=cap)
 
     def predict(self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS) -> list[Prediction]:
         """Detections of one image (PIL image, bytes or path) as Prediction objects, the ``max_detections``
