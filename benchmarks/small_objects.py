@@ -18,10 +18,11 @@ FCOS assignment); ``auto`` is what the product now chooses by itself (``detectio
 P3-P6 at 320 px, i.e. ``p3``; on raccoon and the quickstart ``before``); the others add one change at a time
 (``p3@448``: Products on Shelves' input size; ``auto-fp32``: auto with a float32 head, where the CPU would train
 its convolutions in bf16). Also prints the share of ground-truth boxes that get no positive
-location in the un-augmented training view (what the head can never learn to find), and whole-image against
-SAHI-style tiled prediction (``tiled_detect``: whole image + 2x2 tiles, cut and partial boxes dropped, merged by
-NMS) on the test images, by a second model of the same recipe trained without them (the delivered model's last
-steps see every image, so its own predictions on the test images would flatter it).
+location in the un-augmented training view (what the head can never learn to find), whether training chose tiled
+prediction (``training.ml.detection.tiles``: whole image + 2x2 tiles, cut and partial boxes dropped, merged by NMS;
+measured on the validation images for stride-8 recipes), and whole-image against tiled prediction on the test
+images, by a second model of the same recipe trained without them (the delivered model's last steps see every
+image, so its own predictions on the test images would flatter it).
 """
 
 from __future__ import annotations
@@ -159,50 +160,6 @@ def unassigned_share(manifest: Any, recipe: Any) -> float:
     return missed / max(total, 1)
 
 
-def tiled_detect(predictor: Any, path: Path, grid: int = 2, overlap: float = 0.2, edge: float = 0.01,
-                 inside: float = 0.7) -> tuple[Any, Any, Any]:
-    """SAHI-style prediction, measured here only: the whole image plus ``grid`` x ``grid`` overlapping tiles, each
-    through the Predictor, boxes mapped back to the image and merged by class-aware NMS (at most 300).
-
-    Two rules keep the tiles from breaking objects larger than a tile's share of them: a tile's box that reaches
-    within ``edge`` (a fraction of the tile) of a side the tile shares with another tile is dropped (an object the
-    tile cuts; the whole image or the neighbouring tile sees it whole), and after NMS a box whose area lies more than
-    ``inside`` within a more probable box of the same tag is dropped (a part of a larger object, which NMS's IoU
-    does not catch)."""
-    import torch
-    from PIL import Image
-    from torchvision.ops import batched_nms
-
-    from training.ml.detection.model import MAX_DETECTIONS, NMS_IOU
-
-    image = Image.open(path).convert("RGB")
-    width, height = image.size
-    parts = [predictor.detect(image)]
-    tw, th = width / (grid - (grid - 1) * overlap), height / (grid - (grid - 1) * overlap)
-    for i in range(grid):
-        for j in range(grid):
-            x0, y0 = i * tw * (1 - overlap), j * th * (1 - overlap)
-            box = (round(x0), round(y0), round(x0 + tw), round(y0 + th))
-            b, sc, lab = predictor.detect(image.crop(box))
-            whole = torch.ones(len(b), dtype=torch.bool)
-            for side, inner in enumerate((box[0] > 0, box[1] > 0, box[2] < width, box[3] < height)):
-                if inner:
-                    whole &= b[:, side] > edge if side < 2 else b[:, side] < 1 - edge
-            scale = torch.tensor([box[2] - box[0], box[3] - box[1]] * 2) / torch.tensor([width, height] * 2)
-            parts.append((b[whole] * scale + torch.tensor([box[0] / width, box[1] / height] * 2), sc[whole],
-                          lab[whole]))
-    boxes, scores, labels = (torch.cat([p[k] for p in parts]) for k in range(3))
-    keep = batched_nms(boxes, scores, labels, NMS_IOU)
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=1e-12)
-    overlap_wh = (torch.min(boxes[:, None, 2:], boxes[None, :, 2:]) - torch.max(boxes[:, None, :2], boxes[None, :, :2]))
-    share = overlap_wh.clamp(min=0).prod(2) / area[:, None]  # [i, j]: the share of box i inside box j
-    before = torch.arange(len(boxes))[None, :] < torch.arange(len(boxes))[:, None]  # j more probable than i
-    part = ((share > inside) & (labels[:, None] == labels[None, :]) & before).any(1)
-    keep = (~part).nonzero().flatten()[:MAX_DETECTIONS]
-    return boxes[keep], scores[keep], labels[keep]
-
-
 def run(dataset: str, variant: str, seed: int) -> dict[str, Any]:
     from training.ml.config import TrainConfig
     from training.ml.detection import DetectionPredictor, train_detector
@@ -247,11 +204,16 @@ def run(dataset: str, variant: str, seed: int) -> dict[str, Any]:
         "map50": m["overall"]["ap"], "train_s": train_s, "train_cpu_s": train_cpu, "predict_ms": predict_ms,
         "unassigned": missed, "val_images": len(val), "max_boxes": max(counts),
         "held_out_map50": whole_map, "tiled_map50": tiled_map, "tiled_predict_ms": tiled_ms,
+        "training_tiles": m.get("tiles"),
     }
+    chosen = m.get("tiles")
+    decided = ("not measured" if not chosen else
+               f"{'tiles' if chosen['used'] else 'whole'} (validation {chosen['tiled_map']:.3f} tiled, "
+               f"{chosen['whole_map']:.3f} whole)")
     print(
         f"{dataset:8s} {variant:14s} {effective.image_size}px P{'3' if effective.strides[0] == 8 else '4'}-P6 "
         f"{effective.assignment:13s} mAP@0.5 {row['map50']:.3f}  train {train_s:6.1f}s (CPU {train_cpu:.0f}s)  "
-        f"predict {predict_ms:6.1f} ms/image  unassigned boxes {missed:.1%}  "
+        f"predict {predict_ms:6.1f} ms/image  unassigned boxes {missed:.1%}  training chose: {decided}  "
         f"| held-out model: whole {whole_map:.3f}, tiled 2x2+whole {tiled_map:.3f} {tiled_ms:6.1f} ms/image  "
         f"(val {len(val)} images, up to {max(counts)} boxes/image; load {os.getloadavg()[0]:.1f})",
         flush=True,
@@ -261,8 +223,9 @@ def run(dataset: str, variant: str, seed: int) -> dict[str, Any]:
 
 def _held_out_map(predictor: Any, manifest: Any, val: set[str], tags: list[str], *, tiled: bool
                   ) -> tuple[float, float]:
-    """mAP@0.5 (training.ml.metrics) and ms/image of ``predictor`` on the validation images: whole images
-    (``detect``, as the API answers) or :func:`tiled_detect`."""
+    """mAP@0.5 (training.ml.metrics) and ms/image of ``predictor`` on the validation images: whole images or
+    tiled (``training.ml.detection.tiles``, as a model that tiles answers), whatever its training chose."""
+    from training.ml.detection import tiles
     from training.ml.detection.evaluate import detections_to_dicts, validation_entry
     from training.ml.metrics import compute_metrics
 
@@ -271,7 +234,8 @@ def _held_out_map(predictor: Any, manifest: Any, val: set[str], tags: list[str],
     samples = [s for s in manifest.samples if s.id in val]
     for sample in samples:
         path = manifest.resolve(sample)
-        found = tiled_detect(predictor, path) if tiled else predictor.detect(path)
+        predictor.tiles = tiles.settings() if tiled else None
+        found = predictor.detect(path)
         rows.append(validation_entry(sample, detections_to_dicts(*found, tags)))
     ms = 1000 * (time.perf_counter() - t) / len(samples)
     return float(compute_metrics("detection", tags, rows)["overall"]["ap"]), ms

@@ -456,6 +456,7 @@ def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
     assert not any(s.startswith("Final training") and "epoch 10 " in s for s in stages)
     assert "the validated head (75 steps) trained on for 27 more steps over all 4 images" in " ".join(m["notes"])
     assert stages[-2:] == ["Saving the model: exporting the detector to ONNX", "Done"]
+    assert m["tiles"] is None and not any("tile" in s for s in stages)  # P4-P6: tiles are not measured
     predictor = DetectionPredictor.load(result.artifact_path)
     assert predictor.task == "detection" and predictor.tags == ["raccoon"]
     sample = manifest.samples[0]
@@ -645,3 +646,29 @@ def test_kfold_advanced_run_predicts_every_image_once(tmp_path: Path) -> None:
     again = train_detector(manifest, replay, tmp_path / "again", recipe=recipe).metrics
     assert {**again, "train_seconds": None} == {**m, "train_seconds": None}
     assert DetectionPredictor.load(tmp_path / "model").predict(manifest.resolve(manifest.samples[0])) is not None
+
+
+@pytest.mark.parametrize("gain", [-1.0, 2.0])
+def test_a_stride_8_recipe_measures_tiles_and_delivers_them_where_they_gain(
+        gain: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small-object recipes (the stride-8 level) evaluate the validation images whole and tiled
+    (training.ml.detection.tiles); the model tiles, and its figures are the tiled ones, only where tiles gain
+    TILES_MIN_GAIN (here forced each way)."""
+    from training.ml.detection import engine, tiles
+    from training.ml.detection.head import P3_STRIDES
+
+    monkeypatch.setattr(engine, "TILES_MIN_GAIN", gain)
+    names = [f"images/raccoon-{i}.jpg" for i in (1, 2, 3, 4)]
+    seen: list[tuple[float, str]] = []
+    result = train_detector(_raccoon_manifest(names, split={names[-1]: "test"}), TrainConfig(seed=0, image_size=128),
+                            tmp_path, recipe=replace(TINY_RECIPE, epochs=3, strides=P3_STRIDES),
+                            progress=lambda f, s: seen.append((f, s)))
+    m, used = result.metrics, gain < 0
+    assert m["tiles"]["used"] is used and m["tiles"]["grid"] == tiles.GRID, m["tiles"]
+    assert m["overall"]["ap"] == m["tiles"]["tiled_map" if used else "whole_map"]
+    note = "Predictions tile each image" if used else "Tiled prediction was measured and not used"
+    assert any(n.startswith(note) for n in m["notes"]), m["notes"]
+    assert "Validation split (3 train / 1 validation images): evaluating on tiles, image 1 of 1" in {s for _, s in seen}
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+    predictor = DetectionPredictor.load(result.artifact_path)
+    assert predictor.tiles == (tiles.settings() if used else None)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from training.ml.detection.model import DetectionHead, decode, locations
+from training.ml.detection import tiles
+from training.ml.detection.model import MAX_DETECTIONS, DetectionHead, decode, locations
 from training.ml.manifest import Sample
 from training.ml.progress import StepReport
 from training.ml.runtime import map_in_order
@@ -24,6 +26,7 @@ def predict_images(
     report: StepReport,
     tail: torch.nn.Module | None = None,
     workers: int = 1,
+    tiling: Mapping[str, Any] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Predictions (metrics' dict form) for whole images: the Predictor's preprocessing and decoding.
 
@@ -36,16 +39,28 @@ def predict_images(
         report: called after each image with (images done, images, detail).
         tail: advanced mode: the fine-tuned stride-32 blocks, which recompute C5 from C4.
         workers: images predicted side by side, each on one thread (``runtime.map_in_order``).
+        tiling: the whole image and its tiles, merged, as a tiling model predicts (``tiles.tiled_outputs`` with
+            these settings, ``tiles.settings()``).
     """
     points, _, _ = locations(image_size, head.strides)
     what = "evaluating the fine-tuned model" if tail is not None else "evaluating"
+    if tiling:
+        what += " on tiles"
+
+    def run(array: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        feats = [torch.from_numpy(f) for f in session.run(None, {"image": array})]
+        if tail is not None:
+            feats[2] = tail(feats[1])
+        return decode(head(feats), points, image_size)
 
     @torch.inference_mode()
     def predict(img: Tensor) -> list[dict[str, Any]]:
-        feats = [torch.from_numpy(f) for f in session.run(None, {"image": img.permute(1, 2, 0).numpy()})]
-        if tail is not None:
-            feats[2] = tail(feats[1])
-        boxes, scores, labels = decode(head(feats), points, image_size)
+        array = img.permute(1, 2, 0).numpy()
+        if tiling:
+            found = tiles.tiled_outputs(lambda a: [t.numpy() for t in run(a)], array, MAX_DETECTIONS, **tiling)
+            boxes, scores, labels = (torch.from_numpy(f) for f in found)
+        else:
+            boxes, scores, labels = run(array)
         return detections_to_dicts(boxes, scores, labels, tags)
 
     out: list[list[dict[str, Any]]] = []
