@@ -1,11 +1,12 @@
 """Classification figures: quick (and optionally advanced) training on hymenoptera and azure-quickstart.
 
     .venv/bin/python benchmarks/ml_classification.py [--backbones lite0 lite1 lite2] [--seeds 0 1 2]
-        [--advanced --budget 300] [--threads 2]
+        [--advanced --budget 300] [--threads 2] [--image-size 288 --pooling gem]
     .venv/bin/python benchmarks/ml_classification.py --domains [--seeds 0 1 2]
     .venv/bin/python benchmarks/ml_classification.py --views-curve
     .venv/bin/python benchmarks/ml_classification.py --frozen-features
     .venv/bin/python benchmarks/ml_classification.py --advanced-sets [--seeds 0 1 2] [--budget 300]
+    .venv/bin/python benchmarks/ml_classification.py --general --seeds $(seq 0 69)
 
 For every backbone: hymenoptera accuracy on 3 seeded stratified 70/30 splits, train() wall time
 with a cold embedding cache (trunk ONNX already exported, its one-time export timed separately)
@@ -23,9 +24,15 @@ behind ``embeddings.views_for``. For hymenoptera and its "wide" and "small" vari
 
 ``--frozen-features``: the frozen-feature path's options on the hard sets (issue #15's "small, hard data"): for
 hymenoptera, "wide" and "small", accuracy of the linear head (one view) on 10 seeded stratified 70/30 splits with
-Lite0 at 224 px (General), Lite0 at 256 / 288 / 320 px, Lite2 at 260 px, and concatenations (Lite0 224 + 320,
+Lite0 at 224 px (the frozen-Lite0 baseline), GeM pooling at 224 and at 288 px (General), Lite0 at 256 / 288 / 320
+px, Lite2 at 260 px, and concatenations (Lite0 224 + 320,
 Lite0 + Lite2, centre crop + whole frame) and the whole frame alone at 224 and 288 px, with each embedding's cold
 time for the 200 images.
+
+``--general``: General's recipe before (Lite0 at 224 px, average pooling) and now (288 px, GeM pooling) through
+quick ``train()`` on hymenoptera and its "wide" and "small" variants, one 70/30 hold-out split per seed (the
+product's ``plan_split``): mean validation accuracy per set and over the sets, and the paired difference with its
+standard error.
 
 ``--advanced-sets``: quick against advanced training (issue #15's "advanced training that earns its name") on
 hymenoptera and its "wide" and "small" variants. For each seed, 30 % of the set is put aside as test images; both
@@ -105,7 +112,8 @@ def compare_domains(seeds: list[int], threads: int | None) -> None:
             "qs-wide": variant(quickstart, "wide", base)}
     general = next(d for d in DOMAINS if d.type == CLASSIFICATION and d.name == "General")
     same = [d.name for d in DOMAINS if d.type == CLASSIFICATION and d.backbone == general.backbone
-            and (d.image_size, d.framings) == (general.image_size, general.framings) and d is not general]
+            and (d.image_size, d.framings, d.pooling) == (general.image_size, general.framings, general.pooling)
+            and d is not general]
     print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; same recipe as General: {', '.join(same)}")
     print("domain (recipe)                      | " + " | ".join(f"{n:>11s}" for n in sets)
           + " | cold train s")
@@ -115,14 +123,15 @@ def compare_domains(seeds: list[int], threads: int | None) -> None:
         if domain.type != CLASSIFICATION or domain.compact or domain.name in same or domain.backbone != "lite0":
             continue
         cache = base / f"cache-{domain.name}"
-        trunk_path(domain.backbone, domain.image_size or BACKBONES[domain.backbone].image_size, cache)  # not timed
+        trunk_path(domain.backbone, domain.image_size or BACKBONES[domain.backbone].image_size, cache,
+                   pooling=domain.pooling)  # not timed
         scores, cold, artifact = [], 0.0, ""
         for name, manifest in sets.items():
             accs: list[float] = []
             for seed in seeds if len(manifest.samples) >= 50 else seeds[:1]:
                 cfg = TrainConfig(backbone=domain.backbone, image_size=domain.image_size, framings=domain.framings,
-                                  seed=seed, kfold=1 if len(manifest.samples) >= 50 else 0, cache_dir=str(cache),
-                                  threads=threads)
+                                  pooling=domain.pooling, seed=seed, kfold=1 if len(manifest.samples) >= 50 else 0,
+                                  cache_dir=str(cache), threads=threads)
                 t = time.perf_counter()
                 r = train(manifest, cfg, base / f"run-{domain.name}-{name}-{seed}")
                 if name == "hymenoptera" and not accs:
@@ -130,7 +139,7 @@ def compare_domains(seeds: list[int], threads: int | None) -> None:
                 kf = r.metrics.get("kfold")
                 accs.append(kf["accuracy_mean"] if kf else r.metrics["overall"]["accuracy"])
             scores.append(float(np.mean(accs)))
-        label = f"{domain.name} ({r.metrics['image_size']} px, {'+'.join(domain.framings)})"
+        label = f"{domain.name} ({r.metrics['image_size']} px, {'+'.join(domain.framings)}, {domain.pooling})"
         print(f"{label:36s} | " + " | ".join(f"{a:11.3f}" for a in scores) + f" | {cold:12.1f}", flush=True)
         predictors[label] = Predictor.load(artifact, threads=threads)
     # Latency last, round-robin over the models, so a busy moment of a shared machine hits them all alike.
@@ -208,13 +217,16 @@ def frozen_features(threads: int | None) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-frozen-"))
     sets = hard_sets(base)
     embedders = {"l0@224": Embedder("lite0", None, base / "cache", threads=threads),
+                 "l0@224 gem": Embedder("lite0", None, base / "cache", threads=threads, pooling="gem"),
+                 "l0@288 gem": Embedder("lite0", 288, base / "cache", threads=threads, pooling="gem"),
                  "l0@256": Embedder("lite0", 256, base / "cache", threads=threads),
                  "l0@288": Embedder("lite0", 288, base / "cache", threads=threads),
                  "l0@320": Embedder("lite0", 320, base / "cache", threads=threads),
                  "l2@260": Embedder("lite2", None, base / "cache", threads=threads),
                  "l0@224 whole": Embedder("lite0", None, base / "cache", threads=threads, framing="whole"),
                  "l0@288 whole": Embedder("lite0", 288, base / "cache", threads=threads, framing="whole")}
-    combos = {"Lite0 224 (General)": ["l0@224"], "Lite0 256": ["l0@256"], "Lite0 288": ["l0@288"],
+    combos = {"Lite0 224 (frozen-Lite0 LR)": ["l0@224"], "Lite0 224, GeM": ["l0@224 gem"],
+              "Lite0 288, GeM (General)": ["l0@288 gem"], "Lite0 256": ["l0@256"], "Lite0 288": ["l0@288"],
               "Lite0 320 (Retail)": ["l0@320"], "Lite2 260 (General [A1])": ["l2@260"],
               "Lite0 224 + 320": ["l0@224", "l0@320"], "Lite0 + Lite2": ["l0@224", "l2@260"],
               "centre + whole (Landmarks)": ["l0@224", "l0@224 whole"], "whole frame": ["l0@224 whole"],
@@ -244,12 +256,39 @@ def frozen_features(threads: int | None) -> None:
         for combo in combos:
             table[combo].append(float(np.mean(scores[combo])))
     print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; linear head on one view, 10 seeded 70/30 splits")
-    print(f"{'features':28s} | " + " | ".join(f"{n:>11s}" for n in sets) + " |   mean | vs General")
-    general = float(np.mean(table["Lite0 224 (General)"]))
+    print(f"{'features':28s} | " + " | ".join(f"{n:>11s}" for n in sets) + " |   mean | vs Lite0 224")
+    general = float(np.mean(table["Lite0 224 (frozen-Lite0 LR)"]))
     for combo, accs in table.items():
         print(f"{combo:28s} | " + " | ".join(f"{a:11.3f}" for a in accs)
               + f" | {np.mean(accs):6.3f} | {100 * (np.mean(accs) - general):+.1f} pts")
     print("cold embedding of the 3 x 200 images: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def general_recipes(seeds: list[int], threads: int | None) -> None:
+    """The --general table (see the module docstring)."""
+    base = Path(tempfile.mkdtemp(prefix="bench-general-"))
+    sets = hard_sets(base)
+    recipes = {"224 px, average (before)": {"image_size": None, "pooling": "avg"},
+               "288 px, GeM (General)": {"image_size": 288, "pooling": "gem"}}
+    print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; quick train(), {len(seeds)} hold-out seeds "
+          f"({seeds[0]}..{seeds[-1]}), validation accuracy")
+    acc: dict[tuple[str, str], np.ndarray] = {}
+    for name, manifest in sets.items():
+        for recipe, kw in recipes.items():
+            acc[name, recipe] = np.array([
+                train(manifest, TrainConfig(seed=seed, kfold=1, cache_dir=str(base / "cache"), threads=threads, **kw),
+                      base / f"run-{name}-{kw['pooling']}-{seed}").metrics["overall"]["accuracy"]
+                for seed in seeds])
+        before, after = (acc[name, r] for r in recipes)
+        diff = after - before
+        print(f"{name:12s} | " + " | ".join(f"{r} {acc[name, r].mean():.3f}" for r in recipes)
+              + f" | {100 * diff.mean():+.1f} pts (paired s.e. {100 * diff.std(ddof=1) / np.sqrt(len(diff)):.1f})",
+              flush=True)
+    means = {r: float(np.mean([acc[n, r].mean() for n in sets])) for r in recipes}
+    first, second = means.values()
+    print("over the sets: " + ", ".join(f"{r} {m:.4f}" for r, m in means.items())
+          + f" ({100 * (second - first):+.1f} pts)")
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -313,13 +352,19 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["lite0"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None, help="default mode: input size (backbone's own)")
+    parser.add_argument("--pooling", default="avg", help="default mode: the embedding's pooling (avg, gem)")
     parser.add_argument("--advanced", action="store_true")
     parser.add_argument("--budget", type=float, default=300.0)
     parser.add_argument("--domains", action="store_true", help="compare the domains' recipes (see above)")
     parser.add_argument("--views-curve", action="store_true", help="augmented views vs training set size")
     parser.add_argument("--frozen-features", action="store_true", help="resolutions and backbones on hard sets")
     parser.add_argument("--advanced-sets", action="store_true", help="quick vs advanced on held-out test images")
+    parser.add_argument("--general", action="store_true", help="General's recipe before and now, over --seeds")
     args = parser.parse_args()
+    if args.general:
+        general_recipes(args.seeds, args.threads)
+        return
     if args.advanced_sets:
         advanced_sets(args.seeds, args.budget, args.threads)
         return
@@ -339,8 +384,9 @@ def main() -> None:
     for name in args.backbones:
         base = Path(tempfile.mkdtemp(prefix="bench-cls-"))
         t0 = time.perf_counter()
-        trunk_path(name, BACKBONES[name].image_size, base / "trunk-cache")
-        print(f"[{name}] one-time trunk ONNX export: {time.perf_counter() - t0:.1f} s")
+        trunk_path(name, args.image_size or BACKBONES[name].image_size, base / "trunk-cache", pooling=args.pooling)
+        print(f"[{name}] one-time trunk ONNX export ({args.image_size or BACKBONES[name].image_size} px, "
+              f"{args.pooling} pooling): {time.perf_counter() - t0:.1f} s")
         modes = ["quick"] + (["advanced"] if args.advanced else [])
         for mode in modes:
             accs, cold, warm, cold_cpu, warm_cpu = [], [], [], [], []
@@ -351,7 +397,8 @@ def main() -> None:
                 # then dropped again so every seed's cold run embeds all 200 images.
                 shutil.rmtree(cache / "embeddings", ignore_errors=True)
                 cfg = TrainConfig(backbone=name, seed=seed, kfold=1, val_fraction=0.3, cache_dir=str(cache),
-                                  threads=args.threads, mode=mode, budget_seconds=args.budget)  # type: ignore[arg-type]
+                                  threads=args.threads, mode=mode, budget_seconds=args.budget,  # type: ignore[arg-type]
+                                  image_size=args.image_size, pooling=args.pooling)
                 t, c = time.perf_counter(), time.process_time()
                 r = train(hymenoptera, cfg, base / f"run-{mode}-{seed}-cold")
                 cold.append(time.perf_counter() - t)
@@ -371,7 +418,8 @@ def main() -> None:
                   f"cold {np.mean(cold):.2f} s (cpu {np.mean(cold_cpu):.2f} s), warm {np.mean(warm):.2f} s "
                   f"(cpu {np.mean(warm_cpu):.2f} s); peak RSS {rss_mib():.0f} MiB")
             cfg = TrainConfig(backbone=name, cache_dir=str(base / "trunk-cache"), threads=args.threads, mode=mode,
-                              budget_seconds=args.budget)  # type: ignore[arg-type]
+                              budget_seconds=args.budget, image_size=args.image_size,  # type: ignore[arg-type]
+                              pooling=args.pooling)
             t, c = time.perf_counter(), time.process_time()
             r = train(quickstart, cfg, base / f"qs-{mode}")
             took, took_cpu = time.perf_counter() - t, time.process_time() - c

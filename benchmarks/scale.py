@@ -7,8 +7,9 @@ On a temporary data dir (embedded profile): makes ``--images`` distinct JPEGs fr
 (seeded random crops, flips and small rotations, at most 320 px; not timed), uploads them through
 projects.services.image_upload into one ants/bees project (timed, as a rate), then measures:
 
-- one embedding pass: every image decoded and embedded once (the "full" view, the trunk prediction runs) in a
-  child process, with a fresh embedding cache: the unit the goals are stated in;
+- one embedding pass: every image decoded and embedded once (the "full" view, the trunk prediction runs, with the
+  project's domain's recipe: General's 288 px and GeM pooling) in a child process, with a fresh embedding cache: the
+  unit the goals are stated in;
 - cold quick training: ``training.services.iteration_run`` (what the worker runs) in a child process with an
   empty embedding cache, timed after the imports a worker's pool process makes at start; its peak RSS is the
   worker's;
@@ -103,12 +104,14 @@ if what == "train":
     m = it.metrics or {{}}
     extra = {{"status": it.status, "error": it.error, "accuracy": m.get("overall", {{}}).get("accuracy"),
              "engine_seconds": m.get("train_seconds")}}
-else:  # one embedding pass: every image once, the "full" view, a fresh cache
+else:  # one embedding pass: every image once, the "full" view, a fresh cache, with the project's domain's recipe
     from training.ml.embeddings import Embedder, embed_images
     from django.core.files.storage import default_storage
-    from projects.models import Image
+    from projects.domains import domain_of
+    from projects.models import Image, Project
+    domain = domain_of(Project.objects.get(id=sys.argv[2]).domain_id)
     rows = list(Image.objects.filter(project_id=sys.argv[2]).values_list("file", "sha256"))
-    embedder = Embedder("lite0", None, sys.argv[3])
+    embedder = Embedder(domain.backbone, domain.image_size, sys.argv[3], pooling=domain.pooling)
     paths = [default_storage.path(name) for name, _ in rows]
     sources = [lambda p=p: embedder.load(p) for p in paths]
     t0 = time.perf_counter()

@@ -67,6 +67,14 @@ def test_retraining_embeds_only_new_images(tiny_manifest: Manifest, ml_cache: Pa
         ),
     )
     assert train(more, _config(ml_cache), tmp_path / "b").metrics["embedded_images"] == 2
+    # Another pooling is another embedding (and trunk): nothing is reused across the two.
+    gem = train(more, _config(ml_cache, pooling="gem"), tmp_path / "c")
+    assert gem.metrics["embedded_images"] == len(more.samples) and gem.metrics["pooling"] == "gem"
+    from training.ml.embeddings import EmbeddingCache, trunk_path
+
+    assert EmbeddingCache(ml_cache, "lite0", 224, pooling="gem").root.name == "lite0-224-gem-v1-d1"
+    assert trunk_path("lite0", 224, ml_cache, pooling="gem").name == "lite0-224-gem-v1.onnx"
+    assert trunk_path("lite0", 224, ml_cache).name == "lite0-224-v1.onnx"  # the average's names are unchanged
 
 
 def _synthetic(tmp_path: Path) -> Manifest:

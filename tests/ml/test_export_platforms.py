@@ -500,3 +500,72 @@ def test_a_tiling_detector_tiles_alike_on_the_server_and_in_every_export(detecto
             for a, b in zip(row["predictions"], expected, strict=True):
                 assert abs(a["probability"] - b.probability) <= 1e-4, folder
                 assert max(abs(a["box"][k] - getattr(b.box, k)) for k in ("left", "top", "width", "height")) <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def gem_classifier(tmp_path_factory: pytest.TempPathFactory, ml_cache: Path) -> str:
+    """General's kind of classifier: GeM pooling, at an input larger than the backbone's own (192 px here, to keep it
+    small; General's is 288)."""
+    from training.ml.classification import train_classifier
+
+    config = TrainConfig(cache_dir=str(ml_cache), kfold=1, image_size=192, pooling="gem")
+    return train_classifier(photo_manifest(6), config, tmp_path_factory.mktemp("gem")).artifact_path
+
+
+@pytest.mark.parametrize("platform", ["ONNX10", "ONNX12", "OpenVino", "TensorFlowLite", "CoreML"])
+def test_a_gem_pooled_classifier_exports_to_every_platform_and_answers_as_the_server(
+        platform: str, gem_classifier: str, tmp_path: Path) -> None:
+    """GeM pooling's cube, mean and cube root are plain Mul, GlobalAveragePool, Add and Pow nodes: every converter
+    takes them and every runtime answers as the server does; Core ML's torch program pools the same way."""
+    import onnx
+
+    from training.ml.export import export_onnx
+    from training.ml.export_coreml import export_coreml
+    from training.ml.export_openvino import export_openvino
+    from training.ml.export_tf import export_tensorflow
+
+    assert json.loads((Path(gem_classifier) / "metadata.json").read_text())["pooling"] == "gem"
+    if platform.startswith("ONNX"):
+        report = export_onnx(gem_classifier, tmp_path, validation_images=_images(), opset=int(platform[4:]))
+        ops = [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
+        assert {"Pow", "GlobalAveragePool"} <= set(ops), ops
+    elif platform == "OpenVino":
+        report = export_openvino(gem_classifier, tmp_path, validation_images=_images())
+    elif platform == "TensorFlowLite":
+        report = export_tensorflow(gem_classifier, tmp_path, flavor=platform, validation_images=_images())
+    else:
+        report = export_coreml(gem_classifier, tmp_path, validation_images=_images())
+    assert report["passed"] and report["images"] == 4 and report["max_abs_diff"] <= 1e-4, report
+
+
+def test_gem_pooling_is_the_generalised_mean_and_stays_fp32_in_an_int8_model(gem_classifier: str,
+                                                                             tmp_path: Path) -> None:
+    """The trunk's embedding is (mean(x^3) + eps)^(1/3) of its last map, between that map's mean and its maximum;
+    the int8 quantiser leaves those powers in fp32 (an int8 cube would round the small responses away)."""
+    import onnx
+    import torch
+
+    from training.ml.backbones import create_backbone
+    from training.ml.quantize import quantize_classifier
+
+    net = create_backbone("lite0", image_size=128, pooling="gem")
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        features = net.forward_features(x)
+        pooled = net.forward_pooled(x)
+    expected = ((features**3).mean((2, 3)) + 1e-6) ** (1 / 3)
+    assert torch.allclose(pooled, expected, atol=1e-5)
+    top = (features.amax((2, 3)) ** 3 + 1e-6) ** (1 / 3)  # the eps lifts a channel that is zero everywhere to 0.01
+    assert torch.all(pooled >= features.mean((2, 3)) - 1e-5) and torch.all(pooled <= top + 1e-5)
+
+    int8 = tmp_path / "int8.onnx"
+    quantize_classifier(Path(gem_classifier) / "model.onnx", int8, calibration_images=photos(TAGS[0])[:4],
+                        image_size=192)
+    graph = onnx.load(str(int8)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    powers = [n for n in graph.node if n.op_type in ("Mul", "Pow") and "pp_" not in n.input[0]]
+    pool = next(n for n in graph.node if n.op_type == "GlobalAveragePool")
+    assert len(powers) == 3 and producer[pool.input[0]].op_type == "Mul", [n.op_type for n in powers]
+    quantised = {i for n in graph.node if n.op_type == "QuantizeLinear" for i in n.input}
+    assert not quantised & {o for n in [*powers, pool] for o in n.output}, "GeM's powers must stay fp32"
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # the convolutions before them are int8

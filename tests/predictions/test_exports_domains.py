@@ -34,7 +34,10 @@ def test_compact_domains_export_everywhere_and_the_others_onnx_only(owner) -> No
     said = {key: d["modelInformation"]["description"] for key, d in domains.items()}
     assert "trains exactly what General trains" in said[("Food", "Classification")]
     assert "trains exactly what General (object detection) trains" in said[("Logo", "ObjectDetection")]
-    assert "320 px instead of 224 px" in said[("Retail", "Classification")]
+    assert "288 px, centre crop, GeM pooling" in said[("Food", "Classification")]
+    assert "at 288 px" in said[("General", "Classification")] and "GeM" in said[("General", "Classification")]
+    assert "Lite0 at 320 px, average-pooled" in said[("Retail", "Classification")]
+    assert "at 224 px" in said[("General (compact)", "Classification")]
     assert "448 px instead of 320 px" in said[("Products on Shelves", "ObjectDetection")]
     assert "Lite2" in said[("General [A1]", "Classification")]
 

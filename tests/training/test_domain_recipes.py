@@ -1,8 +1,7 @@
-"""A domain's training recipe (``projects.domains.Domain.image_size``) reaches the trained model through the service."""
+"""A domain's training recipe (``projects.domains.Domain.image_size``, ``pooling``) reaches the trained model through
+the service."""
 
 from __future__ import annotations
-
-import uuid
 
 import numpy as np
 import onnx
@@ -19,29 +18,35 @@ from training.storage import iteration_artifact_local
 
 pytestmark = pytest.mark.django_db
 
-RETAIL = uuid.UUID("b30a91ae-e3c1-4f73-a81e-c270bff27c39")
 
 
 def test_domains_that_change_the_recipe_say_so_and_the_others_say_they_train_general() -> None:
+    general = {d.type: d for d in DOMAINS if d.name == "General"}
     for domain in DOMAINS:
         if domain.image_size is not None:
-            assert f"{domain.image_size} px instead of" in domain.description, domain.name
+            assert f"{domain.image_size} px" in domain.description, domain.name
         if domain.framings != ("centre",):
             assert "whole frame" in domain.description, domain.name
+        if domain.pooling == "gem":
+            assert "GeM" in domain.description, domain.name
         if domain.name in ("Food", "Logo"):
             assert "trains exactly what General" in domain.description, domain.name
-            assert domain.image_size is None and domain.framings == ("centre",), domain.name
+            same = general[domain.type]
+            assert (domain.backbone, domain.image_size, domain.framings, domain.pooling) == (
+                same.backbone, same.image_size, same.framings, same.pooling), domain.name
 
 
-def test_a_retail_iteration_is_trained_and_predicts_at_its_higher_resolution(owner) -> None:  # type: ignore[no-untyped-def]
-    retail = next(d for d in DOMAINS if d.id == RETAIL)
-    assert retail.image_size and retail.image_size > get_spec(retail.backbone).image_size
-    project = tagged_project(owner, domain_id=RETAIL)
+@pytest.mark.parametrize("name", ["Retail", "General"])
+def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_pooling(owner, name: str) -> None:  # type: ignore[no-untyped-def]
+    domain = next(d for d in DOMAINS if d.name == name and d.type == "Classification")
+    assert domain.image_size and domain.image_size > get_spec(domain.backbone).image_size
+    project = tagged_project(owner, domain_id=domain.id)
     iteration = iteration_queue(project=project, requested_by=owner)
     iteration_run(iteration_id=iteration.id)
     iteration = Iteration.objects.get(id=iteration.id)
     assert iteration.status == Iteration.Status.COMPLETED, iteration.error
-    assert iteration.metrics["image_size"] == retail.image_size
+    assert iteration.metrics["image_size"] == domain.image_size
+    assert iteration.metrics["pooling"] == domain.pooling == ("gem" if name == "General" else "avg")
 
     # What the stored model itself feeds its trunk: expose the pre-processed pixels and run it on an odd-sized image.
     artifact = iteration_artifact_local(iteration=iteration)
@@ -49,5 +54,5 @@ def test_a_retail_iteration_is_trained_and_predicts_at_its_higher_resolution(own
     model.graph.output.append(helper.make_tensor_value_info("pixels", TensorProto.FLOAT, None))
     image = np.full((37, 53, 3), 120, dtype=np.uint8)
     probabilities, _, pixels = make_session(model.SerializeToString()).run(None, {"image": image})
-    assert pixels.shape == (1, 3, retail.image_size, retail.image_size)
+    assert pixels.shape == (1, 3, domain.image_size, domain.image_size)
     assert probabilities.shape == (1, 2) and abs(float(probabilities.sum()) - 1) < 1e-5

@@ -134,7 +134,7 @@ def compose_classifier(
         ],
         initializer=inits,
     )
-    # The trunk is exported at opset 17; its ops (Conv, Clip, Add, Pad, GlobalAveragePool, ...) have
+    # The trunk is exported at opset 17; its ops (Conv, Clip, Add, Pad, GlobalAveragePool, GeM's Mul and Pow) have
     # the same semantics at 18, which Resize's antialias attribute needs.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", PREPROCESS_OPSET)])
     model.ir_version = 8

@@ -35,6 +35,10 @@ _BASE_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
 )
 # Index (into _BASE_STAGES) of the last stage at output strides 8, 16 and 32.
 _PYRAMID_STAGES = (2, 4, 6)
+# How forward_pooled pools the final map into the embedding: "avg" (ImageNet's) or "gem" (:func:`gem`, p = GEM_P).
+POOLINGS: tuple[str, ...] = ("avg", "gem")
+GEM_P = 3
+GEM_EPS = 1e-6
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01  # TF's 0.99 decay
 
@@ -169,14 +173,17 @@ class EfficientNetLite(nn.Module):
     """EfficientNet-Lite built for one input resolution.
 
     ``forward(x)`` returns ImageNet logits; ``forward_features(x)`` the final (N, 1280, H/32, W/32)
-    map; ``forward_pooled(x)`` its global average (N, 1280); ``forward_stages(x)`` the maps at
+    map; ``forward_pooled(x)`` its global ``pooling`` (N, 1280): "avg", the average ImageNet training used, or
+    "gem", the generalised mean (:func:`gem`); ``forward_stages(x)`` the maps at
     strides 8, 16, 32 (channels ``spec.stage_channels``) for a feature pyramid. ``x`` must already be
     :func:`normalize`-d.
     """
 
-    def __init__(self, spec: BackboneSpec, image_size: int, num_classes: int = 1000) -> None:
+    def __init__(self, spec: BackboneSpec, image_size: int, num_classes: int = 1000, pooling: str = "avg") -> None:
         super().__init__()
+        check_pooling(pooling)
         self.spec = spec
+        self.pooling = pooling
         self.image_size = image_size
         self.num_features = spec.num_features
         size = image_size
@@ -215,13 +222,36 @@ class EfficientNetLite(nn.Module):
         return out
 
     def forward_pooled(self, x: Tensor) -> Tensor:
-        """Global-average-pooled features (N, num_features): the embedding."""
-        pooled: Tensor = self.pool(self.forward_features(x)).flatten(1)
+        """Globally pooled features (N, num_features), by ``self.pooling``: the embedding."""
+        features = self.forward_features(x)
+        pooled: Tensor = gem(features) if self.pooling == "gem" else self.pool(features).flatten(1)
         return pooled
 
     def forward(self, x: Tensor) -> Tensor:
-        logits: Tensor = self.classifier(self.dropout(self.forward_pooled(x)))
+        """ImageNet logits (from the average-pooled features, as trained)."""
+        logits: Tensor = self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
         return logits
+
+
+def check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
+
+
+def gem(features: Tensor, p: int = GEM_P) -> Tensor:
+    """Generalised-mean pooling (Radenović et al., "Fine-tuning CNN Image Retrieval with No Human Annotation",
+    2018): ``(mean(x ** p) + eps) ** (1 / p)`` over each channel's map, (N, C, h, w) -> (N, C). The maps are
+    ReLU6 outputs (>= 0), so the cube is a product of the map with itself (plain Mul nodes in every export) and the
+    ``eps`` keeps the root's gradient finite at a channel that is zero everywhere. p = 1 is the average, larger p
+    leans towards the maximum: the strongest responses of a subject that fills little of the frame count for more
+    than in an average over the whole map."""
+    power = features
+    for _ in range(p - 1):
+        power = power * features
+    # GlobalAveragePool, not ReduceMean, in ONNX: the same node at every opset the exports are built at
+    mean = nn.functional.adaptive_avg_pool2d(power, 1).flatten(1)
+    pooled: Tensor = (mean + GEM_EPS) ** (1.0 / p)
+    return pooled
 
 
 def checkpoint_path(name: str) -> str:
@@ -255,7 +285,9 @@ def _convert_checkpoint(state: dict[str, Tensor], model: EfficientNetLite) -> di
     return out
 
 
-def create_backbone(name: str, *, image_size: int | None = None, pretrained: bool = True) -> EfficientNetLite:
+def create_backbone(
+    name: str, *, image_size: int | None = None, pretrained: bool = True, pooling: str = "avg"
+) -> EfficientNetLite:
     """Build an EfficientNet-Lite for ``image_size`` (default: the backbone's own), in eval mode.
 
     Args:
@@ -270,7 +302,7 @@ def create_backbone(name: str, *, image_size: int | None = None, pretrained: boo
         ValueError: unknown backbone name.
     """
     spec = get_spec(name)
-    model = EfficientNetLite(spec, image_size or spec.image_size)
+    model = EfficientNetLite(spec, image_size or spec.image_size, pooling=pooling)
     if pretrained:
         state = torch.load(checkpoint_path(name), map_location="cpu", weights_only=True)
         model.load_state_dict(_convert_checkpoint(state, model), strict=True)

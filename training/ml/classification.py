@@ -122,12 +122,12 @@ def load_embeddings(
     The views are :func:`training_views`; with several ``config.framings`` the views of each framing follow one
     another: V = len(views) * framings.
     """
-    # The trunk ONNX depends only on (backbone, size): without a configured cache it goes to the
+    # The trunk ONNX depends only on (backbone, size, pooling): without a configured cache it goes to the
     # machine-wide default_cache_dir() rather than being re-exported for every workdir.
     embedders = [
         Embedder(
             config.backbone, config.image_size, cache_dir, threads=config.threads,
-            trunk_cache_dir=config.cache_dir or default_cache_dir(), framing=framing,
+            trunk_cache_dir=config.cache_dir or default_cache_dir(), framing=framing, pooling=config.pooling,
         )
         for framing in config.framings
     ]
@@ -260,6 +260,7 @@ def train_classifier(
             "backbone": recipe.backbone,
             "image_size": embedder.image_size,
             "framings": list(framings),
+            "pooling": recipe.pooling,
             "views": list(training_views(manifest)),
             "mode": config.mode,
             "mode_delivered": mode_delivered,
@@ -295,6 +296,7 @@ def train_classifier(
         "backbone": recipe.backbone,
         "image_size": embedder.image_size,
         "framings": list(framings),
+        "pooling": recipe.pooling,
         "draft_factor": embedder.draft,
         "mode": config.mode,
         "mode_delivered": mode_delivered,

@@ -16,6 +16,8 @@ class TrainConfig:
     ``budget_seconds``. ``image_size`` None means the backbone's default. ``framings`` (classification, quick):
     how each image is framed for the trunk (``embeddings.FRAMINGS``: "centre" crop, "whole" frame); with
     more than one, the head trains on every framing's views and predicts from the mean of their embeddings.
+    ``pooling`` (classification): the embedding is the trunk's last map averaged ("avg") or its generalised mean
+    ("gem", ``backbones.gem``).
 
     ``schedule`` replays a budget-capped run: what an advanced run actually took when it stopped on the clock,
     as its metrics record it (``metrics["schedule"]``: classification ``{"finetune_epochs": [evaluation,
@@ -31,6 +33,7 @@ class TrainConfig:
     kfold: int = 0  # 0 = automatic (k-fold for small datasets), 1 = hold-out only, k >= 2 = k folds
     image_size: int | None = None
     framings: tuple[str, ...] = ("centre",)
+    pooling: str = "avg"  # classification: how the trunk pools its last map (backbones.POOLINGS: "avg", "gem")
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
     # Detection: the most MiB of augmented views kept in cache_dir for later trainings (features.ViewCache).

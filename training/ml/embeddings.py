@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from training.ml.backbones import MEAN, STD, create_backbone, get_spec
+from training.ml.backbones import MEAN, STD, check_pooling, create_backbone, get_spec
 from training.ml.images import CLASSIFIER_DRAFT_FACTOR, ImageSource, load_array
 from training.ml.runtime import make_session
 
@@ -175,7 +175,8 @@ _export_lock = threading.Lock()
 
 
 def export_trunk(
-    backbone: str, image_size: int, path: Path, *, model: Any = None, prefix_blocks: int | None = None
+    backbone: str, image_size: int, path: Path, *, model: Any = None, prefix_blocks: int | None = None,
+    pooling: str = "avg",
 ) -> Path:
     """Export the backbone trunk (normalised NCHW float -> pooled (N, F) embedding) to ONNX.
 
@@ -183,7 +184,7 @@ def export_trunk(
         backbone: backbone name.
         image_size: input resolution the static padding is built for.
         path: output file (written atomically).
-        model: an ``EfficientNetLite`` to export (default: the ImageNet one).
+        model: an ``EfficientNetLite`` to export (default: the ImageNet one, pooling by ``pooling``).
         prefix_blocks: export only stem + the first ``prefix_blocks`` blocks (output: feature map
             "features" [N, C, h, w]) — the frozen part in advanced fine-tuning.
     """
@@ -192,7 +193,7 @@ def export_trunk(
     import torch
 
     if model is None:
-        model = create_backbone(backbone, image_size=image_size, pretrained=True)
+        model = create_backbone(backbone, image_size=image_size, pretrained=True, pooling=pooling)
     net = model.eval()
 
     class Trunk(torch.nn.Module):
@@ -225,19 +226,39 @@ def export_trunk(
             do_constant_folding=True,
             dynamo=False,
         )
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, _constants_as_initializers(onnx.load_from_string(buf.getvalue())).SerializeToString())
     return path
 
 
-def trunk_path(backbone: str, image_size: int, cache_dir: str | Path) -> Path:
-    """Path of the cached ImageNet trunk ONNX for (backbone, size); exported on first use."""
-    path = Path(cache_dir) / "trunks" / f"{backbone}-{image_size}-v{TRUNK_VERSION}.onnx"
+def _constants_as_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its Constant nodes (the scalars of GeM pooling) as initializers, like every other weight:
+    the graphs built on the trunk (``artifacts``, ``opset``, the exports' converters) read weights from there."""
+    graph = model.graph
+    constants = [n for n in graph.node if n.op_type == "Constant" and [a.name for a in n.attribute] == ["value"]]
+    for node in constants:
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(node.attribute[0].t)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
+        graph.node.remove(node)
+    return model
+
+
+def trunk_path(backbone: str, image_size: int, cache_dir: str | Path, *, pooling: str = "avg") -> Path:
+    """Path of the cached ImageNet trunk ONNX for (backbone, size, pooling); exported on first use."""
+    path = Path(cache_dir) / "trunks" / f"{backbone}-{image_size}{_pooling_suffix(pooling)}-v{TRUNK_VERSION}.onnx"
     if not path.exists():
         with _export_lock:
             if not path.exists():
-                logger.info("exporting %s trunk at %d px to %s", backbone, image_size, path)
-                export_trunk(backbone, image_size, path)
+                logger.info("exporting %s trunk at %d px (%s pooling) to %s", backbone, image_size, pooling, path)
+                export_trunk(backbone, image_size, path, pooling=pooling)
     return path
+
+
+def _pooling_suffix(pooling: str) -> str:
+    """What a trunk's or an embedding cache's name adds for its pooling ("avg", the first, keeps the old names)."""
+    check_pooling(pooling)
+    return "" if pooling == "avg" else f"-{pooling}"
 
 
 class Embedder:
@@ -252,13 +273,16 @@ class Embedder:
         *,
         trunk_cache_dir: str | Path | None = None,
         framing: str = "centre",
+        pooling: str = "avg",
     ):
-        """``cache_dir`` holds the embeddings; the trunk ONNX goes to ``trunk_cache_dir`` (default: the same)."""
+        """``cache_dir`` holds the embeddings; the trunk ONNX goes to ``trunk_cache_dir`` (default: the same).
+        ``pooling``: how the trunk pools its last map (``backbones.POOLINGS``)."""
         self.backbone = backbone
         self.image_size = image_size or get_spec(backbone).image_size
         self.framing = framing
+        self.pooling = pooling
         self.cache_dir = Path(cache_dir)
-        self.trunk_file = trunk_path(backbone, self.image_size, trunk_cache_dir or cache_dir)
+        self.trunk_file = trunk_path(backbone, self.image_size, trunk_cache_dir or cache_dir, pooling=pooling)
         self._pre = make_session(preprocess_model(self.image_size, framing=framing).SerializeToString(), threads)
         self._trunk = make_session(self.trunk_file, threads)
 
@@ -288,15 +312,17 @@ class Embedder:
 
 
 class EmbeddingCache:
-    """Per-image, per-view (F,) float32 arrays on disk, keyed by content SHA-256 + backbone + size + framing + view.
+    """Per-image, per-view (F,) float32 arrays on disk, keyed by content SHA-256 + backbone + size + framing + pooling
+    + view.
 
     One file per view, so a run that embeds only the "full" view (a large training set, see
     ``classification.training_views``) and one that embeds every view (a small one, Data Health) share entries.
     """
 
-    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, *, framing: str = "centre"):
-        # "centre" keeps the historical directory name.
-        size = f"{image_size}" if framing == "centre" else f"{image_size}{framing}"
+    def __init__(self, cache_dir: str | Path, backbone: str, image_size: int, *, framing: str = "centre",
+                 pooling: str = "avg"):
+        # "centre" and "avg" keep the historical directory name.
+        size = (f"{image_size}" if framing == "centre" else f"{image_size}{framing}") + _pooling_suffix(pooling)
         self.root = Path(cache_dir) / "embeddings" / f"{backbone}-{size}-v{TRUNK_VERSION}-d{Embedder.draft}"
         self._drop_old_layout()
 
@@ -359,7 +385,8 @@ def embed_images(
     Returns:
         (embeddings, number of images computed, i.e. cache misses).
     """
-    cache = EmbeddingCache(embedder.cache_dir, embedder.backbone, embedder.image_size, framing=embedder.framing)
+    cache = EmbeddingCache(embedder.cache_dir, embedder.backbone, embedder.image_size, framing=embedder.framing,
+                           pooling=embedder.pooling)
     n = len(sources)
     out: list[list[np.ndarray | None]] = [[cache.get(v, sha) for v in views] for sha in shas]
     missing = [i for i, arrs in enumerate(out) if any(a is None for a in arrs)]

@@ -136,7 +136,8 @@ def classifier_module(artifact_path: str | Path) -> nn.Module:
     meta = artifacts.read_metadata(src)
     graph = onnx.load(str(src / artifacts.MODEL_FILE)).graph
     values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    trunk = create_backbone(meta["backbone"], image_size=int(meta["image_size"]), pretrained=False)
+    trunk = create_backbone(meta["backbone"], image_size=int(meta["image_size"]), pretrained=False,
+                            pooling=meta.get("pooling", "avg"))
     for seq in trunk.modules():  # fold: the graph's convolutions carry the BatchNorms as biases
         if isinstance(seq, nn.Sequential):
             for i, layer in enumerate(seq):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.ml.backbones import EfficientNetLite, create_backbone
+from training.ml.backbones import EfficientNetLite, create_backbone, gem
 from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
 from training.ml.linear_head import LinearHead, fit_head, prediction_rows, targets, train_views
@@ -63,6 +63,7 @@ class Tail(nn.Module):
         super().__init__()
         self.blocks = copy.deepcopy(backbone.blocks[start:])
         self.head = copy.deepcopy(backbone.head)
+        self.pooling = backbone.pooling
         self.fc = nn.Linear(head.weight.shape[0], head.weight.shape[1])
         with torch.no_grad():
             self.fc.weight.copy_(torch.from_numpy(head.weight.T.astype(np.float32)))
@@ -80,7 +81,9 @@ class Tail(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.fc(self.head(self.blocks(x)).mean((2, 3)))
+        features = self.head(self.blocks(x))
+        pooled = gem(features) if self.pooling == "gem" else features.mean((2, 3))
+        logits: torch.Tensor = self.fc(pooled)
         return logits
 
 
@@ -223,7 +226,7 @@ def finetune_classifier(
     torch.manual_seed(config.seed)
     if progress:
         progress(0.82, "fine-tuning: computing features")
-    backbone = create_backbone(config.backbone, image_size=embedder.image_size)
+    backbone = create_backbone(config.backbone, image_size=embedder.image_size, pooling=config.pooling)
     split_at = backbone.stage_ends[-(TAIL_STAGES + 1)] + 1
     prefix_file = workdir / "prefix.onnx"
     export_trunk(config.backbone, embedder.image_size, prefix_file, model=backbone, prefix_blocks=split_at)

@@ -33,7 +33,7 @@ _SAME_SINCE = {
     **dict.fromkeys(
         ("Abs", "Add", "And", "ArgMax", "BatchNormalization", "Cast", "Ceil", "Concat", "Conv", "Div", "Equal",
          "Exp", "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool", "Greater", "Identity", "LeakyRelu",
-         "Less", "Log", "MatMul", "MaxPool", "Mul", "Neg", "NonMaxSuppression", "NonZero", "Not", "Reciprocal",
+         "Less", "Log", "MatMul", "MaxPool", "Mul", "Neg", "NonMaxSuppression", "NonZero", "Not", "Pow", "Reciprocal",
          "Relu", "Reshape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Sub", "Tanh", "TopK", "Transpose", "Where"),
         10,
     ),

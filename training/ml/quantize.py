@@ -268,7 +268,7 @@ def quantize_classifier(model: Path, out: Path, *, calibration_images: Sequence[
         ValueError: the graph is not a Tagsight classifier.
     """
     _quantize(model, out, calibration_images=calibration_images, image_size=image_size, draft=draft,
-              stops=lambda n: EMBEDDING in n.input,
+              stops=lambda n: EMBEDDING in n.input or n.op_type in ("Mul", "Pow"),  # GeM pooling's powers: fp32
               check=lambda g: any(EMBEDDING in n.output for n in g.node) and any(n.op_type == "Conv" for n in g.node))
 
 

@@ -82,7 +82,8 @@ class SearchOutcome:
 def recipe_label(config: TrainConfig) -> str:
     size = config.image_size or get_spec(config.backbone).image_size
     framing = " + ".join({"centre": "centre crop", "whole": "whole frame"}.get(f, f) for f in config.framings)
-    return f"EfficientNet-{config.backbone.capitalize()} at {size} px, {framing}"
+    pooling = ", GeM pooling" if config.pooling == "gem" else ""
+    return f"EfficientNet-{config.backbone.capitalize()} at {size} px, {framing}{pooling}"
 
 
 def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:

@@ -190,6 +190,7 @@ def _train(*, iteration: Iteration, progress: _Progress, should_cancel: _CancelC
         backbone=iteration.backbone or "lite0",
         image_size=domain.image_size if domain else None,
         framings=domain.framings if domain else ("centre",),
+        pooling=domain.pooling if domain else "avg",
         mode="advanced" if advanced else "quick",
         budget_seconds=float(iteration.budget_minutes * 60) if advanced else 600.0,
         cache_dir=str(Path(settings.DATA_DIR) / "cache" / "embeddings"),
