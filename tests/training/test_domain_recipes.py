@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from django.urls import reverse
 from onnx import TensorProto, helper
 
 from projects.domains import DOMAINS
@@ -37,7 +38,8 @@ def test_domains_that_change_the_recipe_say_so_and_the_others_say_they_train_gen
 
 
 @pytest.mark.parametrize("name", ["Retail", "General"])
-def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_pooling(owner, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_pooling(  # type: ignore[no-untyped-def]
+        owner, owner_client, name: str) -> None:
     domain = next(d for d in DOMAINS if d.name == name and d.type == "Classification")
     assert domain.image_size and domain.image_size > get_spec(domain.backbone).image_size
     project = tagged_project(owner, domain_id=domain.id)
@@ -47,6 +49,9 @@ def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_po
     assert iteration.status == Iteration.Status.COMPLETED, iteration.error
     assert iteration.metrics["image_size"] == domain.image_size
     assert iteration.metrics["pooling"] == domain.pooling == ("gem" if name == "General" else "avg")
+    page = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    said = f"EfficientNet-Lite0 at {domain.image_size} px{', GeM pooling' if name == 'General' else ''} (quick mode)"
+    assert said in page
 
     # What the stored model itself feeds its trunk: expose the pre-processed pixels and run it on an odd-sized image.
     artifact = iteration_artifact_local(iteration=iteration)
