@@ -223,9 +223,7 @@ class EfficientNetLite(nn.Module):
 
     def forward_pooled(self, x: Tensor) -> Tensor:
         """Globally pooled features (N, num_features), by ``self.pooling``: the embedding."""
-        features = self.forward_features(x)
-        pooled: Tensor = gem(features) if self.pooling == "gem" else self.pool(features).flatten(1)
-        return pooled
+        return pool(self.forward_features(x), self.pooling)
 
     def forward(self, x: Tensor) -> Tensor:
         """ImageNet logits (from the average-pooled features, as trained)."""
@@ -236,6 +234,13 @@ class EfficientNetLite(nn.Module):
 def check_pooling(pooling: str) -> None:
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
+
+
+def pool(features: Tensor, pooling: str) -> Tensor:
+    """(N, C, h, w) -> (N, C) by ``pooling`` (``POOLINGS``): the average, or the generalised mean (:func:`gem`)."""
+    if pooling == "gem":
+        return gem(features)
+    return nn.functional.adaptive_avg_pool2d(features, 1).flatten(1)
 
 
 def gem(features: Tensor, p: int = GEM_P) -> Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.ml.backbones import EfficientNetLite, create_backbone, gem
+from training.ml.backbones import EfficientNetLite, create_backbone, pool
 from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
 from training.ml.linear_head import LinearHead, fit_head, prediction_rows, targets, train_views
@@ -81,9 +81,7 @@ class Tail(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.head(self.blocks(x))
-        pooled = gem(features) if self.pooling == "gem" else features.mean((2, 3))
-        logits: torch.Tensor = self.fc(pooled)
+        logits: torch.Tensor = self.fc(pool(self.head(self.blocks(x)), self.pooling))
         return logits
 
 
