@@ -29,10 +29,12 @@ px, Lite2 at 260 px, and concatenations (Lite0 224 + 320,
 Lite0 + Lite2, centre crop + whole frame) and the whole frame alone at 224 and 288 px, with each embedding's cold
 time for the 200 images.
 
-``--general``: General's recipe before (Lite0 at 224 px, average pooling) and now (288 px, GeM pooling) through
-quick ``train()`` on hymenoptera and its "wide" and "small" variants, one 70/30 hold-out split per seed (the
-product's ``plan_split``): mean validation accuracy per set and over the sets, and the paired difference with its
-standard error.
+``--general``: General's recipe before (Lite0 at 224 px, average pooling, the head's L2 penalty fixed at
+``linear_head.WEIGHT_DECAY``: logistic regression on frozen Lite0 features), at 288 px with GeM pooling and the
+fixed penalty, and now (288 px, GeM, the penalty chosen by ``classification.choose_weight_decay``) through quick
+``train()`` on hymenoptera and its "wide" and "small" variants, one 70/30 hold-out split per seed (the product's
+``plan_split``): mean validation accuracy (and log-loss) per set and over the sets, the paired difference with its
+standard error, and the penalties chosen.
 
 ``--advanced-sets``: quick against advanced training (issue #15's "advanced training that earns its name") on
 hymenoptera and its "wide" and "small" variants. For each seed, 30 % of the set is put aside as test images; both
@@ -267,28 +269,43 @@ def frozen_features(threads: int | None) -> None:
 
 def general_recipes(seeds: list[int], threads: int | None) -> None:
     """The --general table (see the module docstring)."""
+    from collections import Counter
+
+    from training.ml import classification
+    from training.ml.linear_head import WEIGHT_DECAY
+
     base = Path(tempfile.mkdtemp(prefix="bench-general-"))
     sets = hard_sets(base)
-    recipes = {"224 px, average (before)": {"image_size": None, "pooling": "avg"},
-               "288 px, GeM (General)": {"image_size": 288, "pooling": "gem"}}
+    # (train() keywords, the penalties the head may take): "fixed" is the frozen-Lite0 LR head of before
+    searched = classification.WEIGHT_DECAYS
+    recipes = {"224 px, average, fixed penalty (before)": ({"image_size": None, "pooling": "avg"}, (WEIGHT_DECAY,)),
+               "288 px, GeM, fixed penalty": ({"image_size": 288, "pooling": "gem"}, (WEIGHT_DECAY,)),
+               "288 px, GeM, searched penalty (General)": ({"image_size": 288, "pooling": "gem"}, searched)}
     print(f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}; quick train(), {len(seeds)} hold-out seeds "
-          f"({seeds[0]}..{seeds[-1]}), validation accuracy")
+          f"({seeds[0]}..{seeds[-1]}), validation accuracy (log-loss); vs the first recipe, paired")
     acc: dict[tuple[str, str], np.ndarray] = {}
     for name, manifest in sets.items():
-        for recipe, kw in recipes.items():
-            acc[name, recipe] = np.array([
-                train(manifest, TrainConfig(seed=seed, kfold=1, cache_dir=str(base / "cache"), threads=threads, **kw),
-                      base / f"run-{name}-{kw['pooling']}-{seed}").metrics["overall"]["accuracy"]
-                for seed in seeds])
-        before, after = (acc[name, r] for r in recipes)
-        diff = after - before
-        print(f"{name:12s} | " + " | ".join(f"{r} {acc[name, r].mean():.3f}" for r in recipes)
-              + f" | {100 * diff.mean():+.1f} pts (paired s.e. {100 * diff.std(ddof=1) / np.sqrt(len(diff)):.1f})",
-              flush=True)
+        cells = []
+        for r, (recipe, (kw, penalties)) in enumerate(recipes.items()):
+            classification.WEIGHT_DECAYS = penalties
+            runs = [train(manifest, TrainConfig(seed=seed, kfold=1, cache_dir=str(base / "cache"), threads=threads,
+                                                **kw), base / f"run-{name}-{r}-{seed}").metrics for seed in seeds]
+            acc[name, recipe] = np.array([m["overall"]["accuracy"] for m in runs])
+            log_loss = np.mean([-np.mean([np.log(max(next(p["probability"] for p in row["predictions"]
+                                                             if p["tag"] == row["tags"][0]), 1e-7))
+                                          for row in m["validation_predictions"]]) for m in runs])
+            diff = acc[name, recipe] - acc[name, next(iter(recipes))]
+            chosen = Counter(m["weight_decay"] for m in runs)
+            cells.append(f"{recipe}: {acc[name, recipe].mean():.3f}"
+                         + f" ({log_loss:.3f})"
+                         + (f" {100 * diff.mean():+.1f} pts (s.e. {100 * diff.std(ddof=1) / np.sqrt(len(diff)):.1f})"
+                            if r else "")
+                         + (f", penalties {dict(sorted(chosen.items()))}" if len(penalties) > 1 else ""))
+        classification.WEIGHT_DECAYS = searched
+        print(f"{name:12s} | " + " | ".join(cells), flush=True)
     means = {r: float(np.mean([acc[n, r].mean() for n in sets])) for r in recipes}
-    first, second = means.values()
-    print("over the sets: " + ", ".join(f"{r} {m:.4f}" for r, m in means.items())
-          + f" ({100 * (second - first):+.1f} pts)")
+    first = next(iter(means.values()))
+    print("over the sets: " + ", ".join(f"{r} {m:.4f} ({100 * (m - first):+.1f} pts)" for r, m in means.items()))
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -309,3 +309,49 @@ def test_the_old_cache_layouts_are_deleted_and_nothing_else(tmp_path: Path) -> N
     (before / "view-flip").mkdir()
     EmbeddingCache(tmp_path, "lite0", 224)
     assert not before.exists()  # nothing else was in it
+
+
+def _embedded(n_per_tag: int, noise: float, dims: int) -> tuple[Manifest, np.ndarray, np.ndarray]:
+    """A two-tag manifest with (N, 1, dims) embeddings: tag b adds 1 to the first 4 features, the rest is noise."""
+    from training.ml.linear_head import targets
+
+    rng = np.random.default_rng(0)
+    samples = tuple(Sample(id=f"{t}{i}", path=f"{t}{i}.jpg", tags=(t,)) for t in "ab" for i in range(n_per_tag))
+    manifest = Manifest(task="classification", tags=("a", "b"), samples=samples)
+    y = targets(manifest, manifest.samples)
+    x = rng.normal(0.0, noise, (len(samples), 1, dims)) + 1.0
+    x[:, 0, :4] += y[:, 1:2]
+    return manifest, x, y
+
+
+def test_the_heads_penalty_is_chosen_by_cross_validation_strong_for_noise_weak_for_clean_data() -> None:
+    from training.ml import classification
+
+    # 20 images a tag, the signal in 4 of 256 noisy features: a lightly penalised head learns the noise.
+    noisy, x, y = _embedded(20, noise=1.0, dims=256)
+    assert classification.choose_weight_decay(noisy, x, y, range(40), seed=0) >= 1.0
+    # 40 images a tag, hardly any noise: a light penalty keeps the (right) probabilities confident.
+    clean, x, y = _embedded(40, noise=0.05, dims=64)
+    light = classification.choose_weight_decay(clean, x, y, range(80), seed=0)
+    assert light <= 1e-2
+    # The held-out log-loss it compares, computed again, is lowest at its choice.
+    losses = {wd: classification.probability_scores(classification.cross_validated_probabilities(
+        clean, x, y, range(80), seed=0, weight_decays=(wd,))[0], y, multilabel=False)[1]
+        for wd in classification.WEIGHT_DECAYS}
+    assert min(losses, key=lambda wd: losses[wd]) == light
+    # A training set over SEARCH_MAX_IMAGES keeps the default penalty without fitting anything.
+    assert classification.choose_weight_decay(clean, x, y, range(80), seed=0) == light
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(classification, "SEARCH_MAX_IMAGES", 79)
+        mp.setattr(classification, "fit_head", None)
+        assert classification.choose_weight_decay(clean, x, y, range(80), seed=0) == 1e-3
+
+
+def test_training_records_the_penalty_of_every_fold_and_of_the_delivered_head(
+    tiny_manifest: Manifest, ml_cache: Path, tmp_path: Path
+) -> None:
+    from training.ml.classification import WEIGHT_DECAYS
+
+    m = train(tiny_manifest, _config(ml_cache), tmp_path).metrics
+    assert m["weight_decay"] in WEIGHT_DECAYS
+    assert len(m["kfold"]["folds"]) == 5 and all(f["weight_decay"] in WEIGHT_DECAYS for f in m["kfold"]["folds"])

@@ -52,6 +52,8 @@ def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_po
     page = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     said = f"EfficientNet-Lite0 at {domain.image_size} px{', GeM pooling' if name == 'General' else ''} (quick mode)"
     assert said in page
+    penalty = iteration.metrics["weight_decay"]
+    assert f"its L2 penalty {penalty:g} chosen by a 5-fold cross-validation" in page
 
     # What the stored model itself feeds its trunk: expose the pre-processed pixels and run it on an odd-sized image.
     artifact = iteration_artifact_local(iteration=iteration)

@@ -2,8 +2,9 @@
 
 Recipe: every image is embedded once per backbone (with its flipped and zoomed views, see
 ``embeddings.VIEWS``, while some tag has fewer than ``AUGMENT_BELOW`` images); the head is an L2-regularised
-linear model on standardised embeddings, fitted full-batch with L-BFGS (deterministic). Evaluation
-uses a seeded stratified split (see :mod:`training.ml.split`); the delivered model is refitted on every image.
+linear model on standardised embeddings, fitted full-batch with L-BFGS (deterministic), its L2 penalty chosen by a
+cross-validation over the images it is fitted on (:func:`choose_weight_decay`). Evaluation uses a seeded stratified
+split (see :mod:`training.ml.split`); the delivered model is refitted on every image, its penalty chosen again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,19 @@ from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, default_cache_dir, embed_images
 from training.ml.errors import EmptyManifest, NotEnoughImagesPerTag, NotEnoughTags
 from training.ml.images import file_sha256
-from training.ml.linear_head import fit_head, prediction_rows, targets, train_views
+from training.ml.linear_head import (
+    WEIGHT_DECAY,
+    LinearHead,
+    fit_head,
+    prediction_rows,
+    probability_scores,
+    targets,
+    train_views,
+)
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.metrics import compute_metrics
 from training.ml.progress import check_cancel
-from training.ml.split import SplitPlan, plan_split
+from training.ml.split import SplitPlan, kfold, plan_split, stratum
 from training.ml.thresholds import threshold_report
 
 logger = logging.getLogger(__name__)
@@ -40,6 +50,17 @@ MIN_IMAGES_PER_TAG = 2
 # its "small" variant): 10 per tag +2.2 / +1.2 / +2.1 points, 20 per tag +1.3 / -0.7 / +0.2, 40 per tag
 # +0.3 / -0.7 / +0.7, 70 per tag 0.0 / -0.9 / +0.5; each view costs a whole embedding pass.
 AUGMENT_BELOW = 30
+# The head's L2 penalty (``linear_head.fit_head``'s weight_decay, per mean-reduced loss on standardised features) is
+# chosen among these by a SEARCH_FOLDS-fold cross-validation over the images the head is fitted on: the one whose
+# held-out log-loss is lowest (:func:`choose_weight_decay`). Measured with General's features
+# (benchmarks/ml_classification.py --general, README "Small, hard classification sets"): on hymenoptera the search
+# keeps 1e-3 to 1e-1, on its "wide" and "small" variants it takes 0.1 to 1, which raises their accuracy and more than
+# a third off their held-out log-loss (the fixed 1e-3 was over-confident there).
+WEIGHT_DECAYS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+SEARCH_FOLDS = 5
+# Above this many images the penalty stays linear_head.WEIGHT_DECAY: the search's 25 fits would cost more than the
+# embedding pass saves, and with thousands of images the penalty matters little.
+SEARCH_MAX_IMAGES = 1000
 ProgressFn = Callable[[float, str], None]
 
 
@@ -88,23 +109,72 @@ def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarra
     return full
 
 
+def cross_validated_probabilities(
+    manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int,
+    weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
+) -> np.ndarray:
+    """(len(weight_decays), len(idx), K) out-of-fold probabilities of the images ``idx`` at each penalty: a
+    stratified cross-validation over them (up to ``folds`` folds, seeded), a head per fold and penalty fitted on
+    every view of the fold's training images and predicting from the delivered model's embedding
+    (:func:`predicted_embeddings`). Within a fold the heads are fitted from the largest penalty down, each starting
+    from the one before (a warm start)."""
+    samples = [manifest.samples[i] for i in idx]
+    k = max(2, min(folds, min(Counter(stratum(s) for s in samples).values())))
+    predicted = predicted_embeddings(embeddings, framings)
+    probs = np.zeros((len(weight_decays), len(idx), y.shape[1]))
+    order = sorted(range(len(weight_decays)), key=lambda j: -weight_decays[j])
+    for inner_train, inner_val in kfold(samples, k=k, seed=seed):
+        rows = train_views(embeddings, y, [idx[j] for j in inner_train])
+        head: LinearHead | None = None
+        for j in order:
+            head = fit_head(*rows, multilabel=manifest.multilabel, weight_decay=weight_decays[j], start=head)
+            probs[j, inner_val] = head.predict_proba(predicted[[idx[i] for i in inner_val]])
+    return probs
+
+
+def choose_weight_decay(
+    manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int, framings: int = 1
+) -> float:
+    """The head's L2 penalty for the images ``idx``: of ``WEIGHT_DECAYS``, the one with the lowest log-loss in
+    :func:`cross_validated_probabilities` over them (the first on a tie). ``linear_head.WEIGHT_DECAY`` where
+    there are fewer than 2 or more than ``SEARCH_MAX_IMAGES`` images."""
+    if not 2 <= len(idx) <= SEARCH_MAX_IMAGES:
+        return WEIGHT_DECAY
+    truth = y[list(idx)]
+    probs = cross_validated_probabilities(manifest, embeddings, y, idx, seed=seed, weight_decays=WEIGHT_DECAYS,
+                                          framings=framings)
+    losses = [probability_scores(p, truth, manifest.multilabel)[1] for p in probs]
+    return WEIGHT_DECAYS[int(np.argmin(losses))]
+
+
+def fit_quick_head(
+    manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int, framings: int = 1
+) -> tuple[LinearHead, float]:
+    """Quick training's head on the images ``idx``: the penalty :func:`choose_weight_decay` picks among them, then
+    one fit on every view of them. Returns the head and its penalty."""
+    weight_decay = choose_weight_decay(manifest, embeddings, y, idx, seed=seed, framings=framings)
+    head = fit_head(*train_views(embeddings, y, idx), multilabel=manifest.multilabel, weight_decay=weight_decay)
+    return head, weight_decay
+
+
 def evaluate_heads(
     manifest: Manifest, plan: SplitPlan, embeddings: np.ndarray, y: np.ndarray, *, seed: int, framings: int = 1
 ) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
-    """Fit one head per fold; return out-of-fold validation rows (manifest order) and per-fold
-    {"accuracy", "ap"}."""
+    """Fit one head per fold (:func:`fit_quick_head` on its training images); return out-of-fold validation rows
+    (manifest order) and per-fold {"accuracy", "ap", "weight_decay"}."""
     rows: dict[int, dict[str, Any]] = {}
     fold_scores = []
     predicted = predicted_embeddings(embeddings, framings)
     for train_idx, val_idx in plan.folds:
-        head = fit_head(*train_views(embeddings, y, train_idx), multilabel=manifest.multilabel, seed=seed)
+        head, weight_decay = fit_quick_head(manifest, embeddings, y, train_idx, seed=seed, framings=framings)
         probs = head.predict_proba(predicted[val_idx])
         for i, row in zip(val_idx, prediction_rows(manifest, val_idx, probs), strict=True):
             rows[i] = row
         fold = compute_metrics(
             "classification", manifest.tags, [rows[i] for i in val_idx], multilabel=manifest.multilabel
         )
-        fold_scores.append({"accuracy": fold["overall"]["accuracy"], "ap": fold["overall"]["ap"]})
+        fold_scores.append({"accuracy": fold["overall"]["accuracy"], "ap": fold["overall"]["ap"],
+                            "weight_decay": weight_decay})
     return [rows[i] for i in sorted(rows)], fold_scores
 
 
@@ -192,8 +262,9 @@ def train_classifier(
     mode_delivered = "quick"
     split_json: dict[str, Any] | None = plan.to_json(manifest.samples)
     step(0.8, "training the final model")
-    all_rows = train_views(embeddings, y, range(len(manifest.samples)))
-    head = fit_head(*all_rows, multilabel=manifest.multilabel, seed=config.seed)
+    every = range(len(manifest.samples))
+    head, penalty = fit_quick_head(manifest, embeddings, y, every, seed=config.seed, framings=len(framings))
+    weight_decay: float | None = penalty  # None once a fine-tuned head is delivered
     trunk_file = embedder.trunk_file
     schedule: dict[str, list[int]] | None = None  # what a budget-capped run took (TrainConfig.schedule replays it)
     comparison: dict[str, Any] | None = None  # advanced: quick vs advanced on the same validation images
@@ -224,8 +295,8 @@ def train_classifier(
             mode_delivered = "advanced"
             recipe, embedder, embeddings = search.chosen.config, search.chosen.embedder, search.chosen.embeddings
             framings, rows, trunk_file = recipe.framings, search.rows, search.chosen.embedder.trunk_file
-            head = fit_head(*train_views(embeddings, y, range(len(manifest.samples))), multilabel=manifest.multilabel,
-                            seed=config.seed)
+            head, weight_decay = fit_quick_head(manifest, embeddings, y, every, seed=config.seed,
+                                                framings=len(framings))
             metrics = compute_metrics("classification", manifest.tags, rows, multilabel=manifest.multilabel)
         left = budget - (time.perf_counter() - start)
         outcome = finetune_classifier(
@@ -242,6 +313,7 @@ def train_classifier(
                           "recipes": search.comparison["recipes"]}
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
+            weight_decay = None  # the fine-tuned tail's head, trained with the tail (finetune.py)
             if len(framings) > 1:  # the fine-tuned tail learnt, and was measured, on the first framing only
                 notes.append(f"Advanced training fine-tunes on the {embedder.framing} framing: the delivered model "
                              f"uses that framing only, not {' and '.join(framings)}.")
@@ -261,6 +333,7 @@ def train_classifier(
             "image_size": embedder.image_size,
             "framings": list(framings),
             "pooling": recipe.pooling,
+            "weight_decay": weight_decay,  # the delivered linear head's L2 penalty (choose_weight_decay)
             "views": list(training_views(manifest)),
             "mode": config.mode,
             "mode_delivered": mode_delivered,

@@ -26,10 +26,10 @@ from torch import nn
 from training.ml.backbones import EfficientNetLite, create_backbone, pool
 from training.ml.config import TrainConfig
 from training.ml.embeddings import VIEWS, Embedder, apply_view, export_trunk
-from training.ml.linear_head import LinearHead, fit_head, prediction_rows, targets, train_views
+from training.ml.linear_head import LinearHead, fit_head, prediction_rows, probability_scores, targets, train_views
 from training.ml.manifest import Manifest
 from training.ml.progress import check_cancel
-from training.ml.recipe_search import best_index, probability_scores, scores_on
+from training.ml.recipe_search import best_index, scores_on
 from training.ml.runtime import make_session
 from training.ml.split import SplitPlan
 

@@ -95,13 +95,15 @@ def lbfgs(
 
 
 def fit_head(
-    x: np.ndarray, y: np.ndarray, *, multilabel: bool, weight_decay: float = WEIGHT_DECAY, seed: int = 0
+    x: np.ndarray, y: np.ndarray, *, multilabel: bool, weight_decay: float = WEIGHT_DECAY, seed: int = 0,
+    start: LinearHead | None = None,
 ) -> LinearHead:
     """Fit the linear head on embeddings ``x`` (N, F) and 0/1 targets ``y`` (N, K).
 
     Multiclass minimises softmax cross-entropy on the arg-max target, multilabel a per-tag sigmoid
-    cross-entropy, both + ``weight_decay * |W|^2`` on standardised features. Deterministic: zero
-    initialisation, full-batch L-BFGS (the problem is convex, so ``seed`` changes nothing).
+    cross-entropy, both + ``weight_decay * |W|^2`` on standardised features. Deterministic: full-batch L-BFGS from
+    zero, or from ``start`` (a head fitted on the same ``x`` at another penalty: a warm start, fewer steps to the same
+    optimum); the problem is convex, so ``seed`` changes nothing.
     """
     del seed
     # Standardised features are stored in float32 and every product with them runs in float32 (the loss, the
@@ -136,10 +138,26 @@ def fit_head(
         gw = (xs.T @ resid.astype(np.float32)).astype(np.float64) + 2.0 * weight_decay * w
         return loss, np.concatenate([gw.ravel(), resid.sum(axis=0)])
 
-    theta = lbfgs(fun, np.zeros(f * k + k), max_iter=LBFGS_ITERATIONS)
+    theta0 = np.zeros(f * k + k)
+    if start is not None:  # back to the standardised features' parameters (the inverse of the fold below)
+        theta0 = np.concatenate([(start.weight * sd[:, None]).ravel(), start.bias + mu @ start.weight])
+    theta = lbfgs(fun, theta0, max_iter=LBFGS_ITERATIONS)
     w = theta[: f * k].reshape(f, k)
     b = theta[f * k :]
     return LinearHead(weight=w / sd[:, None], bias=b - (mu / sd) @ w, multilabel=multilabel)
+
+
+def probability_scores(probs: np.ndarray, y: np.ndarray, multilabel: bool) -> tuple[float, float]:
+    """(accuracy, log-loss) of probabilities (N, K) against 0/1 targets (N, K). Single-label: the top tag is the
+    image's tag; multilabel: every tag on the right side of 50 %, log-loss averaged over the tags."""
+    eps = 1e-7
+    if multilabel:
+        acc = float(np.mean(np.all((probs >= 0.5) == (y > 0.5), axis=1)))
+        ll = float(-np.mean(y * np.log(probs + eps) + (1 - y) * np.log(1 - probs + eps)))
+    else:
+        acc = float(np.mean(probs.argmax(1) == y.argmax(1)))
+        ll = float(-np.mean(np.log(probs[np.arange(len(y)), y.argmax(1)] + eps)))
+    return acc, ll
 
 
 def train_views(embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

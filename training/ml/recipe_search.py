@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +30,9 @@ import numpy as np
 from training.ml.backbones import get_spec
 from training.ml.config import TrainConfig
 from training.ml.embeddings import Embedder
-from training.ml.linear_head import fit_head, targets, train_views
+from training.ml.linear_head import probability_scores, targets
 from training.ml.manifest import Manifest
-from training.ml.split import SplitPlan, kfold, stratum
+from training.ml.split import SplitPlan
 
 logger = logging.getLogger(__name__)
 
@@ -100,19 +99,6 @@ def candidate_config(config: TrainConfig, candidate: Candidate) -> TrainConfig:
     return dataclasses.replace(config, backbone=backbone, image_size=size, framings=candidate.framings)
 
 
-def probability_scores(probs: np.ndarray, y: np.ndarray, multilabel: bool) -> tuple[float, float]:
-    """(accuracy, log-loss) of probabilities (N, K) against 0/1 targets (N, K). Single-label: the top tag is the
-    image's tag; multilabel: every tag on the right side of 50 %, log-loss averaged over the tags."""
-    eps = 1e-7
-    if multilabel:
-        acc = float(np.mean(np.all((probs >= 0.5) == (y > 0.5), axis=1)))
-        ll = float(-np.mean(y * np.log(probs + eps) + (1 - y) * np.log(1 - probs + eps)))
-    else:
-        acc = float(np.mean(probs.argmax(1) == y.argmax(1)))
-        ll = float(-np.mean(np.log(probs[np.arange(len(y)), y.argmax(1)] + eps)))
-    return acc, ll
-
-
 def _row_probabilities(manifest: Manifest, rows: Sequence[dict[str, Any]], ids: Sequence[str]) -> np.ndarray:
     by_id = {r["id"]: r for r in rows}
     column = {t: j for j, t in enumerate(manifest.tags)}
@@ -147,20 +133,14 @@ def best_index(scored: Sequence[tuple[float, float]]) -> int:
 
 def cv_score(manifest: Manifest, tried: Tried, y: np.ndarray, idx: Sequence[int], seed: int) -> tuple[float, float]:
     """(accuracy, log-loss) of ``tried``'s recipe in a stratified cross-validation over the images ``idx`` (up to
-    INNER_FOLDS folds; a head per fold, fitted as quick training fits it)."""
-    from training.ml.classification import predicted_embeddings
+    INNER_FOLDS folds; a head per fold, at linear_head's default penalty: a penalty search inside every fold of
+    every recipe would cost 25 times the fits)."""
+    from training.ml.classification import cross_validated_probabilities
 
-    samples = [manifest.samples[i] for i in idx]
-    if len(samples) < 2:  # nothing to cross-validate: every recipe ties, and ties keep quick's
+    if len(idx) < 2:  # nothing to cross-validate: every recipe ties, and ties keep quick's
         return 0.0, 0.0
-    counts = Counter(stratum(s) for s in samples)
-    k = max(2, min(INNER_FOLDS, min(counts.values())))
-    predicted = predicted_embeddings(tried.embeddings, len(tried.config.framings))
-    probs = np.zeros((len(idx), y.shape[1]))
-    for inner_train, inner_val in kfold(samples, k=k, seed=seed):
-        head = fit_head(*train_views(tried.embeddings, y, [idx[j] for j in inner_train]),
-                        multilabel=manifest.multilabel, seed=seed)
-        probs[inner_val] = head.predict_proba(predicted[[idx[j] for j in inner_val]])
+    probs = cross_validated_probabilities(manifest, tried.embeddings, y, idx, seed=seed,
+                                          framings=len(tried.config.framings), folds=INNER_FOLDS)[0]
     return probability_scores(probs, y[list(idx)], manifest.multilabel)
 
 
