@@ -339,12 +339,14 @@ def test_the_heads_penalty_is_chosen_by_cross_validation_strong_for_noise_weak_f
         clean, x, y, range(80), seed=0, weight_decays=(wd,))[0], y, multilabel=False)[1]
         for wd in classification.WEIGHT_DECAYS}
     assert min(losses, key=lambda wd: losses[wd]) == light
-    # A training set over SEARCH_MAX_IMAGES keeps the default penalty without fitting anything.
+    # A project of more than SEARCH_MAX_IMAGES images keeps the default penalty without fitting anything, on every
+    # fold as on the whole set (the manifest decides, not the images of one fold).
     assert classification.choose_weight_decay(clean, x, y, range(80), seed=0) == light
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(classification, "SEARCH_MAX_IMAGES", 79)
         mp.setattr(classification, "fit_head", None)
         assert classification.choose_weight_decay(clean, x, y, range(80), seed=0) == 1e-3
+        assert classification.choose_weight_decay(clean, x, y, range(60), seed=0) == 1e-3
 
 
 def test_training_records_the_penalty_of_every_fold_and_of_the_delivered_head(
