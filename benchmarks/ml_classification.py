@@ -273,6 +273,7 @@ def general_recipes(seeds: list[int], threads: int | None) -> None:
 
     from training.ml import classification
     from training.ml.linear_head import WEIGHT_DECAY
+    from training.ml.recipe_search import scores_on
 
     base = Path(tempfile.mkdtemp(prefix="bench-general-"))
     sets = hard_sets(base)
@@ -291,9 +292,8 @@ def general_recipes(seeds: list[int], threads: int | None) -> None:
             runs = [train(manifest, TrainConfig(seed=seed, kfold=1, cache_dir=str(base / "cache"), threads=threads,
                                                 **kw), base / f"run-{name}-{r}-{seed}").metrics for seed in seeds]
             acc[name, recipe] = np.array([m["overall"]["accuracy"] for m in runs])
-            log_loss = np.mean([-np.mean([np.log(max(next(p["probability"] for p in row["predictions"]
-                                                             if p["tag"] == row["tags"][0]), 1e-7))
-                                          for row in m["validation_predictions"]]) for m in runs])
+            log_loss = np.mean([scores_on(manifest, rows, [r["id"] for r in rows])["log_loss"]
+                                for rows in (m["validation_predictions"] for m in runs)])
             diff = acc[name, recipe] - acc[name, next(iter(recipes))]
             chosen = Counter(m["weight_decay"] for m in runs)
             cells.append(f"{recipe}: {acc[name, recipe].mean():.3f}"

@@ -347,7 +347,7 @@ def iteration_method(*, iteration: Iteration) -> dict[str, Any]:
     """How the numbers were made, from the stored metrics and snapshot: split, seed, k-fold, time, backbone, tags.
 
     Cached once the iteration is done (see ``DERIVED_CACHE_SECONDS``)."""
-    method: dict[str, Any] = _derived(iteration, "method:v5", lambda: _method(iteration))
+    method: dict[str, Any] = _derived(iteration, "method:v6", lambda: _method(iteration))
     return method
 
 
@@ -366,7 +366,8 @@ def _method(iteration: Iteration) -> dict[str, Any]:
         "backbone": m.get("backbone") or iteration.backbone,
         "image_size": m.get("image_size"),
         "pooling": m.get("pooling"),  # classification: "gem" where the embedding is GeM-pooled (General)
-        "weight_decay": m.get("weight_decay"),  # classification: the linear head's cross-validated L2 penalty
+        "weight_decay": m.get("weight_decay"),  # classification: the linear head's L2 penalty
+        "weight_decay_search": m.get("weight_decay_search"),  # how it was chosen; None: fixed (a large project)
         "mode": m.get("mode_delivered") or m.get("mode"),
         "notes": m.get("notes") or [],
         "comparison": m.get("comparison"),  # advanced runs: quick vs advanced on the same validation images

@@ -354,6 +354,13 @@ def test_training_records_the_penalty_of_every_fold_and_of_the_delivered_head(
 ) -> None:
     from training.ml.classification import WEIGHT_DECAYS
 
-    m = train(tiny_manifest, _config(ml_cache), tmp_path).metrics
+    m = train(tiny_manifest, _config(ml_cache), tmp_path / "searched").metrics
     assert m["weight_decay"] in WEIGHT_DECAYS
+    assert m["weight_decay_search"] == {"folds": 5, "candidates": list(WEIGHT_DECAYS)}
     assert len(m["kfold"]["folds"]) == 5 and all(f["weight_decay"] in WEIGHT_DECAYS for f in m["kfold"]["folds"])
+    # Past the size limit the run records a fixed penalty, on every fold as for the delivered head.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("training.ml.classification.SEARCH_MAX_IMAGES", len(tiny_manifest.samples) - 1)
+        m = train(tiny_manifest, _config(ml_cache), tmp_path / "fixed").metrics
+    assert m["weight_decay"] == 1e-3 and m["weight_decay_search"] is None
+    assert all(f["weight_decay"] == 1e-3 for f in m["kfold"]["folds"])

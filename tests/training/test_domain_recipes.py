@@ -53,7 +53,8 @@ def test_an_iteration_is_trained_and_predicts_with_its_domains_resolution_and_po
     said = f"EfficientNet-Lite0 at {domain.image_size} px{', GeM pooling' if name == 'General' else ''} (quick mode)"
     assert said in page
     penalty = iteration.metrics["weight_decay"]
-    assert f"its L2 penalty {penalty:g} chosen by a 5-fold cross-validation" in page
+    assert f"its L2 penalty {penalty} chosen by a cross-validation (up to 5 folds)" in page
+    assert "among 0.001, 0.01, 0.1, 1.0, 10.0" in page
 
     # What the stored model itself feeds its trunk: expose the pre-processed pixels and run it on an odd-sized image.
     artifact = iteration_artifact_local(iteration=iteration)

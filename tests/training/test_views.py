@@ -333,6 +333,28 @@ def test_durations_read_in_tenths_under_ten_seconds_and_minutes_above():
     assert duration(None) == "—"
 
 
+def test_the_method_panel_says_whether_the_heads_penalty_was_searched_or_fixed(owner_client, owner, project):
+    from training.ml.classification import WEIGHT_DECAYS
+
+    iteration = _completed(project, owner)
+    searched = {"folds": 5, "candidates": list(WEIGHT_DECAYS)}
+    for metrics, said in (
+        ({"weight_decay": 0.1, "weight_decay_search": searched},
+         "its L2 penalty 0.1 chosen by a cross-validation (up to 5 folds) over the images it was trained on: the "
+         "penalty whose held-out log-loss is lowest, among 0.001, 0.01, 0.1, 1.0, 10.0."),
+        ({"weight_decay": 0.001, "weight_decay_search": None},
+         "its L2 penalty 0.001, fixed: in a project of more than 1,000 images the penalty is not searched."),
+    ):
+        Iteration.objects.filter(id=iteration.id).update(metrics={**iteration.metrics, **metrics},
+                                                         finished=timezone.now())  # a new key in the page's cache
+        content = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+        assert said in content
+    Iteration.objects.filter(id=iteration.id).update(metrics={**iteration.metrics, "weight_decay": None},
+                                                     finished=timezone.now())
+    content = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert 'data-testid="head-penalty"' not in content  # a fine-tuned head, or an iteration from before
+
+
 def test_detection_method_panel_speaks_of_map_not_accuracy(owner_client, owner, settings):
     """Issue #11 item 8: "How the numbers were made" printed "accuracy — ± —" for a detector."""
     iteration = _detection_iteration(owner, settings)

@@ -54,8 +54,8 @@ AUGMENT_BELOW = 30
 # chosen among these by a SEARCH_FOLDS-fold cross-validation over the images the head is fitted on: the one whose
 # held-out log-loss is lowest (:func:`choose_weight_decay`). Measured with General's features
 # (benchmarks/ml_classification.py --general, README "Small, hard classification sets"): on hymenoptera the search
-# keeps 1e-3 to 1e-1, on its "wide" and "small" variants it takes 0.1 to 1, which raises their accuracy and more than
-# a third off their held-out log-loss (the fixed 1e-3 was over-confident there).
+# keeps 1e-3 to 1e-1, on its "wide" and "small" variants it takes 0.1 to 1, which raises their accuracy and takes
+# 29-39 % off their held-out log-loss (the fixed 1e-3 was over-confident there).
 WEIGHT_DECAYS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 SEARCH_FOLDS = 5
 # In a project of more images than this the penalty stays linear_head.WEIGHT_DECAY: the search's 25 fits grow with
@@ -133,14 +133,23 @@ def cross_validated_probabilities(
     return probs
 
 
+def penalty_search(manifest: Manifest) -> dict[str, Any] | None:
+    """How :func:`choose_weight_decay` searches for ``manifest`` ({"folds", "candidates"}, recorded in the metrics
+    as "weight_decay_search"), or None where it does not (more than ``SEARCH_MAX_IMAGES`` images: the penalty is
+    ``linear_head.WEIGHT_DECAY``). The whole manifest decides, so the heads evaluated on its folds and the delivered
+    one are fitted the same way."""
+    if len(manifest.samples) > SEARCH_MAX_IMAGES:
+        return None
+    return {"folds": SEARCH_FOLDS, "candidates": list(WEIGHT_DECAYS)}
+
+
 def choose_weight_decay(
     manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int, framings: int = 1
 ) -> float:
     """The head's L2 penalty for the images ``idx``: of ``WEIGHT_DECAYS``, the one with the lowest log-loss in
     :func:`cross_validated_probabilities` over them (the first on a tie). ``linear_head.WEIGHT_DECAY`` where
-    ``idx`` has fewer than 2 images or the manifest more than ``SEARCH_MAX_IMAGES``: decided by the whole
-    manifest, so the heads evaluated on its folds and the delivered one are fitted the same way."""
-    if len(idx) < 2 or len(manifest.samples) > SEARCH_MAX_IMAGES:
+    ``idx`` has fewer than 2 images or :func:`penalty_search` says the manifest is not searched."""
+    if len(idx) < 2 or penalty_search(manifest) is None:
         return WEIGHT_DECAY
     truth = y[list(idx)]
     probs = cross_validated_probabilities(manifest, embeddings, y, idx, seed=seed, weight_decays=WEIGHT_DECAYS,
@@ -336,6 +345,7 @@ def train_classifier(
             "framings": list(framings),
             "pooling": recipe.pooling,
             "weight_decay": weight_decay,  # the delivered linear head's L2 penalty (choose_weight_decay)
+            "weight_decay_search": penalty_search(manifest) if weight_decay is not None else None,
             "views": list(training_views(manifest)),
             "mode": config.mode,
             "mode_delivered": mode_delivered,
