@@ -1,6 +1,7 @@
 """Likely mislabels: out-of-fold probabilities of a linear model on frozen embeddings, then confident learning.
 
-The model is the quick trainer's own linear head (``training.ml.linear_head.fit_head``) fitted on every
+The model is the quick trainer's own linear head, cross-validated as quick training does
+(``training.ml.classification.out_of_fold_probabilities``) at its fixed penalty: fitted on every
 augmented view of the other folds' images, so a suspect's probabilities never saw its own (possibly wrong) tag.
 cleanlab's ``find_label_issues`` (confident learning: per-class thresholds from the confident joint) decides
 which tags are likely wrong, and its self-confidence ranks them (the least likely given tag first).
@@ -12,9 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.ml.linear_head import fit_head
-
-FOLDS = 5
+from training.ml import classification
 
 
 @dataclass(frozen=True)
@@ -26,45 +25,22 @@ class Suspect:
     suggested_probability: float
 
 
-def fold_assignment(labels: np.ndarray, *, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
-    """Stratified fold of each item: each class shuffled (seeded) and dealt round-robin."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.zeros(len(labels), dtype=np.int64)
-    offset = 0
-    for cls in np.unique(labels):
-        idx = np.flatnonzero(labels == cls)
-        rng.shuffle(idx)
-        fold_of[idx] = (offset + np.arange(len(idx))) % folds
-        offset += len(idx)
-    return fold_of
-
-
-def out_of_fold_probabilities(
-    embeddings: np.ndarray, labels: np.ndarray, num_classes: int, *, folds: int = FOLDS, seed: int = 0
-) -> np.ndarray:
-    """(N, K) probabilities of each item from a linear head fitted without its fold.
+def out_of_fold_probabilities(embeddings: np.ndarray, labels: np.ndarray, num_classes: int, *, seed: int = 0
+                              ) -> np.ndarray:
+    """(N, K) probabilities of each item from quick training's linear head fitted without its fold
+    (``classification.out_of_fold_probabilities``: stratified, up to 5 folds), at the fixed penalty
+    ``linear_head.WEIGHT_DECAY``. Quick training's penalty search is not used here: on injected label flips it
+    made the suspects more precise but fewer, and missed more flips (README, "Data Health").
 
     Args:
         embeddings: (N, F) or (N, V, F) (V augmented views: all train, the first one is scored).
         labels: (N,) class indices in [0, num_classes).
         num_classes: K.
-        folds: k of the stratified k-fold (fewer when the smallest class is smaller, at least 2).
         seed: fold shuffling.
     """
     x = embeddings if embeddings.ndim == 3 else embeddings[:, None, :]
-    n, views, _ = x.shape
-    counts = np.bincount(labels, minlength=num_classes)
-    k = max(2, min(folds, int(counts[counts > 0].min()) if n else 2))
-    fold_of = fold_assignment(labels, folds=k, seed=seed)
-    onehot = np.eye(num_classes)[labels]
-    probs = np.zeros((n, num_classes))
-    for f in range(k):
-        train, val = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
-        if not len(val):
-            continue
-        head = fit_head(x[train].reshape(len(train) * views, -1), np.repeat(onehot[train], views, axis=0),
-                        multilabel=False)
-        probs[val] = head.predict_proba(x[val, 0])
+    probs: np.ndarray = classification.out_of_fold_probabilities(
+        x, np.eye(num_classes)[labels], labels.tolist(), seed=seed, multilabel=False)[0]
     return probs
 
 

@@ -103,13 +103,6 @@ def test_confident_learning_ranks_flipped_labels_first() -> None:
     assert s.suggested_probability > s.given_probability
 
 
-def test_folds_are_stratified() -> None:
-    labels = np.asarray([0] * 10 + [1] * 5)
-    folds = mislabels.fold_assignment(labels, folds=5, seed=0)
-    for f in range(5):
-        assert sorted(labels[folds == f].tolist()) == [0, 0, 1]
-
-
 def test_box_shape_issues() -> None:
     entries = [
         ("a", "dog", (0.0, 0.0, 1.0, 0.98)),  # whole image

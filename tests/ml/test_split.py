@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from training.ml import Manifest, Sample, TrainConfig
-from training.ml.split import holdout, kfold, plan_split
+from training.ml.split import holdout, kfold, plan_split, stratum
 
 
 def _manifest(n_a: int, n_b: int, split: dict[int, str] | None = None) -> Manifest:
@@ -25,12 +25,21 @@ def test_holdout_is_stratified_seeded_and_disjoint() -> None:
 
 def test_kfold_covers_every_image_once() -> None:
     m = _manifest(12, 8)
-    folds = kfold(m.samples, k=4, seed=0)
+    folds = kfold([stratum(s) for s in m.samples], k=4, seed=0)
     seen = sorted(i for _, val in folds for i in val)
     assert seen == list(range(20))
     for train, val in folds:
         assert set(train).isdisjoint(val)
         assert sum(1 for i in val if i < 12) == 3
+
+
+def test_kfold_stratifies_class_indices_as_it_does_tags() -> None:
+    labels = [0] * 10 + [1] * 5
+    folds = kfold(labels, k=5, seed=0)
+    for _, val in folds:
+        assert sorted(labels[i] for i in val) == [0, 0, 1]
+    names = ["ant" if v == 0 else "bee" for v in labels]  # the same strata under other names: the same folds
+    assert kfold(names, k=5, seed=0) == folds
 
 
 def test_plan_picks_kfold_for_small_sets_and_holdout_for_large() -> None:

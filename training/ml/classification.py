@@ -110,27 +110,44 @@ def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarra
     return full
 
 
+def out_of_fold_probabilities(
+    embeddings: np.ndarray, y: np.ndarray, strata: Sequence[str | int], *, seed: int, multilabel: bool,
+    weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
+) -> np.ndarray:
+    """(len(weight_decays), N, K) out-of-fold probabilities of N items at each penalty: a stratified
+    cross-validation over them (``split.kfold`` by ``strata``, up to ``folds`` folds, at least 2, seeded), a head
+    per fold and penalty fitted on every view of the fold's training items and predicting from the delivered model's
+    embedding (:func:`predicted_embeddings`). Within a fold the heads are fitted from the largest penalty down, each
+    starting from the one before (a warm start).
+
+    Args:
+        embeddings: (N, V, F), V views (every one trains; see :func:`predicted_embeddings` for the one scored).
+        y: (N, K) 0/1 targets.
+        strata: each item's stratum (``split.stratum`` of a sample, or its class index).
+    """
+    k = max(2, min(folds, min(Counter(strata).values())))
+    predicted = predicted_embeddings(embeddings, framings)
+    probs = np.zeros((len(weight_decays), len(y), y.shape[1]))
+    order = sorted(range(len(weight_decays)), key=lambda j: -weight_decays[j])
+    for train, val in kfold(strata, k=k, seed=seed):
+        rows = train_views(embeddings, y, train)
+        head: LinearHead | None = None
+        for j in order:
+            head = fit_head(*rows, multilabel=multilabel, weight_decay=weight_decays[j], start=head)
+            probs[j, val] = head.predict_proba(predicted[val])
+    return probs
+
+
 def cross_validated_probabilities(
     manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int,
     weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
 ) -> np.ndarray:
-    """(len(weight_decays), len(idx), K) out-of-fold probabilities of the images ``idx`` at each penalty: a
-    stratified cross-validation over them (up to ``folds`` folds, seeded), a head per fold and penalty fitted on
-    every view of the fold's training images and predicting from the delivered model's embedding
-    (:func:`predicted_embeddings`). Within a fold the heads are fitted from the largest penalty down, each starting
-    from the one before (a warm start)."""
-    samples = [manifest.samples[i] for i in idx]
-    k = max(2, min(folds, min(Counter(stratum(s) for s in samples).values())))
-    predicted = predicted_embeddings(embeddings, framings)
-    probs = np.zeros((len(weight_decays), len(idx), y.shape[1]))
-    order = sorted(range(len(weight_decays)), key=lambda j: -weight_decays[j])
-    for inner_train, inner_val in kfold(samples, k=k, seed=seed):
-        rows = train_views(embeddings, y, [idx[j] for j in inner_train])
-        head: LinearHead | None = None
-        for j in order:
-            head = fit_head(*rows, multilabel=manifest.multilabel, weight_decay=weight_decays[j], start=head)
-            probs[j, inner_val] = head.predict_proba(predicted[[idx[i] for i in inner_val]])
-    return probs
+    """(len(weight_decays), len(idx), K): :func:`out_of_fold_probabilities` of the manifest's images ``idx``,
+    stratified by their tags."""
+    idx = list(idx)
+    return out_of_fold_probabilities(embeddings[idx], y[idx], [stratum(manifest.samples[i]) for i in idx],
+                                     seed=seed, multilabel=manifest.multilabel, weight_decays=weight_decays,
+                                     framings=framings, folds=folds)
 
 
 def penalty_search(manifest: Manifest) -> dict[str, Any] | None:

@@ -51,10 +51,11 @@ def stratum(sample: Sample) -> str:
     return "|".join(sorted(sample.tags))
 
 
-def _groups(samples: Sequence[Sample], seed: int) -> list[list[int]]:
-    by: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(samples):
-        by[stratum(s)].append(i)
+def _groups(strata: Sequence[str | int], seed: int) -> list[list[int]]:
+    """The positions of each stratum (in sorted order of the strata), each shuffled by one seeded generator."""
+    by: dict[str | int, list[int]] = defaultdict(list)
+    for i, key in enumerate(strata):
+        by[key].append(i)
     rng = np.random.default_rng(seed)
     groups = []
     for key in sorted(by):
@@ -68,7 +69,7 @@ def holdout(samples: Sequence[Sample], *, val_fraction: float, seed: int) -> tup
     """Stratified hold-out: ``round(val_fraction * n)`` of every stratum (>= 1 when it has >= 2)."""
     train: list[int] = []
     val: list[int] = []
-    for idx in _groups(samples, seed):
+    for idx in _groups([stratum(s) for s in samples], seed):
         n_val = int(round(len(idx) * val_fraction))
         if len(idx) >= 2:
             n_val = min(max(n_val, 1), len(idx) - 1)
@@ -79,15 +80,16 @@ def holdout(samples: Sequence[Sample], *, val_fraction: float, seed: int) -> tup
     return sorted(train), sorted(val)
 
 
-def kfold(samples: Sequence[Sample], *, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
-    """Stratified k-fold: each stratum dealt round-robin over the folds after a seeded shuffle."""
-    fold_of = np.zeros(len(samples), dtype=np.int64)
+def kfold(strata: Sequence[str | int], *, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """Stratified k-fold over items of the given strata (:func:`stratum` of each sample; or class indices): each
+    stratum dealt round-robin over the folds after a seeded shuffle. Returns (train, validation) positions."""
+    fold_of = np.zeros(len(strata), dtype=np.int64)
     offset = 0
-    for idx in _groups(samples, seed):
+    for idx in _groups(strata, seed):
         for j, i in enumerate(idx):
             fold_of[i] = (offset + j) % k
         offset += len(idx)
-    all_idx = np.arange(len(samples))
+    all_idx = np.arange(len(strata))
     return [(all_idx[fold_of != f].tolist(), all_idx[fold_of == f].tolist()) for f in range(k)]
 
 
@@ -112,5 +114,5 @@ def plan_split(manifest: Manifest, config: TrainConfig) -> SplitPlan:
         for s in samples:
             counts[stratum(s)] += 1
         k = max(2, min(k, min(counts.values())))
-        return SplitPlan("kfold", config.seed, kfold(samples, k=k, seed=config.seed))
+        return SplitPlan("kfold", config.seed, kfold([stratum(s) for s in samples], k=k, seed=config.seed))
     return SplitPlan("holdout", config.seed, [holdout(samples, val_fraction=config.val_fraction, seed=config.seed)])
