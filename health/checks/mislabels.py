@@ -1,7 +1,7 @@
 """Likely mislabels: out-of-fold probabilities of a linear model on frozen embeddings, then confident learning.
 
 The model is the quick trainer's own linear head, cross-validated as quick training does
-(``training.ml.classification.out_of_fold_probabilities``) at its fixed penalty: fitted on every
+(``training.ml.linear_head.out_of_fold_probabilities``) at its fixed penalty: fitted on every
 augmented view of the other folds' images, so a suspect's probabilities never saw its own (possibly wrong) tag.
 cleanlab's ``find_label_issues`` (confident learning: per-class thresholds from the confident joint) decides
 which tags are likely wrong, and its self-confidence ranks them (the least likely given tag first).
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.ml import classification
+from training.ml import linear_head
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Suspect:
 def out_of_fold_probabilities(embeddings: np.ndarray, labels: np.ndarray, num_classes: int, *, seed: int = 0
                               ) -> np.ndarray:
     """(N, K) probabilities of each item from quick training's linear head fitted without its fold
-    (``classification.out_of_fold_probabilities``: stratified, up to 5 folds), at the fixed penalty
+    (``linear_head.out_of_fold_probabilities``: stratified, up to 5 folds), at the fixed penalty
     ``linear_head.WEIGHT_DECAY``. Quick training's penalty search is not used here: on injected label flips it
     made the suspects more precise but fewer, and missed more flips (README, "Data Health").
 
@@ -39,7 +39,7 @@ def out_of_fold_probabilities(embeddings: np.ndarray, labels: np.ndarray, num_cl
         seed: fold shuffling.
     """
     x = embeddings if embeddings.ndim == 3 else embeddings[:, None, :]
-    probs: np.ndarray = classification.out_of_fold_probabilities(
+    probs: np.ndarray = linear_head.out_of_fold_probabilities(
         x, np.eye(num_classes)[labels], labels.tolist(), seed=seed, multilabel=False)[0]
     return probs
 

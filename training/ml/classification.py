@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,12 @@ from training.ml.embeddings import VIEWS, Embedder, default_cache_dir, embed_ima
 from training.ml.errors import EmptyManifest, NotEnoughImagesPerTag, NotEnoughTags
 from training.ml.images import file_sha256
 from training.ml.linear_head import (
+    SEARCH_FOLDS,
     WEIGHT_DECAY,
     LinearHead,
     fit_head,
+    out_of_fold_probabilities,
+    predicted_embeddings,
     prediction_rows,
     probability_scores,
     targets,
@@ -38,7 +40,7 @@ from training.ml.linear_head import (
 from training.ml.manifest import Manifest, TrainResult
 from training.ml.metrics import compute_metrics
 from training.ml.progress import check_cancel
-from training.ml.split import SplitPlan, kfold, plan_split, stratum
+from training.ml.split import SplitPlan, plan_split, stratum
 from training.ml.thresholds import threshold_report
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,7 @@ AUGMENT_BELOW = 30
 # (benchmarks/ml_classification.py --general, README "Small, hard classification sets"): on hymenoptera the search
 # keeps 1e-3 to 1e-1, on its "wide" and "small" variants it takes 0.1 to 1, which raises their accuracy and takes
 # 29-39 % off their held-out log-loss (the fixed 1e-3 was over-confident there).
-WEIGHT_DECAYS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-SEARCH_FOLDS = 5
+WEIGHT_DECAYS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # over linear_head.SEARCH_FOLDS folds
 # In a project of more images than this the penalty stays linear_head.WEIGHT_DECAY: the search's 25 fits grow with
 # the images (1,000 images: 0.6 s with 2 tags, 1.5 s with 10, per search), and with thousands of images the penalty
 # matters little.
@@ -102,48 +103,12 @@ def training_views(manifest: Manifest) -> tuple[str, ...]:
     return VIEWS if not counts or min(counts.values()) < AUGMENT_BELOW else VIEWS[:1]
 
 
-def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarray:
-    """(N, F) embeddings the delivered model predicts from: the "full" view, averaged over the framings
-    (``load_embeddings`` stacks each framing's views one after the other; "full" is each framing's first)."""
-    views = embeddings.shape[1] // framings
-    full: np.ndarray = embeddings[:, [j * views for j in range(framings)]].mean(axis=1)
-    return full
-
-
-def out_of_fold_probabilities(
-    embeddings: np.ndarray, y: np.ndarray, strata: Sequence[str | int], *, seed: int, multilabel: bool,
-    weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
-) -> np.ndarray:
-    """(len(weight_decays), N, K) out-of-fold probabilities of N items at each penalty: a stratified
-    cross-validation over them (``split.kfold`` by ``strata``, up to ``folds`` folds, at least 2, seeded), a head
-    per fold and penalty fitted on every view of the fold's training items and predicting from the delivered model's
-    embedding (:func:`predicted_embeddings`). Within a fold the heads are fitted from the largest penalty down, each
-    starting from the one before (a warm start).
-
-    Args:
-        embeddings: (N, V, F), V views (every one trains; see :func:`predicted_embeddings` for the one scored).
-        y: (N, K) 0/1 targets.
-        strata: each item's stratum (``split.stratum`` of a sample, or its class index).
-    """
-    k = max(2, min(folds, min(Counter(strata).values())))
-    predicted = predicted_embeddings(embeddings, framings)
-    probs = np.zeros((len(weight_decays), len(y), y.shape[1]))
-    order = sorted(range(len(weight_decays)), key=lambda j: -weight_decays[j])
-    for train, val in kfold(strata, k=k, seed=seed):
-        rows = train_views(embeddings, y, train)
-        head: LinearHead | None = None
-        for j in order:
-            head = fit_head(*rows, multilabel=multilabel, weight_decay=weight_decays[j], start=head)
-            probs[j, val] = head.predict_proba(predicted[val])
-    return probs
-
-
 def cross_validated_probabilities(
     manifest: Manifest, embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int], *, seed: int,
     weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
 ) -> np.ndarray:
-    """(len(weight_decays), len(idx), K): :func:`out_of_fold_probabilities` of the manifest's images ``idx``,
-    stratified by their tags."""
+    """(len(weight_decays), len(idx), K): ``linear_head.out_of_fold_probabilities`` of the manifest's images
+    ``idx``, stratified by their tags."""
     idx = list(idx)
     return out_of_fold_probabilities(embeddings[idx], y[idx], [stratum(manifest.samples[i]) for i in idx],
                                      seed=seed, multilabel=manifest.multilabel, weight_decays=weight_decays,

@@ -7,6 +7,7 @@ that ``metrics.compute_metrics`` reads. ``classification`` (quick) and ``finetun
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from training.ml.manifest import Manifest
+from training.ml.split import kfold
 
 WEIGHT_DECAY = 1e-3  # on standardised features, per mean-reduced loss
+SEARCH_FOLDS = 5  # folds of out_of_fold_probabilities (quick training's penalty search, Data Health's mislabels)
 LBFGS_ITERATIONS = 100
 
 
@@ -165,6 +168,42 @@ def train_views(embeddings: np.ndarray, y: np.ndarray, idx: Sequence[int]) -> tu
     views = embeddings.shape[1]
     x = embeddings[list(idx)].reshape(len(idx) * views, -1)
     return x, np.repeat(y[list(idx)], views, axis=0)
+
+
+def predicted_embeddings(embeddings: np.ndarray, framings: int = 1) -> np.ndarray:
+    """(N, F) embeddings the delivered model predicts from: the "full" view, averaged over the framings
+    (``load_embeddings`` stacks each framing's views one after the other; "full" is each framing's first)."""
+    views = embeddings.shape[1] // framings
+    full: np.ndarray = embeddings[:, [j * views for j in range(framings)]].mean(axis=1)
+    return full
+
+
+def out_of_fold_probabilities(
+    embeddings: np.ndarray, y: np.ndarray, strata: Sequence[str | int], *, seed: int, multilabel: bool,
+    weight_decays: Sequence[float] = (WEIGHT_DECAY,), framings: int = 1, folds: int = SEARCH_FOLDS,
+) -> np.ndarray:
+    """(len(weight_decays), N, K) out-of-fold probabilities of N items at each penalty: a stratified
+    cross-validation over them (``split.kfold`` by ``strata``, up to ``folds`` folds, at least 2, seeded), a head
+    per fold and penalty fitted on every view of the fold's training items and predicting from the delivered model's
+    embedding (:func:`predicted_embeddings`). Within a fold the heads are fitted from the largest penalty down, each
+    starting from the one before (a warm start).
+
+    Args:
+        embeddings: (N, V, F), V views (every one trains; see :func:`predicted_embeddings` for the one scored).
+        y: (N, K) 0/1 targets.
+        strata: each item's stratum (``split.stratum`` of a sample, or its class index).
+    """
+    k = max(2, min(folds, min(Counter(strata).values())))
+    predicted = predicted_embeddings(embeddings, framings)
+    probs = np.zeros((len(weight_decays), len(y), y.shape[1]))
+    order = sorted(range(len(weight_decays)), key=lambda j: -weight_decays[j])
+    for train, val in kfold(strata, k=k, seed=seed):
+        rows = train_views(embeddings, y, train)
+        head: LinearHead | None = None
+        for j in order:
+            head = fit_head(*rows, multilabel=multilabel, weight_decay=weight_decays[j], start=head)
+            probs[j, val] = head.predict_proba(predicted[val])
+    return probs
 
 
 def prediction_rows(manifest: Manifest, idx: Sequence[int], probs: np.ndarray) -> list[dict[str, Any]]:
