@@ -17,14 +17,17 @@ VARIANTS = 5  # extra crops/flips of each photo: enough work (~120 images) for t
 
 def _with_variants(project):  # type: ignore[no-untyped-def]
     """Add distinct crops and flips of every photo, with its tags: the 20 in-repo photos alone train too fast
-    (a second or two) for the page to see the bar between its polls."""
+    (a second or two) for the page to see the bar between its polls. One pixel of each variant is drawn at random, so
+    the worker's embedding cache (DATA_DIR/cache, kept between local runs) never holds them and the work is real."""
     import io
+    import secrets
 
     from PIL import Image as PILImage
     from PIL import ImageOps
 
     from tests.training.builders import add_image
 
+    nonce = tuple(secrets.token_bytes(3))
     for image in list(project.images.prefetch_related("tags")):
         with image.file.open("rb") as fh:
             photo = ImageOps.exif_transpose(PILImage.open(fh)).convert("RGB")
@@ -33,6 +36,7 @@ def _with_variants(project):  # type: ignore[no-untyped-def]
             crop = photo.crop((k * w // 40, k * h // 50, w - (VARIANTS - k) * w // 60, h - k * h // 45))
             if k % 2:
                 crop = ImageOps.mirror(crop)
+            crop.putpixel((0, 0), nonce)
             buf = io.BytesIO()
             crop.save(buf, format="JPEG", quality=90)
             add_image(project, tags=list(image.tags.all()), data=buf.getvalue())
