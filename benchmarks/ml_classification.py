@@ -178,9 +178,8 @@ def embedded(manifest: Manifest, embedder: Any, views: tuple[str, ...]) -> np.nd
 
 def views_curve(threads: int | None) -> None:
     """The --views-curve table (see the module docstring)."""
-    from training.ml.linear_head import predicted_embeddings
     from training.ml.embeddings import VIEWS, Embedder
-    from training.ml.linear_head import fit_head, targets, train_views
+    from training.ml.linear_head import fit_head, predicted_embeddings, targets, train_views
 
     base = Path(tempfile.mkdtemp(prefix="bench-views-"))
     sets = hard_sets(base)
