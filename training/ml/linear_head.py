@@ -1,8 +1,10 @@
-"""The linear classification head shared by quick and advanced training.
+"""The linear classification head shared by quick and advanced training and by Data Health.
 
 Targets from a manifest, an L2-regularised linear model fitted full-batch with L-BFGS (float64 parameters,
-float32 products) on standardised embeddings (deterministic), the per-view training rows and the validation rows
-that ``metrics.compute_metrics`` reads. ``classification`` (quick) and ``finetune`` (advanced) both use it.
+float32 products) on standardised embeddings (deterministic), the per-view training rows, out-of-fold probabilities
+(:func:`out_of_fold_probabilities`) and the validation rows that ``metrics.compute_metrics`` reads.
+``classification`` (quick), ``finetune`` (advanced) and ``health.checks.mislabels`` use it. No torch: the web
+tier imports it through Data Health.
 """
 
 from __future__ import annotations
