@@ -183,13 +183,14 @@ def test_advanced_mode_delivers_the_better_model_and_says_which(
 
     assert {"images", "quick", "advanced", "recipes"} <= set(m["comparison"]) and m["comparison"]["images"] > 0
     recipes = m["comparison"]["recipes"]
+    if fine_tuned := any("Fine-tuned model delivered" in n for n in result.notes):  # its own validation images
+        assert m["comparison"]["recipe_images"] == len(tiny_manifest.samples) > m["comparison"]["images"]
     assert recipes[0]["recipe"] == "EfficientNet-Lite0 at 224 px, centre crop"
     assert sum(r["chosen"] for r in recipes) == 1
     chosen = next(r["recipe"] for r in recipes if r["chosen"])
     assert chosen.startswith(f"EfficientNet-{m['backbone'].capitalize()} at {m['image_size']} px")
     # The recipes and epochs the clock allowed are recorded; replaying them gives the same model whatever the budget.
     epochs = m["schedule"]["finetune_epochs"]
-    fine_tuned = any("Fine-tuned model delivered" in n for n in result.notes)
     assert epochs[0] >= 1 and len(epochs) == (2 if fine_tuned else 1)
     assert m["schedule"]["recipes"] == [len(recipes) - 1]
     again = train(tiny_manifest, _config(ml_cache, mode="advanced", budget_seconds=0.001, schedule=m["schedule"]),

@@ -416,6 +416,14 @@ def test_an_advanced_iteration_shows_quick_and_advanced_side_by_side(owner_clien
     html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
     assert "(fine-tuning is evaluated on the first fold)" in html
     assert "figures at the top are nested" not in html
+    assert "Each recipe judged on the same 8 validation images (the first row is quick's)." in html
+    Iteration.objects.filter(id=iteration.id).update(  # the recipes were judged out of fold on every image
+        metrics={**metrics, "comparison": {**comparison, "recipes": recipes, "first_fold": True,
+                                           "recipe_images": 20}})
+    caches["shared"].clear()
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert ("Each recipe judged on the same 20 validation images (the first row is quick's, on these 20 images: "
+            "the side-by-side above is on fine-tuning's 8).") in html
     Iteration.objects.filter(id=iteration.id).update(  # advanced detection reports nested figures, and says so
         metrics={**metrics, "comparison": {**comparison, "nested": {"map": 0.9375, "halves": ["quick", "advanced"]}}})
     caches["shared"].clear()

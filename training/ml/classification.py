@@ -303,7 +303,7 @@ def train_classifier(
             # Side by side with quick's own model on the fine-tuning's validation images.
             ids = [r["id"] for r in outcome.rows]
             comparison = {**outcome.comparison, "quick": scores_on(manifest, quick.rows, ids),
-                          "recipes": search.comparison["recipes"]}
+                          "recipes": search.comparison["recipes"], "recipe_images": search.comparison["images"]}
             mode_delivered = "advanced"
             rows, head, trunk_file = outcome.rows, outcome.head, outcome.trunk_file
             weight_decay = None  # the fine-tuned tail's head, trained with the tail (finetune.py)
