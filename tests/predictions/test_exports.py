@@ -198,7 +198,7 @@ def test_a_detection_export_is_rebuilt_when_the_projects_max_detections_change(
     iteration.project.save(update_fields=["max_detections"])
     html = owner_client.get(panel).content.decode()  # the card says so and offers the rebuild
     assert 'data-testid="export-onnx-stale"' in html and "project now answers up to 4" in html
-    assert ">Rebuild ONNX</button>" in html
+    assert '>Rebuild<span class="visually-hidden"> ONNX</span></button>' in html
     with django_capture_on_commit_callbacks() as queued:
         assert owner_client.post(panel, {"platform": "ONNX", "flavor": ""}).status_code == 302
     assert len(queued) == 1 and Export.objects.get(id=export.id).status == Export.Status.EXPORTING
