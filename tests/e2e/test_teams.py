@@ -91,4 +91,14 @@ def test_owner_invites_by_email_and_the_invitee_joins_from_the_link(  # type: ig
     page.locator("form:has(input[name=kind][value=training]):has(input[name=slot][value='2']) button").click()
     expect(page.get_by_test_id("training-key-2")).not_to_have_text(old)
     assert WorkspaceKey.objects.get(workspace=team, kind="training", slot=2).key != old
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    copy = page.locator("[data-copy='#training-key-2']")
+    expect(copy).to_have_accessible_name("Copy Training Key 2")
+    copy.click()  # the regenerated key, as the SDKs take it
+    expect(copy).to_contain_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == WorkspaceKey.objects.get(
+        workspace=team, kind="training", slot=2).key
+    page.get_by_role("button", name="Copy the endpoint").click()
+    expect(page.locator("[data-copy='#endpoint']")).to_contain_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{base}/"
     screenshot("teams-keys")
