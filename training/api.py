@@ -79,7 +79,7 @@ def train_project(request: HttpRequest, project_id: str) -> HttpResponse:
         hours = 1  # Azure's portal default for advanced training
     iteration = services.iteration_queue(
         project=project,
-        requested_by=user_of(request.user),  # None for a key: the audit log says "API key N"
+        requested_by=user_of(request.user),  # None for a key: the audit log says "Training Key N"
         training_type=matched,
         budget_minutes=hours * 60,
         force=wire.query_bool(request, "forceTrain"),

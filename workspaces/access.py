@@ -1,7 +1,7 @@
 """Who may do what: the one place where permissions are decided.
 
 A *principal* is a signed-in user (acting through their memberships) or a workspace key (the API acting as
-"API key N" of one workspace). A role grants a set of :class:`Need`; every portal view declares what it needs
+"Training Key N" of one workspace). A role grants a set of :class:`Need`; every portal view declares what it needs
 with :func:`access` and every API handler is reached only through a key (``portal.azure.auth``). Objects are
 found only inside the principal's workspaces, so a non-member gets 404 (ids never leak); a member without the
 right gets 403.
@@ -61,7 +61,8 @@ class KeyPrincipal:
     id = None
 
     def get_username(self) -> str:
-        return f"API key {self.slot}"
+        """The key as its workspace's Keys page names it ("Training Key 1"): the audit log's actor."""
+        return f"{WorkspaceKey.Kind(self.kind).label} Key {self.slot}"
 
     def __str__(self) -> str:
         return self.get_username()

@@ -1,7 +1,7 @@
 """The audit log: ``record()`` writes who did what, in the caller's transaction; ``ACTIONS`` names every action.
 
 The actor comes from the request (``acting_as``, entered by ``workspaces.access.access`` and by the API's key
-check): a user, or "API key N"; work outside a request (a worker, a management command) is "system".
+check): a user, or "Training Key N"; work outside a request (a worker, a management command) is "system".
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def entry_list(
 
 
 def entry_actors(*, workspace_id: UUID) -> list[str]:
-    """Everyone the log names in this workspace (users, "API key N", "system"), for the filter."""
+    """Everyone the log names in this workspace (users, "Training Key N", "system"), for the filter."""
     labels = AuditEntry.objects.filter(workspace_id=workspace_id).values_list("actor_label", flat=True)
     return sorted(set(labels), key=str.lower)
 

@@ -121,7 +121,7 @@ class AuditEntry(models.Model):
     created = models.DateTimeField(default=timezone.now, db_index=True)
     last = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    actor_label = models.CharField(max_length=150)  # the username, or "API key 1"; kept if the user goes
+    actor_label = models.CharField(max_length=150)  # the username, or "Training Key 1"; kept if the user goes
     ip = models.GenericIPAddressField(null=True, blank=True)
     action = models.CharField(max_length=40, db_index=True)
     project_id = models.UUIDField(null=True, blank=True, db_index=True)  # no FK: the entry outlives the project

@@ -1,7 +1,7 @@
 """Key authentication: ``@training_key_required`` / ``@prediction_key_required`` (Training-Key, Prediction-Key).
 
 A key belongs to a workspace (Key 1 or Key 2 of its kind): the request acts as that key, on that workspace's
-projects only (``workspaces.access.KeyPrincipal`` becomes ``request.user``), and the audit log says "API key N".
+projects only (``workspaces.access.KeyPrincipal`` becomes ``request.user``), and the audit log says "Training Key N".
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def a_day_of_work(owner: Any, django_user_model: Any) -> Any:
             region_create(image=image, tag=fork if i % 2 else knife, left=0.1, top=0.2, width=0.4, height=0.3)
     with as_(carol, "198.51.100.31"):
         images_delete(project=project, image_ids=[images[0].id])
-    with audit.acting_as(audit.Actor(None, "API key 2", "192.0.2.44")):
+    with audit.acting_as(audit.Actor(None, "Training Key 2", "192.0.2.44")):
         image_upload(project=project, data=make_image_bytes(color=(250, 250, 10)))
     with as_(owner, "203.0.113.7"):
         key_regenerate(workspace=team, kind="training", slot=1)
@@ -60,7 +60,7 @@ def test_the_owner_reads_the_log_and_filters_it_to_one_person(page, live_server,
     assert rows.first.inner_text().split("\t")[1:4] == ["owner", "127.0.0.1", "Signed in"]
     assert page.locator("[data-action=region]").count() == 1  # six boxes, one session: one entry
     assert "6 changes" in page.locator("[data-action=region]").inner_text()
-    assert "API key 2" in page.locator("[data-action='image.upload']").first.inner_text()
+    assert "Training Key 2" in page.locator("[data-action='image.upload']").first.inner_text()
     screenshot("audit-log")
 
     page.select_option("select[name=actor]", "bob")  # htmx swaps the entries and keeps the URL shareable

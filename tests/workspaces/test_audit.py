@@ -121,10 +121,10 @@ def test_the_api_acts_as_the_key_it_used(owner, team, project) -> None:  # type:
     assert key2.delete(f"/projects/{project.id}").status_code == 204
 
     assert entries(workspace=team)[2:] == [
-        ("image.upload", "API key 2", 2),
-        ("tag.create", "API key 1", 1),
-        ("image.delete", "API key 1", 2),
-        ("project.delete", "API key 2", 1),
+        ("image.upload", "Training Key 2", 2),
+        ("tag.create", "Training Key 1", 1),
+        ("image.delete", "Training Key 1", 2),
+        ("project.delete", "Training Key 2", 1),
     ]
     deleted = AuditEntry.objects.get(action="project.delete")
     assert deleted.actor_id is None and deleted.project_name == "Forks" and deleted.ip == "127.0.0.1"
@@ -138,7 +138,7 @@ def test_a_users_personal_key_is_api_key_1_of_their_personal_workspace(owner) ->
     keys = personal_keys(user=owner)
     api = Api(keys.training_key, keys.prediction_key)
     assert api_upload(api, project, png(7)).status_code == 200
-    assert entries(workspace=owner.personal_workspace)[-1] == ("image.upload", "API key 1", 1)
+    assert entries(workspace=owner.personal_workspace)[-1] == ("image.upload", "Training Key 1", 1)
 
 
 def test_training_publishing_and_export_are_written_with_the_iteration(owner) -> None:  # type: ignore[no-untyped-def]
@@ -289,7 +289,7 @@ def test_box_and_tag_edits_in_one_session_are_one_entry_and_a_pause_starts_anoth
     # The API's edits are another actor's: their own entry, even within the same minutes.
     key_api(team, 1).post(f"/projects/{project.id}/images/regions", json_body={"regions": [
         {"imageId": str(image.id), "tagId": str(fork.id), "left": 0.6, "top": 0.6, "width": 0.2, "height": 0.2}]})
-    assert entries(action="region") == [("region", "owner", 4), ("region", "API key 1", 1)]
+    assert entries(action="region") == [("region", "owner", 4), ("region", "Training Key 1", 1)]
 
     first = AuditEntry.objects.get(action="region", actor_label="owner")
     AuditEntry.objects.filter(pk=first.pk).update(last=first.last - timedelta(minutes=31))  # a pause of 31 minutes
@@ -330,11 +330,11 @@ def test_the_page_lists_newest_first_and_filters_by_who_project_and_action(owner
     page = client.get(audit_url(team))
     assert page.status_code == 200
     rows = [(e.action, e.actor_label, e.project_name) for e, _ in page.context["rows"]]
-    assert rows[:3] == [("image.upload", "API key 1", "Spoons"), ("image.upload", "owner", "Spoons"),
+    assert rows[:3] == [("image.upload", "Training Key 1", "Spoons"), ("image.upload", "owner", "Spoons"),
                         ("image.upload", "owner", "Forks")]
     html = page.content.decode()
-    assert "Uploaded images" in html and "2 images" in html and OFFICE in html and "API key 1" in html
-    assert [label for label in page.context["actors"]] == ["API key 1", "owner", "system"]
+    assert "Uploaded images" in html and "2 images" in html and OFFICE in html and "Training Key 1" in html
+    assert [label for label in page.context["actors"]] == ["owner", "system", "Training Key 1"]
     assert [name for _, name in page.context["projects"]] == ["Forks", "Spoons"]
 
     def shown(**query: str) -> list[tuple[str, str, str]]:
@@ -344,7 +344,7 @@ def test_the_page_lists_newest_first_and_filters_by_who_project_and_action(owner
         assert response.status_code == 200 and html.lstrip().startswith('<div id="audit-entries">')  # the fragment
         return [(row[3], row[1], row[4]) for row in table_rows(html)]
 
-    assert shown(actor="API key 1") == [("Uploaded images 1 image", "API key 1", "Spoons")]
+    assert shown(actor="Training Key 1") == [("Uploaded images 1 image", "Training Key 1", "Spoons")]
     assert shown(project=str(project.id)) == [("Uploaded images 2 images", "owner", "Forks"),
                                               ("Created the project", "system", "Forks")]
     assert shown(action="sign-in") == [("Signed in", "owner", "")]

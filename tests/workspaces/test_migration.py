@@ -95,3 +95,23 @@ def test_users_keys_and_projects_move_into_personal_workspaces() -> None:
     assert Membership.objects.get(workspace=workspace).role == "owner"
     assert WorkspaceKey.objects.filter(workspace=workspace).count() == 4
     assert Workspace.objects.count() == 3  # one each, no team workspaces invented
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_entries_written_by_a_key_take_the_keys_page_name() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([("workspaces", "0001_workspaces")])
+    old = executor.loader.project_state([("workspaces", "0001_workspaces")]).apps
+    User, Workspace = old.get_model("auth", "User"), old.get_model("workspaces", "Workspace")
+    AuditEntry = old.get_model("workspaces", "AuditEntry")
+    user = User.objects.create(username="alice")
+    workspace = Workspace.objects.create(name="Team")
+    for label, actor in (("API key 1", None), ("API key 2", None), ("alice", user)):
+        AuditEntry.objects.create(workspace=workspace, actor=actor, actor_label=label, action="image.upload")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from workspaces.models import AuditEntry as Entry
+
+    assert sorted(Entry.objects.values_list("actor_label", flat=True)) == ["Training Key 1", "Training Key 2", "alice"]
