@@ -119,3 +119,26 @@ def idle(page) -> None:  # type: ignore[no-untyped-def]
     flight every request sent so far has been reported to page.on("request").
     """
     expect(page.locator(".htmx-request")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [1366, 1024, 800])
+def test_the_top_bar_fits_narrower_windows(live_server, logged_in_page, owner, screenshot, width):  # type: ignore[no-untyped-def]
+    """At 1366 px a project's bar is one row; narrower, its name, tabs and buttons take rows of their own: nothing in
+    it overlaps anything else or leaves the window, and the page does not scroll sideways."""
+    project = services.project_create(created_by=owner, name="A project with a fairly long name for the bar")
+    page = logged_in_page
+    page.set_viewport_size({"width": width, "height": 700})
+    page.goto(f"{live_server.url}/projects/{project.id}/")
+    boxes = page.evaluate("""() => [...document.querySelectorAll(
+        '.brand, .topbar-project-name, .tab, .topbar-actions > *, .switcher > summary, .topbar-user > a, .topbar-user > form button'
+      )].map(e => { const r = e.getBoundingClientRect(); return [e.textContent.trim().slice(0, 20), r.left, r.top, r.right, r.bottom]; })""")
+    assert len(boxes) == 12, "|".join(b[0] for b in boxes)
+    for i, (a, *ra) in enumerate(boxes):
+        assert 0 <= ra[0] and ra[2] <= width, (a, ra)
+        for b, *rb in boxes[i + 1:]:
+            apart = ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1]
+            assert apart, (a, ra, b, rb)
+    rows = {round((top + bottom) / 2 / 12) for _, _, top, _, bottom in boxes}  # each item's row, by its centre
+    assert len(rows) == (1 if width == 1366 else 2 if width == 1024 else 3), rows
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(f"topbar-{width}")
