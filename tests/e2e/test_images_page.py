@@ -129,9 +129,12 @@ def test_the_top_bar_fits_narrower_windows(live_server, logged_in_page, owner, s
     page = logged_in_page
     page.set_viewport_size({"width": width, "height": 700})
     page.goto(f"{live_server.url}/projects/{project.id}/")
-    boxes = page.evaluate("""() => [...document.querySelectorAll(
-        '.brand, .topbar-project-name, .tab, .topbar-actions > *, .switcher > summary, .topbar-user > a, .topbar-user > form button'
-      )].map(e => { const r = e.getBoundingClientRect(); return [e.textContent.trim().slice(0, 20), r.left, r.top, r.right, r.bottom]; })""")
+    items = (".brand, .topbar-project-name, .tab, .topbar-actions > *, .switcher > summary, .topbar-user > a, "
+             ".topbar-user > form button")
+    boxes = page.evaluate("""items => [...document.querySelectorAll(items)].map(e => {
+        const r = e.getBoundingClientRect();
+        return [e.textContent.trim().slice(0, 20), r.left, r.top, r.right, r.bottom];
+      })""", items)
     assert len(boxes) == 12, "|".join(b[0] for b in boxes)
     for i, (a, *ra) in enumerate(boxes):
         assert 0 <= ra[0] and ra[2] <= width, (a, ra)
