@@ -248,3 +248,14 @@ def test_keys_page_trainers_see_prediction_keys_owners_all_and_only_owners_regen
     assert after["training1"] != keys["training1"]
     assert {k: v for k, v in after.items() if k != "training1"} == {k: v for k, v in keys.items() if k != "training1"}
     assert WorkspaceKey.objects.filter(key=keys["training1"]).count() == 0
+
+
+def test_the_members_page_links_what_each_role_may_open(team) -> None:  # type: ignore[no-untyped-def]
+    workspace, _, clients = team
+    links = {"Keys": reverse("workspaces:keys", args=[workspace.id]),
+             "Audit log": reverse("workspaces:audit", args=[workspace.id]),
+             "Webhooks": reverse("notifications:workspace-webhooks", args=[workspace.id])}
+    expected = {OWNER: {"Keys", "Audit log", "Webhooks"}, TRAINER: {"Keys"}, LABELER: set(), VIEWER: set()}
+    for role, shown in expected.items():
+        page = clients[role].get(reverse("workspaces:members", args=[workspace.id])).content.decode()
+        assert {name for name, url in links.items() if f'href="{url}">{name}</a>' in page} == shown, role
