@@ -8,7 +8,8 @@ Layout of ``<workdir>/model/``::
     metrics.json    the evaluation metrics of the run that produced it
 
 The detection package writes the same ``metadata.json`` keys (``task`` = "detection") and its
-own files; :func:`read_metadata` is what ``Predictor.load`` dispatches on.
+own files; :func:`read_metadata` is what ``Predictor.load`` dispatches on. Reading an artifact needs neither onnx
+nor torch (the web tier's Predictor); writing one imports them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-from training.ml.embeddings import PREPROCESS_OPSET, preprocess_graph
+if TYPE_CHECKING:
+    import onnx
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ def write_artifact(
     out_dir: str | Path, *, model: onnx.ModelProto, metadata: dict[str, Any], metrics: dict[str, Any] | None = None
 ) -> Path:
     """Write model.onnx, metadata.json, labels.txt (and metrics.json); returns the folder."""
+    import onnx
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out / MODEL_FILE))
@@ -88,6 +90,11 @@ def compose_classifier(
     Returns:
         The composed model (opset 18; input "image", outputs "probabilities" [1, K] and "embedding").
     """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from training.ml.embeddings import PREPROCESS_OPSET, preprocess_graph
+
     trunk = onnx.load(str(trunk_file))
     if len(framings) == 1:
         pre = preprocess_graph(image_size, framing=framings[0], input_name="image", output_name="pixels")

@@ -1,5 +1,8 @@
 """Where the engine's compute runs: onnxruntime sessions, torch's thread count, torch -> ONNX export.
 
+torch is imported by the helpers that use it, not by this module: the web tier opens a classifier's session
+(``make_session``, ``predict.Predictor``) without loading torch (560 MiB and 2 s a web worker).
+
 Every onnxruntime session in the engine (embeddings, the classification and detection Predictors,
 the detection trunk during training, export parity checks) is opened by :func:`make_session`, so
 the CPU settings that matter on a shared 2-core worker live in one place.
@@ -16,11 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import onnxruntime as ort
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 EXPORT_OPSET = 18  # Resize(antialias=1) needs opset 18
 
@@ -69,6 +74,8 @@ def torch_threads(n: int) -> Iterator[None]:
     """Run a block with ``n`` torch threads. On a busy 2-core machine torch's second thread makes
     small ops ~100x slower (torch.full of 1 MB: 0.2 ms -> 20 ms) and head training steps ~10x slower
     (1.2 s -> 15 s), so training defaults to one thread unless ``TrainConfig.threads`` says more."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, n))
     try:
@@ -86,6 +93,8 @@ def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices natively, in AMX tiles (Sapphire Rapids and later), where a bf16
     convolution is faster than a float32 one. AVX-512 BF16 alone is not enough: with oneDNN held to it
     (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16) a detection head step took 67 ms in bf16 against 48 ms in float32."""
+    import torch
+
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() and torch.cpu._is_amx_tile_supported())
     except AttributeError:  # another torch build
@@ -100,6 +109,8 @@ def map_in_order(fn: Callable[[_In], _Out], items: Iterable[_In], workers: int) 
     thread: one run per core side by side scales better than one run on every core (the detection trunk: 6.7 ms
     against 8.5 ms a view on 2 cores), and each result is computed the same way on any machine.
     """
+    import torch
+
     with ThreadPoolExecutor(max(1, workers), initializer=torch.set_num_threads, initargs=(1,)) as pool:
         pending: deque[Future[_Out]] = deque()
         for item in items:
@@ -123,6 +134,8 @@ class ShardedSteps:
     """
 
     def __init__(self, model: torch.nn.Module, shards: int, threads: int = 1) -> None:
+        import torch
+
         self.model = model
         self.copies = [copy.deepcopy(model) for _ in range(max(1, shards) - 1)]
         self.params = list(model.parameters())
@@ -158,6 +171,8 @@ class ShardedSteps:
 
     def sync(self) -> None:
         """The copies take the model's weights (after an optimiser step)."""
+        import torch
+
         with torch.no_grad():
             for other in self.copies:
                 for p, q in zip(self.params, other.parameters(), strict=True):
@@ -166,6 +181,7 @@ class ShardedSteps:
 
 def _resize_aa_symbolic(g: Any, x: Any, output_size: Any, align_corners: Any, scale_factors: Any) -> Any:
     """ONNX symbolic for torch's antialiased bilinear resize (the classic exporter has none)."""
+    import torch
     from torch.onnx import symbolic_helper
 
     size = symbolic_helper._get_const(output_size, "is", "output_size")  # type: ignore[no-untyped-call]
@@ -197,6 +213,7 @@ def export_torch(
 
     ``kwargs`` go to ``torch.onnx.export`` (input_names, output_names, dynamic_axes, ...).
     """
+    import torch
     from torch.onnx import register_custom_op_symbolic  # type: ignore[attr-defined]
 
     register_custom_op_symbolic("aten::_upsample_bilinear2d_aa", _resize_aa_symbolic, EXPORT_OPSET)
