@@ -85,3 +85,17 @@ def test_prediction_url_snippets_are_whole_and_copy_with_one_click(  # type: ign
     assert copied.startswith("curl -X POST") and f"Prediction-Key: {key}" in copied
     assert "/iterations/treesModel/image" in copied
     screenshot("iteration-prediction-url-copied")
+
+
+@pytest.mark.parametrize("width", [1024, 600])
+def test_a_narrow_window_stacks_the_page_without_sideways_scrolling(page, live_server, owner, login_as,  # type: ignore[no-untyped-def]
+                                                                     iteration, width):
+    """The train panel stacks over the iteration (below 900 px); a table wider than the window scrolls in its own
+    region, not the page (the main column used to grow to the per-tag table's width, 669 px at 600)."""
+    page.set_viewport_size({"width": width, "height": 800})
+    login_as(owner)
+    page.goto(f"{live_server.url}/iterations/{iteration.id}/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    side, main = (page.locator(s).bounding_box() for s in (".iter-side", "#performance"))
+    assert side is not None and main is not None and side["x"] + side["width"] <= width
+    assert (side["y"] + side["height"] <= main["y"]) == (width < 900)
