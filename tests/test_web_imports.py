@@ -48,7 +48,7 @@ def test_a_classification_prediction_loads_onnxruntime_only(owner) -> None:  # t
     predictor_cache().clear()
     served = prediction_run(project=project, iteration=iteration, data=image, store=False).predictions
     code = (
-        "import io, json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings'); "
+        "import json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings'); "
         "from portal.wsgi import application; import predictions.services, training.storage; "
         "from training.ml import Predictor; "
         f"p = Predictor.load({str(iteration_artifact_local(iteration=iteration))!r}, threads=0, int8=True); "

@@ -130,7 +130,7 @@ def test_the_api_acts_as_the_key_it_used(owner, team, project) -> None:  # type:
     assert deleted.actor_id is None and deleted.project_name == "Forks" and deleted.ip == "127.0.0.1"
 
 
-def test_a_users_personal_key_is_api_key_1_of_their_personal_workspace(owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_users_personal_key_is_training_key_1_of_their_personal_workspace(owner) -> None:  # type: ignore[no-untyped-def]
     from projects.services import project_create
     from workspaces.services import personal_keys
 
