@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-# One OpenMP thread per request thread: in the web tier torch only decodes detections (top-k, NMS: small ops), and
-# requests already run side by side in gunicorn's threads. With torch's default (one per core) concurrent
-# requests fight over OpenMP's team on a 2-core machine: decode + NMS took 80-170 ms instead of 2-8 ms
-# (benchmarks/predict_api.py --detect --stages). onnxruntime's threads are TAGSIGHT_PREDICTION_THREADS.
+# One OpenMP thread per request thread: requests already run side by side in gunicorn's threads. Predictions run in
+# onnxruntime (its threads are TAGSIGHT_PREDICTION_THREADS); torch loads in a web worker only to trace the decoding
+# graph of a detector trained before artifacts carried decode.onnx, once. When torch decoded every detection here,
+# its default team (one thread per core) made concurrent requests fight on a 2-core machine: decode + NMS took
+# 80-170 ms instead of 2-8 ms (benchmarks/predict_api.py --detect --stages).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 limit_request_line = 0  # unlimited: let Django (and the API's Azure errors) see long URLs

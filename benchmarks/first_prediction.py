@@ -1,11 +1,12 @@
-"""A web worker's first classification prediction: time and memory of loading and running a model in a process that
-has imported the web tier, as a gunicorn worker has.
+"""A web worker's first prediction: time and memory of loading and running a model in a process that has imported the
+web tier, as a gunicorn worker has.
 
-    .venv/bin/python benchmarks/first_prediction.py [--artifact DIR] [--runs 3]
+    .venv/bin/python benchmarks/first_prediction.py [--detect] [--artifact DIR] [--runs 3]
 
-Without --artifact it trains a classifier with General's recipe (EfficientNet-Lite0 at 288 px, GeM pooling) on the
-Azure quickstart's Hemlock / Japanese Cherry photos (training.ml.train, in a temporary folder). Each run is a fresh
-interpreter: it imports portal.wsgi, then loads the artifact's Predictor and classifies the quickstart's test image
+Without --artifact it trains a model on the Azure quickstart (training.ml.train, in a temporary folder): a classifier
+with General's recipe (EfficientNet-Lite0 at 288 px, GeM pooling) on its Hemlock / Japanese Cherry photos, or with
+--detect a detector with General's quick recipe on its forks and scissors. Each run is a fresh interpreter: it
+imports portal.wsgi, then loads the artifact's Predictor and predicts the quickstart's test image of that task
 (scaled to 640 px), and prints the time of that first prediction, the process's RSS before and after it, which ML
 modules it loaded (torch, onnx, onnxruntime) and the median time of 20 predictions after it.
 """
@@ -13,7 +14,6 @@ modules it loaded (torch, onnx, onnxruntime) and the median time of 20 predictio
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from _common import DATASETS, ROOT  # benchmarks/ is on sys.path when run as a script
+from predict_api import jpeg_640
 
 CHILD = """
 import json, os, statistics, sys, time
@@ -47,38 +48,37 @@ print(json.dumps({{"first_s": first, "rss_before": before, "rss_after": after,
 """
 
 
-def jpeg_640() -> bytes:
-    from PIL import Image
-
-    im = Image.open(DATASETS / "azure-quickstart/classification/Test/test_image.jpg").convert("RGB")
-    im.thumbnail((640, 640))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
-
-
-def train_quickstart(work: Path) -> str:
+def train_quickstart(work: Path, detect: bool) -> str:
     sys.path.insert(0, str(ROOT))
-    from training.ml import Manifest, Sample, TrainConfig, train
+    from training.ml import Box, Manifest, Sample, TrainConfig, train
 
-    folder = DATASETS / "azure-quickstart" / "classification"
+    folder = DATASETS / "azure-quickstart" / ("detection" if detect else "classification")
     images = json.loads((folder / "manifest.json").read_text())["images"]
-    samples = tuple(Sample(id=k, path=str(folder / k), tags=tuple(v["tags"])) for k, v in images.items())
+    if detect:
+        samples = tuple(Sample(id=k, path=str(folder / k), tags=tuple(r["tag"] for r in v["regions"]),
+                               boxes=tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"])
+                                           for r in v["regions"])) for k, v in images.items())
+    else:
+        samples = tuple(Sample(id=k, path=str(folder / k), tags=tuple(v["tags"])) for k, v in images.items())
     tags = tuple(sorted({t for s in samples for t in s.tags}))
-    manifest = Manifest(task="classification", tags=tags, samples=samples, name="quickstart")
-    config = TrainConfig(image_size=288, pooling="gem", cache_dir=str(work / "cache"))
+    manifest = Manifest(task="detection" if detect else "classification", tags=tags, samples=samples,
+                        name="quickstart")
+    config = TrainConfig(cache_dir=str(work / "cache")) if detect else TrainConfig(
+        image_size=288, pooling="gem", cache_dir=str(work / "cache"))
     return str(train(manifest, config, work / "run").artifact_path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifact", help="a trained classification artifact (default: train one)")
+    parser.add_argument("--detect", action="store_true", help="a detector (with --artifact: its task decides)")
+    parser.add_argument("--artifact", help="a trained artifact (default: train one)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        artifact = args.artifact or train_quickstart(Path(tmp))
+        artifact = args.artifact or train_quickstart(Path(tmp), args.detect)
         code = CHILD.format(root=str(ROOT), artifact=artifact)
-        image = jpeg_640()
+        detect = json.loads((Path(artifact) / "metadata.json").read_text())["task"] == "detection"
+        image = jpeg_640(detect)
         for run in range(1, args.runs + 1):
             out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, input=image, capture_output=True,
                                  check=True).stdout

@@ -188,8 +188,8 @@ def held_out(dataset: str, seed: int, backbone: str, image_size: int | None, mod
                                             budget_seconds=budget), work)
         train_s = time.perf_counter() - t0
         predictor = DetectionPredictor.load(result.artifact_path, threads=1)
-        size, points = predictor.image_size, predictor._points
-        strides = tuple(predictor.meta["head"]["strides"])
+        size, strides = predictor.image_size, tuple(predictor.meta["head"]["strides"])
+        points = locations(size, strides)[0]
         cells = list(zip(points.tolist(), locations(size, strides)[2].tolist(), strict=True))
         where = {(x, y, level): i for i, ((x, y), level) in enumerate(cells)}
         mirror = torch.tensor([where[(size - x, y, level)] for (x, y), level in cells])

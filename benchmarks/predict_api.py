@@ -170,11 +170,10 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[tuple[float, float], Any]:
     return (statistics.median(walls), statistics.median(cpus)), result
 
 
-def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, runs: int, torch_threads: int) -> None:
+def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, runs: int) -> None:
     """Where one prediction request's time goes, each stage timed on its own in this process (median ms)."""
     from types import SimpleNamespace
 
-    import torch
     from django.conf import settings
     from django.test import Client as DjangoClient
 
@@ -185,7 +184,6 @@ def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, r
     from training.ml.images import load_array
     from workspaces.access import principal_for_key
 
-    torch.set_num_threads(torch_threads)
     task = "detect" if detect else "classify"
     principal = principal_for_key(kind="prediction", key=key)
     request = SimpleNamespace(user=principal)
@@ -198,15 +196,13 @@ def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, r
     rows.append((f"decode JPEG -> {array.shape[1]}x{array.shape[0]} RGB", ms))
     session = predictor._session
     if detect:
-        from training.ml.detection.model import decode
+        from training.ml.detection.predict import OUTPUTS
 
         ms, outs = timed(lambda: session.run(None, {"image": array}), runs)
         rows.append(("model (resize + network, onnxruntime)", ms))
-        import torch
-
-        tensors = tuple(torch.from_numpy(o) for o in outs)
-        ms, _ = timed(lambda: decode(tensors, predictor._points, predictor.image_size), runs)
-        rows.append(("head decoding + NMS (torch)", ms))
+        feed = dict(zip(OUTPUTS, outs, strict=True))
+        ms, _ = timed(lambda: predictor._decoder.run(None, feed), runs)
+        rows.append(("head decoding + NMS (onnxruntime, decode.onnx)", ms))
     else:
         ms, _ = timed(lambda: session.run(["probabilities"], {"image": array}), runs)
         rows.append(("model (resize + network, onnxruntime)", ms))
@@ -238,8 +234,7 @@ def stages(project_id: str, name: str, key: str, body: bytes, *, detect: bool, r
         return response
 
     rows.append(("whole request through Django (test client, stored)", timed(view, runs)[0]))
-    print(f"per-stage breakdown, {task}, one {len(body) // 1024} kB JPEG, median of {runs} runs, in-process "
-          f"(torch threads {torch.get_num_threads()}):")
+    print(f"per-stage breakdown, {task}, one {len(body) // 1024} kB JPEG, median of {runs} runs, in-process:")
     print(f"  {'':<64} {'wall ms':>8} {'CPU ms':>8}")
     for label, (wall, cpu) in rows:
         print(f"  {label:<64} {wall:8.2f} {cpu:8.2f}")
@@ -259,8 +254,6 @@ def main() -> int:
     parser.add_argument("--detect", action="store_true", help="a detection project: time /detect/")
     parser.add_argument("--stages", action="store_true", help="first print the in-process per-stage breakdown")
     parser.add_argument("--stage-runs", type=int, default=30)
-    parser.add_argument("--torch-threads", type=int, default=1,
-                        help="torch threads of the --stages process: 1 as the web workers (gunicorn.conf.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir (logs, database)")
     parser.add_argument("--compact", action="store_true", help="a classifier in the compact domain (int8 model)")
     parser.add_argument("--fp32", action="store_true", help="with --compact: serve its fp32 model for this run")
@@ -279,7 +272,7 @@ def main() -> int:
               f"{'fp32' if args.fp32 or not served else 'int8'}")
     body = jpeg_640(detect=args.detect)
     if args.stages:
-        stages(project_id, name, key, body, detect=args.detect, runs=args.stage_runs, torch_threads=args.torch_threads)
+        stages(project_id, name, key, body, detect=args.detect, runs=args.stage_runs)
     port = free_port()
     env = {**os.environ, "TAGSIGHT_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "portal.settings"}
     server = subprocess.Popen(

@@ -1,6 +1,6 @@
 """The web tier starts without the ML runtimes: onnxruntime loads in a web process with the first model a prediction
-needs, torch only with a detector's (it decodes the boxes), never because a view module imports them (each gunicorn
-worker would carry them from its first request, and start seconds later)."""
+needs, torch never (a classifier's and a detector's Predictor run in onnxruntime alone), and no view module imports
+them (each gunicorn worker would carry them from its first request, and start seconds later)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,36 @@ def test_the_web_tier_imports_no_ml_runtime() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
+def _predicted_in_a_web_process(iteration, image: bytes) -> list[list]:  # type: ignore[no-untyped-def]
+    """[tag, probability, box] of each prediction of ``image`` by the iteration's Predictor, loaded in a fresh process
+    that imported the web tier first, as a gunicorn worker has; fails if torch, torchvision or onnx was loaded."""
+    from training.storage import iteration_artifact_local
+
+    code = (
+        "import json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings'); "
+        "from portal.wsgi import application; import predictions.services, training.storage; "
+        "from training.ml import Predictor; "
+        f"p = Predictor.load({str(iteration_artifact_local(iteration=iteration))!r}, threads=0, int8=True); "
+        "answer = p.predict(sys.stdin.buffer.read()); "
+        "bad = [m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules]; "
+        "assert 'onnxruntime' in sys.modules and not bad, bad; "
+        "print(json.dumps([[a.tag, a.probability, a.box and [a.box.left, a.box.top, a.box.width, a.box.height]] "
+        "for a in answer]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, input=image, capture_output=True, check=False)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    return json.loads(run.stdout)  # type: ignore[no-any-return]
+
+
 @pytest.mark.django_db
 def test_a_classification_prediction_loads_onnxruntime_only(owner) -> None:  # type: ignore[no-untyped-def]
     """A web worker's first classification prediction loads the model's onnxruntime session, not torch or onnx:
-    with them it took 2-3 s and added 560 MiB to the worker (a classifier's Predictor needs neither; a detector's
-    still decodes its boxes with torch)."""
+    with them it took 2-3 s and added 560 MiB to the worker (a classifier's Predictor needs neither)."""
     from predictions.services import prediction_run, predictor_cache
     from tests.factories import make_image_bytes
     from tests.training.builders import tagged_project
     from training.models import Iteration
     from training.services import iteration_queue, iteration_run
-    from training.storage import iteration_artifact_local
 
     project = tagged_project(owner)
     iteration = iteration_queue(project=project, requested_by=owner)
@@ -47,17 +66,25 @@ def test_a_classification_prediction_loads_onnxruntime_only(owner) -> None:  # t
     image = make_image_bytes(size=(96, 64), color=(200, 40, 40))
     predictor_cache().clear()
     served = prediction_run(project=project, iteration=iteration, data=image, store=False).predictions
-    code = (
-        "import json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings'); "
-        "from portal.wsgi import application; import predictions.services, training.storage; "
-        "from training.ml import Predictor; "
-        f"p = Predictor.load({str(iteration_artifact_local(iteration=iteration))!r}, threads=0, int8=True); "
-        "answer = p.predict(sys.stdin.buffer.read()); "
-        "bad = [m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules]; "
-        "assert 'onnxruntime' in sys.modules and not bad, bad; "
-        "print(json.dumps([[a.tag, a.probability] for a in answer]))"
-    )
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, input=image, capture_output=True, check=True)
-    answer = json.loads(run.stdout)
-    assert [tag for tag, _ in answer] == [p["tag"] for p in served]
-    assert max(abs(p - s["probability"]) for (_, p), s in zip(answer, served, strict=True)) < 1e-6
+    answer = _predicted_in_a_web_process(iteration, image)
+    assert [tag for tag, _, _ in answer] == [p["tag"] for p in served]
+    assert max(abs(p - s["probability"]) for (_, p, _), s in zip(answer, served, strict=True)) < 1e-6
+
+
+@pytest.mark.django_db
+def test_a_detection_prediction_loads_onnxruntime_only(owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A detector's Predictor runs its network and its box decoding + NMS (decode.onnx, traced from the function
+    the exports are) in onnxruntime: a web worker serving a detector does not load torch either, and answers the
+    boxes the worker's own process answers."""
+    from predictions.services import prediction_run, predictor_cache
+    from tests.predictions.builders import DETECTION, tiny_fork_detector
+
+    project, iteration = tiny_fork_detector(owner, tmp_path)
+    image = (DETECTION / "fork" / "fork_10.jpg").read_bytes()
+    predictor_cache().clear()
+    served = prediction_run(project=project, iteration=iteration, data=image, store=False).predictions
+    answer = _predicted_in_a_web_process(iteration, image)
+    assert served and len(answer) >= len(served)  # the served answer stops at the project's max detections
+    for (tag, probability, box), s in zip(answer[: len(served)], served, strict=True):
+        assert tag == s["tag"] and abs(probability - s["probability"]) < 1e-6
+        assert max(abs(a - s["box"][k]) for a, k in zip(box, ("left", "top", "width", "height"), strict=True)) < 1e-6

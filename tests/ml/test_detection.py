@@ -468,6 +468,37 @@ def test_tiny_training_finds_the_raccoon(tiny_run) -> None:
     assert predictor.predict_many([manifest.resolve(sample)])[0] == preds
 
 
+def test_the_predictor_decodes_in_onnxruntime_as_the_torch_function_does(tiny_run, tmp_path: Path) -> None:
+    """decode.onnx (traced from ``model.decode`` at MAX_DETECTIONS) answers, cut to a smaller cap, exactly what
+    ``model.decode`` at that cap answers; an artifact saved before decode.onnx has the graph traced when loaded."""
+    import shutil
+
+    from training.ml.images import load_array
+
+    manifest, result, _ = tiny_run
+    predictor = DetectionPredictor.load(result.artifact_path)
+    assert (Path(result.artifact_path) / "decode.onnx").is_file() and predictor.meta["decode"] == "decode.onnx"
+    old = tmp_path / "old"
+    shutil.copytree(result.artifact_path, old)
+    (old / "decode.onnx").unlink()
+    meta = json.loads((old / "metadata.json").read_text())
+    del meta["decode"]
+    (old / "metadata.json").write_text(json.dumps(meta))
+    before = DetectionPredictor.load(old)
+    points = locations(predictor.image_size, tuple(predictor.meta["head"]["strides"]))[0]
+    for sample in manifest.samples:
+        arr = load_array(manifest.resolve(sample), image_size=predictor.image_size, draft=predictor.draft)
+        outputs = tuple(torch.from_numpy(o) for o in predictor._session.run(None, {"image": arr}))
+        for cap in (1, 5, 300):
+            expected = [t.numpy() for t in decode(outputs, points, predictor.image_size, max_detections=cap)]
+            assert len(expected[1]) > (1 if cap > 1 else 0)
+            for answer in (predictor.detect(manifest.resolve(sample), max_detections=cap),
+                           before.detect(manifest.resolve(sample), max_detections=cap)):
+                assert [a.shape for a in answer] == [e.shape for e in expected]
+                assert np.array_equal(answer[2], expected[2])
+                assert np.abs(answer[0] - expected[0]).max() <= 1e-6 and np.abs(answer[1] - expected[1]).max() <= 1e-6
+
+
 def _iou(a: Box, b: Box) -> float:
     ix = max(0.0, min(a.left + a.width, b.left + b.width) - max(a.left, b.left))
     iy = max(0.0, min(a.top + a.height, b.top + b.height) - max(a.top, b.top))

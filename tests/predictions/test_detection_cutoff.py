@@ -13,7 +13,7 @@ def test_api_and_quick_test_return_the_projects_max_detections(owner, client, tm
     from predictions.models import StoredPrediction
     from predictions.services import prediction_run, predictor_get
     from projects.models import DEFAULT_MAX_DETECTIONS, Project
-    from training.ml.detection.model import SCORE_FLOOR
+    from training.ml.detection.limits import SCORE_FLOOR
     from training.services import iteration_publish
     from workspaces.services import personal_keys
 

@@ -249,7 +249,7 @@ def export_onnx(
     metadata = artifacts.read_metadata(src)
     if metadata.get("task") == "detection":
         from training.ml.detection import export_detector_onnx
-        from training.ml.detection.model import MAX_DETECTIONS
+        from training.ml.detection.limits import MAX_DETECTIONS
 
         report: dict[str, Any] = export_detector_onnx(src, out_dir, validation_images=validation_images, opset=opset,
                                                       max_detections=max_detections or MAX_DETECTIONS)

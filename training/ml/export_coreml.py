@@ -207,7 +207,7 @@ def export_coreml(
     out.mkdir(parents=True, exist_ok=True)
     cut = None
     if task == "detection":
-        from training.ml.detection.model import detections_cap
+        from training.ml.detection.limits import detections_cap
         from training.ml.detection.predict import load_detector
 
         detector, _ = load_detector(src)
@@ -346,7 +346,7 @@ def _parity(src: Path, module: nn.Module, script: Any, task: str, images: Sequen
         from PIL import Image as PILImage
 
         from training.ml.detection.export import parity_report
-        from training.ml.detection.model import detections_cap
+        from training.ml.detection.limits import detections_cap
 
         served = make_session(_stretch_model(size).SerializeToString(), 1)
         runs = [_Session(module, lambda arr: torch.from_numpy(served.run(None, {"image": arr})[0])),

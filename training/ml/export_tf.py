@@ -190,7 +190,7 @@ def _parity(src: Path, task: str, images: Sequence[str], outputs: list[Any],
     by_image = dict(zip(images, outputs, strict=True))
     if task == "detection":
         from training.ml.detection.export import parity_report
-        from training.ml.detection.model import MAX_DETECTIONS
+        from training.ml.detection.limits import MAX_DETECTIONS
         from training.ml.predict import Predictor
 
         report = parity_report(Predictor.load(src), _Replay(outputs), images,

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from training.ml.detection import tiles
-from training.ml.detection.model import MAX_DETECTIONS, DetectionHead, decode, locations
+from training.ml.detection.limits import MAX_DETECTIONS
+from training.ml.detection.model import DetectionHead, decode, locations
 from training.ml.manifest import Sample
 from training.ml.progress import StepReport
 from training.ml.runtime import map_in_order

@@ -25,21 +25,58 @@ from torch import Tensor, nn
 
 from training.ml.detection import data as ddata
 from training.ml.detection import tiles
-from training.ml.detection.model import (
-    MAX_DETECTIONS,
-    NMS_IOU,
-    PRE_NMS_TOPK,
-    SCORE_FLOOR,
-    Detector,
-    decode,
-    detections_cap,
-    locations,
-)
+from training.ml.detection.limits import MAX_DETECTIONS, NMS_IOU, PRE_NMS_TOPK, SCORE_FLOOR, detections_cap
+from training.ml.detection.model import Detector, decode, locations
+from training.ml.detection.predict import OUTPUTS
 from training.ml.images import load_array
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
+
+
+class ImageToOutputs(nn.Module):
+    """uint8 (H, W, 3) image -> resize + normalise -> Detector head outputs (batch of 1): the traced body of an
+    artifact's model_core.onnx (``predict.save_artifact``)."""
+
+    def __init__(self, detector: Detector, image_size: int) -> None:
+        super().__init__()
+        self.detector = detector
+        self.image_size = image_size
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.detector(ddata.preprocess(image, self.image_size))  # type: ignore[no-any-return]
+
+
+class Decode(nn.Module):
+    """Head outputs (batch of 1) -> (boxes, scores, labels) by :func:`model.decode`, at most MAX_DETECTIONS: the
+    traced body of an artifact's decode.onnx, which the server's DetectionPredictor runs after model_core.onnx (a
+    smaller cap is the first boxes of this answer: NMS keeps boxes most probable first)."""
+
+    def __init__(self, image_size: int, strides: Sequence[int]) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.register_buffer("points", locations(image_size, tuple(strides))[0])
+
+    def forward(self, cls_logits: Tensor, ltrb: Tensor, centerness: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        points: Tensor = self.points  # type: ignore[assignment]
+        return decode((cls_logits, ltrb, centerness), points, self.image_size)
+
+
+def decode_graph(image_size: int, strides: Sequence[int], num_classes: int) -> bytes:
+    """The serialised ONNX graph of :class:`Decode` for a detector of ``num_classes`` tags whose head has
+    ``strides``, at ``image_size``."""
+    import io
+
+    from training.ml.runtime import export_torch
+
+    n = len(locations(image_size, tuple(strides))[0])
+    example = (torch.zeros(1, n, num_classes), torch.zeros(1, n, 4), torch.zeros(1, n))
+    buffer = io.BytesIO()
+    export_torch(Decode(image_size, strides).eval(), example, buffer, input_names=list(OUTPUTS),
+                 output_names=["boxes", "scores", "labels"],
+                 dynamic_axes={"boxes": {0: "n"}, "scores": {0: "n"}, "labels": {0: "n"}})
+    return buffer.getvalue()
 
 
 class EndToEnd(nn.Module):
@@ -168,7 +205,7 @@ def parity_report(predictor: Any, session: Any, images: Sequence[Any], *,
         return session.run(None, {"image": array})  # type: ignore[no-any-return]
 
     for im in images:
-        boxes, scores, labels = predictor.detect(im, max_detections=max_detections)
+        boxes, scores, labels = (torch.from_numpy(o) for o in predictor.detect(im, max_detections=max_detections))
         arr = load_array(im, image_size=predictor.image_size, draft=predictor.draft)
         t = time.perf_counter()
         found = tiles.tiled_outputs(run, arr, max_detections, **tiling) if tiling else run(arr)

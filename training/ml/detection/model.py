@@ -20,19 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms, generalized_box_iou_loss, sigmoid_focal_loss
 
+from training.ml.detection.limits import MAX_DETECTIONS, NMS_IOU, PRE_NMS_TOPK, SCORE_FLOOR
+
 STRIDES: tuple[int, ...] = (16, 32, 64)  # head levels P4-P6 (quick default); (8, 16, 32, 64) adds P3
 CENTER_RADIUS = 1.5  # FCOS center sampling, in strides
-MAX_DETECTIONS = 300
-PRE_NMS_TOPK = 1000
-SCORE_FLOOR = 0.01
-NMS_IOU = 0.5
 
-
-
-def detections_cap(requested: int | None) -> int:
-    """How many boxes an answer keeps at most: ``requested`` (a project's max detections) within 1..MAX_DETECTIONS,
-    MAX_DETECTIONS when None."""
-    return min(max(1, int(requested or MAX_DETECTIONS)), MAX_DETECTIONS)
 
 def size_ranges(strides: tuple[int, ...]) -> list[tuple[float, float]]:
     """Regression range (max of l/t/r/b, input pixels) per level: FCOS's, halved for ~320 px inputs."""

@@ -1,15 +1,18 @@
-"""Detection artifacts (save/load) and the DetectionPredictor (onnxruntime fast path).
+"""Detection artifacts (save/load) and the DetectionPredictor (onnxruntime only).
 
 An artifact is a directory::
 
     metadata.json   {"task": "detection", "format": "tagsight-detector", "tags", "backbone",
-                     "image_size", "recipe", "model": "model.pt", "onnx": "model_core.onnx", ...}
+                     "image_size", "recipe", "model": "model.pt", "onnx": "model_core.onnx",
+                     "decode": "decode.onnx", ...}
     model.pt        state_dict of the whole Detector (trunk + head)
     model_core.onnx uint8 (H, W, 3) image -> resize, normalise, Detector -> (cls logits, ltrb, centerness)
+    decode.onnx     (cls logits, ltrb, centerness) -> boxes, scores, labels: decoding and NMS
 
-The Predictor runs model_core.onnx in onnxruntime (preprocessing included, so the resize is the
-same kernel as in the export) and decodes / NMSes in torch with the same function the exported
-end-to-end graph is traced from.
+The Predictor runs both graphs in onnxruntime: the preprocessing is the same kernel as in the export, and the
+decoding is traced from the same torch function as the exported end-to-end graph (``export.Decode``). It imports
+no torch, so a web worker that serves a detector does not load it. An artifact written before decode.onnx existed
+has the graph traced when it is loaded (that one load imports torch).
 """
 
 from __future__ import annotations
@@ -18,25 +21,19 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from training.ml.detection import data as ddata
 from training.ml.detection import tiles
-from training.ml.detection.model import (
-    MAX_DETECTIONS,
-    DetectionHead,
-    Detector,
-    decode,
-    detections_cap,
-    locations,
-)
-from training.ml.images import draft_factor, load_array
+from training.ml.detection.limits import MAX_DETECTIONS, detections_cap
+from training.ml.images import ImageSource, draft_factor, load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
-from training.ml.runtime import export_torch, make_session
+from training.ml.runtime import make_session
+
+if TYPE_CHECKING:
+    from training.ml.detection.model import Detector
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +41,8 @@ FORMAT = "tagsight-detector"
 METADATA = "metadata.json"
 WEIGHTS = "model.pt"
 CORE_ONNX = "model_core.onnx"
-
-
-class ImageToOutputs(torch.nn.Module):
-    """uint8 (H, W, 3) image -> resize + normalise -> Detector head outputs (batch of 1)."""
-
-    def __init__(self, detector: Detector, image_size: int) -> None:
-        super().__init__()
-        self.detector = detector
-        self.image_size = image_size
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.detector(ddata.preprocess(image, self.image_size))  # type: ignore[no-any-return]
+DECODE_ONNX = "decode.onnx"
+OUTPUTS = ("cls_logits", "ltrb", "centerness")  # model_core.onnx's outputs, decode.onnx's inputs
 
 
 def save_artifact(
@@ -68,8 +55,13 @@ def save_artifact(
     recipe: dict[str, Any],
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``path/`` (metadata.json, model.pt, model_core.onnx, labels.txt); ``extra`` metadata
+    """Write ``path/`` (metadata.json, model.pt, model_core.onnx, decode.onnx, labels.txt); ``extra`` metadata
     keys (e.g. ``validation_images``, ``mode``) are stored as well."""
+    import torch
+
+    from training.ml.detection.export import ImageToOutputs, decode_graph
+    from training.ml.runtime import export_torch
+
     path.mkdir(parents=True, exist_ok=True)
     detector = detector.eval()
     torch.save(detector.state_dict(), path / WEIGHTS)
@@ -79,9 +71,10 @@ def save_artifact(
         (example,),
         path / CORE_ONNX,
         input_names=["image"],
-        output_names=["cls_logits", "ltrb", "centerness"],
+        output_names=list(OUTPUTS),
         dynamic_axes={"image": {0: "height", 1: "width"}},
     )
+    (path / DECODE_ONNX).write_bytes(decode_graph(image_size, recipe["strides"], len(tags)))
     meta = {
         "task": "detection",
         "format": FORMAT,
@@ -94,6 +87,7 @@ def save_artifact(
         "recipe": recipe,
         "model": WEIGHTS,
         "onnx": CORE_ONNX,
+        "decode": DECODE_ONNX,
         "input": {"name": "image", "dtype": "uint8", "shape": ["height", "width", 3], "channels": "RGB"},
         **(extra or {}),
     }
@@ -111,7 +105,10 @@ def read_metadata(artifact_path: str | Path) -> dict[str, Any]:
 
 def load_detector(artifact_path: str | Path) -> tuple[Detector, dict[str, Any]]:
     """Rebuild the torch Detector from an artifact (used by export)."""
+    import torch
+
     from training.ml.backbones import create_backbone, get_spec
+    from training.ml.detection.model import DetectionHead, Detector
 
     root = Path(artifact_path)
     root = root.parent if root.is_file() else root
@@ -139,14 +136,14 @@ class DetectionPredictor:
 
     task = "detection"
 
-    def __init__(self, root: Path, meta: dict[str, Any], session: Any) -> None:
+    def __init__(self, root: Path, meta: dict[str, Any], session: Any, decoder: Any) -> None:
         self.root = root
         self.meta = meta
         self.tags: list[str] = list(meta["tags"])
         self.image_size: int = int(meta["image_size"])
         self.draft = draft_factor(meta)  # detectors: images.DRAFT_FACTOR (their training views zoom in)
-        self._session = session
-        self._points = locations(self.image_size, tuple(meta["head"]["strides"]))[0]
+        self._session = session  # model_core.onnx
+        self._decoder = decoder  # decode.onnx
         # Training found tiles better on the validation images (small objects): the whole image and overlapping
         # tiles, merged (training.ml.detection.tiles), as every export of this model predicts too.
         self.tiles: dict[str, Any] | None = meta.get("tiles") or None
@@ -156,38 +153,42 @@ class DetectionPredictor:
         """Open an artifact directory (or its metadata.json).
 
         Args:
-            threads: onnxruntime intra-op threads; None = torch's thread count, 0 = onnxruntime's default.
+            threads: onnxruntime intra-op threads; None or 0 = onnxruntime's default.
         """
         root = Path(artifact_path)
         root = root.parent if root.is_file() else root
         meta = read_metadata(root)
         if meta.get("task") != "detection":
             raise ValueError(f"{root} is not a detection artifact")
-        session = make_session(root / meta["onnx"], torch.get_num_threads() if threads is None else threads,
-                               memory_arena=False)
-        return cls(root, meta, session)
+        session = make_session(root / meta["onnx"], threads, memory_arena=False)
+        if meta.get("decode"):
+            decoder = make_session(root / meta["decode"], 1)
+        else:  # an artifact from before decode.onnx: trace its graph now (torch, this once)
+            from training.ml.detection.export import decode_graph
 
-    @torch.inference_mode()
+            decoder = make_session(decode_graph(int(meta["image_size"]), meta["head"]["strides"], len(meta["tags"])),
+                                   1)
+        return cls(root, meta, session, decoder)
+
     def detect(
-        self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, image: ImageSource, *, max_detections: int = MAX_DETECTIONS
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw detections: boxes (D, 4) normalised xyxy, scores (D,), labels (D,); D <= ``max_detections``. A
         tiling model's come from the whole image and its tiles, each cut to ``max_detections`` as the exported graph
         cuts them (``tiles.tiled_outputs``)."""
         arr = load_array(image, image_size=self.image_size, draft=self.draft)
         cap = detections_cap(max_detections)
         if self.tiles:
-            found = tiles.tiled_outputs(lambda a: [t.numpy() for t in self._decoded(a, cap)], arr, cap,
-                                        **self.tiles)
-            return torch.from_numpy(found[0]), torch.from_numpy(found[1]), torch.from_numpy(found[2])
+            return tiles.tiled_outputs(lambda a: self._decoded(a, cap), arr, cap, **self.tiles)
         return self._decoded(arr, cap)
 
-    def _decoded(self, arr: np.ndarray, cap: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _decoded(self, arr: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The model on one decoded image: its head's outputs decoded, NMS'd and cut to ``cap`` boxes."""
-        outs = [torch.from_numpy(o) for o in self._session.run(None, {"image": arr})]
-        return decode((outs[0], outs[1], outs[2]), self._points, self.image_size, max_detections=cap)
+        outputs = self._session.run(None, {"image": arr})
+        boxes, scores, labels = self._decoder.run(None, dict(zip(OUTPUTS, outputs, strict=True)))
+        return boxes[:cap], scores[:cap], labels[:cap]
 
-    def predict(self, image: ddata.ImageInput, *, max_detections: int = MAX_DETECTIONS) -> list[Prediction]:
+    def predict(self, image: ImageSource, *, max_detections: int = MAX_DETECTIONS) -> list[Prediction]:
         """Detections of one image (PIL image, bytes or path) as Prediction objects, the ``max_detections``
         most probable (the same boxes as the first ``max_detections`` of a full prediction)."""
         boxes, scores, labels = self.detect(image, max_detections=max_detections)
@@ -197,6 +198,6 @@ class DetectionPredictor:
             out.append(Prediction(tag=tag, probability=float(p), box=Box(tag, x0, y0, x1 - x0, y1 - y0)))
         return out
 
-    def predict_many(self, images: Sequence[ddata.ImageInput]) -> list[list[Prediction]]:
+    def predict_many(self, images: Sequence[ImageSource]) -> list[list[Prediction]]:
         """``predict`` for each image, in order."""
         return [self.predict(im) for im in images]
