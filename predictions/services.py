@@ -134,11 +134,15 @@ def predictor_get(*, iteration: Iteration) -> Any:
 
     def load() -> Any:
         from training.ml import Predictor
+        from training.ml.errors import ModelUnavailable
         from training.storage import iteration_artifact_local
 
         started = time.perf_counter()
-        predictor = Predictor.load(iteration_artifact_local(iteration=iteration),
-                                   threads=settings.TAGSIGHT_PREDICTION_THREADS, int8=True)
+        try:
+            predictor = Predictor.load(iteration_artifact_local(iteration=iteration),
+                                       threads=settings.TAGSIGHT_PREDICTION_THREADS, int8=True)
+        except ModelUnavailable as exc:
+            raise PredictionError(str(exc), code=exc.code, status=503) from None
         logger.info("loaded the model of %s in %.0f ms", iteration.id, (time.perf_counter() - started) * 1000)
         return predictor
 

@@ -36,3 +36,10 @@ class InvalidRegion(MLError):
 
 class Cancelled(MLError):
     code = "TrainingCancelled"
+
+
+class ModelUnavailable(MLError):
+    """The model cannot be loaded in this process (a detector from before decode.onnx, on a web tier installed
+    without the worker's packages)."""
+
+    code = "ErrorPredictionModelNotFound"

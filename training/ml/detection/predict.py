@@ -27,6 +27,7 @@ import numpy as np
 
 from training.ml.detection import tiles
 from training.ml.detection.limits import MAX_DETECTIONS, detections_cap
+from training.ml.errors import ModelUnavailable
 from training.ml.images import ImageSource, draft_factor, load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
@@ -164,8 +165,13 @@ class DetectionPredictor:
         if meta.get("decode"):
             decoder = make_session(root / meta["decode"], 1)
         else:  # an artifact from before decode.onnx: trace its graph now (torch, this once)
-            from training.ml.detection.export import decode_graph
-
+            try:
+                from training.ml.detection.export import decode_graph
+            except ImportError as exc:  # a web tier installed without the worker's packages
+                raise ModelUnavailable(
+                    "This detector was trained by an older Tagsight, whose model needs torch to predict, and torch "
+                    "is not installed here. Train a new iteration, or install the worker's packages "
+                    "(pip install 'tagsight[worker]') where the portal runs.") from exc
             decoder = make_session(decode_graph(int(meta["image_size"]), meta["head"]["strides"], len(meta["tags"])),
                                    1)
         return cls(root, meta, session, decoder)
