@@ -165,19 +165,14 @@ class _Detector(nn.Module):
     """Normalised pixels (1, 3, S, S) -> boxes, scores, labels: the network, box decoding and NMS."""
 
     def __init__(self, detector: nn.Module, image_size: int, strides: Sequence[int], max_detections: int) -> None:
-        from training.ml.detection.model import locations
+        from training.ml.detection.export import Decode
 
         super().__init__()
         self.detector = detector
-        self.image_size = image_size
-        self.max_detections = max_detections
-        self.register_buffer("points", locations(image_size, tuple(strides))[0])
+        self.decode = Decode(image_size, strides, max_detections)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        from training.ml.detection.model import decode
-
-        points: Tensor = self.points  # type: ignore[assignment]
-        return decode(self.detector(x), points, self.image_size, max_detections=self.max_detections)
+        return self.decode(*self.detector(x))  # type: ignore[no-any-return]
 
 
 def export_coreml(

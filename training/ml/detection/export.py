@@ -49,18 +49,20 @@ class ImageToOutputs(nn.Module):
 
 
 class Decode(nn.Module):
-    """Head outputs (batch of 1) -> (boxes, scores, labels) by :func:`model.decode`, at most MAX_DETECTIONS: the
-    traced body of an artifact's decode.onnx, which the server's DetectionPredictor runs after model_core.onnx (a
-    smaller cap is the first boxes of this answer: NMS keeps boxes most probable first)."""
+    """Head outputs (batch of 1) -> (boxes, scores, labels) by :func:`model.decode`, at most ``max_detections``: the
+    decoding of every traced detector graph. At MAX_DETECTIONS it is an artifact's decode.onnx, which the server's
+    DetectionPredictor runs after model_core.onnx (a smaller cap is the first boxes of that answer: NMS keeps boxes
+    most probable first); :class:`EndToEnd` (the ONNX export) and the Core ML export end with it."""
 
-    def __init__(self, image_size: int, strides: Sequence[int]) -> None:
+    def __init__(self, image_size: int, strides: Sequence[int], max_detections: int = MAX_DETECTIONS) -> None:
         super().__init__()
         self.image_size = image_size
+        self.max_detections = max_detections
         self.register_buffer("points", locations(image_size, tuple(strides))[0])
 
     def forward(self, cls_logits: Tensor, ltrb: Tensor, centerness: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         points: Tensor = self.points  # type: ignore[assignment]
-        return decode((cls_logits, ltrb, centerness), points, self.image_size)
+        return decode((cls_logits, ltrb, centerness), points, self.image_size, max_detections=self.max_detections)
 
 
 def decode_graph(image_size: int, strides: Sequence[int], num_classes: int) -> bytes:
@@ -86,13 +88,10 @@ class EndToEnd(nn.Module):
         super().__init__()
         self.detector = detector
         self.image_size = image_size
-        self.max_detections = max_detections
-        self.register_buffer("points", locations(image_size, detector.head.strides)[0])
+        self.decode = Decode(image_size, detector.head.strides, max_detections)
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x = ddata.preprocess(image, self.image_size)
-        points: Tensor = self.points  # type: ignore[assignment]
-        return decode(self.detector(x), points, self.image_size, max_detections=self.max_detections)
+        return self.decode(*self.detector(ddata.preprocess(image, self.image_size)))  # type: ignore[no-any-return]
 
 
 def write_graph(detector: Detector, path: Path, *, image_size: int, max_detections: int = MAX_DETECTIONS,
