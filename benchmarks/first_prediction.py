@@ -50,19 +50,10 @@ print(json.dumps({{"first_s": first, "rss_before": before, "rss_after": after,
 
 def train_quickstart(work: Path, detect: bool) -> str:
     sys.path.insert(0, str(ROOT))
-    from training.ml import Box, Manifest, Sample, TrainConfig, train
+    from training.ml import Manifest, TrainConfig, train
 
-    folder = DATASETS / "azure-quickstart" / ("detection" if detect else "classification")
-    images = json.loads((folder / "manifest.json").read_text())["images"]
-    if detect:
-        samples = tuple(Sample(id=k, path=str(folder / k), tags=tuple(r["tag"] for r in v["regions"]),
-                               boxes=tuple(Box(r["tag"], r["left"], r["top"], r["width"], r["height"])
-                                           for r in v["regions"])) for k, v in images.items())
-    else:
-        samples = tuple(Sample(id=k, path=str(folder / k), tags=tuple(v["tags"])) for k, v in images.items())
-    tags = tuple(sorted({t for s in samples for t in s.tags}))
-    manifest = Manifest(task="detection" if detect else "classification", tags=tags, samples=samples,
-                        name="quickstart")
+    manifest = Manifest.from_json(DATASETS / "azure-quickstart" / ("detection" if detect else "classification")
+                                  / "manifest.json")
     config = TrainConfig(cache_dir=str(work / "cache")) if detect else TrainConfig(
         image_size=288, pooling="gem", cache_dir=str(work / "cache"))
     return str(train(manifest, config, work / "run").artifact_path)
