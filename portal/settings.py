@@ -182,8 +182,9 @@ TAGSIGHT_ALLOW_PRIVATE_URLS = env_bool("TAGSIGHT_ALLOW_PRIVATE_URLS", default=Fa
 TAGSIGHT_MAX_PREDICTION_BYTES = env_int("TAGSIGHT_MAX_PREDICTION_BYTES", default=4 * 1024 * 1024)
 TAGSIGHT_PREDICTION_RETENTION_DAYS = env_int("TAGSIGHT_PREDICTION_RETENTION_DAYS", default=30)
 TAGSIGHT_PREDICTOR_CACHE_SIZE = env_int("TAGSIGHT_PREDICTOR_CACHE_SIZE", default=4)
-# onnxruntime intra-op threads of one prediction in the web tier; 0 = onnxruntime's default, one per core (measured
-# with benchmarks/predict_api.py on 2 cores: 1 gave no more requests/s under 8 clients and a slower single request).
+# onnxruntime intra-op threads of one prediction in the web tier; 0 = one per core for a prediction that runs alone in
+# its process, one for each of predictions that overlap (training.ml.runtime.LoadAwareSession; README "Every core for
+# a lone request, one thread each under load").
 TAGSIGHT_PREDICTION_THREADS = env_int("TAGSIGHT_PREDICTION_THREADS", default=0)
 # Detection trainings keep augmented views for the next training in DATA_DIR/cache/embeddings (MiB, LRU).
 TAGSIGHT_DETECTION_VIEW_CACHE_MB = env_int("TAGSIGHT_DETECTION_VIEW_CACHE_MB", default=4096)

@@ -1,14 +1,19 @@
-"""training.ml.runtime: batches trained in shards side by side, and work mapped over threads in order."""
+"""training.ml.runtime: batches trained in shards side by side, work mapped over threads in order, and the
+Predictors' sessions that give a lone request every core and overlapping ones one thread each."""
 
 from __future__ import annotations
 
 import threading
+import time
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from training.ml.runtime import ShardedSteps, map_in_order
+from training.ml.runtime import LoadAwareSession, ShardedSteps, cores, map_in_order, prediction_session
 
 
 def _model() -> nn.Module:
@@ -62,3 +67,43 @@ def test_map_in_order_keeps_the_order_and_runs_on_other_threads() -> None:
 
     assert list(map_in_order(work, range(20), 2)) == [i * i for i in range(20)]
     assert threading.get_ident() not in seen
+
+
+def _slow_model(side: int = 512, depth: int = 40) -> bytes:
+    """x [side, side] -> x @ W @ W ... (``depth`` products with one W): about 0.1-0.3 s a run on one core."""
+    w = np.random.default_rng(0).normal(0, 1 / np.sqrt(side), (side, side)).astype(np.float32)
+    names = ["x"] + [f"h{i}" for i in range(depth - 1)] + ["y"]
+    nodes = [helper.make_node("MatMul", [a, "w"], [b]) for a, b in zip(names, names[1:], strict=False)]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "slow", [value("x", TensorProto.FLOAT, [side, side])],
+                              [value("y", TensorProto.FLOAT, [side, side])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_lone_run_uses_the_default_threads_and_an_overlapping_run_one_thread() -> None:
+    session = LoadAwareSession(_slow_model())
+    x = np.random.default_rng(1).random((512, 512), dtype=np.float32)
+    alone = session.run(None, {"x": x})[0]
+    session.run(None, {"x": x})
+    assert session._shared is None  # runs one after another: no second session, no memory for one
+
+    first: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: first.append(session.run(None, {"x": x})[0]))
+    worker.start()
+    while LoadAwareSession._in_flight == 0:  # the worker's run has started (and takes a tenth of a second or more)
+        time.sleep(0.0005)
+    overlapping = session.run(None, {"x": x})[0]
+    worker.join()
+    assert session._shared is not None and session._shared.get_session_options().intra_op_num_threads == 1
+    assert LoadAwareSession._in_flight == 0
+    for answer in (first[0], overlapping):
+        np.testing.assert_allclose(answer, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_predictor_session_takes_a_given_thread_count_as_it_is() -> None:
+    fixed = prediction_session(_slow_model(side=8, depth=2), 2)
+    assert isinstance(fixed, ort.InferenceSession) and fixed.get_session_options().intra_op_num_threads == 2
+    default = prediction_session(_slow_model(side=8, depth=2))
+    assert isinstance(default, LoadAwareSession if cores() > 1 else ort.InferenceSession)

@@ -14,7 +14,7 @@ from training.ml import artifacts
 from training.ml.images import ImageSource, draft_factor, load_array
 from training.ml.manifest import Box, Manifest
 from training.ml.metrics import compute_metrics
-from training.ml.runtime import make_session
+from training.ml.runtime import prediction_session
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,15 @@ class Predictor:
         serve = quantised.get("served", quantised.get("meets_bar"))  # "served": quantize.served; before it the bar
         self.int8 = bool(int8 and serve and (path / str(quantised.get("file"))).is_file())
         self.model_file = str(quantised["file"]) if self.int8 else artifacts.MODEL_FILE
-        self._session = make_session(path / self.model_file, threads)
+        self._session = prediction_session(path / self.model_file, threads)
 
     @classmethod
     def load(cls, artifact_path: str | Path, *, threads: int | None = None, int8: bool = False) -> Any:
         """Load an artifact folder (or a file inside it); detection artifacts get a DetectionPredictor.
 
         Args:
+            threads: onnxruntime intra-op threads of the model; None or 0: a ``runtime.LoadAwareSession`` (every core
+                for a run alone, one thread for overlapping runs: a server's requests).
             int8: run the artifact's int8 model (compact domains: ``quantize.add_int8_model``) where it holds one
                 to serve (``metadata["int8"]["served"]``, see ``quantize.served``), else model.onnx; ``int8`` on
                 the Predictor says which. Exports and evaluation compare against the fp32 model (the default).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -67,6 +68,55 @@ def make_session(
     return ort.InferenceSession(
         src, sess_options=session_options(threads, memory_arena=memory_arena), providers=["CPUExecutionProvider"]
     )
+
+
+class LoadAwareSession:
+    """A model's onnxruntime session for a server's concurrent requests: onnxruntime's default threads (one per
+    core) for a run that starts while no other run of a LoadAwareSession is in flight in this process, one thread for
+    a run that overlaps another. A lone request is answered fastest on every core; under load, each request on one
+    thread wastes none of the CPU that splitting every convolution across threads costs (General's model: 14.2 ms
+    of CPU a run on 2 threads, 12.4 ms on one) and runs its whole model on one core.
+
+    The one-thread session is opened on the first overlap, so a model that never meets one costs no more memory
+    (about 40 MiB for General's). ``run`` is thread-safe, as a session's.
+    """
+
+    _in_flight = 0  # runs in flight in this process, of every model
+    _count = threading.Lock()
+
+    def __init__(self, model: str | Path | bytes, *, memory_arena: bool = True) -> None:
+        self._model, self._memory_arena = model, memory_arena
+        self._alone = make_session(model, None, memory_arena=memory_arena)
+        self._shared: ort.InferenceSession | None = None
+        self._opening = threading.Lock()
+
+    def _one_thread(self) -> ort.InferenceSession:
+        with self._opening:
+            if self._shared is None:
+                self._shared = make_session(self._model, 1, memory_arena=self._memory_arena)
+            return self._shared
+
+    def run(self, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        with LoadAwareSession._count:
+            LoadAwareSession._in_flight += 1
+            alone = LoadAwareSession._in_flight == 1
+        try:
+            session = self._alone if alone else self._one_thread()
+            answer: list[Any] = session.run(outputs, feeds)
+            return answer
+        finally:
+            with LoadAwareSession._count:
+                LoadAwareSession._in_flight -= 1
+
+
+def prediction_session(
+    model: str | Path | bytes, threads: int | None = None, *, memory_arena: bool = True
+) -> ort.InferenceSession | LoadAwareSession:
+    """The session a Predictor runs its model in: ``threads`` intra-op threads where given, else (None or 0) a
+    :class:`LoadAwareSession` on a machine with more than one core."""
+    if threads or cores() == 1:
+        return make_session(model, threads, memory_arena=memory_arena)
+    return LoadAwareSession(model, memory_arena=memory_arena)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from training.ml.errors import ModelUnavailable
 from training.ml.images import ImageSource, draft_factor, load_array
 from training.ml.manifest import Box
 from training.ml.predict import Prediction
-from training.ml.runtime import make_session
+from training.ml.runtime import make_session, prediction_session
 
 if TYPE_CHECKING:
     from training.ml.detection.model import Detector
@@ -154,14 +154,15 @@ class DetectionPredictor:
         """Open an artifact directory (or its metadata.json).
 
         Args:
-            threads: onnxruntime intra-op threads; None or 0 = onnxruntime's default.
+            threads: onnxruntime intra-op threads of the model; None or 0: a ``runtime.LoadAwareSession`` (every core
+                for a run alone, one thread for overlapping runs).
         """
         root = Path(artifact_path)
         root = root.parent if root.is_file() else root
         meta = read_metadata(root)
         if meta.get("task") != "detection":
             raise ValueError(f"{root} is not a detection artifact")
-        session = make_session(root / meta["onnx"], threads, memory_arena=False)
+        session = prediction_session(root / meta["onnx"], threads, memory_arena=False)
         if meta.get("decode"):
             decoder = make_session(root / meta["decode"], 1)
         else:  # an artifact from before decode.onnx: trace its graph now (torch, this once)
