@@ -74,7 +74,7 @@ class LoadAwareSession:
     """A model's onnxruntime session for a server's concurrent requests: onnxruntime's default threads (one per
     core) for a run that starts while no other run of a LoadAwareSession is in flight in this process, one thread for
     a run that overlaps another. A lone request is answered fastest on every core; under load, each request on one
-    thread wastes none of the CPU that splitting every convolution across threads costs (General's model: 14.2 ms
+    thread wastes none of the CPU that splitting every convolution across threads costs (General's model: 14.8 ms
     of CPU a run on 2 threads, 12.4 ms on one) and runs its whole model on one core.
 
     The one-thread session is opened on the first overlap, so a model that never meets one costs no more memory
