@@ -87,7 +87,7 @@ def test_a_lone_run_uses_the_default_threads_and_an_overlapping_run_one_thread()
     x = np.random.default_rng(1).random((512, 512), dtype=np.float32)
     alone = session.run(None, {"x": x})[0]
     session.run(None, {"x": x})
-    assert session._shared is None  # runs one after another: no second session, no memory for one
+    assert session._one_core is None  # runs one after another: no second session, no memory for one
 
     first: list[np.ndarray] = []
     worker = threading.Thread(target=lambda: first.append(session.run(None, {"x": x})[0]))
@@ -96,7 +96,7 @@ def test_a_lone_run_uses_the_default_threads_and_an_overlapping_run_one_thread()
         time.sleep(0.0005)
     overlapping = session.run(None, {"x": x})[0]
     worker.join()
-    assert session._shared is not None and session._shared.get_session_options().intra_op_num_threads == 1
+    assert session._one_core is not None and session._one_core.get_session_options().intra_op_num_threads == 1
     assert LoadAwareSession._in_flight == 0
     for answer in (first[0], overlapping):
         np.testing.assert_allclose(answer, alone, rtol=1e-4, atol=1e-5)

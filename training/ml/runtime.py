@@ -86,22 +86,25 @@ class LoadAwareSession:
 
     def __init__(self, model: str | Path | bytes, *, memory_arena: bool = True) -> None:
         self._model, self._memory_arena = model, memory_arena
-        self._alone = make_session(model, None, memory_arena=memory_arena)
-        self._shared: ort.InferenceSession | None = None
+        self._every_core = make_session(model, None, memory_arena=memory_arena)
+        self._one_core: ort.InferenceSession | None = None
         self._opening = threading.Lock()
 
     def _one_thread(self) -> ort.InferenceSession:
-        with self._opening:
-            if self._shared is None:
-                self._shared = make_session(self._model, 1, memory_arena=self._memory_arena)
-            return self._shared
+        session = self._one_core
+        if session is None:
+            with self._opening:
+                if self._one_core is None:
+                    self._one_core = make_session(self._model, 1, memory_arena=self._memory_arena)
+                session = self._one_core
+        return session
 
     def run(self, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
         with LoadAwareSession._count:
             LoadAwareSession._in_flight += 1
             alone = LoadAwareSession._in_flight == 1
         try:
-            session = self._alone if alone else self._one_thread()
+            session = self._every_core if alone else self._one_thread()
             answer: list[Any] = session.run(outputs, feeds)
             return answer
         finally:
