@@ -314,11 +314,25 @@ def _build(*, iteration: Iteration, export: Export) -> tuple[str, int, dict[str,
     if "int8" in report:  # the export card shows the int8 model's figures too
         int8 = report["int8"]
         summary.update(int8_top1_agreement=int8.get("top1_agreement"), int8_map_delta=int8.get("map_delta"),
-                       int8_speedup=int8.get("speedup"), int8_meets_bar=int8.get("meets_bar"))
+                       int8_speedup=int8.get("speedup"), int8_meets_bar=int8.get("meets_bar"),
+                       int8_short_of=_short_of_bar(int8))
         if int8.get("image_size") != int8.get("fp32_image_size"):  # a compact model's smaller int8 input
             summary.update(int8_image_size=int8["image_size"])
     return name, size, summary
 
+
+
+def _short_of_bar(int8: dict[str, Any]) -> list[str]:
+    """What of its bar (``training.ml.quantize.int8_report``'s "bar") an int8 model misses, in words for the export
+    card: "top-1 agreement ≥ 0.99", "mAP within 0.01", "≥ 1.8× speed"."""
+    bar, short = int8.get("bar") or {}, []
+    if "top1_agreement" in bar and (int8.get("top1_agreement") or 0.0) < bar["top1_agreement"]:
+        short.append(f"top-1 agreement ≥ {bar['top1_agreement']:g}")
+    if "max_map_drop" in bar and int8.get("map_delta") is not None and int8["map_delta"] < -bar["max_map_drop"]:
+        short.append(f"mAP within {bar['max_map_drop']:g}")
+    if "speedup" in bar and (int8.get("speedup") or 0.0) < bar["speedup"]:
+        short.append(f"≥ {bar['speedup']:g}× speed")
+    return short
 
 _CONTENTS = {
     "ONNX": "model.onnx (pre-processing{post} inside the graph; input 'image' = uint8 RGB [height, width, 3]),\n"

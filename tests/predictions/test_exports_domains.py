@@ -105,13 +105,17 @@ def test_export_card_shows_each_export_and_the_int8_figures(owner, owner_client)
 
     _, iteration = _iteration(owner, COMPACT)
     parity = {"images": 8, "max_abs_diff": 0.0, "passed": True, "int8_top1_agreement": 0.875,
-              "int8_map_delta": -0.02, "int8_speedup": 0.94, "int8_meets_bar": False}
+              "int8_map_delta": -0.02, "int8_speedup": 0.94, "int8_meets_bar": False,
+              "int8_short_of": ["top-1 agreement ≥ 0.99", "mAP within 0.01", "≥ 1.8× speed"]}
     done = Export.objects.create(iteration=iteration, platform="ONNX", status=Export.Status.DONE, file="x.zip",
                                  size=2048, parity=parity)
     Export.objects.create(iteration=iteration, platform="DockerFile", flavor="ARM", status=Export.Status.EXPORTING)
     html = owner_client.get(reverse("predictions:iteration-export", args=[iteration.id])).content.decode()
     assert reverse("predictions:export-download", args=[done.id]) in html
     assert "int8 model: top-1 agreement 0.875, mAP Δ -0.020, 0.94× fp32's speed (below the bar" in html
+    assert "(below the bar: top-1 agreement ≥ 0.99, mAP within 0.01, ≥ 1.8× speed)" in html
+    # The parity verdict sits with the parity figure, not after the int8 model's.
+    assert html.index('visually-hidden">passed') < html.index("int8 model: top-1 agreement")
     assert 'hx-trigger="every 1s"' in html  # the ARM container is being built: the card polls
     assert 'data-testid="export-dockerfile-arm"' not in html  # in flight: no second button
     assert 'data-testid="export-dockerfile-linux"' in html and 'data-testid="export-onnx"' not in html
