@@ -20,6 +20,10 @@ within the bar; training.ml.quantize.SMALLER_INPUTS).
 Latency: each image's fastest of ``--rounds`` back-to-back passes (other jobs on a shared machine only ever add
 time), for each ``--threads`` count (1 = one core; 0 = onnxruntime's default, one thread per physical core).
 Prints whether the bar of issue #14 is met and whether the CPU has VNNI.
+
+``--throughput S`` (classification) also measures images per second the way the server runs under load: one
+single-thread session per core, every core busy, cycling over the held-out images for S seconds, fp32 and int8
+alternated twice; prints both rates and the ratio of each pair.
 """
 
 from __future__ import annotations
@@ -67,10 +71,39 @@ def _split(items: list[tuple[Path, str]], held: float, seed: int = 0) -> tuple[l
     return train, test
 
 
-def classification(work: Path, threads: list[int], rounds: int) -> list[dict[str, Any]]:
+def throughput(model: Path, arrays: list[Any], seconds: float) -> float:
+    """Images per second of ``model`` with one single-thread session per core, all of them busy (threads:
+    onnxruntime releases the GIL while it runs), each cycling over ``arrays`` from its own starting image."""
+    import threading
+
+    from training.ml.runtime import cores, make_session
+
+    sessions = [make_session(model, 1) for _ in range(cores())]
+    for session in sessions:  # warm-up: first-run allocations are not the model's speed
+        for array in arrays[:3]:
+            session.run(None, {"image": array})
+    counts, stop = [0] * len(sessions), time.perf_counter() + seconds
+
+    def work(k: int) -> None:
+        while time.perf_counter() < stop:
+            sessions[k].run(None, {"image": arrays[(k + counts[k]) % len(arrays)]})
+            counts[k] += 1
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(len(sessions))]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def classification(work: Path, threads: list[int], rounds: int, measure: float = 0.0) -> list[dict[str, Any]]:
+    """The classification rows; ``measure``: seconds of each :func:`throughput` run (0: none)."""
     from training.ml.classification import train_classifier
-    from training.ml.images import draft_factor
+    from training.ml.images import draft_factor, load_array
     from training.ml.quantize import int8_classifier, int8_report
+    from training.ml.runtime import cores
 
     rows = []
     for name, items in _sets().items():
@@ -92,6 +125,12 @@ def classification(work: Path, threads: list[int], rounds: int) -> list[dict[str
                                  truth=truth, threads=n, rounds=rounds, draft=draft)
             rows.append({"set": name, "train": len(train), "held_out": len(held), "quantise_s": seconds,
                          "input": f"224->{chosen['image_size']}", "candidates": chosen["candidates"], **report})
+        if measure:
+            arrays = [load_array(p, image_size=224, draft=draft) for p, _ in held]
+            rates = [(throughput(artifact / "model.onnx", arrays, measure), throughput(int8, arrays, measure))
+                     for _ in range(2)]
+            rows[-1]["throughput"] = {"workers": cores(), "seconds": measure, "fp32_per_s": [f for f, _ in rates],
+                                      "int8_per_s": [i for _, i in rates], "ratio": [i / f for f, i in rates]}
     return rows
 
 
@@ -134,6 +173,8 @@ def main() -> None:
     parser.add_argument("--task", choices=["all", "classification", "detection"], default="all")
     parser.add_argument("--threads", default="1,0", help="comma-separated intra-op thread counts (0: default)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the held-out images")
+    parser.add_argument("--throughput", type=float, default=0.0, metavar="S",
+                        help="classification: also images/s, one single-thread session per core, S s per run")
     parser.add_argument("--no-bias-correction", action="store_true",
                         help="quantise without bias correction (the recipe before it)")
     args = parser.parse_args()
@@ -145,7 +186,7 @@ def main() -> None:
     rows = []
     try:
         if args.task in ("all", "classification"):
-            rows += classification(work, threads, args.rounds)
+            rows += classification(work, threads, args.rounds, args.throughput)
         if args.task in ("all", "detection"):
             rows += detection(work, threads, args.rounds)
     finally:
@@ -160,6 +201,13 @@ def main() -> None:
               f"{r['top1_agreement']:>7.3f}"
               f"{r['fp32_map']:>9.4f}{r['int8_map']:>9.4f}{r['fp32_ms_per_image']:>8.1f}{r['int8_ms_per_image']:>8.1f}"
               f"{r['speedup']:>8.2f}x  {r['meets_bar']}")
+    for r in rows:
+        if "throughput" in r:
+            t = r["throughput"]
+            print(f"throughput, {r['set']}: {t['workers']} single-thread sessions busy, {t['seconds']:g} s a run: fp32 "
+                  + " / ".join(f"{v:.1f}" for v in t["fp32_per_s"]) + " images/s, int8 "
+                  + " / ".join(f"{v:.1f}" for v in t["int8_per_s"]) + " images/s: "
+                  + " / ".join(f"{v:.2f}x" for v in t["ratio"]))
 
 
 if __name__ == "__main__":
