@@ -365,7 +365,7 @@ def _method(iteration: Iteration) -> dict[str, Any]:
         "train_seconds": m.get("train_seconds"),
         "backbone": m.get("backbone") or iteration.backbone,
         "image_size": m.get("image_size"),
-        "pooling": m.get("pooling"),  # classification: "gem" where the embedding is GeM-pooled (General)
+        "pooling": m.get("pooling"),  # classification: "gem" / "gem-unclipped" where the embedding is GeM-pooled
         "weight_decay": m.get("weight_decay"),  # classification: the linear head's L2 penalty
         "weight_decay_search": m.get("weight_decay_search"),  # how it was chosen; None: fixed (a large project)
         "mode": m.get("mode_delivered") or m.get("mode"),

@@ -127,7 +127,7 @@ def test_advanced_training_tries_recipes_and_shows_them_beside_quick(page, live_
         tried = page.locator("#recipe-search tbody tr")
         labels = [tried.nth(i).locator("td").first.inner_text() for i in range(tried.count())]
         assert labels == [r["recipe"] for r in metrics["comparison"]["recipes"]]
-        assert labels[0] == "EfficientNet-Lite0 at 288 px, centre crop, GeM pooling" and len(labels) == 4
+        assert labels[0] == "EfficientNet-Lite0 at 288 px, centre crop, GeM pooling (unclipped)" and len(labels) == 4
         assert page.locator("#recipe-search strong", has_text="chosen").count() == 1
         body = page.inner_text("#iteration-body")
         assert "Advanced training compared 4 recipes" in body

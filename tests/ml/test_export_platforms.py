@@ -504,11 +504,11 @@ def test_a_tiling_detector_tiles_alike_on_the_server_and_in_every_export(detecto
 
 @pytest.fixture(scope="module")
 def gem_classifier(tmp_path_factory: pytest.TempPathFactory, ml_cache: Path) -> str:
-    """General's kind of classifier: GeM pooling, at an input larger than the backbone's own (192 px here, to keep it
-    small; General's is 288)."""
+    """General's kind of classifier: GeM pooling of the head's unclipped (ReLU) map, at an input larger than the
+    backbone's own (192 px here, to keep it small; General's is 288)."""
     from training.ml.classification import train_classifier
 
-    config = TrainConfig(cache_dir=str(ml_cache), kfold=1, image_size=192, pooling="gem")
+    config = TrainConfig(cache_dir=str(ml_cache), kfold=1, image_size=192, pooling="gem-unclipped")
     return train_classifier(photo_manifest(6), config, tmp_path_factory.mktemp("gem")).artifact_path
 
 
@@ -524,11 +524,11 @@ def test_a_gem_pooled_classifier_exports_to_every_platform_and_answers_as_the_se
     from training.ml.export_openvino import export_openvino
     from training.ml.export_tf import export_tensorflow
 
-    assert json.loads((Path(gem_classifier) / "metadata.json").read_text())["pooling"] == "gem"
+    assert json.loads((Path(gem_classifier) / "metadata.json").read_text())["pooling"] == "gem-unclipped"
     if platform.startswith("ONNX"):
         report = export_onnx(gem_classifier, tmp_path, validation_images=_images(), opset=int(platform[4:]))
         ops = [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
-        assert {"Pow", "GlobalAveragePool"} <= set(ops), ops
+        assert {"Pow", "GlobalAveragePool", "Relu"} <= set(ops), ops
     elif platform == "OpenVino":
         report = export_openvino(gem_classifier, tmp_path, validation_images=_images())
     elif platform == "TensorFlowLite":
@@ -548,15 +548,21 @@ def test_gem_pooling_is_the_generalised_mean_and_stays_fp32_in_an_int8_model(gem
     from training.ml.backbones import create_backbone
     from training.ml.quantize import quantize_classifier
 
-    net = create_backbone("lite0", image_size=128, pooling="gem")
-    x = torch.randn(2, 3, 128, 128)
-    with torch.no_grad():
-        features = net.forward_features(x)
-        pooled = net.forward_pooled(x)
-    expected = ((features**3).mean((2, 3)) + 1e-6) ** (1 / 3)
-    assert torch.allclose(pooled, expected, atol=1e-5)
-    top = (features.amax((2, 3)) ** 3 + 1e-6) ** (1 / 3)  # the eps lifts a channel that is zero everywhere to 0.01
-    assert torch.all(pooled >= features.mean((2, 3)) - 1e-5) and torch.all(pooled <= top + 1e-5)
+    x = torch.randn(2, 3, 128, 128) * 3
+    for pooling in ("gem", "gem-unclipped"):
+        net = create_backbone("lite0", image_size=128, pooling=pooling)
+        with torch.no_grad():
+            features = net.forward_features(x)
+            pooled = net.forward_pooled(x)
+            # Before the head's activation: "gem" pools its ReLU6 (clipped at 6), "gem-unclipped" its ReLU.
+            before = torch.nn.Sequential(*list(net.head)[:-1])(net.blocks(net.stem(x)))
+        expected = ((features**3).mean((2, 3)) + 1e-6) ** (1 / 3)
+        assert torch.allclose(pooled, expected, atol=1e-5)
+        top = (features.amax((2, 3)) ** 3 + 1e-6) ** (1 / 3)  # the eps lifts a channel that is zero everywhere
+        assert torch.all(pooled >= features.mean((2, 3)) - 1e-5) and torch.all(pooled <= top + 1e-5)
+        ceiling = 6.0 if pooling == "gem" else float("inf")
+        assert torch.equal(features, before.clamp(0.0, ceiling)), pooling
+    assert before.amax() > 6  # the unclipped map keeps what ReLU6 would cut
 
     int8 = tmp_path / "int8.onnx"
     quantize_classifier(Path(gem_classifier) / "model.onnx", int8, calibration_images=photos(TAGS[0])[:4],

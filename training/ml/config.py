@@ -17,7 +17,7 @@ class TrainConfig:
     how each image is framed for the trunk (``embeddings.FRAMINGS``: "centre" crop, "whole" frame); with
     more than one, the head trains on every framing's views and predicts from the mean of their embeddings.
     ``pooling`` (classification): the embedding is the trunk's last map averaged ("avg") or its generalised mean
-    ("gem", ``backbones.gem``).
+    ("gem", ``backbones.gem``; "gem-unclipped": of the head's map through ReLU, not ReLU6).
 
     ``schedule`` replays a budget-capped run: what an advanced run actually took when it stopped on the clock,
     as its metrics record it (``metrics["schedule"]``: classification ``{"finetune_epochs": [evaluation,
@@ -33,7 +33,7 @@ class TrainConfig:
     kfold: int = 0  # 0 = automatic (k-fold for small datasets), 1 = hold-out only, k >= 2 = k folds
     image_size: int | None = None
     framings: tuple[str, ...] = ("centre",)
-    pooling: str = "avg"  # classification: how the trunk pools its last map (backbones.POOLINGS: "avg", "gem")
+    pooling: str = "avg"  # classification: how the trunk pools its last map (backbones.POOLINGS)
     threads: int | None = None  # None = torch/onnxruntime default for the machine
     cache_dir: str | None = None  # embedding cache keyed by content hash + backbone + size
     # Detection: the most MiB of augmented views kept in cache_dir for later trainings (features.ViewCache).

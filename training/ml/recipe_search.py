@@ -81,7 +81,7 @@ class SearchOutcome:
 def recipe_label(config: TrainConfig) -> str:
     size = config.image_size or get_spec(config.backbone).image_size
     framing = " + ".join({"centre": "centre crop", "whole": "whole frame"}.get(f, f) for f in config.framings)
-    pooling = ", GeM pooling" if config.pooling == "gem" else ""
+    pooling = {"gem": ", GeM pooling", "gem-unclipped": ", GeM pooling (unclipped)"}.get(config.pooling, "")
     return f"EfficientNet-{config.backbone.capitalize()} at {size} px, {framing}{pooling}"
 
 
