@@ -3,6 +3,7 @@ Predictors' sessions that give a lone request every core and overlapping ones on
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,7 +14,15 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from training.ml.runtime import LoadAwareSession, ShardedSteps, cores, map_in_order, prediction_session
+from training.ml.runtime import (
+    LoadAwareSession,
+    ShardedSteps,
+    cores,
+    make_session,
+    map_in_order,
+    physical_cores,
+    prediction_session,
+)
 
 
 def _model() -> nn.Module:
@@ -107,3 +116,34 @@ def test_a_predictor_session_takes_a_given_thread_count_as_it_is() -> None:
     assert isinstance(fixed, ort.InferenceSession) and fixed.get_session_options().intra_op_num_threads == 2
     default = prediction_session(_slow_model(side=8, depth=2))
     assert isinstance(default, LoadAwareSession if cores() > 1 else ort.InferenceSession)
+
+
+def _allowed_cpus() -> dict[str, str]:
+    """Each thread of this process -> the CPUs it may run on (Linux's Cpus_allowed_list)."""
+    from pathlib import Path
+
+    allowed = {}
+    for task in Path("/proc/self/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                allowed[task.name] = line.split()[1]
+    return allowed
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or cores() < 2, reason="thread affinity of a Linux SMP")
+def test_a_default_session_runs_on_a_thread_per_core_pinned_to_none() -> None:
+    """Left to onnxruntime, the default count pins each worker thread to a core while the caller floats (a run goes
+    serial when the two land on one core); the count is set explicitly instead, so no thread is pinned."""
+    before = _allowed_cpus()
+    session = make_session(_slow_model(side=64, depth=4))
+    session.run(None, {"x": np.ones((64, 64), np.float32)})
+    assert session.get_session_options().intra_op_num_threads == physical_cores() >= 1
+    started = {tid: cpus for tid, cpus in _allowed_cpus().items() if tid not in before}
+    assert started or physical_cores() == 1  # its worker threads
+    assert set(started.values()) <= {before[str(threading.get_native_id())]}, started
+    pinned = ort.SessionOptions()  # what the default count does, as the check that this test can fail
+    pinned.intra_op_num_threads = 0
+    left = ort.InferenceSession(_slow_model(side=64, depth=4), sess_options=pinned, providers=["CPUExecutionProvider"])
+    left.run(None, {"x": np.ones((64, 64), np.float32)})
+    fresh = {tid: cpus for tid, cpus in _allowed_cpus().items() if tid not in before and tid not in started}
+    assert physical_cores() == 1 or set(fresh.values()) - {before[str(threading.get_native_id())]}, fresh
