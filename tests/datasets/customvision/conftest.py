@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -186,7 +187,7 @@ class Proxy:
                     self.wfile.write(body)
                     proxy.record(self.path, 429)
                     return
-                if "/customvision/" not in self.path:  # an original
+                if not re.match(r"/customvision/v\d", self.path):  # not an API call: an image (/customvision/media/…)
                     with proxy.lock:
                         proxy.originals += 1
                         held = proxy.hold_originals_after is not None and proxy.originals > proxy.hold_originals_after

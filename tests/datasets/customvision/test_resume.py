@@ -34,6 +34,7 @@ def test_killed_worker_mid_import_is_resumed_by_the_next_one(source, owner, owne
             wait_for(started, timeout=90, describe=first.log)
             first.kill()
         job.refresh_from_db()
+        assert proxy.originals >= job.images_imported  # the proxy saw the originals go by, so it held the fourth
         assert job.status == "running" and 2 <= job.images_done < total, (job.images_done, total)
         proxy.release()
 
