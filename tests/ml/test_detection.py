@@ -370,8 +370,20 @@ def test_sharded_head_training_is_deterministic_and_follows_the_one_thread_train
     one, two, again = trained(1), trained(2), trained(2)
     assert all(torch.equal(v, again[k]) for k, v in two.items())  # bit for bit
     assert all(v.is_contiguous() for v in two.values())  # channels-last only while training
-    for k, v in one.items():
-        assert torch.allclose(v, two[k], rtol=0, atol=1e-4), k  # the same sums in another order
+    # The same sums in another order: the same function. Not the same weights on every CPU: AdamW turns a gradient
+    # that is rounding noise into a full-size step one way or the other (on an AVX2 EPYC some weights end 2e-3 apart).
+    # Another seed moves the loss by 2.5 % and the outputs by 15-90 % of their range; the shards by 0.004 % and 0.1 %.
+    feats, points = [f.float() if f.numel() else f for f in store.feats], locations(128)[0]
+    losses, outputs = [], []
+    for state in (one, two):
+        head = DetectionHead((8, 16, 32), 1, channels=16, num_convs=1)
+        head.load_state_dict(state)
+        with torch.no_grad():
+            outputs.append(head.eval()(feats))
+            losses.append(float(fcos_loss(outputs[-1], store.labels.long(), store.ltrb, points)))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+    for a, b in zip(*outputs, strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=0.01 * float(a.abs().max()))
 
 
 def test_a_bf16_head_convolves_in_bf16_and_normalises_predicts_and_answers_in_float32() -> None:
