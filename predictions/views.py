@@ -247,10 +247,12 @@ def _detail_context(prediction: StoredPrediction, threshold: float | None, **ext
 
 
 def _tag_thresholds(project: Project, iteration: Iteration | None) -> dict[str, float]:
-    """The per-tag thresholds a multilabel iteration chose on its validation predictions, if it has them."""
+    """The per-tag thresholds a multilabel iteration chose on its validation predictions, if it has them and kept
+    them (``training.ml.thresholds.threshold_report``: not where they did not beat 0.5)."""
     if not project.is_multilabel or iteration is None:
         return {}
-    return dict(((iteration.metrics or {}).get("thresholds") or {}).get("per_tag") or {})
+    thresholds = (iteration.metrics or {}).get("thresholds") or {}
+    return {} if thresholds.get("kept") is False else dict(thresholds.get("per_tag") or {})
 
 
 @require_GET

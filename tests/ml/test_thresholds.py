@@ -42,6 +42,19 @@ def test_each_tag_gets_the_threshold_its_scores_need() -> None:
     assert exact_match(TAGS, rows, DEFAULT) < 0.5
     assert exact_match(TAGS, rows, chosen) == 1.0
     assert cross_fitted_exact_match(TAGS, rows) == 1.0  # the signal is real: thresholds chosen elsewhere hold
+    report = threshold_report(TAGS, rows)
+    assert report["kept"] and report["per_tag"] == chosen
+
+
+def test_thresholds_that_do_not_beat_one_half_on_rows_they_were_not_chosen_on_are_not_delivered() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random((60, 3)) < 0.5
+    probs = np.where(truth, 0.7, 0.3) + rng.uniform(-0.25, 0.25, (60, 3))  # calibrated: 0.5 is every tag's best cut
+    rows = _rows(probs, truth)
+    assert choose_thresholds(TAGS, rows) != {t: DEFAULT for t in TAGS}  # fitted to these rows' noise
+    report = threshold_report(TAGS, rows)
+    assert report["exact_match"] <= report["exact_match_at_default"]
+    assert not report["kept"] and report["per_tag"] == {t: DEFAULT for t in TAGS}
 
 
 def test_the_reported_figure_is_not_flattered_by_choosing_on_the_same_rows() -> None:

@@ -73,3 +73,19 @@ def test_a_single_label_project_ignores_thresholds(owner_client, owner):  # type
     prediction = _prediction(project, iteration, {"Cherry": 0.3, "Hemlock": 0.7})
     detail = owner_client.get(reverse("predictions:prediction-detail", args=[prediction.id])).content.decode()
     assert "own threshold" not in detail
+
+
+def test_thresholds_that_did_not_beat_one_half_leave_every_tag_at_one_half(owner_client, multilabel):  # type: ignore[no-untyped-def]
+    from projects.models import Tag
+    from training.models import Iteration
+
+    project, iteration = multilabel
+    metrics = {**iteration.metrics, "thresholds": {"per_tag": {"Cherry": 0.5, "Hemlock": 0.5}, "kept": False,
+                                                   "exact_match": 0.6, "exact_match_at_default": 0.7, "method": "…"}}
+    Iteration.objects.filter(id=iteration.id).update(metrics=metrics)
+    html = owner_client.get(reverse("training:iteration-detail", args=[iteration.id])).content.decode()
+    assert "Every tag keeps 50%" in html and "60.0% of them" in html and "no better than 70.0% at 50%" in html
+    cherry = Tag.objects.get(project=project, name="Cherry")
+    prediction = _prediction(project, iteration, {"Cherry": 0.3, "Hemlock": 0.6})
+    html = owner_client.get(reverse("predictions:prediction-detail", args=[prediction.id])).content.decode()
+    assert f'value="{cherry.id}" checked' not in html and "each tag at its own threshold" not in html
