@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.ml import Manifest, Sample, TrainConfig, train  # noqa: E402
 from training.ml.artifacts import read_metadata  # noqa: E402
+from training.ml.images import load_image  # noqa: E402
 from training.ml.predict import evaluate  # noqa: E402
 from training.ml.thresholds import DEFAULT, choose_thresholds, exact_match  # noqa: E402
 
@@ -65,8 +66,7 @@ def _pools() -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
 
 
 def _cell(path: Path, rng: random.Random) -> Image.Image:
-    with Image.open(path) as im:
-        square = ImageOps.fit(ImageOps.exif_transpose(im).convert("RGB"), (CELL, CELL), Image.Resampling.BILINEAR)
+    square = ImageOps.fit(load_image(path), (CELL, CELL), Image.Resampling.BILINEAR)
     return ImageOps.mirror(square) if rng.random() < 0.5 else square
 
 
